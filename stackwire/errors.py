@@ -1,0 +1,249 @@
+"""Every error stackwire raises.
+
+```
+StackwireError
+├── APIError                        message, request, body
+│   ├── APIStatusError              response, status_code, request_id, body
+│   │   ├── BadRequestError               400
+│   │   ├── AuthenticationError           401
+│   │   ├── PermissionDeniedError         403
+│   │   ├── NotFoundError                 404
+│   │   ├── ConflictError                 409
+│   │   ├── RequestTooLargeError          413
+│   │   ├── UnprocessableEntityError      422
+│   │   ├── RateLimitError                429
+│   │   └── InternalServerError           >= 500
+│   │       └── ServiceUnavailableError   503
+│   ├── APIConnectionError          no complete response (refused, reset, malformed
+│   │   │                           HTTP from the server, truncated body)
+│   │   └── APITimeoutError
+│   ├── APIResponseValidationError  body is not valid JSON / does not match cast_to
+│   ├── ResponseTooLargeError       a size cap was passed
+│   └── StreamError                 an error event inside a stream, or a stream that
+│                                   ended before its terminal event
+├── InvalidRequestError (ValueError)  bad caller input, raised before any I/O
+└── ClientClosedError (RuntimeError)  the client was used after close()
+```
+
+Every failure a user can see is one of these (or ``asyncio.CancelledError``,
+untouched), with the underlying exception as ``__cause__``.
+
+Every `APIError` has ``retries_taken``: how many retries the call made before it
+raised (0 when the first attempt failed for good).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pipeline.request import Request
+    from .pipeline.response import Response
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "ResponseTooLargeError",
+    "ServiceUnavailableError",
+    "StackwireError",
+    "StreamError",
+    "UnprocessableEntityError",
+    "status_error_class",
+]
+
+
+class StackwireError(Exception):
+    """The base of every error stackwire raises."""
+
+
+class APIError(StackwireError):
+    """A call to the API failed.
+
+    ``request`` is the request of the attempt that failed (``None`` only when no
+    request was built), ``body`` the decoded error body when there is one.
+    """
+
+    message: str
+    request: Request | None
+    body: object | None
+    retries_taken: int
+
+    def __init__(
+        self, message: str, *, request: Request | None = None, body: object | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.body = body
+        self.retries_taken = 0
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class APIStatusError(APIError):
+    """The API answered with a status >= 400 (or an unfollowed 3xx).
+
+    ``response`` is the (fully read, released) response; ``body`` is its JSON value
+    when the body is JSON, else its text.
+    """
+
+    response: Response[Any]
+    status_code: int
+    request_id: str | None
+    retry_after: float | None
+
+    def __init__(self, message: str, *, response: Response[Any], body: object | None) -> None:
+        super().__init__(message, request=response.request, body=body)
+        self.response = response
+        self.status_code = response.status_code
+        self.request_id = response.request_id
+        # Set by the retry middleware when the server asked for a wait longer than
+        # ``max_retry_after``: the hint, in seconds, that was not waited for.
+        self.retry_after = None
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class RequestTooLargeError(APIStatusError):
+    """HTTP 413: the server refused the size of the request."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429."""
+
+
+class InternalServerError(APIStatusError):
+    """Any HTTP status >= 500."""
+
+
+class ServiceUnavailableError(InternalServerError):
+    """HTTP 503."""
+
+
+class APIConnectionError(APIError):
+    """No complete response: refused, reset, malformed HTTP, a truncated body."""
+
+    def __init__(
+        self, message: str = "Connection error.", *, request: Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+
+
+class APITimeoutError(APIConnectionError):
+    """An attempt timed out, or the call's deadline passed."""
+
+    def __init__(
+        self, message: str = "Request timed out.", *, request: Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+
+
+class APIResponseValidationError(APIError):
+    """The body is not valid JSON, or does not match ``cast_to``. Never retried.
+
+    ``status_code`` is the response's status; ``body`` holds at most 1 KiB of the raw
+    body (bytes), enough to see what came back without keeping a large payload alive.
+    """
+
+    status_code: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: Request | None = None,
+        body: object | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, request=request, body=body)
+        self.status_code = status_code
+
+
+class ResponseTooLargeError(APIError):
+    """A response body or a streamed event passed its size cap. Never retried.
+
+    The connection it came on is closed, not reused.
+    """
+
+    limit: int
+
+    def __init__(self, message: str, *, limit: int, request: Request | None = None) -> None:
+        super().__init__(message, request=request)
+        self.limit = limit
+
+
+class StreamError(APIError):
+    """An ``error`` event inside a stream (``body`` is its decoded data), or a stream
+    that ended before its terminal event."""
+
+
+class InvalidRequestError(StackwireError, ValueError):
+    """The caller's input cannot be sent; raised before any I/O."""
+
+
+class ClientClosedError(StackwireError, RuntimeError):
+    """The client was used after ``close()``."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: RequestTooLargeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The error class for an HTTP status: its own class, `InternalServerError` for
+    any other status >= 500, else `APIStatusError`.
+
+    >>> status_error_class(404).__name__
+    'NotFoundError'
+    >>> status_error_class(502).__name__
+    'InternalServerError'
+    """
+    cls = _STATUS_ERRORS.get(status)
+    if cls is not None:
+        return cls
+    return InternalServerError if status >= 500 else APIStatusError

@@ -1,0 +1,17 @@
+"""The built-in middlewares, in their default order."""
+
+from .decode import DecodeMiddleware
+from .headers import HeadersMiddleware
+from .query import QueryMiddleware
+from .retry import RetryEvent, RetryMiddleware, default_should_retry
+from .timeout import TimeoutMiddleware
+
+__all__ = [
+    "DecodeMiddleware",
+    "HeadersMiddleware",
+    "QueryMiddleware",
+    "RetryEvent",
+    "RetryMiddleware",
+    "TimeoutMiddleware",
+    "default_should_retry",
+]

@@ -1,0 +1,110 @@
+"""The ``decode`` middleware: from an HTTP response to a typed value or error.
+
+What it does: for a status >= 300 (a redirect that was not followed, or an error)
+it reads the body and raises the `APIStatusError` subclass for the status, with
+``body`` the JSON value when the body is JSON and its text otherwise, and the message
+``Error code: <status> - <body>``. For a 2xx it reads the body (capped at
+``max_response_bytes``) and decodes it into the call's ``cast_to`` with msgspec; a
+body that does not match raises `APIResponseValidationError`. In stream mode it
+checks the status the same way, then hands back a typed stream over the unread body.
+
+Where it sits: just below ``retry``, so the body is read inside the attempt: a
+connection dropped mid-body is an attempt failure that ``retry`` can retry, and
+error statuses reach ``retry`` as typed errors carrying their response.
+
+Defaults: ``max_response_bytes`` 64 MiB (after decompression); lax decoding unless
+the client is ``strict``.
+
+Retries and timeouts: the body read counts against the attempt's timeout;
+validation and size-cap failures are never retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .._types import NotGiven
+from ..errors import APIStatusError, status_error_class
+from ..models.stream import make_stream
+from ..pipeline.middleware import CallNext
+from ..pipeline.request import Request
+from ..pipeline.response import Response
+
+__all__ = ["DecodeMiddleware", "status_error"]
+
+_MESSAGE_BODY_LIMIT = 2000
+
+
+def _error_body(content: bytes, text: str) -> object:
+    stripped = content.lstrip()[:1]
+    if stripped in (b"{", b"["):
+        try:
+            return msgspec.json.decode(content)
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            pass
+    return text
+
+
+def status_error(response: Response[Any]) -> APIStatusError:
+    """The typed error for a response whose body has been read."""
+    body = _error_body(response.content, response.text)
+    shown = body if isinstance(body, str) else msgspec.json.encode(body).decode()
+    if len(shown) > _MESSAGE_BODY_LIMIT:
+        shown = shown[:_MESSAGE_BODY_LIMIT] + "..."
+    message = f"Error code: {response.status_code}" + (f" - {shown}" if shown else "")
+    return status_error_class(response.status_code)(message, response=response, body=body)
+
+
+class DecodeMiddleware:
+    """Reads and decodes the body, or raises the status error; see the module docs."""
+
+    name = "decode"
+
+    def __init__(
+        self,
+        *,
+        max_response_bytes: int | None = 64 * 2**20,
+        max_event_bytes: int | None = 16 * 2**20,
+        strict: bool = False,
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
+        self.max_event_bytes = max_event_bytes
+        self.strict = strict
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+        response = await call_next(request)
+        options = response.request.options
+        limit = options.max_response_bytes
+        if isinstance(limit, NotGiven):
+            limit = self.max_response_bytes
+        try:
+            response._configure(options.cast_to, self.strict)
+            if response.status_code >= 300:
+                await response.read(max_bytes=limit)
+                raise status_error(response)
+            if options.stream:
+                if not options.raw_response:
+                    response._set_parsed(
+                        make_stream(
+                            response,
+                            cast_to=options.cast_to,
+                            strict=self.strict,
+                            max_event_bytes=self.max_event_bytes,
+                            end_event=options.stream_end_event,
+                        )
+                    )
+                return response
+            content = await response.read(max_bytes=limit)
+            if not options.raw_response:
+                response._set_parsed(response._decode(content))
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def __repr__(self) -> str:
+        return (
+            f"DecodeMiddleware(max_response_bytes={self.max_response_bytes}, strict={self.strict})"
+        )

@@ -1,0 +1,153 @@
+"""The ``headers`` middleware: the client's default headers, then the request's.
+
+What it does: starts from the client's headers (``User-Agent``, ``Accept``, auth,
+optional platform headers, the ``headers=`` given to the client), overlays the
+request's own headers case-insensitively (one value per name; the request wins),
+removes every header the caller set to `Omit`, and rejects CR, LF or NUL in any name
+or value with `InvalidRequestError` before any I/O.
+
+Where it sits: first, above ``retry``: headers are the same for every attempt, so
+they are built once per call. Middlewares below may still add per-attempt headers
+(``retry`` adds the retry count).
+
+Defaults: ``User-Agent: stackwire/<version>``, ``Accept: application/json``; with
+``api_key``, ``Authorization: Bearer <key>`` (or the bare key in ``api_key_header``).
+
+Retries and timeouts: none; it runs once per call and never fails after I/O began.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .._types import Omit
+from .._version import __version__
+from ..errors import InvalidRequestError
+from ..pipeline.middleware import CallNext
+from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request
+from ..pipeline.response import Response
+
+__all__ = ["HeadersMiddleware", "check_header", "platform_headers", "split_headers"]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+
+
+def check_header(name: str, value: str) -> None:
+    """Reject a header that could split the request (CR, LF, NUL) or is not a token.
+
+    >>> check_header("X-Ok", "fine")
+    >>> check_header("X-Bad", "a\\r\\nInjected: 1")
+    Traceback (most recent call last):
+    ...
+    stackwire.errors.InvalidRequestError: header 'X-Bad' has a CR, LF or NUL in its value
+    """
+    if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+        raise InvalidRequestError(f"invalid header name {name!r}")
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"header {name!r} must be a str (or Omit()), got {type(value).__name__}"
+        )
+    if _FORBIDDEN.search(value) is not None:
+        raise InvalidRequestError(f"header {name!r} has a CR, LF or NUL in its value")
+
+
+def split_headers(
+    headers: Mapping[str, str | Omit] | Iterable[tuple[str, str | Omit]] | None,
+) -> tuple[CIMultiDict[str], frozenset[str]]:
+    """Validated string headers and the lower-case names set to `Omit`."""
+    values: CIMultiDict[str] = CIMultiDict()
+    omitted: set[str] = set()
+    if not headers:
+        return values, frozenset()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in items:
+        if isinstance(value, Omit):
+            check_header(name, "")
+            omitted.add(name.lower())
+            values.popall(name, None)
+        else:
+            check_header(name, value)
+            values[name] = value
+            omitted.discard(name.lower())
+    return values, frozenset(omitted)
+
+
+def platform_headers() -> dict[str, str]:
+    """Headers describing the runtime: OS, architecture, Python, stackwire version."""
+    return {
+        "X-Stackwire-Lang": "python",
+        "X-Stackwire-Package-Version": __version__,
+        "X-Stackwire-OS": platform.system() or "unknown",
+        "X-Stackwire-Arch": platform.machine() or "unknown",
+        "X-Stackwire-Runtime": sys.implementation.name,
+        "X-Stackwire-Runtime-Version": platform.python_version(),
+    }
+
+
+class HeadersMiddleware:
+    """Merges the client's default headers with the request's; see the module docs."""
+
+    name = "headers"
+
+    def __init__(
+        self,
+        headers: Mapping[str, str | Omit] | None = None,
+        *,
+        api_key: str | None = None,
+        api_key_header: str | None = None,
+        user_agent: str | None = None,
+        include_platform_headers: bool = False,
+        sensitive_headers: Iterable[str] = (),
+    ) -> None:
+        defaults: CIMultiDict[str] = CIMultiDict()
+        defaults["Accept"] = "application/json"
+        defaults["User-Agent"] = user_agent or f"stackwire/{__version__}"
+        if include_platform_headers:
+            defaults.update(platform_headers())
+        sensitive = set(ALWAYS_SENSITIVE_HEADERS)
+        sensitive.update(name.lower() for name in sensitive_headers)
+        if api_key is not None:
+            if api_key_header is not None:
+                check_header(api_key_header, api_key)
+                defaults[api_key_header] = api_key
+                sensitive.add(api_key_header.lower())
+            else:
+                check_header("Authorization", api_key)
+                defaults["Authorization"] = f"Bearer {api_key}"
+        given, omitted = split_headers(headers)
+        defaults.update(given)
+        for name in omitted:
+            defaults.popall(name, None)
+        self.sensitive_headers = frozenset(sensitive)
+        self._defaults = CIMultiDictProxy(defaults)
+
+    @property
+    def default_headers(self) -> CIMultiDictProxy[str]:
+        return self._defaults
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+        own = request.headers
+        omitted = request.omit_headers
+        if not own and not omitted:
+            headers = self._defaults
+        else:
+            merged = CIMultiDict(self._defaults)
+            for name, value in own.items():
+                check_header(name, value)
+                merged[name] = value
+            for name in omitted:
+                merged.popall(name, None)
+            headers = CIMultiDictProxy(merged)
+        return await call_next(
+            request.replace(headers=headers, sensitive_headers=self.sensitive_headers)
+        )
+
+    def __repr__(self) -> str:
+        return f"HeadersMiddleware({len(self._defaults)} default headers)"

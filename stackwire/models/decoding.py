@@ -1,0 +1,143 @@
+"""Turning a response body into ``cast_to``: one cached decoder per target type.
+
+Supported targets: a `Model` (or any msgspec-decodable type: ``list[Model]``,
+``dict[str, int]``, a tagged union, ...), a union of untagged Models (the first
+member that matches wins), ``str`` (the body as UTF-8 text), ``bytes`` (the body
+itself) and ``None`` (the body is ignored).
+
+Every failure (invalid JSON, invalid UTF-8, nesting too deep, a wrong shape) is an
+`APIResponseValidationError` carrying the status and at most 1 KiB of the body.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from typing import Any, TypeVar, cast
+
+import msgspec
+
+from ..errors import APIResponseValidationError
+
+__all__ = ["decode_body", "decoder_for", "encode_json"]
+
+_T = TypeVar("_T")
+_BODY_PREVIEW = 1024
+
+Decode = Callable[[bytes], Any]
+
+
+def _is_untagged_struct(tp: object) -> bool:
+    return (
+        isinstance(tp, type) and issubclass(tp, msgspec.Struct) and tp.__struct_config__.tag is None
+    )
+
+
+def _union_members(tp: object) -> tuple[object, ...] | None:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.get_args(tp)
+    return None
+
+
+def _first_match(members: tuple[object, ...], strict: bool) -> Decode:
+    """A decoder for a union msgspec cannot decode natively: try members in order."""
+    decoders = [decoder_for(member, strict=strict) for member in members]
+
+    def decode(data: bytes) -> Any:
+        raw = msgspec.json.decode(data, type=msgspec.Raw)
+        errors = []
+        for member_decoder in decoders:
+            try:
+                return member_decoder(raw)
+            except msgspec.ValidationError as exc:
+                errors.append(str(exc))
+        raise msgspec.ValidationError("no member of the union matched: " + "; ".join(errors))
+
+    return decode
+
+
+def _text(data: bytes) -> str:
+    return bytes(data).decode("utf-8")
+
+
+def _none(data: bytes) -> None:
+    return None
+
+
+def _bytes(data: bytes) -> bytes:
+    return bytes(data)
+
+
+@lru_cache(maxsize=512)
+def decoder_for(cast_to: object, *, strict: bool = False) -> Decode:
+    """The (cached) function that decodes a body into ``cast_to``.
+
+    >>> decoder_for(list[int])(b"[1, 2]")
+    [1, 2]
+    """
+    if cast_to is str:
+        return _text
+    if cast_to is bytes:
+        return _bytes
+    if cast_to is None or cast_to is type(None):
+        return _none
+    members = _union_members(cast_to)
+    if members is not None and sum(map(_is_untagged_struct, members)) > 1:
+        return _first_match(members, strict)
+    return msgspec.json.Decoder(cast_to, strict=strict).decode
+
+
+def decode_body(
+    data: bytes, cast_to: type[_T] | Any, *, strict: bool = False, status_code: int | None = None
+) -> _T:
+    """Decode ``data`` into ``cast_to``; any failure is `APIResponseValidationError`.
+
+    >>> decode_body(b'{"a": 1}', dict[str, int])
+    {'a': 1}
+    """
+    try:
+        decode = decoder_for(cast("Hashable", cast_to), strict=strict)
+        return cast("_T", decode(data))
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        name = getattr(cast_to, "__name__", repr(cast_to))
+        raise APIResponseValidationError(
+            f"Response body does not match {name}: {exc}",
+            body=bytes(data[:_BODY_PREVIEW]),
+            status_code=status_code,
+        ) from exc
+
+
+def _has_non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_json(value: object) -> bytes:
+    """Compact JSON for a request body; NaN and infinities are rejected.
+
+    msgspec writes a non-finite float as ``null``; sending that would silently change
+    the caller's data, so it is an `InvalidRequestError` instead.
+
+    >>> encode_json({"a": [1, 2.5]})
+    b'{"a":[1,2.5]}'
+    """
+    from ..errors import InvalidRequestError
+
+    try:
+        data = _encoder.encode(value)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidRequestError(f"json= cannot be encoded as JSON: {exc}") from exc
+    if b"null" in data and _has_non_finite(msgspec.to_builtins(value)):
+        raise InvalidRequestError("json= contains NaN or an infinity, which JSON cannot represent")
+    return data

@@ -1,0 +1,63 @@
+"""Turning aiohttp and OS failures into stackwire errors, without leaking secrets.
+
+aiohttp's ``ClientResponseError`` carries the request headers in its ``repr()`` (via
+``request_info``); since the original exception becomes ``__cause__`` of the error the
+user sees, its request info is rewritten with sensitive header values redacted first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from ..errors import APIConnectionError, APIError, APITimeoutError
+from .request import Request, redact
+
+__all__ = ["map_transport_error"]
+
+
+def _scrub(exc: BaseException, request: Request) -> None:
+    if not isinstance(exc, aiohttp.ClientResponseError):
+        return
+    info = exc.request_info
+    sensitive = request.sensitive_headers
+    clean = CIMultiDict(
+        (name, redact(value) if name.lower() in sensitive else value)
+        for name, value in info.headers.items()
+    )
+    scrubbed = aiohttp.RequestInfo(info.url, info.method, CIMultiDictProxy(clean), info.real_url)
+    exc.request_info = scrubbed
+    exc.args = (scrubbed, exc.history)
+    if exc.headers is not None:
+        exc.headers = CIMultiDictProxy(
+            CIMultiDict(
+                (name, redact(value) if name.lower() in sensitive else value)
+                for name, value in exc.headers.items()
+            )
+        )
+
+
+def map_transport_error(exc: BaseException, request: Request) -> APIError:
+    """The stackwire error for a failure of one attempt; chain it with ``from exc``.
+
+    Timeouts (``asyncio.TimeoutError``, aiohttp's socket timeouts) become
+    `APITimeoutError`; everything else (refused, reset, malformed HTTP, truncated
+    body, TLS) becomes `APIConnectionError`. A ``ClientResponseError`` raised by
+    aiohttp's parser for malformed HTTP is a connection error, not an HTTP status.
+    """
+    _scrub(exc, request)
+    where = f"{request.method} {request.url.with_query(None).with_user(None)}"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return APITimeoutError(f"Request timed out: {where}", request=request)
+    detail = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientResponseError):
+        detail = f"malformed response from the server ({exc.message})"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        detail = f"the response body was cut short ({exc})"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        detail = "the server closed the connection without a complete response"
+    elif isinstance(exc, (aiohttp.ClientError, OSError)) and str(exc):
+        detail = f"{type(exc).__name__}: {exc}"
+    return APIConnectionError(f"Connection error: {where}: {detail}", request=request)

@@ -1,0 +1,178 @@
+"""`Pipeline`: the ordered, named stack of middlewares a call runs through.
+
+A pipeline is a value: ``insert``, ``replace`` and ``remove`` return a new pipeline, so
+a client derived with another stack never changes the one it came from. The chain of
+calls is composed once per pipeline (and transport) and reused by every call.
+
+>>> from stackwire.pipeline import Pipeline
+>>> async def log(request, call_next):
+...     return await call_next(request)
+>>> print(Pipeline([log]).insert(log, name="log2", after="log"))
+1. log
+2. log2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, overload
+
+from ..errors import InvalidRequestError
+from .middleware import CallNext, Middleware, middleware_name
+from .request import Request
+from .response import Response
+
+__all__ = ["NamedMiddleware", "Pipeline"]
+
+Handler = Callable[[Request], Awaitable[Response[Any]]]
+
+
+class NamedMiddleware:
+    """A middleware with the name it has in its pipeline; calls go straight through."""
+
+    __slots__ = ("middleware", "name")
+
+    def __init__(self, name: str, middleware: Middleware) -> None:
+        self.name = name
+        self.middleware = middleware
+
+    def __call__(self, request: Request, call_next: CallNext, /) -> Awaitable[Response[Any]]:
+        return self.middleware(request, call_next)
+
+    def __repr__(self) -> str:
+        return f"NamedMiddleware({self.name!r}, {self.middleware!r})"
+
+
+def _link(middleware: Middleware, call_next: Handler) -> Handler:
+    def handler(request: Request) -> Awaitable[Response[Any]]:
+        return middleware(request, call_next)
+
+    return handler
+
+
+class Pipeline:
+    """An ordered stack of named middlewares, outermost first.
+
+    Iterating yields `NamedMiddleware` objects (each with ``name`` and
+    ``middleware``); ``str()`` lists them one a line.
+    """
+
+    __slots__ = ("_chains", "_entries")
+
+    def __init__(self, middlewares: Iterable[Middleware | NamedMiddleware] = ()) -> None:
+        entries: list[NamedMiddleware] = []
+        for mw in middlewares:
+            entries.append(mw if isinstance(mw, NamedMiddleware) else _named(mw, None))
+        _check_unique(entries)
+        self._entries: tuple[NamedMiddleware, ...] = tuple(entries)
+        self._chains: dict[int, tuple[Handler, Handler]] = {}
+
+    # -- reading -------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[NamedMiddleware]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return any(entry.name == name for entry in self._entries)
+
+    @property
+    def names(self) -> list[str]:
+        return [entry.name for entry in self._entries]
+
+    def __getitem__(self, name: str) -> Middleware:
+        """The middleware called ``name``."""
+        return self._entries[self._index(name)].middleware
+
+    def __str__(self) -> str:
+        return "\n".join(f"{i}. {entry.name}" for i, entry in enumerate(self._entries, 1))
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.names!r})"
+
+    # -- deriving ------------------------------------------------------------------
+
+    @overload
+    def insert(
+        self, middleware: Middleware, *, name: str | None = None, before: str
+    ) -> Pipeline: ...
+    @overload
+    def insert(
+        self, middleware: Middleware, *, name: str | None = None, after: str
+    ) -> Pipeline: ...
+    @overload
+    def insert(self, middleware: Middleware, *, name: str | None = None) -> Pipeline: ...
+    def insert(
+        self,
+        middleware: Middleware,
+        *,
+        name: str | None = None,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> Pipeline:
+        """A pipeline with ``middleware`` added before or after a named one (at the
+        end, innermost, when neither is given)."""
+        if before is not None and after is not None:
+            raise InvalidRequestError("insert() takes before= or after=, not both")
+        entry = _named(middleware, name)
+        entries = list(self._entries)
+        if before is not None:
+            entries.insert(self._index(before), entry)
+        elif after is not None:
+            entries.insert(self._index(after) + 1, entry)
+        else:
+            entries.append(entry)
+        return Pipeline(entries)
+
+    def replace(self, name: str, middleware: Middleware) -> Pipeline:
+        """A pipeline where the middleware called ``name`` is ``middleware`` (same name)."""
+        entries = list(self._entries)
+        entries[self._index(name)] = NamedMiddleware(name, middleware)
+        return Pipeline(entries)
+
+    def remove(self, name: str) -> Pipeline:
+        """A pipeline without the middleware called ``name``."""
+        entries = list(self._entries)
+        del entries[self._index(name)]
+        return Pipeline(entries)
+
+    def _index(self, name: str) -> int:
+        for i, entry in enumerate(self._entries):
+            if entry.name == name:
+                return i
+        raise InvalidRequestError(
+            f"no middleware named {name!r} in the pipeline (it has: {', '.join(self.names)})"
+        )
+
+    # -- running -------------------------------------------------------------------
+
+    def compose(self, terminal: Handler) -> Handler:
+        """The whole chain ending in ``terminal``; built once per terminal, then reused."""
+        cached = self._chains.get(id(terminal))
+        if cached is not None and cached[0] is terminal:
+            return cached[1]
+        handler = terminal
+        for entry in reversed(self._entries):
+            handler = _link(entry.middleware, handler)
+        self._chains[id(terminal)] = (terminal, handler)
+        return handler
+
+
+def _named(middleware: Middleware, name: str | None) -> NamedMiddleware:
+    if not callable(middleware):
+        raise InvalidRequestError(
+            f"a middleware must be callable as (request, call_next), got {middleware!r}"
+        )
+    return NamedMiddleware(name or middleware_name(middleware), middleware)
+
+
+def _check_unique(entries: list[NamedMiddleware]) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise InvalidRequestError(
+                f"two middlewares are named {entry.name!r}; pass name= to tell them apart"
+            )
+        seen.add(entry.name)

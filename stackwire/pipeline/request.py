@@ -1,0 +1,138 @@
+"""`Request`: one call (or one attempt of it) as an immutable value.
+
+A middleware that changes a request passes on a changed copy
+(``request.replace(...)``, ``request.with_headers(...)``); the request it received
+is untouched, so no attempt ever sees another attempt's changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic, TypeVar, cast
+
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .._types import Omit
+from .body import Body
+from .options import RequestOptions
+
+__all__ = ["ALWAYS_SENSITIVE_HEADERS", "ExtensionKey", "Request", "redact"]
+
+_T = TypeVar("_T")
+
+# Header names (lower case) whose values never appear in a repr, an error or a log.
+ALWAYS_SENSITIVE_HEADERS: frozenset[str] = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+
+
+def redact(value: str) -> str:
+    """A secret as it may be shown: at most its last 4 characters.
+
+    >>> redact("sk-live-1234567890abcd")
+    '***abcd'
+    >>> redact("short")
+    '***'
+    """
+    return "***" + value[-4:] if len(value) >= 12 else "***"
+
+
+class ExtensionKey(Generic[_T]):
+    """A typed key into `Request.extensions`, for data middlewares pass each other.
+
+    >>> TRACE_ID: ExtensionKey[str] = ExtensionKey("trace_id")
+    >>> TRACE_ID
+    ExtensionKey('trace_id')
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ExtensionKey({self.name!r})"
+
+
+_EMPTY_EXTENSIONS: Mapping[ExtensionKey[Any], Any] = {}
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True):
+    """A request as the stack sees it.
+
+    - ``url``: the absolute URL (the ``query`` middleware folds ``query`` into it);
+    - ``headers``: a read-only case-insensitive multidict;
+    - ``query``: parameters not yet encoded into ``url`` (client defaults are merged
+      and encoded by the ``query`` middleware, which passes on ``query=None``);
+    - ``body``: bytes, a one-shot `StreamingBody`, or ``None``;
+    - ``options``: the typed per-call options (`RequestOptions`);
+    - ``extensions``: data for middlewares, keyed by `ExtensionKey`;
+    - ``deadline_at``: ``time.monotonic()`` value by which the whole call must end
+      (set by the ``timeout`` middleware when a deadline is configured);
+    - ``attempt``: 0 for the first attempt, 1 for the first retry, ... (set by ``retry``);
+    - ``omit_headers``: lower-case names the caller removed with `Omit` (even headers a
+      middleware would add, such as the retry count);
+    - ``sensitive_headers``: lower-case names whose values are secrets.
+    """
+
+    method: str
+    url: URL
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+    query: Mapping[str, object] | None = None
+    body: Body | None = None
+    options: RequestOptions = RequestOptions()
+    extensions: Mapping[ExtensionKey[Any], Any] = _EMPTY_EXTENSIONS
+    deadline_at: float | None = None
+    attempt: int = 0
+    omit_headers: frozenset[str] = frozenset()
+    sensitive_headers: frozenset[str] = ALWAYS_SENSITIVE_HEADERS
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with some fields changed."""
+        return msgspec.structs.replace(self, **changes)
+
+    def with_headers(
+        self, headers: Mapping[str, str | Omit] | Iterable[tuple[str, str]]
+    ) -> Request:
+        """A copy with these headers set (replacing same-named ones); `Omit` removes.
+
+        >>> r = Request(method="GET", url=URL("http://api.test/"))
+        >>> r.with_headers({"X-Trace": "1"}).headers["x-trace"]
+        '1'
+        """
+        merged = CIMultiDict(self.headers)
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            if isinstance(value, Omit):
+                merged.popall(name, None)
+            else:
+                merged[name] = value
+        return msgspec.structs.replace(self, headers=CIMultiDictProxy(merged))
+
+    def extension(self, key: ExtensionKey[_T]) -> _T | None:
+        """The value stored under ``key``, or ``None``."""
+        return cast("_T | None", self.extensions.get(key))
+
+    def with_extension(self, key: ExtensionKey[_T], value: _T) -> Request:
+        """A copy with ``value`` stored under ``key``."""
+        return msgspec.structs.replace(self, extensions={**self.extensions, key: value})
+
+    def redacted_headers(self) -> list[tuple[str, str]]:
+        """The headers, with every sensitive value redacted."""
+        sensitive = self.sensitive_headers
+        return [
+            (name, redact(value) if name.lower() in sensitive else value)
+            for name, value in self.headers.items()
+        ]
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:  # pragma: no cover - rich only
+        return [
+            ("method", self.method),
+            ("url", str(self.url)),
+            ("headers", self.redacted_headers()),
+        ]
