@@ -1,0 +1,117 @@
+"""The stackwire demo: a typed client for the local demo API, call by call.
+
+Run with ``make demo`` (or ``python examples/quickstart.py``). It starts the demo
+API on a free port on 127.0.0.1, prints the client's stack, then makes calls and
+shows for each: the status, how many attempts it took and how long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+from demo_server import start  # examples/ is on sys.path when this file runs
+
+import stackwire
+
+
+class User(stackwire.Model):
+    id: int
+    name: str
+    email: str | None = None
+
+
+class Status(stackwire.Model):
+    ok: bool
+    attempts: int
+
+
+class Delta(stackwire.Model):
+    index: int
+    text: str
+
+
+class AttemptLog:
+    """A per-attempt middleware: it sits below ``retry``, so it sees every attempt."""
+
+    name = "attempt_log"
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+
+    async def __call__(
+        self, request: stackwire.Request, call_next: stackwire.CallNext
+    ) -> stackwire.Response[Any]:
+        response = await call_next(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
+def report(what: str, log: AttemptLog, started: float, outcome: str) -> None:
+    attempts = " -> ".join(map(str, log.statuses))
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"  {what:<34} attempts: {attempts:<16} {elapsed:7.1f} ms  {outcome}")
+    log.statuses.clear()
+
+
+async def main() -> int:
+    runner, base_url = await start()
+    log = AttemptLog()
+    try:
+        async with stackwire.AsyncClient(
+            base_url, api_key="sk-demo-0123456789", middlewares=[log]
+        ) as client:
+            print(f"stackwire {stackwire.__version__} against the demo API at {base_url}")
+            print("The stack, outermost first:")
+            for line in str(client.pipeline).splitlines():
+                print(f"  {line}")
+            print("Calls:")
+
+            started = time.perf_counter()
+            ada = await client.post("/users", json={"name": "Ada"}, cast_to=User)
+            report("POST /users", log, started, repr(ada))
+            for name in ("Grace", "Edsger", "Barbara"):
+                await client.post("/users", json={"name": name}, cast_to=User)
+            log.statuses.clear()
+
+            started = time.perf_counter()
+            raw = await client.with_raw_response.get(
+                "/users/{id}", path_params={"id": ada.id}, cast_to=User
+            )
+            user = await raw.parse()
+            report(
+                "GET /users/{id} (raw response)",
+                log,
+                started,
+                f"{user.name}, retries_taken={raw.retries_taken}",
+            )
+
+            started = time.perf_counter()
+            try:
+                await client.get("/users/{id}", path_params={"id": 999}, cast_to=User)
+            except stackwire.NotFoundError as exc:
+                report("GET /users/999", log, started, f"NotFoundError: {exc.body}")
+
+            started = time.perf_counter()
+            flaky = await client.get("/flaky", query={"key": "demo"}, cast_to=Status)
+            report("GET /flaky (429, retry-after-ms)", log, started, repr(flaky))
+
+            started = time.perf_counter()
+            unstable = await client.get("/unstable", query={"key": "demo"}, cast_to=Status)
+            report("GET /unstable (500, 500, 200)", log, started, repr(unstable))
+
+            started = time.perf_counter()
+            stream = await client.get("/events", query={"n": 3}, cast_to=Delta, stream=True)
+            texts = [delta.text async for delta in stream]
+            report("GET /events (stream=True)", log, started, repr(texts))
+
+            print(f"Connections: {client.pool_stats()}")
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
