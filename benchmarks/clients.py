@@ -1,0 +1,259 @@
+"""The clients under test, each behind the same four operations.
+
+Every benchmark drives a client through `ClientUnderTest`, so the loops that time and
+count are written once and every client runs exactly the same loop. Each adapter
+imports its library only when it is opened: a worker process pays only for the
+library it measures, which keeps its RSS and start-up honest.
+
+The operations are the idiomatic way each library does the job, with default
+settings; the hand-written aiohttp + msgspec adapter is the baseline stackwire has to
+beat (one `ClientSession`, `async with session.get(url) as r:
+msgspec.json.decode(await r.read(), type=User)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from harness import Unavailable, import_stackwire
+from payloads import msgspec_models, pydantic_models
+
+STREAM_CHUNK = 64 * 1024
+
+
+class ClientUnderTest(Protocol):
+    async def get_user(self) -> Any:
+        """`GET /users/1` decoded into the library's `User` model."""
+
+    async def count_events(self, path: str) -> int:
+        """Stream `path` as typed SSE events (decoded into `Event`); return how many."""
+
+    async def stream_body(self, path: str) -> int:
+        """Stream `path` without buffering it; return the number of bytes seen."""
+
+    async def read_body(self, path: str) -> bytes:
+        """Read the whole body of `path` into memory."""
+
+    async def aclose(self) -> None: ...
+
+
+class StackwireClient:
+    """`stackwire.AsyncClient` with its full default stack."""
+
+    def __init__(self, base_url: str) -> None:
+        stackwire = import_stackwire()
+        self._models = msgspec_models(stackwire.Model)
+        self._client = stackwire.AsyncClient(base_url=base_url + "/")
+
+    async def get_user(self) -> Any:
+        return await self._client.get("/users/1", cast_to=self._models.User)
+
+    async def count_events(self, path: str) -> int:
+        count = 0
+        stream = await self._client.get(path, cast_to=self._models.Event, stream=True)
+        async with stream:
+            async for _event in stream:
+                count += 1
+        return count
+
+    async def stream_body(self, path: str) -> int:
+        seen = 0
+        async with self._client.with_streaming_response.get(path) as response:
+            # `iter_bytes()` where the Response has it; `iter_raw()` is its raw twin.
+            chunks = getattr(response, "iter_bytes", None) or response.iter_raw
+            async for chunk in chunks():
+                seen += len(chunk)
+        return seen
+
+    async def read_body(self, path: str) -> bytes:
+        # No cast_to: the decode middleware reads the body and hands back the Response.
+        # The 64 MiB default cap is lifted, as a caller reading a large body would.
+        response = await self._client.get(path, max_response_bytes=None)
+        return await _body_of(response)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+async def _body_of(response: Any) -> bytes:
+    """The buffered body of a stackwire `Response`, whichever accessor it offers."""
+    for name in ("read", "aread"):
+        method = getattr(response, name, None)
+        if callable(method):
+            body = await method()
+            return bytes(body) if not isinstance(body, bytes) else body
+    for name in ("content", "body"):
+        value = getattr(response, name, None)
+        if isinstance(value, bytes | bytearray | memoryview):
+            return value if isinstance(value, bytes) else bytes(value)
+    raise Unavailable("stackwire Response has no read()/content accessor")
+
+
+class AiohttpClient:
+    """aiohttp + msgspec written by hand: the baseline to beat."""
+
+    def __init__(self, base_url: str) -> None:
+        import aiohttp
+        import msgspec
+
+        self._base_url = base_url
+        self._decode = msgspec.json.decode
+        self._models = msgspec_models(msgspec.Struct)
+        self._session = aiohttp.ClientSession()
+        self._user_url = base_url + "/users/1"
+
+    async def get_user(self) -> Any:
+        async with self._session.get(self._user_url) as r:
+            return self._decode(await r.read(), type=self._models.User)
+
+    async def count_events(self, path: str) -> int:
+        """A deliberately naive reader (blank-line split, `data:` lines only).
+
+        Not a conforming SSE parser (no CR line ends, no multi-line data, no BOM):
+        a floor for what any typed stream costs on top of aiohttp and msgspec.
+        """
+        decode, event_type = self._decode, self._models.Event
+        count = 0
+        pending = b""
+        async with self._session.get(self._base_url + path) as r:
+            async for chunk in r.content.iter_any():
+                *blocks, pending = (pending + chunk).split(b"\n\n")
+                for block in blocks:
+                    for line in block.split(b"\n"):
+                        if line.startswith(b"data:"):
+                            decode(line[5:], type=event_type)
+                            count += 1
+        return count
+
+    async def stream_body(self, path: str) -> int:
+        seen = 0
+        async with self._session.get(self._base_url + path) as r:
+            async for chunk in r.content.iter_chunked(STREAM_CHUNK):
+                seen += len(chunk)
+        return seen
+
+    async def read_body(self, path: str) -> bytes:
+        async with self._session.get(self._base_url + path) as r:
+            return await r.read()
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+class HttpxClient:
+    """httpx.AsyncClient + pydantic `model_validate_json` (+ httpx-sse for streams)."""
+
+    def __init__(self, base_url: str) -> None:
+        import httpx
+        import pydantic
+
+        self._models = pydantic_models(pydantic.BaseModel)
+        self._client = httpx.AsyncClient(base_url=base_url)
+
+    async def get_user(self) -> Any:
+        response = await self._client.get("/users/1")
+        return self._models.User.model_validate_json(response.content)
+
+    async def count_events(self, path: str) -> int:
+        from httpx_sse import aconnect_sse
+
+        validate = self._models.Event.model_validate_json
+        count = 0
+        async with aconnect_sse(self._client, "GET", path) as source:
+            async for event in source.aiter_sse():
+                validate(event.data)
+                count += 1
+        return count
+
+    async def stream_body(self, path: str) -> int:
+        seen = 0
+        async with self._client.stream("GET", path) as response:
+            async for chunk in response.aiter_bytes():
+                seen += len(chunk)
+        return seen
+
+    async def read_body(self, path: str) -> bytes:
+        return (await self._client.get(path)).content
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class AnthropicClient:
+    """The official anthropic SDK's base client, used as a generic API client.
+
+    `transport="aiohttp"` swaps in `DefaultAioHttpClient` (the `anthropic[aiohttp]`
+    extra); otherwise the SDK's default httpx transport is used.
+    """
+
+    def __init__(self, base_url: str, transport: str = "default") -> None:
+        import anthropic
+
+        self._models = pydantic_models(anthropic.BaseModel)
+        self._stream_cls = anthropic.AsyncStream[self._models.Event]  # type: ignore[name-defined]
+        options: dict[str, Any] = {}
+        if transport == "aiohttp":
+            try:
+                options["http_client"] = anthropic.DefaultAioHttpClient()
+            except RuntimeError as error:
+                raise Unavailable(str(error)) from error
+        self._client = anthropic.AsyncAnthropic(base_url=base_url, api_key="x", **options)
+
+    async def get_user(self) -> Any:
+        return await self._client.get("/users/1", cast_to=self._models.User)
+
+    async def count_events(self, path: str) -> int:
+        count = 0
+        stream = await self._client.get(
+            path, cast_to=self._models.Event, stream=True, stream_cls=self._stream_cls
+        )
+        async for _event in stream:
+            count += 1
+        return count
+
+    async def stream_body(self, path: str) -> int:
+        raise Unavailable("not measured for the anthropic SDK")
+
+    async def read_body(self, path: str) -> bytes:
+        raise Unavailable("not measured for the anthropic SDK")
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+CLIENTS: dict[str, tuple[str, Callable[[str], ClientUnderTest]]] = {
+    "stackwire": ("stackwire (full default stack)", StackwireClient),
+    "aiohttp": ("aiohttp + msgspec, hand-written", AiohttpClient),
+    "httpx": ("httpx + pydantic", HttpxClient),
+    "anthropic": ("anthropic SDK, default transport", AnthropicClient),
+    "anthropic_aiohttp": (
+        "anthropic SDK, DefaultAioHttpClient",
+        lambda base_url: AnthropicClient(base_url, transport="aiohttp"),
+    ),
+}
+
+
+def open_client(name: str, base_url: str) -> ClientUnderTest:
+    """Build the named client (imports its library now). Call inside the event loop."""
+    return CLIENTS[name][1](base_url)
+
+
+def label(name: str) -> str:
+    return CLIENTS[name][0]
+
+
+async def run_concurrently(
+    call: Callable[[], Awaitable[Any]], concurrency: int, count: int
+) -> None:
+    """Run `call` `count` times in total with at most `concurrency` in flight."""
+    import asyncio
+
+    remaining = [count]
+
+    async def worker() -> None:
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            await call()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
