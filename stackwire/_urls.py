@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from yarl import URL
 
@@ -21,7 +21,7 @@ from .errors import InvalidRequestError
 __all__ = ["fill_path", "join_url", "normalize_base_url"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -30,15 +30,17 @@ def normalize_base_url(base_url: str | URL) -> URL:
 
     >>> str(normalize_base_url("https://api.test/v1"))
     'https://api.test/v1/'
+    >>> str(normalize_base_url("https://api.test"))
+    'https://api.test/'
     """
     url = URL(base_url) if isinstance(base_url, str) else base_url
     if not url.is_absolute() or url.scheme not in ("http", "https"):
         raise InvalidRequestError(f"base_url must be an absolute http(s) URL, got {str(url)!r}")
     if url.query_string or url.fragment:
         raise InvalidRequestError("base_url must not have a query or a fragment; use query=")
-    if not url.raw_path.endswith("/"):
-        url = url.with_path(url.raw_path + "/", encoded=True)
-    return url
+    # ``URL("http://h")`` has the path ``/`` but prints without it: set it explicitly.
+    path = url.raw_path if url.raw_path.endswith("/") else url.raw_path + "/"
+    return url.with_path(path, encoded=True)
 
 
 def _check_segment(name: str, value: object) -> str:
@@ -77,6 +79,19 @@ def fill_path(template: str, params: Mapping[str, object]) -> str:
     return _PLACEHOLDER.sub(lambda m: _check_segment(m.group(1), params[m.group(1)]), template)
 
 
+# Characters a path (or query) may hold as they are (RFC 3986 pchar, plus ``/``, and
+# ``?`` in a query); ``%`` stays for escapes already written. Everything else is
+# percent-encoded, and nothing already encoded is ever decoded again: ``%2F`` or ``%3B``
+# in a path parameter reaches the server as written.
+_PATH_SAFE = "!$&'()*+,;=:@/%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _quote(text: str, safe: str) -> str:
+    return quote(_STRAY_PERCENT.sub("%25", text), safe=safe)
+
+
 @lru_cache(maxsize=2048)
 def _join(base: URL, path: str) -> URL:
     if _ABSOLUTE.match(path):
@@ -86,13 +101,20 @@ def _join(base: URL, path: str) -> URL:
         return url
     if _CONTROL.search(path) is not None:
         raise InvalidRequestError(f"path {path!r} has a control character")
+    path = path.partition("#")[0]  # a fragment is never sent
     path, _, query = path.partition("?")
     relative = path.lstrip("/")
     for segment in relative.split("/"):
-        if segment in (".", ".."):
+        # ``%2e%2e`` is ``..`` to a server that normalizes the path.
+        if segment in (".", "..") or unquote(segment) in (".", ".."):
             raise InvalidRequestError(f"path {path!r} may not have '.' or '..' segments")
-    joined = str(base) + relative + ("?" + query if query else "")
-    return URL(joined)
+    return URL.build(
+        scheme=base.scheme,
+        authority=base.raw_authority,
+        path=base.raw_path + _quote(relative, _PATH_SAFE),
+        query_string=_quote(query, _QUERY_SAFE),
+        encoded=True,
+    )
 
 
 def join_url(base: URL, path: str) -> URL:

@@ -168,3 +168,63 @@ def routes(
 
 def names(pipeline: Iterable[Any]) -> list[str]:
     return [entry.name for entry in pipeline]
+
+
+class SeenRequest:
+    """One request as `echo_server` received it: headers in order, as sent."""
+
+    def __init__(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        self.method = method
+        self.target = target  # the request-target: raw path and query
+        self.headers = headers
+        self.body = body
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
+class EchoServer(RawServer):
+    """A raw keep-alive server answering every request ``200 {}``; records each one."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+        self.requests: list[SeenRequest] = []
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers: list[tuple[str, str]] = []
+            for line in lines[1:]:
+                if ":" in line:
+                    name, _, value = line.partition(":")
+                    headers.append((name, value.strip()))
+            length = int({k.lower(): v for k, v in headers}.get("content-length", "0"))
+            body = await reader.readexactly(length) if length else b""
+            self.requests.append(SeenRequest(method, target, headers, body))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            )
+            await writer.drain()
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[Callable[[], Awaitable[tuple[str, EchoServer]]]]:
+    """``base_url, server = await echo_server()``: ``server.requests`` and
+    ``server.connections`` show exactly what reached the socket."""
+    servers: list[EchoServer] = []
+
+    async def start() -> tuple[str, EchoServer]:
+        server = EchoServer()
+        servers.append(server)
+        return await server.start(), server
+
+    yield start
+    for server in servers:
+        await server.close()

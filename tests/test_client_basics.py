@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import gc
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 import stackwire
-from tests.conftest import Serve, routes
+from tests.conftest import EchoServer, Serve, routes
+
+EchoStart = Callable[[], Awaitable[tuple[str, EchoServer]]]
 
 
 class User(stackwire.Model):
@@ -40,3 +45,187 @@ async def test_response_without_cast_to(serve: Serve, make_client: Callable[...,
     assert response.content == b"hi"
     assert response.request_id == "req_1"
     assert response.retries_taken == 0
+
+
+# -- lifecycle -----------------------------------------------------------------------
+
+
+async def test_async_with_closes_and_use_after_close_fails_before_io(
+    echo_server: EchoStart,
+) -> None:
+    base, server = await echo_server()
+    async with stackwire.AsyncClient(base) as client:
+        assert not client.is_closed
+        await client.get("/a")
+        assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    assert client.is_closed
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+    with pytest.raises(stackwire.ClientClosedError):
+        await client.get("/a")
+    with pytest.raises(RuntimeError):  # ClientClosedError is a RuntimeError too
+        await client.post("/a", json={})
+    assert server.connections == 1
+    assert len(server.requests) == 1
+    await client.close()  # closing twice is harmless
+
+
+async def test_await_close(echo_server: EchoStart) -> None:
+    base, server = await echo_server()
+    client = stackwire.AsyncClient(base)
+    await client.get("/a")
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        await client.get("/a")
+    assert len(server.requests) == 1
+
+
+async def test_closing_a_client_that_never_sent_anything(echo_server: EchoStart) -> None:
+    base, server = await echo_server()
+    client = stackwire.AsyncClient(base)
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        await client.get("/a")
+    assert server.connections == 0
+
+
+async def test_unclosed_client_warns(echo_server: EchoStart) -> None:
+    base, _ = await echo_server()
+    client = stackwire.AsyncClient(base)
+    await client.get("/a")
+    transport = client._transport
+    holder = [client]
+    del client
+    with pytest.warns(ResourceWarning, match="unclosed AsyncClient"):
+        _drop_and_collect(holder)
+    await transport.aclose()  # what the user should have done; nothing leaks
+
+
+def _drop_and_collect(holder: list[Any]) -> None:
+    holder.clear()
+    gc.collect()
+
+
+async def test_unused_unclosed_client_does_not_warn(echo_server: EchoStart) -> None:
+    base, _ = await echo_server()
+    client = stackwire.AsyncClient(base)
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+    del client
+    gc.collect()  # filterwarnings=error: a ResourceWarning here fails the test
+
+
+async def test_with_options_shares_the_session_and_survives_its_close(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    parent = make_client(base)
+    await parent.get("/a")
+    derived = parent.with_options(max_retries=0, headers={"X-Derived": "1"})
+    assert derived.max_retries == 0
+    assert parent.max_retries == 2
+    await derived.get("/b")
+    # One connection, used by both clients: the pool is shared.
+    assert server.connections == 1
+    assert parent.pool_stats() == derived.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    assert server.requests[1].header_values("X-Derived") == ["1"]
+    await derived.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        await derived.get("/c")
+    await parent.get("/c")
+    assert parent.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    assert server.connections == 1
+    assert [r.target for r in server.requests] == ["/a", "/b", "/c"]
+
+
+async def test_closing_the_parent_closes_clients_sharing_its_session(
+    echo_server: EchoStart,
+) -> None:
+    base, _ = await echo_server()
+    parent = stackwire.AsyncClient(base)
+    derived = parent.with_options(timeout=5.0)
+    await derived.get("/a")
+    await parent.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        await derived.get("/a")
+
+
+async def test_with_options_changing_the_pool_gets_its_own_session(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    parent = make_client(base)
+    await parent.get("/a")
+    own = parent.with_options(max_connections=5)
+    await own.get("/b")
+    assert server.connections == 2
+    await own.close()
+    await parent.get("/c")
+    assert parent.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+
+async def test_pool_stats_count_connections_in_use(
+    serve: Serve, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"part")
+        started.set()
+        await release.wait()
+        await response.write_eof()
+        return response
+
+    client = make_client(await serve(routes(("GET", "/slow", slow))))
+
+    async def fetch() -> bytes:
+        return await client.get("/slow", cast_to=bytes)
+
+    task = asyncio.create_task(fetch())
+    await started.wait()
+    assert client.pool_stats() == stackwire.PoolStats(in_use=1, idle=0)
+    release.set()
+    assert await task == b"part"
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+
+def test_client_repr_hides_the_key() -> None:
+    client = stackwire.AsyncClient("http://api.test/v1", api_key="sk-secret-0123456789abcd")
+    assert repr(client) == "AsyncClient('http://api.test/v1/', api_key='***abcd')"
+
+
+async def test_with_options_repeating_a_pool_option_shares_the_session(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    parent = make_client(base)
+    await parent.get("/a")
+    # Equal values (not the same objects) change nothing about the session.
+    same = parent.with_options(max_connections=int("1000"), proxy=None, trust_env=True)
+    await same.get("/b")
+    assert server.connections == 1
+    assert same.pool_stats() == parent.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+
+@pytest.mark.parametrize("method", ["GE T", "", "G\r\nX", "GET\x00"])
+async def test_invalid_method_fails_before_any_connection(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient], method: str
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base)
+    with pytest.raises(stackwire.InvalidRequestError, match="method"):
+        await client.request(method, "/x")
+    with pytest.raises(stackwire.InvalidRequestError, match="method"):
+        await client.with_raw_response.request(method, "/x")
+    assert server.connections == 0
+
+
+async def test_custom_methods_are_sent(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base)
+    await client.request("purge", "/x")
+    await client.request("OPTIONS", "/x")
+    assert [r.method for r in server.requests] == ["PURGE", "OPTIONS"]

@@ -3,8 +3,9 @@
 What it does: starts from the client's headers (``User-Agent``, ``Accept``, auth,
 optional platform headers, the ``headers=`` given to the client), overlays the
 request's own headers case-insensitively (one value per name; the request wins),
-removes every header the caller set to `Omit`, and rejects CR, LF or NUL in any name
-or value with `InvalidRequestError` before any I/O.
+removes every header the caller set to `Omit`, and rejects a name that is not an HTTP
+token or a value with CR, LF, NUL or another control character (tab is fine) with
+`InvalidRequestError` before any I/O.
 
 Where it sits: first, above ``retry``: headers are the same for every attempt, so
 they are built once per call. Middlewares below may still add per-attempt headers
@@ -36,17 +37,20 @@ from ..pipeline.response import Response
 __all__ = ["HeadersMiddleware", "check_header", "platform_headers", "split_headers"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FORBIDDEN = re.compile(r"[\r\n\x00]")
+# Control characters, all but HTAB: CR and LF would split the request, NUL and the
+# others are refused by HTTP (and by aiohttp, with a bare ValueError, too late).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def check_header(name: str, value: str) -> None:
-    """Reject a header that could split the request (CR, LF, NUL) or is not a token.
+    """Reject a header that could split the request (CR, LF, NUL or another control
+    character but tab in its value) or whose name is not a token.
 
     >>> check_header("X-Ok", "fine")
-    >>> check_header("X-Bad", "a\\r\\nInjected: 1")
+    >>> check_header("X-Bad", "a\\r\\nInjected: 1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    stackwire.errors.InvalidRequestError: header 'X-Bad' has a CR, LF or NUL in its value
+    stackwire.errors.InvalidRequestError: header 'X-Bad' has a CR, LF or NUL ...
     """
     if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
         raise InvalidRequestError(f"invalid header name {name!r}")
@@ -55,7 +59,9 @@ def check_header(name: str, value: str) -> None:
             f"header {name!r} must be a str (or Omit()), got {type(value).__name__}"
         )
     if _FORBIDDEN.search(value) is not None:
-        raise InvalidRequestError(f"header {name!r} has a CR, LF or NUL in its value")
+        raise InvalidRequestError(
+            f"header {name!r} has a CR, LF or NUL (or another control character) in its value"
+        )
 
 
 def split_headers(
@@ -127,6 +133,9 @@ class HeadersMiddleware:
             defaults.popall(name, None)
         self.sensitive_headers = frozenset(sensitive)
         self._defaults = CIMultiDictProxy(defaults)
+        # Names the client's headers= set to Omit: every request carries them in
+        # ``omit_headers`` so that no stage below (nor aiohttp) adds them back.
+        self._omitted = omitted
 
     @property
     def default_headers(self) -> CIMultiDictProxy[str]:
@@ -145,8 +154,13 @@ class HeadersMiddleware:
             for name in omitted:
                 merged.popall(name, None)
             headers = CIMultiDictProxy(merged)
+        if self._omitted:
+            # A header the request sets itself overrides the client's Omit.
+            omitted = omitted | frozenset(n for n in self._omitted if n not in own)
         return await call_next(
-            request.replace(headers=headers, sensitive_headers=self.sensitive_headers)
+            request.replace(
+                headers=headers, sensitive_headers=self.sensitive_headers, omit_headers=omitted
+            )
         )
 
     def __repr__(self) -> str:

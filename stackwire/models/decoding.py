@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-from ..errors import APIResponseValidationError
+from ..errors import APIResponseValidationError, InvalidRequestError
 
 __all__ = ["decode_body", "decoder_for", "encode_json"]
 
@@ -44,7 +44,13 @@ def _union_members(tp: object) -> tuple[object, ...] | None:
 
 def _first_match(members: tuple[object, ...], strict: bool) -> Decode:
     """A decoder for a union msgspec cannot decode natively: try members in order."""
-    decoders = [decoder_for(member, strict=strict) for member in members]
+    # ``None`` in a union means JSON ``null`` only, not "ignore the body".
+    decoders = [
+        msgspec.json.Decoder(None).decode
+        if member is None or member is type(None)
+        else decoder_for(member, strict=strict)
+        for member in members
+    ]
 
     def decode(data: bytes) -> Any:
         raw = msgspec.json.decode(data, type=msgspec.Raw)
@@ -71,23 +77,34 @@ def _bytes(data: bytes) -> bytes:
     return bytes(data)
 
 
-@lru_cache(maxsize=512)
 def decoder_for(cast_to: object, *, strict: bool = False) -> Decode:
     """The (cached) function that decodes a body into ``cast_to``.
+
+    A ``cast_to`` msgspec cannot decode (say, ``list[A | B]`` of untagged Structs)
+    raises `InvalidRequestError`.
 
     >>> decoder_for(list[int])(b"[1, 2]")
     [1, 2]
     """
+    # ``A | B == B | A`` (same hash too), but "the first member that matches" depends
+    # on the order written: the members, in order, are part of the cache key.
+    return _cached_decoder(cast_to, _union_members(cast_to), strict)
+
+
+@lru_cache(maxsize=512)
+def _cached_decoder(cast_to: object, members: tuple[object, ...] | None, strict: bool) -> Decode:
     if cast_to is str:
         return _text
     if cast_to is bytes:
         return _bytes
     if cast_to is None or cast_to is type(None):
         return _none
-    members = _union_members(cast_to)
     if members is not None and sum(map(_is_untagged_struct, members)) > 1:
         return _first_match(members, strict)
-    return msgspec.json.Decoder(cast_to, strict=strict).decode
+    try:
+        return msgspec.json.Decoder(cast_to, strict=strict).decode
+    except TypeError as exc:
+        raise InvalidRequestError(f"cast_to={cast_to!r} cannot be decoded: {exc}") from exc
 
 
 def decode_body(
@@ -132,8 +149,6 @@ def encode_json(value: object) -> bytes:
     >>> encode_json({"a": [1, 2.5]})
     b'{"a":[1,2.5]}'
     """
-    from ..errors import InvalidRequestError
-
     try:
         data = _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:

@@ -1,0 +1,335 @@
+"""`Pipeline` and the client's stack: order, derivation, and where middlewares run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import stackwire
+from stackwire import CallNext, NamedMiddleware, Pipeline, Request, Response
+from tests.conftest import Serve, SleepRecorder, names, routes
+
+MakeClient = Callable[..., stackwire.AsyncClient]
+
+DEFAULT_ORDER = ["headers", "query", "timeout", "retry", "decode"]
+# Built-in stages below the client's middlewares (just above the transport).
+INNERMOST = names(stackwire.AsyncClient("http://api.test/").pipeline)[len(DEFAULT_ORDER) :]
+
+
+def with_added(*added: str) -> list[str]:
+    """The default stack with ``added`` where the client's middlewares go."""
+    return [*DEFAULT_ORDER, *added, *INNERMOST]
+
+
+class Recorder:
+    """A middleware that records what it sees of each request and response."""
+
+    def __init__(self, name: str = "recorder") -> None:
+        self.name = name
+        self.statuses: list[int] = []
+        self.attempts: list[int] = []
+        self.bodies_read: list[bool] = []
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+        self.attempts.append(request.attempt)
+        response = await call_next(request)
+        self.statuses.append(response.status_code)
+        self.bodies_read.append(response._content is not None)
+        return response
+
+
+class Flaky:
+    """500 for the first ``failures`` hits, then ``{"ok": true}``."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.hits = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        if self.hits <= self.failures:
+            return web.json_response({"error": "boom"}, status=500)
+        return web.json_response({"ok": True})
+
+
+async def _flaky_client(
+    serve: Serve, make_client: MakeClient, failures: int, **options: Any
+) -> tuple[stackwire.AsyncClient, Flaky]:
+    server = Flaky(failures)
+    base = await serve(routes(("GET", "/x", server.handle)))
+    return make_client(base, **options), server
+
+
+async def _noop(request: Request, call_next: CallNext) -> Response[Any]:
+    return await call_next(request)
+
+
+# -- reading the stack -------------------------------------------------------------
+
+
+def test_default_stack_order_and_names() -> None:
+    client = stackwire.AsyncClient("http://api.test/")
+    entries = list(client.pipeline)
+    assert [entry.name for entry in entries] == with_added()
+    assert INNERMOST in ([], ["redirects"])
+    assert all(isinstance(entry, NamedMiddleware) for entry in entries)
+    assert isinstance(client.pipeline["retry"], stackwire.RetryMiddleware)
+    assert isinstance(client.pipeline["decode"], stackwire.DecodeMiddleware)
+    assert len(client.pipeline) == len(with_added())
+    assert "retry" in client.pipeline
+    assert "nope" not in client.pipeline
+
+
+def test_str_lists_one_middleware_a_line() -> None:
+    client = stackwire.AsyncClient("http://api.test/").with_middleware(_noop)
+    assert str(client.pipeline).splitlines() == [
+        f"{i}. {name}" for i, name in enumerate(with_added("_noop"), 1)
+    ]
+    assert str(client.pipeline).splitlines()[:6] == [
+        "1. headers",
+        "2. query",
+        "3. timeout",
+        "4. retry",
+        "5. decode",
+        "6. _noop",
+    ]
+
+
+def test_client_middlewares_go_below_decode_in_order() -> None:
+    first, second = Recorder("first"), Recorder("second")
+    client = stackwire.AsyncClient("http://api.test/", middlewares=[first, second])
+    assert names(client.pipeline) == with_added("first", "second")
+
+
+# -- deriving pipelines --------------------------------------------------------------
+
+
+def test_insert_before_and_after() -> None:
+    base = stackwire.AsyncClient("http://api.test/").pipeline
+    assert names(base.insert(_noop, name="log", before="retry"))[:6] == [
+        "headers",
+        "query",
+        "timeout",
+        "log",
+        "retry",
+        "decode",
+    ]
+    assert names(base.insert(_noop, name="log", after="retry"))[:6] == [
+        "headers",
+        "query",
+        "timeout",
+        "retry",
+        "log",
+        "decode",
+    ]
+    assert names(base.insert(_noop, name="first", before="headers"))[0] == "first"
+    assert names(base.insert(_noop))[-1] == "_noop"
+    assert names(base) == with_added()  # a value: never changed in place
+
+
+def test_replace_and_remove() -> None:
+    base = stackwire.AsyncClient("http://api.test/").pipeline
+    replaced = base.replace("retry", _noop)
+    assert names(replaced) == with_added()
+    assert replaced["retry"] is _noop
+    assert isinstance(base["retry"], stackwire.RetryMiddleware)
+    assert names(base.remove("query")) == [n for n in with_added() if n != "query"]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda p: p.insert(_noop, before="nope"),
+        lambda p: p.insert(_noop, after="nope"),
+        lambda p: p.replace("nope", _noop),
+        lambda p: p.remove("nope"),
+        lambda p: p["nope"],
+        lambda p: p.insert(_noop, name="x", before="retry", after="retry"),
+    ],
+)
+def test_unknown_names_are_invalid(operation: Callable[[Pipeline], object]) -> None:
+    base = stackwire.AsyncClient("http://api.test/").pipeline
+    with pytest.raises(stackwire.InvalidRequestError):
+        operation(base)
+
+
+def test_duplicate_names_are_rejected() -> None:
+    base = stackwire.AsyncClient("http://api.test/").pipeline
+    with pytest.raises(stackwire.InvalidRequestError, match="retry"):
+        base.insert(_noop, name="retry")
+    with pytest.raises(stackwire.InvalidRequestError):
+        Pipeline([_noop, _noop])
+    with pytest.raises(stackwire.InvalidRequestError):
+        stackwire.AsyncClient("http://api.test/", middlewares=[Recorder(), Recorder()])
+    client = stackwire.AsyncClient("http://api.test/").with_middleware(_noop)
+    with pytest.raises(stackwire.InvalidRequestError):
+        client.with_middleware(_noop)
+    assert names(client.with_middleware(_noop, name="noop2").pipeline) == with_added(
+        "_noop", "noop2"
+    )
+
+
+def test_a_middleware_must_be_callable() -> None:
+    with pytest.raises(stackwire.InvalidRequestError):
+        Pipeline([42])  # type: ignore[list-item]
+
+
+# -- composing once ------------------------------------------------------------------
+
+
+async def test_chain_is_composed_once_per_terminal() -> None:
+    async def terminal(request: Request) -> Response[Any]:
+        raise AssertionError("not called")
+
+    async def other(request: Request) -> Response[Any]:
+        raise AssertionError("not called")
+
+    pipeline = Pipeline([_noop, Recorder()])
+    handler = pipeline.compose(terminal)
+    assert pipeline.compose(terminal) is handler
+    assert pipeline.compose(other) is not handler
+
+
+async def test_client_calls_reuse_the_composed_chain(
+    serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = await _flaky_client(serve, make_client, failures=0)
+    composed: list[Pipeline] = []
+    original = Pipeline.compose
+
+    def counting(self: Pipeline, terminal: Any) -> Any:
+        composed.append(self)
+        return original(self, terminal)
+
+    monkeypatch.setattr(Pipeline, "compose", counting)
+    for _ in range(3):
+        await client.get("/x", cast_to=dict)
+    assert composed == []
+
+
+# -- where middlewares run -----------------------------------------------------------
+
+
+async def test_with_middleware_sees_every_attempt_before_error_mapping(
+    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
+) -> None:
+    client, server = await _flaky_client(serve, make_client, failures=1)
+    recorder = Recorder()
+    traced = client.with_middleware(recorder)
+    assert traced is not client
+    assert names(client.pipeline) == with_added()  # the original is unchanged
+    assert names(traced.pipeline) == with_added("recorder")
+
+    assert await traced.get("/x", cast_to=dict) == {"ok": True}
+    assert recorder.statuses == [500, 200]  # the raw 500, not an error
+    assert recorder.attempts == [0, 1]
+    assert recorder.bodies_read == [False, False]  # below decode: body not yet read
+    assert server.hits == 2
+    assert len(client_sleeps.delays) == 1
+
+    await client.get("/x", cast_to=dict)  # the original client does not run it
+    assert len(recorder.statuses) == 2
+    assert traced.pool_stats() == client.pool_stats()
+
+
+async def test_middleware_sees_the_final_500_too(serve: Serve, make_client: MakeClient) -> None:
+    client, _ = await _flaky_client(serve, make_client, failures=10, max_retries=1)
+    recorder = Recorder()
+    with pytest.raises(stackwire.InternalServerError):
+        await client.with_middleware(recorder).get("/x")
+    assert recorder.statuses == [500, 500]
+
+
+async def test_plain_async_function_middleware(serve: Serve, make_client: MakeClient) -> None:
+    seen: list[str] = []
+
+    async def tag(request: Request, call_next: CallNext) -> Response[Any]:
+        seen.append(request.headers["User-Agent"])
+        response = await call_next(request.with_headers({"X-Tag": "1"}))
+        seen.append(str(response.status_code))
+        return response
+
+    tags: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        tags.append(request.headers.get("X-Tag"))
+        return web.json_response([])
+
+    client = make_client(await serve(routes(("GET", "/x", handler)))).with_middleware(tag)
+    assert names(client.pipeline) == with_added("tag")
+    assert await client.get("/x", cast_to=list) == []
+    assert seen == [f"stackwire/{stackwire.__version__}", "200"]
+    assert tags == ["1"]
+
+
+async def test_middleware_before_retry_runs_once_per_call(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client, server = await _flaky_client(serve, make_client, failures=2)
+    outer, inner = Recorder("outer"), Recorder("inner")
+    stacked = client.with_middleware(outer, before="retry").with_middleware(inner)
+    assert names(stacked.pipeline) == [
+        "headers",
+        "query",
+        "timeout",
+        "outer",
+        "retry",
+        "decode",
+        "inner",
+        *INNERMOST,
+    ]
+    assert await stacked.get("/x", cast_to=dict) == {"ok": True}
+    assert server.hits == 3
+    assert inner.statuses == [500, 500, 200]
+    assert outer.statuses == [200]
+    assert outer.attempts == [0]
+    assert outer.bodies_read == [True]  # above decode: the body was read
+
+
+async def test_client_middlewares_run_outermost_first(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    order: list[str] = []
+
+    def make(label: str) -> Any:
+        async def middleware(request: Request, call_next: CallNext) -> Response[Any]:
+            order.append(label + ">")
+            response = await call_next(request)
+            order.append("<" + label)
+            return response
+
+        middleware.__name__ = label
+        return middleware
+
+    client, _ = await _flaky_client(
+        serve, make_client, failures=0, middlewares=[make("a"), make("b")]
+    )
+    await client.get("/x")
+    assert order == ["a>", "b>", "<b", "<a"]
+
+
+async def test_with_options_keeps_added_middlewares(serve: Serve, make_client: MakeClient) -> None:
+    client, server = await _flaky_client(serve, make_client, failures=1)
+    recorder = Recorder()
+    derived = client.with_middleware(recorder).with_options(max_retries=0)
+    assert names(derived.pipeline) == with_added("recorder")
+    with pytest.raises(stackwire.InternalServerError):
+        await derived.get("/x")
+    assert recorder.statuses == [500]
+    assert server.hits == 1
+
+
+async def test_a_middleware_can_answer_without_calling_next(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client, server = await _flaky_client(serve, make_client, failures=0)
+
+    async def refuse(request: Request, call_next: CallNext) -> Response[Any]:
+        raise stackwire.InvalidRequestError("blocked by policy")
+
+    with pytest.raises(stackwire.InvalidRequestError, match="policy"):
+        await client.with_middleware(refuse, before="headers").get("/x")
+    assert server.hits == 0
