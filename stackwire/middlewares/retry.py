@@ -1,34 +1,53 @@
 """The ``retry`` middleware: the pivot of the stack.
 
-What it does: sends the call, and when an attempt fails in a retryable way, waits
-and sends it again, up to ``max_retries`` more times. Retryable: connection errors
-and timeouts; statuses 408, 409, 429 and >= 500, unless the response says
-``x-should-retry: false`` (``true`` makes any status retryable). Never retried:
-other statuses, `APIResponseValidationError`, `ResponseTooLargeError`,
-`InvalidRequestError`, cancellation, and a body that cannot be sent again. The rule
-is the ``should_retry`` argument: replace it to retry, say, a 424.
+What it does: sends the call, and when an attempt fails in a way worth another try,
+waits and sends it again, at most ``max_retries`` more times.
 
-Delay: ``retry-after-ms``, else ``Retry-After`` (seconds or an HTTP-date) when it is
-in (0, ``max_retry_after``] - slept exactly; a longer hint is not waited for: the
-call fails at once and the error's ``retry_after`` holds the hint. Otherwise
-``0.5 * 2**n`` seconds capped at 8, times a jitter factor in (0.75, 1].
+- *Whether*: the ``should_retry`` predicate decides, given the attempt's `APIError`.
+  The default, `default_should_retry`, retries connection errors and timeouts and the
+  statuses 408, 409, 429 and >= 500; a response header ``x-should-retry: true`` or
+  ``false`` (exactly these values) overrides the status rule either way. Replace it to
+  retry, say, a 424. Whatever the predicate says, these are never retried:
+  `APIResponseValidationError`, `ResponseTooLargeError`, any error that is not an
+  `APIError` (such as `InvalidRequestError`), cancellation, and a call whose body
+  cannot be sent again (an async iterable that an attempt already started reading).
+- *How long*: the server's hint first (``retry-after-ms``, else ``Retry-After`` in
+  seconds or as an HTTP-date, read against the injected ``clock``). A hint in
+  ``(0, max_retry_after]`` is slept exactly. A longer one is not waited for: the call
+  raises the attempt's error at once, with the hint in ``error.retry_after``. Without
+  a usable hint: ``initial_delay * 2**n`` (``n`` = retries so far) capped at
+  ``max_delay``, times a jitter factor ``1 - jitter * random()``.
+- *Safety*: every call but GET, HEAD and OPTIONS carries an idempotency key, made once
+  per call and the same on every attempt (the caller's key wins); every attempt
+  carries its number in a retry-count header (0, 1, 2, ...). A failed attempt's
+  response is released as soon as the failure arrives, so nothing stays checked out
+  of the pool while sleeping. Each attempt starts from a fresh copy of the request
+  this middleware received (extension map included), so nothing an attempt changes
+  reaches the next one.
+- *Observability*: ``on_retry`` gets a `RetryEvent` before each sleep;
+  ``retries_taken`` is set on the returned `Response` and on every `APIError` raised.
 
-Where it sits: middlewares above run once per call, those below (``decode``, the
-client's ``middlewares=``, the transport) once per attempt. Each attempt starts from
-the request this middleware received, so nothing an attempt changes leaks into the
-next.
+Where it sits: below ``headers``, ``query`` and ``timeout``, which run once per call
+(so the deadline and the headers are fixed for the whole call), and above ``decode``,
+the client's ``middlewares=`` and the transport, which run once per attempt: ``decode``
+reads the body inside the attempt, so a body cut short is retryable, and error
+statuses arrive here as typed errors carrying their (released) response.
 
-Defaults: 2 retries (3 attempts); ``Idempotency-Key`` on every call but GET, HEAD
-and OPTIONS (one key per call, the same on every attempt; the caller's key wins);
-``X-Retry-Count: <n>`` on every attempt (``Omit`` it per request to leave it out).
+Defaults: ``max_retries=2`` (3 attempts); ``max_retry_after=60`` s; backoff 0.5 s
+doubling to 8 s with jitter 0.25 (a factor in (0.75, 1]); ``Idempotency-Key``;
+``X-Retry-Count``; `asyncio.sleep`, `time.time` and `random.random`.
 
-Retries and timeouts: each attempt has its own `Timeout`; with a deadline, a sleep
-that would pass it is not started, and the call raises `APITimeoutError`.
+Retries and timeouts: a timed-out attempt is an `APITimeoutError`, retried like a
+connection error; each attempt gets the full per-attempt `Timeout`. With a deadline
+(set by ``timeout``), a retry whose sleep would reach it is not started: the call
+raises `APITimeoutError` naming the deadline, chained to the last attempt's error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import math
 import random as _random
 import time
 import uuid
@@ -41,31 +60,52 @@ from .._types import NotGiven
 from ..errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     InvalidRequestError,
+    ResponseTooLargeError,
 )
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_retry_status
+from .headers import check_header
 
-__all__ = ["RetryEvent", "RetryMiddleware", "check_max_retries", "default_should_retry"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RetryEvent",
+    "RetryMiddleware",
+    "check_max_retries",
+    "default_should_retry",
+]
 
-NON_IDEMPOTENT_EXEMPT = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods that get no generated idempotency key (an explicit one is still sent).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Failures that a new attempt cannot fix, whatever ``should_retry`` says.
+_NEVER_RETRIED = (APIResponseValidationError, ResponseTooLargeError)
 
 
 class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One decision to retry: what failed, and how long the call now waits.
+    """One decision to retry, reported to ``on_retry`` just before the sleep.
 
-    ``attempt`` is the number of the attempt that failed (0 for the first);
-    ``reason`` is the status (``"status 503"``) or the error type
-    (``"APIConnectionError"``); ``delay_source`` says where the delay came from.
+    - ``attempt``: the number of the attempt that failed (0 for the first), which is
+      also the value its retry-count header carried;
+    - ``reason``: ``"status 503"`` for an error status, else the error's type name
+      (``"APIConnectionError"``, ``"APITimeoutError"``);
+    - ``status_code``: the status, or ``None`` when no response came;
+    - ``delay``: the seconds about to be slept;
+    - ``delay_source``: ``"retry-after"`` when the server's hint set the delay,
+      ``"backoff"`` when the jittered exponential schedule did;
+    - ``error``: the attempt's error; ``request``: the call's request (as this
+      middleware received it, plus the idempotency key).
     """
 
     attempt: int
     reason: str
+    status_code: int | None
     delay: float
     delay_source: Literal["retry-after", "backoff"]
     error: APIError
@@ -73,14 +113,26 @@ class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def default_should_retry(error: APIError) -> bool:
-    """Whether a failed attempt is worth another one (the documented default rule)."""
+    """The default rule: connection errors and timeouts, and the statuses 408, 409,
+    429 and >= 500 unless the response says ``x-should-retry: false`` (``true``
+    makes any status retryable).
+
+    To also retry a 424::
+
+        def should_retry(error: APIError) -> bool:
+            if isinstance(error, APIStatusError) and error.status_code == 424:
+                return True
+            return default_should_retry(error)
+
+        client = AsyncClient(base_url, should_retry=should_retry)
+    """
     if isinstance(error, APIStatusError):
         return should_retry_status(error.status_code, error.response.headers)
     return isinstance(error, APIConnectionError)
 
 
 def check_max_retries(value: object) -> int:
-    """A valid retry budget: an int >= 0."""
+    """A valid retry budget: an int >= 0 (``0`` disables retries)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequestError(
             f"max_retries must be an int >= 0 (0 disables retries), got {value!r}"
@@ -88,8 +140,29 @@ def check_max_retries(value: object) -> int:
     return value
 
 
+def _seconds(
+    name: str, value: object, *, allow_zero: bool = False, allow_inf: bool = False
+) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        in_range = number >= 0 if allow_zero else number > 0
+        if in_range and (allow_inf or math.isfinite(number)):
+            return number
+    kind = "a number of seconds >= 0" if allow_zero else "a positive number of seconds"
+    raise InvalidRequestError(f"{name} must be {kind}, got {value!r}")
+
+
 class RetryMiddleware:
-    """Retries failed attempts with Retry-After and backoff; see the module docs."""
+    """Retries failed attempts, honouring ``Retry-After`` and backing off; see the
+    module docstring for the rules.
+
+    Every argument is keyword-only and has the client option of the same name,
+    except ``monotonic``: the clock the deadline is measured on (it must match the
+    one the ``timeout`` middleware stamped ``deadline_at`` with).
+
+    ``retry_after`` is set on an `APIStatusError` leaving this middleware whenever
+    its response carried a usable hint that was not waited for.
+    """
 
     name = "retry"
 
@@ -111,17 +184,32 @@ class RetryMiddleware:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_retries = check_max_retries(max_retries)
-        if not max_retry_after >= 0:
-            raise InvalidRequestError(f"max_retry_after must be >= 0, got {max_retry_after!r}")
-        if not 0 <= jitter < 1:
-            raise InvalidRequestError(f"jitter must be in [0, 1), got {jitter!r}")
-        if not 0 < initial_delay <= max_delay:
+        self.max_retry_after = _seconds(
+            "max_retry_after", max_retry_after, allow_zero=True, allow_inf=True
+        )
+        self.initial_delay = _seconds("initial_delay", initial_delay)
+        self.max_delay = _seconds("max_delay", max_delay)
+        if self.initial_delay > self.max_delay:
             raise InvalidRequestError(
-                f"need 0 < initial_delay <= max_delay, got {initial_delay!r} and {max_delay!r}"
+                f"initial_delay ({initial_delay!r} s) must not exceed max_delay ({max_delay!r} s)"
             )
-        self.max_retry_after = float(max_retry_after)
-        self.initial_delay = float(initial_delay)
-        self.max_delay = float(max_delay)
+        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
+            raise InvalidRequestError(
+                f"jitter must be a number in [0, 1) (0 disables it), got {jitter!r}"
+            )
+        for option, header in (
+            ("idempotency_header", idempotency_header),
+            ("retry_count_header", retry_count_header),
+        ):
+            if header is not None:
+                try:
+                    check_header(header, "")
+                except InvalidRequestError:
+                    raise InvalidRequestError(
+                        f"{option} must be a header name or None, got {header!r}"
+                    ) from None
+        if not callable(should_retry):
+            raise InvalidRequestError(f"should_retry must be callable, got {should_retry!r}")
         self.jitter = float(jitter)
         self.idempotency_header = idempotency_header
         self.retry_count_header = retry_count_header
@@ -132,108 +220,154 @@ class RetryMiddleware:
         self._random = random
         self._monotonic = monotonic
 
-    # -- per call ------------------------------------------------------------------
-
-    def _prepare(self, request: Request) -> Request:
-        """Headers every attempt of this call carries: the idempotency key."""
-        header = self.idempotency_header
-        if header is None or request.method in NON_IDEMPOTENT_EXEMPT:
-            return request
-        if header.lower() in request.omit_headers or header in request.headers:
-            return request
-        key = request.options.idempotency_key
-        if isinstance(key, NotGiven):
-            key = f"stackwire-retry-{uuid.uuid4()}"
-        return request.with_headers({header: key})
-
-    def _attempt_request(self, request: Request, attempt: int) -> Request:
-        header = self.retry_count_header
-        if header is None or header.lower() in request.omit_headers:
-            return request.replace(attempt=attempt) if attempt else request
-        if header in request.headers:  # the caller set its own value
-            return request.replace(attempt=attempt)
-        headers = request.with_headers({header: str(attempt)}).headers
-        return request.replace(attempt=attempt, headers=headers)
-
-    def delay_for(
-        self, error: APIError, schedule: Iterator[float]
-    ) -> tuple[float, Literal["retry-after", "backoff"]]:
-        """How long to wait after ``error``, and whether the server said so.
-
-        Raises ``error`` (with ``retry_after`` set) when the server asks for more
-        than ``max_retry_after``.
-        """
-        backoff_delay = next(schedule)
-        if isinstance(error, APIStatusError):
-            hint = parse_retry_after(error.response.headers, self._clock())
-            if hint is not None:
-                if hint > self.max_retry_after:
-                    error.retry_after = hint
-                    error.message = (
-                        f"{error.message} (Retry-After of {hint:g} s exceeds "
-                        f"max_retry_after={self.max_retry_after:g} s; not retrying: raise "
-                        "max_retry_after to wait)"
-                    )
-                    error.args = (error.message,)
-                    raise error
-                return hint, "retry-after"
-        return jittered(backoff_delay, self.jitter, self._random), "backoff"
+    # -- the loop ------------------------------------------------------------------
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         max_retries = request.options.max_retries
         if isinstance(max_retries, NotGiven):
             max_retries = self.max_retries
         request = self._prepare(request)
-        schedule = backoff_delays(self.initial_delay, self.max_delay)
+        schedule: Iterator[float] | None = None
         attempt = 0
         while True:
             try:
                 response = await call_next(self._attempt_request(request, attempt))
             except APIError as error:
                 error.retries_taken = attempt
-                if (
-                    attempt >= max_retries
-                    or not is_replayable(request.body)
-                    or not self.should_retry(error)
-                ):
+                if isinstance(error, APIStatusError):
+                    # Released before anything else (a no-op when ``decode`` did it),
+                    # so nothing stays checked out while sleeping or once raised.
+                    error.response.close()
+                hint = self._hint(error)
+                if not self._may_retry(error, request, attempt, max_retries):
+                    if hint is not None and isinstance(error, APIStatusError):
+                        error.retry_after = hint
                     raise
-                delay, source = self.delay_for(error, schedule)
+                if schedule is None:
+                    schedule = backoff_delays(self.initial_delay, self.max_delay)
+                backoff_delay = next(schedule)  # advances once per retry, hint or not
+                source: Literal["retry-after", "backoff"]
+                if hint is not None:
+                    if hint > self.max_retry_after:
+                        self._hint_too_long(error, hint)
+                        raise
+                    delay, source = hint, "retry-after"
+                else:
+                    delay = jittered(backoff_delay, self.jitter, self._random)
+                    source = "backoff"
                 self._check_deadline(request, delay, error)
                 if self.on_retry is not None:
-                    self.on_retry(
-                        RetryEvent(
-                            attempt=attempt,
-                            reason=_reason(error),
-                            delay=delay,
-                            delay_source=source,
-                            error=error,
-                            request=request,
-                        )
-                    )
+                    await self._report(error, attempt, delay, source, request)
                 await self._sleep(delay)
                 attempt += 1
                 continue
             response.retries_taken = attempt
             return response
 
+    def _may_retry(self, error: APIError, request: Request, attempt: int, budget: int) -> bool:
+        return (
+            attempt < budget
+            and not isinstance(error, _NEVER_RETRIED)
+            and is_replayable(request.body)
+            and self.should_retry(error)
+        )
+
+    def _hint(self, error: APIError) -> float | None:
+        if not isinstance(error, APIStatusError):
+            return None
+        return parse_retry_after(error.response.headers, self._clock())
+
+    # -- per call and per attempt requests ---------------------------------------
+
+    def _prepare(self, request: Request) -> Request:
+        """The call's request with its idempotency key, made once for all attempts."""
+        header = self.idempotency_header
+        key = request.options.idempotency_key
+        given = not isinstance(key, NotGiven)
+        if header is None:
+            if given:
+                raise InvalidRequestError(
+                    "idempotency_key= was given, but this client sends no idempotency header "
+                    "(idempotency_header=None); set idempotency_header to send it"
+                )
+            return request
+        if header.lower() in request.omit_headers or header in request.headers:
+            return request  # the caller removed it, or set the header itself
+        if isinstance(key, NotGiven):
+            if request.method in IDEMPOTENT_METHODS:
+                return request
+            key = f"stackwire-retry-{uuid.uuid4()}"
+        else:
+            check_header(header, key)
+        return request.with_headers({header: key})
+
+    def _attempt_request(self, request: Request, attempt: int) -> Request:
+        """A fresh copy of the call's request for one attempt, with its number."""
+        # A copy of the extension map too: a middleware below that changes the map
+        # in place changes only its own attempt's copy.
+        changes: dict[str, Any] = {"attempt": attempt, "extensions": dict(request.extensions)}
+        header = self.retry_count_header
+        if (
+            header is not None
+            and header.lower() not in request.omit_headers
+            and header not in request.headers  # the caller's own value wins
+        ):
+            changes["headers"] = request.with_headers({header: str(attempt)}).headers
+        return request.replace(**changes)
+
+    # -- decisions with side effects -----------------------------------------------
+
+    def _hint_too_long(self, error: APIError, hint: float) -> None:
+        assert isinstance(error, APIStatusError)
+        error.retry_after = hint
+        error.message = (
+            f"{error.message} (Retry-After of {hint:g} s exceeds "
+            f"max_retry_after={self.max_retry_after:g} s; not retrying: raise "
+            "max_retry_after to wait that long)"
+        )
+        error.args = (error.message,)
+
     def _check_deadline(self, request: Request, delay: float, error: APIError) -> None:
         deadline_at = request.deadline_at
         if deadline_at is None or self._monotonic() + delay < deadline_at:
             return
         seconds = request.options.deadline
+        shown = f"{seconds:g} s" if isinstance(seconds, float) else "the call's deadline"
         timeout = APITimeoutError(
-            f"Deadline of {seconds} s would pass during the {delay:.3g} s wait before retry "
-            f"{error.retries_taken + 1}; giving up after: {error.message}",
+            f"Deadline of {shown} would pass during the {delay:.3g} s wait before retry "
+            f"{error.retries_taken + 1}; not retrying (raise deadline= to allow it). "
+            f"Last attempt: {error.message}",
             request=error.request,
         )
         timeout.retries_taken = error.retries_taken
         raise timeout from error
 
+    async def _report(
+        self,
+        error: APIError,
+        attempt: int,
+        delay: float,
+        source: Literal["retry-after", "backoff"],
+        request: Request,
+    ) -> None:
+        assert self.on_retry is not None
+        status = error.status_code if isinstance(error, APIStatusError) else None
+        event = RetryEvent(
+            attempt=attempt,
+            reason=f"status {status}" if status is not None else type(error).__name__,
+            status_code=status,
+            delay=delay,
+            delay_source=source,
+            error=error,
+            request=request,
+        )
+        result = self.on_retry(event)
+        if inspect.isawaitable(result):
+            await result
+
     def __repr__(self) -> str:
-        return f"RetryMiddleware(max_retries={self.max_retries})"
-
-
-def _reason(error: APIError) -> str:
-    if isinstance(error, APIStatusError):
-        return f"status {error.status_code}"
-    return type(error).__name__
+        return (
+            f"RetryMiddleware(max_retries={self.max_retries}, "
+            f"max_retry_after={self.max_retry_after:g}, initial_delay={self.initial_delay:g}, "
+            f"max_delay={self.max_delay:g}, jitter={self.jitter:g})"
+        )

@@ -1,23 +1,35 @@
 """The ``timeout`` middleware: the per-attempt `Timeout` and the call's deadline.
 
-What it does: resolves the request's ``timeout`` option (left out: the client's; a
-float: ``Timeout(total=float)``; ``None``: no limits) into a `Timeout` the transport
-applies to each attempt, and, when a ``deadline`` is set (client or request), stamps
-the request with ``deadline_at``: the monotonic time by which the whole call must be
-over, attempts and backoff sleeps included.
+What it does: resolves the request's ``timeout`` option into the `Timeout` the
+transport applies to every attempt, and, when a ``deadline`` is set (client or
+request), stamps the request with ``deadline_at``: the monotonic time by which the
+whole call, attempts and sleeps between them included, must be over.
+
+- ``timeout`` left out: the client's. ``None``: no limits at all. A `Timeout`: used as
+  is. A number: the client's `Timeout` with ``total`` set to it (its ``connect`` and
+  ``read`` are kept).
+- ``deadline`` left out: the client's. ``None``: no deadline. A number of seconds:
+  counted from the moment the call passes this middleware, on a monotonic clock.
+- The limits of a `Timeout`: ``total`` bounds an attempt from asking for a connection
+  to the last byte of the body (for ``stream=True``, to the response headers only);
+  ``connect`` bounds getting a connection, waiting for a free one in the pool
+  included; ``read`` bounds every wait for data from the socket (the headers, then
+  each gap between chunks, streams included).
 
 Where it sits: above ``retry``, so the deadline is fixed once per call and every
-attempt (and every sleep between them) counts against it.
+attempt, and every sleep between them, counts against it.
 
 Defaults: ``Timeout(total=600, connect=5)`` per attempt; no deadline.
 
 Retries and timeouts: a timed-out attempt raises `APITimeoutError`, which ``retry``
-retries; ``retry`` never starts a sleep that would pass the deadline, and the
-transport shortens an attempt's ``total`` to what is left of it.
+retries, each new attempt with its full `Timeout`. ``retry`` never starts a sleep that
+would reach the deadline, and the transport cuts an attempt's ``total`` to what is
+left of the deadline; either way the error names the deadline.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,22 +43,52 @@ from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 
-__all__ = ["TimeoutMiddleware", "check_deadline"]
+__all__ = ["TimeoutMiddleware", "check_deadline", "resolve_timeout"]
+
+_NO_LIMITS = Timeout(total=None, connect=None, read=None)
 
 
-def check_deadline(deadline: float | None) -> float | None:
-    """A valid deadline in seconds, or ``None``."""
+def check_deadline(deadline: object) -> float | None:
+    """A valid deadline: a positive, finite number of seconds, or ``None`` (off)."""
     if deadline is None:
         return None
-    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0:
+    if (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, (int, float))
+        or not deadline > 0
+        or not math.isfinite(deadline)
+    ):
         raise InvalidRequestError(
             f"deadline must be a positive number of seconds or None, got {deadline!r}"
         )
     return float(deadline)
 
 
+def resolve_timeout(
+    given: Timeout | float | NotGiven | None, client: Timeout | None
+) -> Timeout | None:
+    """The `Timeout` of a call: ``given`` (the request's option) over ``client``'s.
+
+    >>> resolve_timeout(2.0, Timeout(total=30, connect=1, read=10))
+    Timeout(total=2.0, connect=1, read=10)
+    >>> resolve_timeout(None, Timeout()) is None
+    True
+    """
+    if isinstance(given, NotGiven):
+        return client
+    if given is None or isinstance(given, Timeout):
+        return given
+    coerced = Timeout.coerce(given)  # validates: a positive number of seconds
+    assert coerced is not None
+    return msgspec.structs.replace(client or _NO_LIMITS, total=coerced.total)
+
+
 class TimeoutMiddleware:
-    """Resolves the attempt timeout and the call deadline; see the module docs."""
+    """Resolves each call's attempt `Timeout` and its deadline; see the module docs.
+
+    ``timeout`` and ``deadline`` are the client's values; ``monotonic`` is the clock
+    the deadline is measured on.
+    """
 
     name = "timeout"
 
@@ -63,21 +105,16 @@ class TimeoutMiddleware:
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         options = request.options
-        timeout = options.timeout
-        if isinstance(timeout, NotGiven):
-            resolved: Timeout | None = self.timeout
-        else:
-            resolved = Timeout.coerce(timeout)
+        resolved = resolve_timeout(options.timeout, self.timeout)
         deadline = options.deadline
         seconds = self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline)
-        if resolved is not timeout or seconds is not None:
-            changes: dict[str, Any] = {
-                "options": msgspec.structs.replace(options, timeout=resolved, deadline=seconds)
-            }
-            if seconds is not None:
-                changes["deadline_at"] = self._monotonic() + seconds
-            request = request.replace(**changes)
-        return await call_next(request)
+        # Below here the options say what will really happen: the resolved values.
+        changes: dict[str, Any] = {
+            "options": msgspec.structs.replace(options, timeout=resolved, deadline=seconds)
+        }
+        if seconds is not None:
+            changes["deadline_at"] = self._monotonic() + seconds
+        return await call_next(request.replace(**changes))
 
     def __repr__(self) -> str:
         return f"TimeoutMiddleware(timeout={self.timeout!r}, deadline={self.deadline!r})"

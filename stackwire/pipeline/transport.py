@@ -18,6 +18,7 @@ from the caller and then never closed.
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import ssl
 import time
@@ -31,11 +32,17 @@ from .._query import encode_params
 from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ._aiohttp_errors import map_transport_error
+from ._content_encoding import ACCEPT_ENCODING
 from .options import DEFAULT_TIMEOUT, Timeout
 from .request import Request
 from .response import Response
 
 __all__ = ["AiohttpTransport", "PoolStats"]
+
+_NO_LIMITS = Timeout(total=None, connect=None, read=None)
+# A timer may fire this much before its due time; a timeout this close to the
+# deadline is the deadline's.
+_CLOCK_SLACK = 0.001
 
 # TCP keep-alive probes on every socket: first probe after 60 s idle, then every
 # 60 s, the connection is dropped after 5 unanswered probes.
@@ -74,6 +81,8 @@ class AiohttpTransport:
     on each socket, TLS verification per ``verify``, proxies from the environment
     when ``trust_env`` (``.netrc`` is never read), no cookie jar (an API client
     should not carry cookies from one call to the next) and no redirect following.
+    aiohttp's decompression is off: `Response` decodes gzip and deflate itself
+    (checked for truncation, bounded by the size cap), and only those are asked for.
     """
 
     def __init__(
@@ -88,14 +97,14 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
-        self._verify = verify
+        self._verify = _check_verify(verify)
         self._trust_env = trust_env
-        self._proxy = URL(proxy) if isinstance(proxy, str) else proxy
+        self._proxy = _check_proxy(proxy)
         self._closed = False
-        self._client_timeouts: dict[tuple[Timeout, float | None], aiohttp.ClientTimeout] = {}
+        self._client_timeouts: dict[tuple[Timeout, bool], aiohttp.ClientTimeout] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Proxy per (scheme, host), read from the environment once per origin.
-        self._env_proxies: dict[tuple[str, str | None], URL | None] = {}
+        # Proxy per (scheme, host, port), read from the environment once per origin.
+        self._env_proxies: dict[tuple[str, str | None, int | None], URL | None] = {}
 
     # -- session -------------------------------------------------------------------
 
@@ -122,8 +131,14 @@ class AiohttpTransport:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,  # proxies from the environment are resolved below
                 timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True,
+                # Bodies are decoded by `Response` (checked for truncation, bounded).
+                auto_decompress=False,
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
             )
+            # aiohttp re-sends an idempotent request once, on its own, when a pooled
+            # connection drops; one call of the transport is one attempt (retries are
+            # the ``retry`` middleware's, counted against max_retries).
+            session._retry_connection = False
             self._session = session
             self._loop = asyncio.get_running_loop()
         return session
@@ -152,41 +167,54 @@ class AiohttpTransport:
 
     # -- sending -------------------------------------------------------------------
 
-    def _client_timeout(self, request: Request) -> aiohttp.ClientTimeout:
+    def _client_timeout(self, request: Request) -> tuple[aiohttp.ClientTimeout, float | None]:
+        """aiohttp's timeout for one attempt, and the limit on waiting for the headers
+        of a stream (``None`` for a buffered call).
+
+        aiohttp's ``total`` runs from the start of the request until the connection is
+        released, so it bounds reading the body too: right for a buffered call (whose
+        body ``decode`` reads inside the attempt), wrong for a stream, which it would
+        cut off after ``total`` however lively. A stream attempt therefore gets no
+        aiohttp ``total``: ``total`` bounds only the wait for its headers, and
+        ``sock_read`` (``Timeout.read``) each gap between chunks. ``connect`` is
+        aiohttp's ``connect``, which includes waiting for a free pooled connection.
+        With a deadline, ``total`` is cut to what is left of it.
+        """
         timeout = request.options.timeout
         if isinstance(timeout, NotGiven):
             timeout = DEFAULT_TIMEOUT
         elif not isinstance(timeout, Timeout):
-            timeout = Timeout.coerce(timeout) or Timeout(total=None, connect=None)
-        total = timeout.total
-        remaining: float | None = None
-        if request.deadline_at is not None:
-            remaining = request.deadline_at - time.monotonic()
-            if remaining <= 0:
-                raise APITimeoutError(
-                    f"Deadline passed before {request.method} {request.url.with_query(None)} "
-                    "was sent",
-                    request=request,
+            timeout = Timeout.coerce(timeout) or _NO_LIMITS
+        stream = request.options.stream
+        total = _finite(timeout.total)
+        if request.deadline_at is None:
+            key = (timeout, stream)
+            cached = self._client_timeouts.get(key)
+            if cached is None:
+                cached = aiohttp.ClientTimeout(
+                    total=None if stream else total,
+                    connect=_finite(timeout.connect),
+                    sock_read=_finite(timeout.read),
                 )
-            total = remaining if total is None else min(total, remaining)
-            # Rounded so that the cache of ClientTimeout objects stays small.
-            remaining = round(total, 3)
-        key = (timeout, remaining)
-        cached = self._client_timeouts.get(key)
-        if cached is None:
-            cached = aiohttp.ClientTimeout(
-                total=remaining if remaining is not None else total,
-                connect=timeout.connect,
-                sock_read=timeout.read,
-            )
-            if len(self._client_timeouts) < 256:
-                self._client_timeouts[key] = cached
-        return cached
+                if len(self._client_timeouts) < 256:
+                    self._client_timeouts[key] = cached
+            return cached, total if stream else None
+        remaining = request.deadline_at - time.monotonic()
+        if remaining <= 0:
+            raise _deadline_error(request, "before it was sent")
+        total = remaining if total is None else min(total, remaining)
+        client_timeout = aiohttp.ClientTimeout(
+            total=None if stream else total,
+            connect=_finite(timeout.connect),
+            sock_read=_finite(timeout.read),
+            ceil_threshold=math.inf,  # no rounding up past the deadline
+        )
+        return client_timeout, total if stream else None
 
     def _proxy_for(self, url: URL) -> URL | None:
         if self._proxy is not None or not self._trust_env:
             return self._proxy
-        key = (url.scheme, url.host)
+        key = (url.scheme, url.host, url.port)
         try:
             return self._env_proxies[key]
         except KeyError:
@@ -198,35 +226,106 @@ class AiohttpTransport:
         url = request.url
         if request.query:
             url = url.extend_query(encode_params(request.query))
-        client_timeout = self._client_timeout(request)
+        client_timeout, headers_limit = self._client_timeout(request)
         body = request.body
         started = time.monotonic()
         try:
-            raw = await session.request(
+            headers = request.headers
+            if not self._owns_session and "Accept-Encoding" not in headers:
+                # Only codings `Response` can decode (an owned session sends this itself).
+                headers = request.with_headers({"Accept-Encoding": ACCEPT_ENCODING}).headers
+            sending = session.request(
                 request.method,
                 url,
-                headers=request.headers,
+                headers=headers,
                 data=body,
                 allow_redirects=False,
+                auto_decompress=False,
                 timeout=client_timeout,
                 proxy=self._proxy_for(url),
+                # A header the caller removed with Omit (User-Agent, Accept, ...) must
+                # not come back as one of aiohttp's defaults.
+                skip_auto_headers=request.omit_headers or None,
             )
+            if headers_limit is None:
+                raw = await sending
+            else:  # a stream: ``total`` bounds the wait for the headers only
+                async with asyncio.timeout(headers_limit):
+                    raw = await sending
         except aiohttp.InvalidURL as exc:
             raise InvalidRequestError(f"cannot send to {url.with_query(None)}: {exc}") from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            deadline_at = request.deadline_at
+            if (
+                isinstance(exc, TimeoutError)
+                and deadline_at is not None
+                and time.monotonic() >= deadline_at - _CLOCK_SLACK
+            ):
+                raise _deadline_error(request, "before its response came") from exc
             raise map_transport_error(exc, request) from exc
-        return Response(raw, request, started_at=started)
+        return Response(raw, request, started_at=started, decompress=True)
+
+
+def _finite(seconds: float | None) -> float | None:
+    """A limit aiohttp can schedule: an infinite one means no limit."""
+    return seconds if seconds is not None and math.isfinite(seconds) else None
+
+
+def _deadline_error(request: Request, when: str) -> APITimeoutError:
+    seconds = request.options.deadline
+    shown = f"of {seconds:g} s " if isinstance(seconds, (int, float)) else ""
+    return APITimeoutError(
+        f"Deadline {shown}passed for {request.method} {request.url.with_query(None)} {when} "
+        "(raise deadline= or pass None to wait longer)",
+        request=request,
+    )
 
 
 def _env_proxy(url: URL) -> URL | None:
     """The proxy for ``url`` from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``."""
     import urllib.request
 
+    # Upper and lower case names; lower case wins; "all" is ALL_PROXY, "no" NO_PROXY.
     proxies = urllib.request.getproxies_environment()
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
     if not proxies or url.host is None:
         return None
-    if bypass(url.host, proxies):
+    # With the port, so that a NO_PROXY entry "host:port" matches too.
+    host = f"{url.raw_host}:{url.explicit_port}" if url.explicit_port else url.raw_host
+    if bypass(host, proxies):
         return None
     proxy = proxies.get(url.scheme) or proxies.get("all")
-    return URL(proxy) if proxy else None
+    if not proxy:
+        return None
+    if "://" not in proxy:  # "proxy.local:3128", as curl accepts it
+        proxy = f"http://{proxy}"
+    return _check_proxy(proxy, source="the environment")
+
+
+def _check_proxy(proxy: str | URL | None, *, source: str = "proxy=") -> URL | None:
+    """A usable proxy URL (http or https, with a host), or `InvalidRequestError`."""
+    if proxy is None:
+        return None
+    try:
+        url = URL(proxy) if isinstance(proxy, str) else proxy
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"invalid proxy URL from {source}") from exc
+    if not isinstance(url, URL) or url.scheme not in ("http", "https") or not url.host:
+        if not isinstance(url, URL):
+            shown = type(proxy).__name__
+        elif url.absolute:
+            shown = str(url.with_user(None))
+        else:
+            shown = "a URL without a scheme and host"
+        raise InvalidRequestError(
+            f"proxy URL from {source} must be http:// or https:// with a host, got {shown}"
+        )
+    return url
+
+
+def _check_verify(verify: object) -> bool | ssl.SSLContext:
+    if isinstance(verify, (bool, ssl.SSLContext)):
+        return verify
+    raise InvalidRequestError(
+        f"verify must be True, False or an ssl.SSLContext, got {type(verify).__name__}"
+    )
