@@ -18,6 +18,8 @@ StackwireError
 │   │   │                           HTTP from the server, truncated body)
 │   │   └── APITimeoutError
 │   ├── APIResponseValidationError  body is not valid JSON / does not match cast_to
+│   ├── RedirectError               a redirect that cannot be followed (too many
+│   │                               hops, a loop, a bad Location, a spent body)
 │   ├── ResponseTooLargeError       a size cap was passed
 │   └── StreamError                 an error event inside a stream, or a stream that
 │                                   ended before its terminal event
@@ -55,6 +57,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "RequestTooLargeError",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
@@ -193,6 +196,24 @@ class APIResponseValidationError(APIError):
     ) -> None:
         super().__init__(message, request=request, body=body)
         self.status_code = status_code
+
+
+class RedirectError(APIError):
+    """A redirect that cannot be followed: more than ``max_redirects`` hops, a loop
+    (the same method and URL twice), a ``Location`` that is not an http(s) URL, or a
+    307/308 whose request body was a stream already sent. Never retried.
+
+    ``response`` is the redirect response (read and released), ``location`` its
+    ``Location`` header.
+    """
+
+    response: Response[Any]
+    location: str
+
+    def __init__(self, message: str, *, response: Response[Any], location: str) -> None:
+        super().__init__(message, request=response.request)
+        self.response = response
+        self.location = location
 
 
 class ResponseTooLargeError(APIError):

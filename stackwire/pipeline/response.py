@@ -18,18 +18,24 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from .._types import NOT_GIVEN
-from ..errors import ResponseTooLargeError, StackwireError
+from ..errors import APIConnectionError, ResponseTooLargeError, StackwireError
 from ._aiohttp_errors import map_transport_error
-from .request import Request
+from ._content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
+from .request import ExtensionKey, Request
 
 if TYPE_CHECKING:
     from ..models.decoding import Decode
 
-__all__ = ["Response"]
+__all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "Response"]
 
 _T = TypeVar("_T")
 
-REQUEST_ID_HEADERS = ("request-id", "x-request-id")
+REQUEST_ID_HEADERS: tuple[str, ...] = ("request-id", "x-request-id")
+"""The headers ``request_id`` reads by default, first match wins."""
+
+REQUEST_ID_HEADERS_KEY: ExtensionKey[tuple[str, ...]] = ExtensionKey("request_id_headers")
+"""A request extension naming other headers for ``request_id`` (the client's
+``request_id_headers=`` option sets it)."""
 
 
 class ResponseConsumedError(StackwireError, RuntimeError):
@@ -50,6 +56,7 @@ class Response(Generic[_T]):
         "_cast_to",
         "_consumed",
         "_content",
+        "_decompress",
         "_finished_at",
         "_parsed",
         "_started_at",
@@ -71,7 +78,10 @@ class Response(Generic[_T]):
         started_at: float,
         cast_to: Any = NOT_GIVEN,
         strict: bool = False,
+        decompress: bool = False,
     ) -> None:
+        # ``decompress``: the body arrives as sent (aiohttp's auto_decompress off) and
+        # gzip/deflate are decoded here, checked for truncation (see _content_encoding).
         self.raw = raw
         self.request = request
         self.retries_taken = 0
@@ -82,6 +92,7 @@ class Response(Generic[_T]):
         self._parsed: Any = _UNPARSED
         self._cast_to = cast_to
         self._strict = strict
+        self._decompress = decompress
 
     # -- the status line and headers -------------------------------------------------
 
@@ -99,17 +110,21 @@ class Response(Generic[_T]):
 
     @property
     def url(self) -> URL:
+        """The URL this response came from (the final one, query included)."""
         return self.request.url
 
     @property
     def http_version(self) -> str:
+        """The protocol version of the response, e.g. ``"HTTP/1.1"``."""
         version = self.raw.version
         return f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1"
 
     @property
     def request_id(self) -> str | None:
+        """The first of the request-id headers present (``request-id``, then
+        ``x-request-id``, unless the client's ``request_id_headers=`` names others)."""
         headers = self.raw.headers
-        for name in REQUEST_ID_HEADERS:
+        for name in self.request.extension(REQUEST_ID_HEADERS_KEY) or REQUEST_ID_HEADERS:
             value = headers.get(name)
             if value is not None:
                 return value
@@ -131,8 +146,11 @@ class Response(Generic[_T]):
 
         A body longer than ``max_bytes`` (after decompression) raises
         `ResponseTooLargeError` and closes the connection; a ``Content-Length`` above
-        the cap fails before reading. A connection lost mid-body raises
-        `APIConnectionError`. Either way the connection is closed, not reused.
+        the cap fails before reading. A connection lost mid-body, or a gzip/deflate
+        body that is corrupt or ends before its compressed stream does, raises
+        `APIConnectionError`. Either way the connection is closed, not reused (unless
+        the whole response had already arrived, in which case aiohttp has already put
+        the connection, clean, back in the pool).
         """
         if self._content is not None:
             return self._content
@@ -141,21 +159,24 @@ class Response(Generic[_T]):
                 "the body was already consumed by iterating the stream; it cannot be read again"
             )
         raw = self.raw
+        decoder = self._content_decoder()
         try:
-            if max_bytes is not None:
+            if decoder is None and "Content-Encoding" not in raw.headers:
                 length = raw.content_length
-                encoded = "Content-Encoding" in raw.headers
-                if length is not None and length > max_bytes and not encoded:
+                if max_bytes is not None and length is not None and length > max_bytes:
                     raise self._too_large(max_bytes)
-                if length is None or encoded:
-                    content = await self._read_capped(max_bytes)
-                else:
+                if max_bytes is None or length is not None:
                     content = await raw.read()
+                else:
+                    content = await self._read_capped(max_bytes, None)
             else:
-                content = await raw.read()
+                content = await self._read_capped(max_bytes, decoder)
         except StackwireError:
             raw.close()
             raise
+        except BrokenContentEncodingError as exc:
+            raw.close()
+            raise self._broken_encoding(exc) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raw.close()
             raise map_transport_error(exc, self.request) from exc
@@ -167,7 +188,7 @@ class Response(Generic[_T]):
         raw.release()
         return content
 
-    async def _read_capped(self, max_bytes: int) -> bytes:
+    async def _read_capped(self, max_bytes: int | None, decoder: ContentDecoder | None) -> bytes:
         chunks: list[bytes] = []
         size = 0
         stream = self.raw.content
@@ -175,11 +196,24 @@ class Response(Generic[_T]):
             chunk = await stream.readany()
             if not chunk:
                 break
-            size += len(chunk)
-            if size > max_bytes:
-                raise self._too_large(max_bytes)
-            chunks.append(chunk)
+            for piece in decoder.feed(chunk) if decoder is not None else (chunk,):
+                size += len(piece)
+                if max_bytes is not None and size > max_bytes:
+                    raise self._too_large(max_bytes)
+                chunks.append(piece)
+        if decoder is not None:
+            decoder.finish()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _content_decoder(self) -> ContentDecoder | None:
+        if not self._decompress:
+            return None
+        return content_decoder(self.raw.headers.get("Content-Encoding"))
+
+    def _broken_encoding(self, exc: BrokenContentEncodingError) -> APIConnectionError:
+        request = self.request
+        where = f"{request.method} {request.url.with_query(None).with_user(None)}"
+        return APIConnectionError(f"Connection error: {where}: {exc}", request=request)
 
     def _too_large(self, limit: int) -> ResponseTooLargeError:
         return ResponseTooLargeError(
@@ -254,12 +288,22 @@ class Response(Generic[_T]):
         self._consumed = True
         raw = self.raw
         stream = raw.content
+        decoder = self._content_decoder()
         try:
             while True:
                 chunk = await stream.readany()
                 if not chunk:
                     break
-                yield chunk
+                if decoder is None:
+                    yield chunk
+                else:
+                    for piece in decoder.feed(chunk):
+                        yield piece
+            if decoder is not None:
+                decoder.finish()
+        except BrokenContentEncodingError as exc:
+            raw.close()
+            raise self._broken_encoding(exc) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raw.close()
             raise map_transport_error(exc, self.request) from exc

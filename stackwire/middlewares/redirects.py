@@ -1,0 +1,242 @@
+"""The ``redirects`` middleware: follows 301, 302, 303, 307 and 308 itself.
+
+What it does: when an attempt answers with a redirect status and a ``Location``, it
+releases that response and sends the next hop, up to ``max_redirects`` hops; the
+``Location`` may be relative (it is resolved against the URL of the hop that
+answered). 301, 302 and 303 turn any method but GET and HEAD into a GET without a
+body (and without the headers describing one); 307 and 308 keep the method and the
+body byte for byte. It raises `RedirectError` for a hop past ``max_redirects``, a
+loop (the same method and URL twice), a ``Location`` that is not an http(s) URL,
+and a 307/308 whose body was a stream already sent. The final response's
+``request`` is the last hop's request.
+
+Credentials belong to the origin (scheme, host, port) of ``base_url``: a hop to any
+other origin, and a first request whose absolute URL is on another origin, is sent
+without ``Authorization``, ``Proxy-Authorization``, ``Cookie`` or any header the
+client marks sensitive (``request.sensitive_headers``, e.g. ``X-Api-Key``). Once
+dropped they stay dropped for the rest of the chain, even on a hop back to the
+original origin.
+
+Where it sits: last, just above the transport and below ``decode``, ``retry`` and the
+client's ``middlewares=``: a redirect chain is one attempt, so the stages above see
+(and decode, and retry) only the final response, and the origin rule applies to
+every request that reaches the network, whatever a middleware above added.
+
+Defaults: redirects followed, at most 10 hops. With ``follow_redirects=False`` (on
+the client, or per request) the 3xx is handed up unread, and ``decode`` raises it
+as an `APIStatusError`.
+
+Retries and timeouts: every hop is sent with the attempt's `Timeout`; a failure on
+any hop fails the attempt, and ``retry`` starts the call again from the first URL.
+`RedirectError` is never retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .._query import encode_params
+from .._types import NotGiven, Omit
+from ..errors import APIError, InvalidRequestError, RedirectError
+from ..pipeline.body import is_replayable
+from ..pipeline.middleware import CallNext
+from ..pipeline.request import Request
+from ..pipeline.response import Response
+
+__all__ = ["REDIRECT_STATUSES", "RedirectMiddleware", "origin_of", "strip_credentials"]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+# Always dropped on a hop to another origin, whatever the request says is sensitive.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+# Headers that describe a request body: dropped when a redirect turns it into a GET.
+BODY_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding")
+
+# A redirect's own body is read (so its connection goes back to the pool) up to this
+# size; a longer one is not worth the wait: its connection is closed instead.
+DISCARD_LIMIT = 64 * 1024
+
+Origin = tuple[str, str | None, int | None]
+
+
+def origin_of(url: URL) -> Origin:
+    """The origin of ``url``: scheme, host and port (the default port when implicit).
+
+    >>> origin_of(URL("https://API.example.com/v1")) == origin_of(URL("https://api.example.com:443/"))
+    True
+    >>> origin_of(URL("http://api.example.com/")) == origin_of(URL("https://api.example.com/"))
+    False
+    """
+    return (url.scheme.lower(), url.host, url.port)
+
+
+def strip_credentials(request: Request) -> Request:
+    """``request`` without ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and
+    every header in ``request.sensitive_headers``."""
+    drop = request.sensitive_headers | CREDENTIAL_HEADERS
+    headers = request.headers
+    if not any(name.lower() in drop for name in headers):
+        return request
+    kept: CIMultiDict[str] = CIMultiDict(
+        (name, value) for name, value in headers.items() if name.lower() not in drop
+    )
+    return request.replace(headers=CIMultiDictProxy(kept))
+
+
+def _full_url(request: Request) -> URL:
+    if request.query:
+        return request.url.extend_query(encode_params(request.query))
+    return request.url
+
+
+class RedirectMiddleware:
+    """Follows redirects with the origin rule for credentials; see the module docs.
+
+    ``base_url``: the origin credentials belong to; without it, the origin of each
+    call's first URL.
+    """
+
+    name = "redirects"
+
+    def __init__(
+        self,
+        *,
+        follow_redirects: bool = True,
+        max_redirects: int = 10,
+        base_url: URL | str | None = None,
+    ) -> None:
+        if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
+            raise InvalidRequestError(f"max_redirects must be an int >= 0, got {max_redirects!r}")
+        if max_redirects < 0:
+            raise InvalidRequestError(f"max_redirects must be an int >= 0, got {max_redirects!r}")
+        if not isinstance(follow_redirects, bool):
+            raise InvalidRequestError(
+                f"follow_redirects must be True or False, got {follow_redirects!r}"
+            )
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self.base_url = URL(base_url) if isinstance(base_url, str) else base_url
+        self._origin = origin_of(self.base_url) if self.base_url is not None else None
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+        options = request.options
+        follow = options.follow_redirects
+        if isinstance(follow, NotGiven):
+            follow = self.follow_redirects
+            request = request.replace(
+                options=msgspec.structs.replace(options, follow_redirects=follow)
+            )
+        elif not isinstance(follow, bool):
+            raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
+        url = _full_url(request)
+        origin = origin_of(url)
+        trusted = self._origin if self._origin is not None else origin
+        stripped = origin != trusted
+        if stripped:
+            request = strip_credentials(request)
+        if not follow:
+            return await call_next(request)
+
+        seen: set[tuple[str, URL]] | None = None
+        hops = 0
+        while True:
+            response = await call_next(request)
+            if response.status_code not in REDIRECT_STATUSES:
+                return response
+            location = response.headers.get("Location")
+            if location is None:
+                return response
+            if seen is None:
+                seen = {(request.method, url)}
+            await _discard(response)
+            if hops >= self.max_redirects:
+                raise RedirectError(
+                    f"More than max_redirects={self.max_redirects} redirects, the last from "
+                    f"{request.method} {url.with_query(None).with_user(None)}; "
+                    "raise max_redirects to follow longer chains",
+                    response=response,
+                    location=location,
+                )
+            next_url, own_userinfo = _resolve_location(url, location, response)
+            request = _next_hop(request, response, next_url, location)
+            if "Host" in request.headers and origin_of(next_url) != origin_of(url):
+                request = request.with_headers({"Host": Omit()})
+            if stripped or origin_of(next_url) != trusted:
+                stripped = True
+                request = strip_credentials(request)
+                if not own_userinfo and (next_url.user or next_url.password):
+                    # URL credentials are not inherited past a credential drop.
+                    next_url = next_url.with_user(None)
+                    request = request.replace(url=next_url)
+            key = (request.method, next_url)
+            if key in seen:
+                shown = next_url.with_query(None).with_user(None)
+                raise RedirectError(
+                    f"Redirect loop: {request.method} {shown} was "
+                    f"already requested in this chain (status {response.status_code})",
+                    response=response,
+                    location=location,
+                )
+            seen.add(key)
+            url = next_url
+            hops += 1
+
+    def __repr__(self) -> str:
+        return (
+            f"RedirectMiddleware(follow_redirects={self.follow_redirects}, "
+            f"max_redirects={self.max_redirects})"
+        )
+
+
+async def _discard(response: Response[Any]) -> None:
+    """Read a redirect's body so its connection can be reused (closed on failure)."""
+    # On failure read() has closed the connection; the redirect itself is complete.
+    with contextlib.suppress(APIError):
+        await response.read(max_bytes=DISCARD_LIMIT)
+
+
+def _resolve_location(current: URL, location: str, response: Response[Any]) -> tuple[URL, bool]:
+    """The URL a ``Location`` points to, and whether it names its own userinfo."""
+    try:
+        target = URL(location.strip())
+        next_url = current.join(target)
+    except (ValueError, TypeError) as exc:
+        raise RedirectError(
+            f"Redirect (status {response.status_code}) to an invalid Location",
+            response=response,
+            location=location,
+        ) from exc
+    if next_url.scheme not in ("http", "https") or not next_url.host:
+        raise RedirectError(
+            f"Redirect (status {response.status_code}) to a Location that is not an "
+            f"http(s) URL: {next_url.with_query(None).with_user(None)}",
+            response=response,
+            location=location,
+        )
+    return next_url.with_fragment(None), target.user is not None
+
+
+def _next_hop(request: Request, response: Response[Any], url: URL, location: str) -> Request:
+    status = response.status_code
+    if status in (307, 308):
+        if not is_replayable(request.body):
+            raise RedirectError(
+                f"Redirect (status {status}) asks to send the request body again, but it "
+                "was a stream that is already sent; pass bytes to allow redirects",
+                response=response,
+                location=location,
+            )
+        return request.replace(url=url, query=None)
+    if request.method in ("GET", "HEAD"):
+        return request.replace(url=url, query=None)
+    changed = request.replace(method="GET", url=url, query=None, body=None)
+    headers = request.headers
+    if any(name in headers for name in BODY_HEADERS):
+        changed = changed.with_headers({name: Omit() for name in BODY_HEADERS})
+    return changed
