@@ -2,8 +2,8 @@
 
 Every call runs through ``client.pipeline``, outermost first::
 
-    headers -> query -> timeout -> retry -> decode -> [middlewares=] -> transport
-    \\________ once per call _________/        \\______ once per attempt ______/
+    headers -> query -> timeout -> retry -> decode -> [middlewares=] -> redirects -> transport
+    \\________ once per call _________/        \\__________ once per attempt __________/
 
 Clients derived with `AsyncClient.with_options` or `AsyncClient.with_middleware`
 share the session of the client they came from; only the client that created the
@@ -15,40 +15,52 @@ from __future__ import annotations
 import asyncio
 import os
 import random as _random
+import re
 import ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack, cast
+from typing import Any, Self, TypedDict, TypeVar, Unpack, cast, get_origin
 
 import aiohttp
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._bodies import build_body
+from ._bodies import build_body, load_files
 from ._call import AsyncVerb, CallOptions, RawVerb, StreamingVerb
 from ._query import ArrayFormat, NestedFormat
 from ._types import NOT_GIVEN, NotGiven, Omit
 from ._urls import fill_path, join_url, normalize_base_url
-from .errors import ClientClosedError, InvalidRequestError
+from .errors import APIError, ClientClosedError, InvalidRequestError, StackwireError
 from .middlewares.decode import DecodeMiddleware
 from .middlewares.headers import HeadersMiddleware, split_headers
 from .middlewares.query import QueryMiddleware
-from .middlewares.retry import RetryEvent, RetryMiddleware, check_max_retries
+from .middlewares.redirects import RedirectMiddleware
+from .middlewares.retry import (
+    RetryEvent,
+    RetryMiddleware,
+    check_max_retries,
+    default_should_retry,
+)
 from .middlewares.timeout import TimeoutMiddleware, check_deadline
+from .models.pages import AsyncPaginator, BasePage, PageCallOptions, _PageRequest
 from .pipeline.middleware import Middleware
 from .pipeline.options import DEFAULT_TIMEOUT, RequestOptions, Timeout
 from .pipeline.pipeline import NamedMiddleware, Pipeline
-from .pipeline.request import Request, redact
-from .pipeline.response import Response
+from .pipeline.request import ALWAYS_SENSITIVE_HEADERS, ExtensionKey, Request, redact
+from .pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Response
 from .pipeline.transport import AiohttpTransport, PoolStats
 
 __all__ = ["AsyncClient", "ClientOptions", "DerivedOptions"]
 
 _EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+# An HTTP method is a token (RFC 9110); aiohttp would raise a bare ValueError or,
+# for an empty one, send a broken request line.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PageT = TypeVar("_PageT", bound=BasePage[Any])
 
 
 class ClientOptions(TypedDict, total=False):
@@ -64,6 +76,10 @@ class ClientOptions(TypedDict, total=False):
     max_retry_after: float
     idempotency_header: str | None
     retry_count_header: str | None
+    initial_delay: float
+    max_delay: float
+    jitter: float
+    should_retry: Callable[[APIError], bool]
     query_array_format: ArrayFormat
     query_nested_format: NestedFormat
     follow_redirects: bool
@@ -76,6 +92,7 @@ class ClientOptions(TypedDict, total=False):
     verify: bool | ssl.SSLContext
     strict: bool
     platform_headers: bool
+    request_id_headers: Sequence[str]
     user_agent: str | None
     middlewares: Iterable[Middleware]
     session: aiohttp.ClientSession | None
@@ -91,6 +108,7 @@ class DerivedOptions(ClientOptions, total=False):
     ``set_headers``/``set_query`` to replace (not merge) the client's."""
 
     base_url: str | URL
+    env_prefix: str | None
     set_headers: Mapping[str, str | Omit] | None
     set_query: Mapping[str, object] | None
 
@@ -109,6 +127,10 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     max_retry_after: float = 60.0
     idempotency_header: str | None = "Idempotency-Key"
     retry_count_header: str | None = "X-Retry-Count"
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.25
+    should_retry: Callable[[APIError], bool] = default_should_retry
     query_array_format: ArrayFormat = "repeat"
     query_nested_format: NestedFormat = "brackets"
     follow_redirects: bool = True
@@ -121,6 +143,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     verify: bool | ssl.SSLContext = True
     strict: bool = False
     platform_headers: bool = False
+    request_id_headers: tuple[str, ...] = REQUEST_ID_HEADERS
     user_agent: str | None = None
     middlewares: tuple[Middleware, ...] = ()
     session: aiohttp.ClientSession | None = None
@@ -177,7 +200,110 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         values["verify"] = False
     if "headers" in values:
         split_headers(values["headers"])  # validates before any I/O
-    return msgspec.structs.replace(config, **values)
+    if "request_id_headers" in values:
+        values["request_id_headers"] = _check_request_id_headers(values["request_id_headers"])
+    if values.get("api_key") is not None and not isinstance(values["api_key"], str):
+        raise InvalidRequestError(f"api_key must be a str, got {type(values['api_key']).__name__}")
+    return _guard_secrets(msgspec.structs.replace(config, **values))
+
+
+class _Secret(str):
+    """A secret as a client keeps it: the whole value when sent, but ``repr()`` (of
+    the config, of headers holding it) shows at most its last 4 characters."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact(self))
+
+
+def _sensitive_names(config: _Config) -> frozenset[str]:
+    names = ALWAYS_SENSITIVE_HEADERS | config.sensitive_headers
+    if config.api_key_header is not None:
+        names |= {config.api_key_header.lower()}
+    return names
+
+
+def _guard_secrets(config: _Config) -> _Config:
+    """``config`` with the API key and sensitive header values wrapped in `_Secret`."""
+    changes: dict[str, Any] = {}
+    if config.api_key is not None and not isinstance(config.api_key, _Secret):
+        changes["api_key"] = _Secret(config.api_key)
+    sensitive = _sensitive_names(config)
+    if any(
+        name.lower() in sensitive and isinstance(value, str) and not isinstance(value, _Secret)
+        for name, value in config.headers.items()
+    ):
+        changes["headers"] = {
+            name: _Secret(value) if name.lower() in sensitive and isinstance(value, str) else value
+            for name, value in config.headers.items()
+        }
+    return msgspec.structs.replace(config, **changes) if changes else config
+
+
+def _secret_values(config: _Config) -> tuple[str, ...]:
+    """The secrets to hide in error messages: the key, sensitive header values and
+    the credentials after their scheme (``Bearer <token>``). Very short values are
+    left alone (hiding them would mangle ordinary text)."""
+    found: set[str] = set()
+    sensitive = _sensitive_names(config)
+    values = [config.api_key] if config.api_key is not None else []
+    values += [
+        value
+        for name, value in config.headers.items()
+        if name.lower() in sensitive and isinstance(value, str)
+    ]
+    for value in values:
+        found.add(str(value))
+        scheme, _, credentials = str(value).partition(" ")
+        if credentials and scheme.isalpha():
+            found.add(credentials)
+    return tuple(sorted((v for v in found if len(v) >= 8), key=len, reverse=True))
+
+
+def _hide_secrets(error: StackwireError, secrets: tuple[str, ...]) -> None:
+    """Redact ``secrets`` from the messages of ``error`` and of the exceptions it chains."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(isinstance(arg, str) and s in arg for arg in current.args for s in secrets):
+            current.args = tuple(
+                _hide_in(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+            )
+        message = getattr(current, "message", None)
+        if isinstance(current, APIError) and isinstance(message, str):
+            current.message = _hide_in(message, secrets)
+        current = current.__cause__ or current.__context__
+
+
+def _hide_in(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, redact(secret))
+    return text
+
+
+def _check_request_id_headers(names: object) -> tuple[str, ...]:
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise InvalidRequestError(
+            "request_id_headers must be a sequence of header names, e.g. ('x-request-id',)"
+        )
+    checked = tuple(names)
+    if not all(isinstance(name, str) and name for name in checked):
+        raise InvalidRequestError(f"request_id_headers must hold header names, got {checked!r}")
+    return checked
+
+
+def _from_environment(env_prefix: object, options: dict[str, Any]) -> None:
+    """Fill ``base_url`` and ``api_key`` from ``<PREFIX>_BASE_URL`` / ``<PREFIX>_API_KEY``
+    when ``options`` has none (an empty variable counts as unset)."""
+    if not isinstance(env_prefix, str) or not env_prefix:
+        raise InvalidRequestError(f"env_prefix must be a non-empty str, got {env_prefix!r}")
+    if options.get("base_url") is None and os.environ.get(f"{env_prefix}_BASE_URL"):
+        options["base_url"] = os.environ[f"{env_prefix}_BASE_URL"]
+    if options.get("api_key") is None and os.environ.get(f"{env_prefix}_API_KEY"):
+        options["api_key"] = os.environ[f"{env_prefix}_API_KEY"]
 
 
 def _default_pipeline(config: _Config) -> Pipeline:
@@ -186,6 +312,10 @@ def _default_pipeline(config: _Config) -> Pipeline:
         max_retry_after=config.max_retry_after,
         idempotency_header=config.idempotency_header,
         retry_count_header=config.retry_count_header,
+        initial_delay=config.initial_delay,
+        max_delay=config.max_delay,
+        jitter=config.jitter,
+        should_retry=config.should_retry,
         on_retry=config.on_retry,
         sleep=config.sleep,
         clock=config.clock,
@@ -213,6 +343,11 @@ def _default_pipeline(config: _Config) -> Pipeline:
             strict=config.strict,
         ),
         *config.middlewares,
+        RedirectMiddleware(
+            follow_redirects=config.follow_redirects,
+            max_redirects=config.max_redirects,
+            base_url=config.base_url,
+        ),
     ]
     return Pipeline(stack)
 
@@ -259,6 +394,7 @@ class AsyncClient:
     3. timeout
     4. retry
     5. decode
+    6. redirects
 
     Use it as ``async with client: ...`` or ``await client.close()`` when done.
     ``await client.get("/users/{id}", path_params={"id": 1}, cast_to=User)`` returns
@@ -279,9 +415,10 @@ class AsyncClient:
         **options: Unpack[ClientOptions],
     ) -> None:
         if env_prefix is not None:
-            base_url = base_url or os.environ.get(f"{env_prefix}_BASE_URL")
-            if options.get("api_key") is None and os.environ.get(f"{env_prefix}_API_KEY"):
-                options["api_key"] = os.environ[f"{env_prefix}_API_KEY"]
+            given: dict[str, Any] = {"base_url": base_url, **options}
+            _from_environment(env_prefix, given)
+            base_url = given.pop("base_url")
+            options = cast("ClientOptions", given)
         if base_url is None:
             hint = f" (or set {env_prefix}_BASE_URL)" if env_prefix else ""
             raise InvalidRequestError(f"base_url is required{hint}")
@@ -295,14 +432,20 @@ class AsyncClient:
         self._closed = False
         self._pipeline = _default_pipeline(config)
         self._handler = self._pipeline.compose(transport)
+        self._secrets = _secret_values(config)
+        self._extensions: Mapping[ExtensionKey[Any], Any] = (
+            {}
+            if config.request_id_headers == REQUEST_ID_HEADERS
+            else {REQUEST_ID_HEADERS_KEY: config.request_id_headers}
+        )
 
     @classmethod
     def _derive(cls, parent: AsyncClient, config: _Config, pipeline: Pipeline | None) -> Self:
         """A client with ``config`` sharing ``parent``'s transport (session)."""
         client = cls.__new__(cls)
+        # Equal values (``max_connections=1000`` again) keep the parent's session.
         changes_transport = any(
-            getattr(config, name) is not getattr(parent._config, name)
-            for name in _TRANSPORT_OPTIONS
+            getattr(config, name) != getattr(parent._config, name) for name in _TRANSPORT_OPTIONS
         )
         if changes_transport:
             client._setup(config, _transport(config), owner=True)
@@ -336,8 +479,14 @@ class AsyncClient:
         """A client with some options changed, sharing this client's session.
 
         ``headers=``/``query=`` merge into this client's; ``set_headers=``/
-        ``set_query=`` replace them. Closing the new client never closes this one.
+        ``set_query=`` replace them (giving both is an error). ``env_prefix=`` fills
+        ``base_url``/``api_key`` from the environment, as for the constructor.
+        Closing the new client never closes this one.
         """
+        if "env_prefix" in options:
+            given: dict[str, Any] = dict(options)
+            _from_environment(given.pop("env_prefix"), given)
+            options = cast("DerivedOptions", given)
         config = _resolve(self._config, options)
         fresh = _default_pipeline(config)
         current = self._pipeline
@@ -364,14 +513,16 @@ class AsyncClient:
         before: str | None = None,
         after: str | None = None,
     ) -> Self:
-        """A client that also runs ``middleware`` (innermost, just above the transport,
-        unless ``before=``/``after=`` names another); same session."""
+        """A client that also runs ``middleware`` (innermost but for ``redirects``, so
+        just above it, unless ``before=``/``after=`` names another); same session."""
         if before is not None and after is not None:
             raise InvalidRequestError("with_middleware() takes before= or after=, not both")
         if before is not None:
             pipeline = self._pipeline.insert(middleware, name=name, before=before)
         elif after is not None:
             pipeline = self._pipeline.insert(middleware, name=name, after=after)
+        elif "redirects" in self._pipeline:
+            pipeline = self._pipeline.insert(middleware, name=name, before="redirects")
         else:
             pipeline = self._pipeline.insert(middleware, name=name)
         return type(self)._derive(self, self._config, pipeline)
@@ -403,6 +554,8 @@ class AsyncClient:
     ) -> Request:
         if self._closed or self._transport_closed():
             raise ClientClosedError("this client is closed; create a new one")
+        if not isinstance(method, str) or _METHOD.fullmatch(method) is None:
+            raise InvalidRequestError(f"invalid HTTP method {method!r}; use a token like 'GET'")
         if not isinstance(path, str):
             raise InvalidRequestError(f"path must be a str, got {type(path).__name__}")
         if path_params:
@@ -449,11 +602,26 @@ class AsyncClient:
             body=body,
             options=options,
             omit_headers=omitted,
+            extensions=self._extensions,
         )
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if kwargs.get("files") is not None:
+            # Reading Paths and files happens off the event loop, once per call.
+            kwargs["files"] = await load_files(
+                method,
+                kwargs["files"],
+                json=kwargs.get("json", NOT_GIVEN),
+                content=kwargs.get("content"),
+                data=kwargs.get("data"),
+            )
         request = self._build_request(method, path, **kwargs)
-        response = await self._handler(request)
+        try:
+            response = await self._handler(request)
+        except StackwireError as exc:
+            if self._secrets:
+                _hide_secrets(exc, self._secrets)
+            raise
         if request.options.raw_response:
             return response
         return response._parsed
@@ -473,6 +641,37 @@ class AsyncClient:
         are filled from ``path_params``. See `CallOptions` for every keyword.
         """
         return await self._call(method.upper(), path, cast_to=cast_to, stream=stream, **options)
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        page: type[_PageT],
+        method: str = "GET",
+        **options: Unpack[PageCallOptions],
+    ) -> AsyncPaginator[_PageT]:
+        """A paginated list: ``await`` it for the first page, ``async for`` it for items.
+
+        ``page`` is the page model (``CursorPage[User]``, ``OffsetPage[User]``, ...;
+        see `stackwire.models.pages`). Every page is requested with ``method`` (GET;
+        ``method="POST"`` with ``json=`` for lists searched with a JSON body) and the
+        same query, headers, body, timeout and retry options; only the page's own
+        parameters (or URL) change.
+
+        >>> async def names(client):  # doctest: +SKIP
+        ...     users = client.paginate("/users", page=CursorPage[User], query={"limit": 100})
+        ...     return [user.name async for user in users]
+        """
+        page_class = get_origin(page) or page
+        if not (isinstance(page_class, type) and issubclass(page_class, BasePage)):
+            raise InvalidRequestError(
+                f"page= must be a page model such as CursorPage[User], got {page!r}"
+            )
+        for name in ("content", "files", "stream", "cast_to"):
+            if name in options:
+                raise InvalidRequestError(f"paginate() does not take {name}=")
+        request = _PageRequest(self, page, method.upper(), path, dict(options))
+        return AsyncPaginator(request)
 
     @property
     def with_raw_response(self) -> RawResponseView:

@@ -3,6 +3,7 @@
 from .decode import DecodeMiddleware
 from .headers import HeadersMiddleware
 from .query import QueryMiddleware
+from .redirects import RedirectMiddleware
 from .retry import RetryEvent, RetryMiddleware, default_should_retry
 from .timeout import TimeoutMiddleware
 
@@ -10,6 +11,7 @@ __all__ = [
     "DecodeMiddleware",
     "HeadersMiddleware",
     "QueryMiddleware",
+    "RedirectMiddleware",
     "RetryEvent",
     "RetryMiddleware",
     "TimeoutMiddleware",
