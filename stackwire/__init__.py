@@ -3,10 +3,11 @@
 >>> import stackwire
 >>> client = stackwire.AsyncClient("https://api.example.com/v1")
 >>> [m.name for m in client.pipeline]
-['headers', 'query', 'timeout', 'retry', 'decode']
+['headers', 'query', 'timeout', 'retry', 'decode', 'redirects']
 """
 
 from ._call import CallOptions
+from ._loop_thread import BlockingCallInEventLoopError
 from ._types import NOT_GIVEN, NotGiven, Omit, omit
 from ._version import __version__
 from .client import AsyncClient, ClientOptions
@@ -25,6 +26,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     RequestTooLargeError,
     ResponseTooLargeError,
     ServiceUnavailableError,
@@ -36,11 +38,25 @@ from .middlewares import (
     DecodeMiddleware,
     HeadersMiddleware,
     QueryMiddleware,
+    RedirectMiddleware,
     RetryEvent,
     RetryMiddleware,
     TimeoutMiddleware,
 )
-from .models import AsyncStream, Model, ServerSentEvent, SSEDecoder
+from .models import (
+    AsyncPaginator,
+    AsyncStream,
+    BasePage,
+    CursorPage,
+    LinkPage,
+    Model,
+    OffsetPage,
+    PageCallOptions,
+    PageInfo,
+    PageNumberPage,
+    ServerSentEvent,
+    SSEDecoder,
+)
 from .pipeline import (
     AiohttpTransport,
     CallNext,
@@ -55,6 +71,9 @@ from .pipeline import (
     StreamingBody,
     Timeout,
 )
+from .sync_client import Client, SyncCallOptions
+from .sync_pages import SyncPaginator
+from .sync_stream import Stream, SyncResponse
 
 __all__ = [
     "NOT_GIVEN",
@@ -65,30 +84,42 @@ __all__ = [
     "APITimeoutError",
     "AiohttpTransport",
     "AsyncClient",
+    "AsyncPaginator",
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "BasePage",
+    "BlockingCallInEventLoopError",
     "CallNext",
     "CallOptions",
+    "Client",
     "ClientClosedError",
     "ClientOptions",
     "ConflictError",
+    "CursorPage",
     "DecodeMiddleware",
     "ExtensionKey",
     "HeadersMiddleware",
     "InternalServerError",
     "InvalidRequestError",
+    "LinkPage",
     "Middleware",
     "Model",
     "NamedMiddleware",
     "NotFoundError",
     "NotGiven",
+    "OffsetPage",
     "Omit",
+    "PageCallOptions",
+    "PageInfo",
+    "PageNumberPage",
     "PermissionDeniedError",
     "Pipeline",
     "PoolStats",
     "QueryMiddleware",
     "RateLimitError",
+    "RedirectError",
+    "RedirectMiddleware",
     "Request",
     "RequestOptions",
     "RequestTooLargeError",
@@ -100,8 +131,12 @@ __all__ = [
     "ServerSentEvent",
     "ServiceUnavailableError",
     "StackwireError",
+    "Stream",
     "StreamError",
     "StreamingBody",
+    "SyncCallOptions",
+    "SyncPaginator",
+    "SyncResponse",
     "Timeout",
     "TimeoutMiddleware",
     "UnprocessableEntityError",
