@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from demo_server import start  # examples/ is on sys.path when this file runs
@@ -56,12 +57,13 @@ def report(what: str, log: AttemptLog, started: float, outcome: str) -> None:
     log.statuses.clear()
 
 
-async def main() -> int:
+async def main(sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> int:
+    """Run the demo; ``sleep`` is what retries wait with (tests pass a fake one)."""
     runner, base_url = await start()
     log = AttemptLog()
     try:
         async with stackwire.AsyncClient(
-            base_url, api_key="sk-demo-0123456789", middlewares=[log]
+            base_url, api_key="sk-demo-0123456789", middlewares=[log], sleep=sleep
         ) as client:
             print(f"stackwire {stackwire.__version__} against the demo API at {base_url}")
             print("The stack, outermost first:")
@@ -103,8 +105,10 @@ async def main() -> int:
             report("GET /unstable (500, 500, 200)", log, started, repr(unstable))
 
             started = time.perf_counter()
-            stream = await client.get("/events", query={"n": 3}, cast_to=Delta, stream=True)
-            texts = [delta.text async for delta in stream]
+            stream = await client.get(
+                "/events", query={"n": 3}, cast_to=Delta, stream=True, stream_end_event="done"
+            )
+            texts = [delta.text async for delta in stream if delta.index >= 0]
             report("GET /events (stream=True)", log, started, repr(texts))
 
             print(f"Connections: {client.pool_stats()}")
