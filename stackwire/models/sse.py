@@ -1,0 +1,407 @@
+"""Server-Sent Events: the event value and the incremental parser of the wire format.
+
+`SSEDecoder` turns the bytes of a ``text/event-stream`` body into `ServerSentEvent`
+values, following the WHATWG HTML "event stream" interpretation rules:
+
+- the stream is UTF-8 (a character may be split across chunks); invalid bytes
+  become U+FFFD; one byte order mark at the very start of the stream is dropped;
+- a line ends at CRLF, LF or CR, and at nothing else (U+2028, U+2029, U+0085, VT and
+  FF are data); a CRLF split across two chunks is one line end;
+- a line starting with ``:`` is a comment; otherwise the field name is what precedes
+  the first ``:`` (the whole line when there is none) and one leading space of the
+  value is dropped; only ``event``, ``data``, ``id`` and ``retry`` mean something;
+- an empty line dispatches the block: ``data`` values are joined with ``\\n``, a block
+  without any ``data`` line dispatches nothing, the event type defaults to
+  ``message`` and is reset after each block; the last event ID persists across
+  blocks; an ``id`` containing NUL is ignored; ``retry`` counts only when its value is
+  ASCII digits;
+- an unfinished last block (no empty line after it) is dropped.
+
+How it works, and why:
+
+- Lines are never split with ``str.splitlines``, which also splits on U+2028, VT, FF
+  and friends. CR and CRLF are turned into LF once per chunk (a CR that ends a chunk
+  ends its line at once; a LF starting the next chunk is then skipped), after which
+  only LF separates lines.
+- The decoder keeps the bytes of the block being received and decodes and parses a
+  block only once its empty line has arrived. A complete block ends with a line end,
+  an ASCII byte that UTF-8 never joins to its neighbours, so decoding blocks apart
+  gives the text that decoding the whole stream would (a character split across
+  chunks is whole by then). The kept bytes are a short list of pieces, joined once
+  when the block ends: a long event fed in small chunks costs time in proportion to
+  its size, never its square.
+- Complete blocks take one of two paths. Real streams are almost entirely "plain"
+  blocks (an optional ``event`` line, one ``data`` line, the empty line); a chunk
+  made only of those is split by one call into the regular-expression engine, and
+  its events are built by ``map`` with no Python code per event. Any other text
+  (comments, ``id`` and ``retry`` fields, several ``data`` lines, an empty
+  ``event`` value, text longer than the size cap) goes through the general path,
+  which applies the rules line by line. Both give the same events; the tests check
+  both against a line-by-line model of the spec.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from itertools import repeat
+from typing import Any, Final
+
+import msgspec
+
+from stackwire.errors import ResponseTooLargeError
+
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent"]
+
+DEFAULT_MAX_EVENT_BYTES: Final = 16 * 2**20
+"""The default size cap of one event (16 MiB)."""
+
+
+class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
+    """One dispatched Server-Sent Event.
+
+    - ``event``: the event type, ``"message"`` when the stream names none.
+    - ``data``: the ``data`` lines of the block, joined with ``"\\n"``.
+    - ``id``: the last event ID in force when the event was dispatched (it persists
+      across events until the stream sets another); ``None`` when there is none (never
+      set, or reset by an empty ``id`` field).
+    - ``retry``: the reconnection time in milliseconds set by this block, if any.
+    """
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> Any:
+        """The ``data`` decoded as JSON (raises ``msgspec.DecodeError`` if it is not)."""
+        return msgspec.json.decode(self.data)
+
+
+# The fast path: a whole text of "plain" blocks, each an optional `event` line, one
+# `data` line and the empty line that ends it, is split by the C regex engine in one
+# call into [gap, event, data, gap, event, data, ..., gap]. All gaps empty means the
+# text was nothing but plain blocks. (Each capture drops one leading space; an empty
+# `event` value is left to the general path; a missing `event` line gives None.)
+# Possessive quantifiers keep a failed match linear. (Without DOTALL, "." is any
+# character but "\n", which the engine scans faster than [^\n]; the empty branch is
+# faster than an optional group.)
+_split_plain_blocks: Final = re.compile(r"(?:event: ?+(.++)\n|)data: ?+(.*+)\n\n").split
+
+_BOM: Final = b"\xef\xbb\xbf"
+
+# Past this many pieces, the pieces of an unfinished block are merged, so that a long
+# block arriving in tiny chunks does not cost a list slot and an object per chunk.
+_MERGE_PIECES: Final = 256
+
+
+def _parse_retry(value: str) -> int | None:
+    """The ``retry`` field's value as milliseconds, or ``None`` if it is not ASCII digits
+    (or has more digits than ``int()`` accepts, which is no usable delay anyway)."""
+    if value.isascii() and value.isdigit():
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+class SSEDecoder:
+    """Incremental parser of a ``text/event-stream`` body.
+
+    Feed it the body chunk by chunk, as bytes arrive, in any sizes::
+
+        decoder = SSEDecoder()
+        async for chunk in response.content.iter_any():
+            for event in decoder.feed(chunk):
+                ...
+        decoder.flush()
+
+    `feed` returns the events completed by that chunk; how the body is cut into
+    chunks never changes which events come out, nor whether and where
+    `ResponseTooLargeError` is raised. `flush` ends the stream.
+
+    The decoder keeps the bytes of the block being received (from the end of the
+    last complete block up to the newest byte) and decodes and parses blocks once
+    their empty line has arrived: every complete block in a chunk in one pass.
+
+    ``max_event_bytes`` caps one block as received: its bytes, line ends included
+    (a CRLF counts one), the last line possibly unfinished. It bounds what a server
+    can make the client buffer, whether by a long event, an endless line or a huge
+    comment. Past the cap `feed` raises `ResponseTooLargeError`. When the chunk that
+    passed it also completed events before the oversized block, `feed` returns those
+    first and the next `feed` or `flush` raises. Once raised, the decoder keeps
+    raising: the stream cannot be trusted to resynchronise. ``None`` disables the cap.
+    """
+
+    __slots__ = (
+        "_at_start",
+        "_careful",
+        "_failure",
+        "_head",
+        "_id_buffer",
+        "_last_event_id",
+        "_max_event_bytes",
+        "_merged",
+        "_more",
+        "_more_size",
+        "_pending",
+        "_retry",
+        "_short_path_limit",
+        "_skip_lf",
+    )
+
+    def __init__(self, *, max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES) -> None:
+        if max_event_bytes is not None and max_event_bytes < 1:
+            raise ValueError(f"max_event_bytes must be positive or None, not {max_event_bytes}")
+        self._max_event_bytes = max_event_bytes
+        self._short_path_limit = sys.maxsize if max_event_bytes is None else max_event_bytes
+        self._last_event_id = ""
+        self._retry: int | None = None
+        self._failure: ResponseTooLargeError | None = None
+        self._id_buffer = ""
+        self._start_stream()
+
+    def _start_stream(self) -> None:
+        self._at_start = True  # a BOM may still come: `_head` holds what may be one
+        self._head = b""
+        self._skip_lf = False  # the last chunk ended in CR: a LF first completes its CRLF
+        # `feed` takes its short path unless one of the above (or a failure) is pending.
+        self._careful = True
+        # The unfinished block, line ends normalised to LF: `_pending`, then the pieces
+        # in `_more` when it spans several chunks (`_merged` of them already merged).
+        self._pending = b""
+        self._more: list[bytes] = []
+        self._more_size = 0
+        self._merged = 0
+
+    @property
+    def last_event_id(self) -> str:
+        """The last event ID string: the ID in force at the last dispatch (``""`` if none).
+
+        As in the spec, an ``id`` field takes effect when its block ends (at the empty
+        line), even when the block carries no data, and not when the block is left
+        unfinished at the end of the stream. This is the value to send back as
+        ``Last-Event-ID`` on a reconnection.
+        """
+        return self._last_event_id
+
+    @property
+    def retry(self) -> int | None:
+        """The last valid ``retry`` value (milliseconds), ``None`` if none yet.
+
+        A ``retry`` field counts once its block is complete; the complete lines of an
+        unfinished block count at `flush`, or, for a block that passed the size cap,
+        those that ended within the cap count when the error is raised. So once the
+        stream is over, the value is the one the spec's line-by-line processing gives,
+        ready for a reconnection.
+        """
+        return self._retry
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Parse the next chunk of the body; return the events it completed, in order."""
+        if self._careful:
+            chunk = self._start_carefully(chunk)
+        if not chunk:
+            return []
+        if b"\r" in chunk:
+            if chunk[-1] == 13:
+                # That CR already ends its line; a LF at the start of the next chunk
+                # is the second half of a CRLF.
+                self._skip_lf = self._careful = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        # Where the last complete block in this chunk ends, after its empty line.
+        end = chunk.rfind(b"\n\n") + 2
+        pending = self._pending
+        if end == 1 and not (chunk[0] == 10 and self._at_line_start()):
+            # No block ends in this chunk (not even by an empty line at its start, right
+            # after a line end): it all belongs to the unfinished block.
+            self._add_pending(chunk)
+            return []
+        if not pending:
+            blocks = chunk[:end]
+        elif self._more:
+            blocks = b"".join([pending, *self._more, chunk[:end]])
+            self._more = []
+            self._more_size = self._merged = 0
+        else:
+            blocks = pending + chunk[:end]
+        rest = chunk[end:]
+        limit = self._short_path_limit
+        if len(blocks) <= limit:  # then no block in it can pass the cap
+            # The short path: nothing but plain blocks, split in one call. Complete
+            # blocks end with a line end, so no character is cut: decoding them apart
+            # from the rest of the stream gives the same text.
+            parts = _split_plain_blocks(blocks.decode("utf-8", "replace"))
+            if not any(parts[0::3]):
+                self._pending = rest
+                events = parts[1::3]
+                if None in events:
+                    events = [event or "message" for event in events]
+                ident = self._last_event_id = self._id_buffer
+                if ident:
+                    out = list(map(ServerSentEvent, events, parts[2::3], repeat(ident)))
+                else:
+                    out = list(map(ServerSentEvent, events, parts[2::3]))
+                if len(rest) > limit:
+                    self._overflow()  # raised by the next call: these events come first
+                return out
+        out = []
+        try:
+            self._parse_lines(blocks, out)
+        except ResponseTooLargeError as exc:
+            self._failure = exc
+            self._careful = True
+            if out:
+                return out
+            raise
+        self._pending = rest
+        if len(rest) > limit:
+            error = self._overflow()
+            if not out:
+                raise error
+        return out
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End the stream; always returns ``[]``.
+
+        Per the spec, an unfinished last block is dropped: no event comes out of it.
+        Its complete lines still count for `retry`, as the spec processes each line
+        as it arrives; a last line without a line end is not a line and is dropped.
+
+        The decoder is then ready for a new stream (a reconnection): `last_event_id`
+        and `retry` are kept, and the ID starts as `last_event_id` (as browsers do);
+        a new stream may start with a BOM again.
+        """
+        if self._failure is not None:
+            raise self._failure
+        if self._head:  # the stream was one or two bytes that a BOM starts with
+            self._add_pending(self._head)
+        self._apply_retry_lines(b"".join([self._pending, *self._more]))
+        self._id_buffer = self._last_event_id
+        self._start_stream()
+        return []
+
+    def _start_carefully(self, chunk: bytes) -> bytes:
+        """Raise a failure; drop a BOM at the start and the LF of a split CRLF."""
+        if self._failure is not None:
+            raise self._failure
+        if self._at_start:
+            chunk = self._head + chunk
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                self._head = chunk  # wait for enough bytes to tell
+                return b""
+            self._head = b""
+            self._at_start = False
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        if chunk and self._skip_lf:
+            self._skip_lf = False
+            if chunk[0] == 10:
+                chunk = chunk[1:]
+        self._careful = self._at_start or self._skip_lf
+        return chunk
+
+    def _at_line_start(self) -> bool:
+        """Whether the unfinished block is empty or ends with a line end."""
+        return (self._more[-1] if self._more else self._pending)[-1:] in (b"", b"\n")
+
+    def _add_pending(self, chunk: bytes) -> None:
+        """Add ``chunk``, which ends no block, to the unfinished block."""
+        chunk = bytes(chunk)  # the same object for bytes; a bytearray may be reused
+        if not self._pending:
+            self._pending = chunk
+        else:
+            more = self._more
+            more.append(chunk)
+            self._more_size += len(chunk)
+            if len(more) - self._merged > _MERGE_PIECES:
+                more[self._merged :] = [b"".join(more[self._merged :])]
+                self._merged += 1
+        if len(self._pending) + self._more_size > self._short_path_limit:
+            raise self._overflow()
+
+    def _overflow(self) -> ResponseTooLargeError:
+        """Fail the decoder because the unfinished block passed the cap."""
+        cap = self._max_event_bytes
+        assert cap is not None
+        # The spec's parser would have processed the lines that ended within the cap
+        # by now: of those, only a `retry` field has an effect that outlives the block.
+        self._apply_retry_lines(b"".join([self._pending, *self._more])[:cap])
+        self._failure = self._too_large()
+        self._careful = True
+        return self._failure
+
+    def _apply_retry_lines(self, raw: bytes) -> None:
+        """Apply the `retry` fields among the complete lines of ``raw``."""
+        if b"retry" not in raw:
+            return
+        for line in raw[: raw.rfind(b"\n") + 1].decode("utf-8", "replace").split("\n"):
+            name, _, value = line.partition(":")
+            if name == "retry":
+                retry = _parse_retry(value[1:] if value[:1] == " " else value)
+                if retry is not None:
+                    self._retry = retry
+
+    def _too_large(self) -> ResponseTooLargeError:
+        cap = self._max_event_bytes
+        assert cap is not None
+        return ResponseTooLargeError(
+            f"a server-sent event passed max_event_bytes={cap} before it ended; "
+            "raise max_event_bytes (or pass None) if such events are expected",
+            limit=cap,
+        )
+
+    def _parse_lines(self, raw: bytes, out: list[ServerSentEvent]) -> None:
+        """The general path: apply the rules line by line to ``raw``, complete blocks."""
+        cap = self._max_event_bytes
+        if cap is not None and len(raw) > cap:
+            # Some block may pass the cap: measure each line in bytes, as received.
+            raw_lines = raw.split(b"\n")
+            raw_lines.pop()  # `raw` ends with a line end: nothing follows it
+            sizes: Iterable[int] = [len(line) + 1 for line in raw_lines]
+            lines = [line.decode("utf-8", "replace") for line in raw_lines]
+        else:
+            cap = sys.maxsize
+            sizes = repeat(0)
+            lines = raw.decode("utf-8", "replace").split("\n")
+            lines.pop()
+        size = 0  # of the current block
+        event = ""
+        data: list[str] = []
+        block_retry: int | None = None
+        ident = self._id_buffer
+        for line, line_size in zip(lines, sizes, strict=False):
+            size += line_size
+            if size > cap:
+                raise self._too_large()
+            if not line:  # the empty line: dispatch
+                size = 0
+                self._last_event_id = ident
+                if data:
+                    out.append(
+                        ServerSentEvent(
+                            event or "message", "\n".join(data), ident or None, block_retry
+                        )
+                    )
+                    data = []
+                event = ""
+                block_retry = None
+                continue
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id":
+                if "\0" not in value:
+                    ident = value
+            elif name == "retry":
+                retry = _parse_retry(value)
+                if retry is not None:
+                    block_retry = self._retry = retry
+            # Anything else (a comment, an unknown field) is ignored.
+        self._id_buffer = ident
