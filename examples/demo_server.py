@@ -10,6 +10,7 @@ Endpoints, all under ``/v1``:
   client-chosen ``key`` query value, then 200;
 - ``GET /unstable`` -> 500 twice per ``key``, then 200;
 - ``GET /events?n=`` -> ``n`` Server-Sent Events (``delta`` events, then ``done``);
+- ``GET /logs?n=`` -> ``n`` log records as JSON Lines (``application/x-ndjson``);
 - ``POST /files`` (multipart) -> what was received: field names, file names, sizes.
 
 Run it alone with ``python examples/demo_server.py [port]``.
@@ -99,6 +100,18 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def logs(request: web.Request) -> web.StreamResponse:
+    count = int(request.query.get("n", "5"))
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    for index in range(count):
+        level = "warning" if index % 3 == 2 else "info"
+        record = f'{{"seq": {index}, "level": "{level}", "message": "step {index} done"}}\n'
+        await response.write(record.encode())
+    await response.write_eof()
+    return response
+
+
 async def upload(request: web.Request) -> web.Response:
     fields: dict[str, Any] = {}
     reader = await request.multipart()
@@ -124,6 +137,7 @@ def create_app() -> web.Application:
     app.router.add_get("/v1/flaky", flaky)
     app.router.add_get("/v1/unstable", unstable)
     app.router.add_get("/v1/events", events)
+    app.router.add_get("/v1/logs", logs)
     app.router.add_post("/v1/files", upload)
     return app
 

@@ -24,7 +24,9 @@ StackwireError
 │   └── StreamError                 an error event inside a stream, or a stream that
 │                                   ended before its terminal event
 ├── InvalidRequestError (ValueError)  bad caller input, raised before any I/O
-└── ClientClosedError (RuntimeError)  the client was used after close()
+├── ClientClosedError (RuntimeError)  the client was used after close()
+└── ResponseConsumedError (RuntimeError)  a streamed body was read after being
+                                          iterated (it is not kept)
 ```
 
 Every failure a user can see is one of these (or ``asyncio.CancelledError``,
@@ -59,6 +61,7 @@ __all__ = [
     "RateLimitError",
     "RedirectError",
     "RequestTooLargeError",
+    "ResponseConsumedError",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
     "StackwireError",
@@ -240,6 +243,12 @@ class InvalidRequestError(StackwireError, ValueError):
 
 class ClientClosedError(StackwireError, RuntimeError):
     """The client was used after ``close()``."""
+
+
+class ResponseConsumedError(StackwireError, RuntimeError):
+    """The body of a streamed response was already iterated, so it cannot be read
+    or iterated again (a streamed body is not kept); or ``content`` was asked for
+    before ``await read()``."""
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -8,8 +8,11 @@ that a connection dropped mid-body is an attempt failure the retry middleware se
 
 from __future__ import annotations
 
+import asyncio
+import codecs
+import io
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_origin
 
@@ -18,9 +21,16 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from .._types import NOT_GIVEN
-from ..errors import APIConnectionError, ResponseTooLargeError, StackwireError
+from ..errors import (
+    APIConnectionError,
+    InvalidRequestError,
+    ResponseConsumedError,
+    ResponseTooLargeError,
+    StackwireError,
+)
 from ._aiohttp_errors import map_transport_error
 from ._content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
+from ._expiry import Expiry
 from .request import ExtensionKey, Request
 
 if TYPE_CHECKING:
@@ -38,10 +48,6 @@ REQUEST_ID_HEADERS_KEY: ExtensionKey[tuple[str, ...]] = ExtensionKey("request_id
 ``request_id_headers=`` option sets it)."""
 
 
-class ResponseConsumedError(StackwireError, RuntimeError):
-    """The body of a streamed response was already iterated, so it cannot be read."""
-
-
 class Response(Generic[_T]):
     """A response from the API.
 
@@ -57,6 +63,7 @@ class Response(Generic[_T]):
         "_consumed",
         "_content",
         "_decompress",
+        "_expiry",
         "_finished_at",
         "_parsed",
         "_started_at",
@@ -79,9 +86,12 @@ class Response(Generic[_T]):
         cast_to: Any = NOT_GIVEN,
         strict: bool = False,
         decompress: bool = False,
+        expiry: Expiry | None = None,
     ) -> None:
         # ``decompress``: the body arrives as sent (aiohttp's auto_decompress off) and
         # gzip/deflate are decoded here, checked for truncation (see _content_encoding).
+        # ``expiry``: the attempt's ``total`` limit, when the transport keeps it on its
+        # shared timer instead of aiohttp's: it bounds ``read()`` too.
         self.raw = raw
         self.request = request
         self.retries_taken = 0
@@ -93,6 +103,7 @@ class Response(Generic[_T]):
         self._cast_to = cast_to
         self._strict = strict
         self._decompress = decompress
+        self._expiry = expiry
 
     # -- the status line and headers -------------------------------------------------
 
@@ -159,17 +170,22 @@ class Response(Generic[_T]):
                 "the body was already consumed by iterating the stream; it cannot be read again"
             )
         raw = self.raw
-        decoder = self._content_decoder()
+        coding = raw.headers.get("Content-Encoding")
+        expiry = self._expiry
         try:
-            if decoder is None and "Content-Encoding" not in raw.headers:
+            if expiry is not None:
+                expiry.enter()
+            if coding is None:
                 length = raw.content_length
                 if max_bytes is not None and length is not None and length > max_bytes:
                     raise self._too_large(max_bytes)
-                if max_bytes is None or length is not None:
+                if length is not None and length <= _JOIN_BYTES:
+                    # A small body (an API's JSON) in one piece: aiohttp's own read.
                     content = await raw.read()
                 else:
                     content = await self._read_capped(max_bytes, None)
             else:
+                decoder = content_decoder(coding) if self._decompress else None
                 content = await self._read_capped(max_bytes, decoder)
         except StackwireError:
             raw.close()
@@ -180,16 +196,29 @@ class Response(Generic[_T]):
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raw.close()
             raise map_transport_error(exc, self.request) from exc
+        except asyncio.CancelledError as exc:
+            raw.close()
+            if expiry is not None and expiry.timed_out():
+                raise map_transport_error(TimeoutError(), self.request) from exc
+            raise
         except BaseException:
             raw.close()
             raise
+        finally:
+            if expiry is not None:
+                expiry.leave()
+                expiry.done()
         self._content = content
         self._finished_at = time.monotonic()
         raw.release()
         return content
 
     async def _read_capped(self, max_bytes: int | None, decoder: ContentDecoder | None) -> bytes:
-        chunks: list[bytes] = []
+        # Pieces are appended to a BytesIO, whose buffer grows in place and becomes
+        # the returned bytes without a copy: a large body peaks at about its own size
+        # (joining a list of chunks peaks at twice that). One piece is returned as is.
+        first = b""
+        buffer: io.BytesIO | None = None
         size = 0
         stream = self.raw.content
         while True:
@@ -200,10 +229,18 @@ class Response(Generic[_T]):
                 size += len(piece)
                 if max_bytes is not None and size > max_bytes:
                     raise self._too_large(max_bytes)
-                chunks.append(piece)
+                if buffer is not None:
+                    buffer.write(piece)
+                elif not first:
+                    first = piece
+                else:
+                    buffer = io.BytesIO()
+                    buffer.write(first)
+                    buffer.write(piece)
+                    first = b""
         if decoder is not None:
             decoder.finish()
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return first if buffer is None else buffer.getvalue()
 
     def _content_decoder(self) -> ContentDecoder | None:
         if not self._decompress:
@@ -227,6 +264,11 @@ class Response(Generic[_T]):
     def content(self) -> bytes:
         """The body; only after ``await read()``."""
         if self._content is None:
+            if self._consumed:
+                raise ResponseConsumedError(
+                    "the body was consumed by iterating it, so it was not kept; "
+                    "call `await response.read()` instead of iterating to keep it"
+                )
             raise ResponseConsumedError("the body has not been read: call `await response.read()`")
         return self._content
 
@@ -253,12 +295,14 @@ class Response(Generic[_T]):
         return cast("_T", self._parsed)
 
     def _decode(self, content: bytes) -> Any:
-        from ..models.decoding import decode_body
-
         cast_to = self._cast_to
-        if cast_to is NOT_GIVEN or cast_to is Response or get_origin(cast_to) is Response:
+        if (
+            cast_to is NOT_GIVEN
+            or cast_to is Response
+            or (not isinstance(cast_to, type) and get_origin(cast_to) is Response)
+        ):
             return self
-
+        decode_body = _decode_body or _load_decode_body()
         try:
             return decode_body(content, cast_to, strict=self._strict, status_code=self.status_code)
         except StackwireError as exc:
@@ -280,38 +324,98 @@ class Response(Generic[_T]):
         The connection is released at the end of the body and closed if iteration
         stops early or fails.
         """
-        if self._content is not None:
-            yield self._content
-            return
-        if self._consumed:
-            raise ResponseConsumedError("the body of this response was already iterated")
-        self._consumed = True
-        raw = self.raw
-        stream = raw.content
-        decoder = self._content_decoder()
+        reader = BodyReader(self)
         try:
-            while True:
-                chunk = await stream.readany()
-                if not chunk:
-                    break
-                if decoder is None:
+            while chunk := await reader.next_chunk():
+                yield chunk
+        finally:
+            reader.close()
+
+    def iter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """The body as it arrives (decompressed): chunks of any size, or, with
+        ``chunk_size``, chunks of exactly that many bytes but for the last.
+
+        Only one chunk is held at a time, so memory stays flat however long the
+        body. The connection is released at the end of the body and closed if the
+        iteration stops early or fails. Once iterated, the body is gone: a later
+        ``read()`` or iteration raises `ResponseConsumedError`.
+        """
+        if chunk_size is not None and (
+            not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+        ):
+            raise InvalidRequestError(
+                f"chunk_size must be a positive int or None, not {chunk_size!r}"
+            )
+        if chunk_size is None:
+            return self.iter_raw()
+        return self._iter_sized(chunk_size)
+
+    async def _iter_sized(self, size: int) -> AsyncIterator[bytes]:
+        reader = BodyReader(self)
+        pending = bytearray()
+        try:
+            while chunk := await reader.next_chunk():
+                if not pending and len(chunk) == size:
                     yield chunk
-                else:
-                    for piece in decoder.feed(chunk):
-                        yield piece
-            if decoder is not None:
-                decoder.finish()
-        except BrokenContentEncodingError as exc:
-            raw.close()
-            raise self._broken_encoding(exc) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raw.close()
-            raise map_transport_error(exc, self.request) from exc
-        except BaseException:
-            raw.close()
-            raise
-        self._finished_at = time.monotonic()
-        raw.release()
+                    continue
+                pending += chunk
+                if len(pending) < size:
+                    continue
+                view = memoryview(pending)
+                whole = len(pending) - len(pending) % size
+                try:
+                    pieces = [bytes(view[i : i + size]) for i in range(0, whole, size)]
+                finally:
+                    view.release()
+                del pending[:whole]
+                for piece in pieces:
+                    yield piece
+            if pending:
+                yield bytes(pending)
+        finally:
+            reader.close()
+
+    def iter_text(self) -> AsyncIterator[str]:
+        """The body as text, decoded as it arrives with the declared charset (else
+        UTF-8; undecodable bytes become U+FFFD). A character split across network
+        chunks comes out whole."""
+        return self._text_pieces()
+
+    async def _text_pieces(self) -> AsyncGenerator[str, None]:
+        reader = BodyReader(self)
+        decoder = self._text_decoder()
+        try:
+            while chunk := await reader.next_chunk():
+                if text := decoder.decode(chunk):
+                    yield text
+            if tail := decoder.decode(b"", final=True):
+                yield tail
+        finally:
+            reader.close()
+
+    async def iter_lines(self) -> AsyncIterator[str]:
+        """The body as lines of text, without their line ends.
+
+        A line ends at CRLF, LF or CR, and nowhere else (not at U+2028 and friends,
+        unlike ``str.splitlines``); a CRLF split across chunks is one line end. A
+        last line without a line end counts.
+        """
+        splitter = LineSplitter()
+        chunks = self._text_pieces()
+        try:
+            async for text in chunks:
+                for line in splitter.feed(text):
+                    yield line
+            if (tail := splitter.flush()) is not None:
+                yield tail
+        finally:
+            await chunks.aclose()
+
+    def _text_decoder(self) -> codecs.IncrementalDecoder:
+        try:
+            return codecs.getincrementaldecoder(self.raw.charset or "utf-8")(errors="replace")
+        except LookupError:
+            return codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def decoder(self) -> Decode:
         from ..models.decoding import decoder_for
@@ -336,3 +440,148 @@ class Response(Generic[_T]):
 
 
 _UNPARSED: Any = object()
+
+# Bodies up to this size are read with aiohttp's ``read()`` (fastest for the small
+# JSON of an API); larger ones, or of unknown length, are gathered by `_read_capped`.
+_JOIN_BYTES = 256 * 1024
+
+# ``models.decoding`` imports this module's neighbours; it is looked up on first use.
+_decode_body: Callable[..., Any] | None = None
+
+
+def _load_decode_body() -> Callable[..., Any]:
+    global _decode_body
+    from ..models.decoding import decode_body
+
+    _decode_body = decode_body
+    return decode_body
+
+
+class BodyReader:
+    """Reads one response's body piece by piece (decompressed), for the streaming
+    methods of `Response` and for `AsyncStream`.
+
+    ``await next_chunk()`` returns the next piece, ``b""`` at the end of the body,
+    when the connection goes back to the pool. A transport failure is mapped to a
+    stackwire error, and any failure (cancellation included) closes the connection.
+    ``close()`` stops early: the connection is closed, not reused, unless the whole
+    body had arrived. A body already read with ``read()`` is served as one piece.
+
+    Making a reader takes the body: a second one, or a later ``read()``, raises
+    `ResponseConsumedError`.
+    """
+
+    __slots__ = ("_buffered", "_decoder", "_done", "_pieces", "_response")
+
+    def __init__(self, response: Response[Any]) -> None:
+        self._response = response
+        self._buffered = response._content
+        self._done = False
+        self._pieces: Iterator[bytes] | None = None
+        self._decoder: ContentDecoder | None = None
+        if self._buffered is None:
+            if response._consumed:
+                raise ResponseConsumedError(
+                    "the body of this response was already iterated; a streamed body is "
+                    "not kept, so it cannot be read or iterated again"
+                )
+            response._consumed = True
+            self._decoder = response._content_decoder()
+
+    @property
+    def done(self) -> bool:
+        """Whether the body has ended (or the reader was closed or failed)."""
+        return self._done
+
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body (never empty), or ``b""`` once it has ended."""
+        if self._done:
+            return b""
+        if self._buffered is not None:
+            self._done = True
+            return self._buffered
+        response = self._response
+        raw = response.raw
+        try:
+            while True:
+                if self._pieces is not None:
+                    piece = next(self._pieces, None)
+                    if piece is not None:
+                        return piece
+                    self._pieces = None
+                chunk = await raw.content.readany()
+                if not chunk:
+                    break
+                if self._decoder is None:
+                    return chunk
+                self._pieces = self._decoder.feed(chunk)
+            if self._decoder is not None:
+                self._decoder.finish()
+        except BrokenContentEncodingError as exc:
+            self._fail()
+            raise response._broken_encoding(exc) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._fail()
+            raise map_transport_error(exc, response.request) from exc
+        except BaseException:
+            self._fail()
+            raise
+        self._done = True
+        response._finished_at = time.monotonic()
+        raw.release()
+        return b""
+
+    def _fail(self) -> None:
+        self._done = True
+        self._pieces = None
+        self._response.raw.close()
+
+    def close(self) -> None:
+        """Stop reading: close the connection unless the body was read to its end."""
+        if not self._done:
+            self._fail()
+
+
+class LineSplitter:
+    r"""Splits text fed in pieces into lines ending at CRLF, LF or CR (only these),
+    endings dropped; a CRLF split between two pieces is one line end.
+
+    >>> splitter = LineSplitter()
+    >>> splitter.feed("a\r") + splitter.feed("\nb\rc\u2028d")
+    ['a', 'b']
+    >>> splitter.flush()
+    'c\u2028d'
+    """
+
+    __slots__ = ("_after_cr", "_parts")
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._after_cr = False
+
+    def feed(self, text: str) -> list[str]:
+        """The lines that ``text`` completes, in order."""
+        if not text:
+            return []
+        if self._after_cr and text[0] == "\n":
+            text = text[1:]
+        self._after_cr = text.endswith("\r")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        rest = lines.pop()
+        if lines and self._parts:
+            self._parts.append(lines[0])
+            lines[0] = "".join(self._parts)
+            self._parts.clear()
+        if rest:
+            self._parts.append(rest)
+        return lines
+
+    def flush(self) -> str | None:
+        """The last line, if the text did not end with a line end."""
+        if not self._parts:
+            return None
+        line = "".join(self._parts)
+        self._parts.clear()
+        return line
