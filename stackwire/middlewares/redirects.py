@@ -45,6 +45,7 @@ from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
+from ..pipeline.options import OptionsMemo
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 
@@ -123,15 +124,18 @@ class RedirectMiddleware:
         self.max_redirects = max_redirects
         self.base_url = URL(base_url) if isinstance(base_url, str) else base_url
         self._origin = origin_of(self.base_url) if self.base_url is not None else None
+        self._memo = OptionsMemo()
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         options = request.options
         follow = options.follow_redirects
         if isinstance(follow, NotGiven):
             follow = self.follow_redirects
-            request = request.replace(
-                options=msgspec.structs.replace(options, follow_redirects=follow)
-            )
+            resolved = self._memo.get(options)
+            if resolved is None:
+                resolved = msgspec.structs.replace(options, follow_redirects=follow)
+                self._memo.put(options, resolved)
+            request = request.replace(options=resolved)
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
         url = _full_url(request)

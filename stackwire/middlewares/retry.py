@@ -55,6 +55,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal
 
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._types import NotGiven
 from ..errors import (
@@ -219,6 +220,9 @@ class RetryMiddleware:
         self._clock = clock
         self._random = random
         self._monotonic = monotonic
+        self._first_attempt_headers: (
+            tuple[CIMultiDictProxy[str], str, CIMultiDictProxy[str]] | None
+        ) = None
 
     # -- the loop ------------------------------------------------------------------
 
@@ -284,6 +288,8 @@ class RetryMiddleware:
         header = self.idempotency_header
         key = request.options.idempotency_key
         given = not isinstance(key, NotGiven)
+        if not given and request.method in IDEMPOTENT_METHODS:
+            return request  # a GET without a key of its own: nothing to add
         if header is None:
             if given:
                 raise InvalidRequestError(
@@ -305,15 +311,34 @@ class RetryMiddleware:
         """A fresh copy of the call's request for one attempt, with its number."""
         # A copy of the extension map too: a middleware below that changes the map
         # in place changes only its own attempt's copy.
-        changes: dict[str, Any] = {"attempt": attempt, "extensions": dict(request.extensions)}
+        extensions = dict(request.extensions)
         header = self.retry_count_header
+        headers = request.headers
         if (
-            header is not None
-            and header.lower() not in request.omit_headers
-            and header not in request.headers  # the caller's own value wins
+            header is None
+            or header.lower() in request.omit_headers
+            or header in headers  # the caller's own value wins
         ):
-            changes["headers"] = request.with_headers({header: str(attempt)}).headers
-        return request.replace(**changes)
+            return request.replace(attempt=attempt, extensions=extensions)
+        return request.replace(
+            attempt=attempt, extensions=extensions, headers=self._counted(headers, header, attempt)
+        )
+
+    def _counted(
+        self, headers: CIMultiDictProxy[str], header: str, attempt: int
+    ) -> CIMultiDictProxy[str]:
+        """``headers`` plus the retry count. Calls that share their headers (those
+        without headers of their own) share their first attempt's too: a proxy is
+        read-only, so nothing an attempt does can reach another through it."""
+        first = self._first_attempt_headers
+        if attempt == 0 and first is not None and first[0] is headers and first[1] == header:
+            return first[2]
+        counted = CIMultiDict(headers)
+        counted[header] = str(attempt)
+        proxy = CIMultiDictProxy(counted)
+        if attempt == 0:
+            self._first_attempt_headers = (headers, header, proxy)
+        return proxy
 
     # -- decisions with side effects -----------------------------------------------
 

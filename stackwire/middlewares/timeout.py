@@ -39,7 +39,7 @@ import msgspec
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import CallNext
-from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
+from ..pipeline.options import DEFAULT_TIMEOUT, OptionsMemo, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 
@@ -102,19 +102,28 @@ class TimeoutMiddleware:
         self.timeout = DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
         self.deadline = check_deadline(deadline)
         self._monotonic = monotonic
+        self._memo = OptionsMemo()
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         options = request.options
-        resolved = resolve_timeout(options.timeout, self.timeout)
-        deadline = options.deadline
-        seconds = self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline)
         # Below here the options say what will really happen: the resolved values.
-        changes: dict[str, Any] = {
-            "options": msgspec.structs.replace(options, timeout=resolved, deadline=seconds)
-        }
-        if seconds is not None:
-            changes["deadline_at"] = self._monotonic() + seconds
-        return await call_next(request.replace(**changes))
+        if options.timeout is NOT_GIVEN and options.deadline is NOT_GIVEN:
+            # The client's values: the same resolution every time, made once.
+            seconds = self.deadline
+            resolved = self._memo.get(options)
+            if resolved is None:
+                resolved = msgspec.structs.replace(options, timeout=self.timeout, deadline=seconds)
+                self._memo.put(options, resolved)
+        else:
+            deadline = options.deadline
+            seconds = self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline)
+            timeout = resolve_timeout(options.timeout, self.timeout)
+            resolved = msgspec.structs.replace(options, timeout=timeout, deadline=seconds)
+        if seconds is None:
+            return await call_next(request.replace(options=resolved))
+        return await call_next(
+            request.replace(options=resolved, deadline_at=self._monotonic() + seconds)
+        )
 
     def __repr__(self) -> str:
         return f"TimeoutMiddleware(timeout={self.timeout!r}, deadline={self.deadline!r})"

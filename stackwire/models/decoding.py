@@ -86,9 +86,24 @@ def decoder_for(cast_to: object, *, strict: bool = False) -> Decode:
     >>> decoder_for(list[int])(b"[1, 2]")
     [1, 2]
     """
+    if isinstance(cast_to, type):
+        # A plain class (a Model, ``str``, ``bytes``): one dict lookup, the hot path.
+        try:
+            return _CLASS_DECODERS[cast_to, strict]
+        except KeyError:
+            decode = _cached_decoder(cast_to, None, strict)
+            if len(_CLASS_DECODERS) < _CLASS_DECODERS_MAX:
+                _CLASS_DECODERS[cast_to, strict] = decode
+            return decode
     # ``A | B == B | A`` (same hash too), but "the first member that matches" depends
     # on the order written: the members, in order, are part of the cache key.
     return _cached_decoder(cast_to, _union_members(cast_to), strict)
+
+
+# Decoders of plain classes, by (class, strict); a class is never a union, so no
+# member order to keep apart. Bounded like the lru_cache below it.
+_CLASS_DECODERS: dict[tuple[type, bool], Decode] = {}
+_CLASS_DECODERS_MAX = 512
 
 
 @lru_cache(maxsize=512)

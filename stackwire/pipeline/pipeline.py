@@ -15,6 +15,7 @@ calls is composed once per pipeline (and transport) and reused by every call.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from types import FunctionType, MethodType
 from typing import Any, overload
 
 from ..errors import InvalidRequestError
@@ -44,8 +45,15 @@ class NamedMiddleware:
 
 
 def _link(middleware: Middleware, call_next: Handler) -> Handler:
+    # An instance whose class defines ``__call__`` in Python is called through its
+    # bound method: the same call, without the slot lookup on every request.
+    call: Middleware = middleware
+    method = getattr(type(middleware), "__call__", None)  # noqa: B004 (the class's)
+    if not isinstance(middleware, FunctionType) and isinstance(method, FunctionType):
+        call = MethodType(method, middleware)
+
     def handler(request: Request) -> Awaitable[Response[Any]]:
-        return middleware(request, call_next)
+        return call(request, call_next)
 
     return handler
 

@@ -33,6 +33,7 @@ from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ._aiohttp_errors import map_transport_error
 from ._content_encoding import ACCEPT_ENCODING
+from ._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from .options import DEFAULT_TIMEOUT, Timeout
 from .request import Request
 from .response import Response
@@ -49,6 +50,10 @@ _CLOCK_SLACK = 0.001
 KEEPALIVE_IDLE = 60
 KEEPALIVE_INTERVAL = 60
 KEEPALIVE_PROBES = 5
+
+
+# aiohttp's timeout, the limit on a stream's headers, the total on the coarse timer.
+_AttemptLimits = tuple[aiohttp.ClientTimeout, float | None, float | None]
 
 
 class PoolStats(msgspec.Struct, frozen=True):
@@ -101,7 +106,9 @@ class AiohttpTransport:
         self._trust_env = trust_env
         self._proxy = _check_proxy(proxy)
         self._closed = False
-        self._client_timeouts: dict[tuple[Timeout, bool], aiohttp.ClientTimeout] = {}
+        self._client_timeouts: dict[tuple[Timeout, bool], _AttemptLimits] = {}
+        self._last_timeout: tuple[object, bool, _AttemptLimits] | None = None
+        self._expiries: ExpiryWheel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Proxy per (scheme, host, port), read from the environment once per origin.
         self._env_proxies: dict[tuple[str, str | None, int | None], URL | None] = {}
@@ -167,9 +174,9 @@ class AiohttpTransport:
 
     # -- sending -------------------------------------------------------------------
 
-    def _client_timeout(self, request: Request) -> tuple[aiohttp.ClientTimeout, float | None]:
-        """aiohttp's timeout for one attempt, and the limit on waiting for the headers
-        of a stream (``None`` for a buffered call).
+    def _client_timeout(self, request: Request) -> _AttemptLimits:
+        """aiohttp's timeout for one attempt, the limit on waiting for the headers of
+        a stream, and the ``total`` kept on the shared coarse timer (`_expiry`).
 
         aiohttp's ``total`` runs from the start of the request until the connection is
         released, so it bounds reading the body too: right for a buffered call (whose
@@ -178,27 +185,47 @@ class AiohttpTransport:
         aiohttp ``total``: ``total`` bounds only the wait for its headers, and
         ``sock_read`` (``Timeout.read``) each gap between chunks. ``connect`` is
         aiohttp's ``connect``, which includes waiting for a free pooled connection.
-        With a deadline, ``total`` is cut to what is left of it.
+        With a deadline, ``total`` is cut to what is left of it. A buffered attempt's
+        ``total`` of `COARSE_AFTER` seconds or more (the default 600 s), which aiohttp
+        would round up to the second, goes on the shared timer instead of aiohttp's
+        per-request one: the same limit, without a timer per request.
         """
         timeout = request.options.timeout
+        stream = request.options.stream
+        last = self._last_timeout
+        if (
+            last is not None
+            and last[0] is timeout
+            and last[1] is stream
+            and request.deadline_at is None
+        ):
+            return last[2]
         if isinstance(timeout, NotGiven):
             timeout = DEFAULT_TIMEOUT
         elif not isinstance(timeout, Timeout):
             timeout = Timeout.coerce(timeout) or _NO_LIMITS
-        stream = request.options.stream
         total = _finite(timeout.total)
         if request.deadline_at is None:
             key = (timeout, stream)
-            cached = self._client_timeouts.get(key)
-            if cached is None:
-                cached = aiohttp.ClientTimeout(
-                    total=None if stream else total,
-                    connect=_finite(timeout.connect),
-                    sock_read=_finite(timeout.read),
+            limits = self._client_timeouts.get(key)
+            if limits is None:
+                coarse = (
+                    total if not stream and total is not None and total >= COARSE_AFTER else None
+                )
+                limits = (
+                    aiohttp.ClientTimeout(
+                        total=None if stream or coarse is not None else total,
+                        connect=_finite(timeout.connect),
+                        sock_read=_finite(timeout.read),
+                    ),
+                    total if stream else None,
+                    coarse,
                 )
                 if len(self._client_timeouts) < 256:
-                    self._client_timeouts[key] = cached
-            return cached, total if stream else None
+                    self._client_timeouts[key] = limits
+            # Most calls carry the very Timeout of the call before (the client's).
+            self._last_timeout = (request.options.timeout, stream, limits)
+            return limits
         remaining = request.deadline_at - time.monotonic()
         if remaining <= 0:
             raise _deadline_error(request, "before it was sent")
@@ -209,7 +236,7 @@ class AiohttpTransport:
             sock_read=_finite(timeout.read),
             ceil_threshold=math.inf,  # no rounding up past the deadline
         )
-        return client_timeout, total if stream else None
+        return client_timeout, total if stream else None, None
 
     def _proxy_for(self, url: URL) -> URL | None:
         if self._proxy is not None or not self._trust_env:
@@ -226,9 +253,10 @@ class AiohttpTransport:
         url = request.url
         if request.query:
             url = url.extend_query(encode_params(request.query))
-        client_timeout, headers_limit = self._client_timeout(request)
+        client_timeout, headers_limit, coarse = self._client_timeout(request)
         body = request.body
         started = time.monotonic()
+        expiry: Expiry | None = None
         try:
             headers = request.headers
             if not self._owns_session and "Accept-Encoding" not in headers:
@@ -247,14 +275,29 @@ class AiohttpTransport:
                 # not come back as one of aiohttp's defaults.
                 skip_auto_headers=request.omit_headers or None,
             )
-            if headers_limit is None:
+            if coarse is not None:  # ``total`` on the shared timer, until the body is read
+                expiry = self._expiry_wheel().start(coarse)
+                expiry.enter()
+                try:
+                    raw = await sending
+                except asyncio.CancelledError:
+                    if expiry.timed_out():
+                        raise TimeoutError from None
+                    raise
+                finally:
+                    expiry.leave()
+            elif headers_limit is None:
                 raw = await sending
             else:  # a stream: ``total`` bounds the wait for the headers only
                 async with asyncio.timeout(headers_limit):
                     raw = await sending
         except aiohttp.InvalidURL as exc:
+            if expiry is not None:
+                expiry.done()
             raise InvalidRequestError(f"cannot send to {url.with_query(None)}: {exc}") from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            if expiry is not None:
+                expiry.done()
             deadline_at = request.deadline_at
             if (
                 isinstance(exc, TimeoutError)
@@ -263,7 +306,17 @@ class AiohttpTransport:
             ):
                 raise _deadline_error(request, "before its response came") from exc
             raise map_transport_error(exc, request) from exc
-        return Response(raw, request, started_at=started, decompress=True)
+        except BaseException:
+            if expiry is not None:
+                expiry.done()
+            raise
+        return Response(raw, request, started_at=started, decompress=True, expiry=expiry)
+
+    def _expiry_wheel(self) -> ExpiryWheel:
+        wheel = self._expiries
+        if wheel is None:
+            wheel = self._expiries = ExpiryWheel(asyncio.get_running_loop())
+        return wheel
 
 
 def _finite(seconds: float | None) -> float | None:
