@@ -29,6 +29,10 @@ class Status(stackwire.Model):
     attempts: int
 
 
+class Received(stackwire.Model):
+    received: dict[str, object]
+
+
 class Delta(stackwire.Model):
     index: int
     text: str
@@ -103,6 +107,20 @@ async def main(sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> i
             started = time.perf_counter()
             unstable = await client.get("/unstable", query={"key": "demo"}, cast_to=Status)
             report("GET /unstable (500, 500, 200)", log, started, repr(unstable))
+
+            started = time.perf_counter()
+            users = client.paginate("/users", page=stackwire.CursorPage[User], query={"limit": 2})
+            names = [user.name async for user in users]
+            report("paginate /users (2 a page)", log, started, repr(names))
+
+            started = time.perf_counter()
+            upload = await client.post(
+                "/files",
+                data={"purpose": "demo"},
+                files={"file": ("notes.txt", b"hello from stackwire\n", "text/plain")},
+                cast_to=Received,
+            )
+            report("POST /files (multipart)", log, started, repr(upload.received))
 
             started = time.perf_counter()
             stream = await client.get(

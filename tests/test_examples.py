@@ -43,6 +43,10 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str], client_sleeps: Sle
     assert "500 -> 500 -> 200" in out
     assert "NotFoundError" in out
     assert "['chunk 0', 'chunk 1', 'chunk 2']" in out
+    assert "(2 a page)         attempts: 200 -> 200 " in out  # two pages of users
+    assert "['Ada', 'Grace', 'Edsger', 'Barbara']" in out
+    assert "'filename': 'notes.txt', 'size': 21" in out
+    assert "'purpose': 'demo'" in out
     assert "PoolStats(in_use=0, idle=1)" in out
     # the 429 asked for 200 ms; the two 500s got backoff
     assert client_sleeps.delays[0] == 0.2
