@@ -7,7 +7,6 @@
 """
 
 from ._call import CallOptions
-from ._loop_thread import BlockingCallInEventLoopError
 from ._types import NOT_GIVEN, NotGiven, Omit, omit
 from ._version import __version__
 from .client import AsyncClient, ClientOptions
@@ -19,6 +18,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BlockingCallInEventLoopError,
     ClientClosedError,
     ConflictError,
     InternalServerError,

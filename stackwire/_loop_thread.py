@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from .errors import ClientClosedError, StackwireError
+from .errors import BlockingCallInEventLoopError, ClientClosedError
 
 __all__ = [
     "BlockingCallInEventLoopError",
@@ -37,15 +37,6 @@ __all__ = [
 _T = TypeVar("_T")
 
 _thread_ids = itertools.count(1)
-
-
-class BlockingCallInEventLoopError(StackwireError, RuntimeError):
-    """A blocking `Client` method was called from inside a running event loop.
-
-    It would block every other task on that loop until the HTTP call is done. Use
-    `AsyncClient` (``await client.get(...)``) in async code, or move the blocking
-    call to a worker thread (``await asyncio.to_thread(client.get, ...)``).
-    """
 
 
 class _Closeable(Protocol):

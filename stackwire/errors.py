@@ -25,6 +25,8 @@ StackwireError
 │                                   ended before its terminal event
 ├── InvalidRequestError (ValueError)  bad caller input, raised before any I/O
 ├── ClientClosedError (RuntimeError)  the client was used after close()
+├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made from
+│                                                inside a running event loop
 └── ResponseConsumedError (RuntimeError)  a streamed body was read after being
                                           iterated (it is not kept)
 ```
@@ -52,6 +54,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BlockingCallInEventLoopError",
     "ClientClosedError",
     "ConflictError",
     "InternalServerError",
@@ -239,6 +242,15 @@ class StreamError(APIError):
 
 class InvalidRequestError(StackwireError, ValueError):
     """The caller's input cannot be sent; raised before any I/O."""
+
+
+class BlockingCallInEventLoopError(StackwireError, RuntimeError):
+    """A blocking `Client` method was called from inside a running event loop.
+
+    It would block every other task on that loop until the HTTP call is done. Use
+    `AsyncClient` (``await client.get(...)``) in async code, or move the blocking
+    call to a worker thread (``await asyncio.to_thread(client.get, ...)``).
+    """
 
 
 class ClientClosedError(StackwireError, RuntimeError):
