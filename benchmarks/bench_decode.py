@@ -28,7 +28,7 @@ from harness import (
     status_of,
     worker_main,
 )
-from payloads import msgspec_models, payload, pydantic_models
+from payloads import models_on, payload
 
 MODEL_OF = {"small": "User", "2k": "UserPage", "1m": "UserPage"}
 LABELS = {
@@ -48,7 +48,7 @@ def _stackwire_decoder(type_name: str) -> tuple[str, Callable[[bytes], Any]]:
         import stackwire
         import stackwire.models
 
-        model = getattr(msgspec_models(stackwire.Model), type_name)
+        model = getattr(models_on(stackwire.Model), type_name)
     except (ImportError, AttributeError) as error:
         raise Unavailable(f"{type(error).__name__}: {error}") from error
     for name in STACKWIRE_DECODERS:
@@ -66,8 +66,8 @@ def _decoders(type_name: str) -> tuple[dict[str, Callable[[bytes], Any] | str], 
     import msgspec
     import pydantic
 
-    struct = getattr(msgspec_models(msgspec.Struct), type_name)
-    validate = getattr(pydantic_models(pydantic.BaseModel), type_name).model_validate_json
+    struct = getattr(models_on(msgspec.Struct), type_name)
+    validate = getattr(models_on(pydantic.BaseModel), type_name).model_validate_json
     decoder = msgspec.json.Decoder(struct)
     found: dict[str, Callable[[bytes], Any] | str] = {}
     stackwire_label = LABELS["stackwire"]

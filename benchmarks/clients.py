@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from harness import Unavailable, import_stackwire
-from payloads import msgspec_models, pydantic_models
+from payloads import models_on
 
 STREAM_CHUNK = 64 * 1024
 
@@ -43,7 +43,7 @@ class StackwireClient:
 
     def __init__(self, base_url: str) -> None:
         stackwire = import_stackwire()
-        self._models = msgspec_models(stackwire.Model)
+        self._models = models_on(stackwire.Model)
         self._client = stackwire.AsyncClient(base_url=base_url + "/")
 
     async def get_user(self) -> Any:
@@ -99,7 +99,7 @@ class AiohttpClient:
 
         self._base_url = base_url
         self._decode = msgspec.json.decode
-        self._models = msgspec_models(msgspec.Struct)
+        self._models = models_on(msgspec.Struct)
         self._session = aiohttp.ClientSession()
         self._user_url = base_url + "/users/1"
 
@@ -148,7 +148,7 @@ class HttpxClient:
         import httpx
         import pydantic
 
-        self._models = pydantic_models(pydantic.BaseModel)
+        self._models = models_on(pydantic.BaseModel)
         self._client = httpx.AsyncClient(base_url=base_url)
 
     async def get_user(self) -> Any:
@@ -190,7 +190,7 @@ class AnthropicClient:
     def __init__(self, base_url: str, transport: str = "default") -> None:
         import anthropic
 
-        self._models = pydantic_models(anthropic.BaseModel)
+        self._models = models_on(anthropic.BaseModel)
         self._stream_cls = anthropic.AsyncStream[self._models.Event]  # type: ignore[name-defined]
         options: dict[str, Any] = {}
         if transport == "aiohttp":

@@ -94,48 +94,9 @@ def sse_event(index: int) -> bytes:
     return b"event: message\ndata: " + sse_event_data(index) + b"\n\n"
 
 
-def msgspec_models(base: type) -> SimpleNamespace:
-    """The models as msgspec Structs on `base` (`msgspec.Struct` or `stackwire.Model`)."""
-
-    class Profile(base):  # type: ignore[misc]
-        bio: str
-        location: str
-        website: str
-
-    class User(base):  # type: ignore[misc]
-        id: int
-        name: str
-        email: str
-        active: bool
-        score: float
-        created_at: str
-        roles: list[str]
-        profile: Profile
-
-    class UserPage(base):  # type: ignore[misc]
-        data: list[User]
-        has_more: bool
-        first_id: str
-        last_id: str
-
-    class Delta(base):  # type: ignore[misc]
-        type: str
-        text: str
-
-    class Usage(base):  # type: ignore[misc]
-        output_tokens: int
-
-    class Event(base):  # type: ignore[misc]
-        type: str
-        index: int
-        delta: Delta
-        usage: Usage
-
-    return SimpleNamespace(User=User, UserPage=UserPage, Event=Event)
-
-
-def pydantic_models(base: type) -> SimpleNamespace:
-    """The models as pydantic models on `base` (`pydantic.BaseModel` or `anthropic.BaseModel`)."""
+def models_on(base: type) -> SimpleNamespace:
+    """The benchmark models, declared on `base`: `msgspec.Struct`, `stackwire.Model`,
+    `pydantic.BaseModel` or `anthropic.BaseModel` (all read the same annotations)."""
 
     class Profile(base):  # type: ignore[misc]
         bio: str

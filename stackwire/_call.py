@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
     from .models.stream import AsyncStream
 
-__all__ = ["AsyncVerb", "CallOptions", "FileContent", "Files", "RawVerb", "StreamingVerb"]
+__all__ = [
+    "AsyncVerb",
+    "BaseCallOptions",
+    "CallOptions",
+    "FileContent",
+    "Files",
+    "RawVerb",
+    "StreamingVerb",
+]
 
 _T = TypeVar("_T")
 
@@ -46,25 +54,29 @@ FileSpec: TypeAlias = (
 Files: TypeAlias = "Mapping[str, FileSpec] | Sequence[tuple[str, FileSpec]]"
 
 
-class CallOptions(TypedDict, total=False):
-    """The keywords every verb takes besides ``path``, ``cast_to`` and ``stream``.
-
-    Leaving one out means "the client's value"; ``None`` turns a limit off.
-    """
+class BaseCallOptions(TypedDict, total=False):
+    """The keywords shared by the verbs, `AsyncClient.paginate` and the blocking
+    `Client`'s verbs. Leaving one out means "the client's value"; ``None`` turns a
+    limit off."""
 
     path_params: Mapping[str, object]
     query: Mapping[str, object] | None
     headers: Mapping[str, str | Omit] | None
     json: object
-    content: bytes | AsyncIterable[bytes] | None
     data: Mapping[str, object] | None
-    files: Files | None
     timeout: Timeout | float | None
     deadline: float | None
     max_retries: int
     idempotency_key: str
     follow_redirects: bool
     max_response_bytes: int | None
+
+
+class CallOptions(BaseCallOptions, total=False):
+    """The keywords every verb takes besides ``path``, ``cast_to`` and ``stream``."""
+
+    content: bytes | AsyncIterable[bytes] | None
+    files: Files | None
     stream_end_event: str | None
 
 

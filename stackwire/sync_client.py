@@ -43,7 +43,6 @@ from typing import (
     Literal,
     Protocol,
     Self,
-    TypedDict,
     TypeVar,
     Unpack,
     cast,
@@ -53,9 +52,9 @@ from typing import (
 
 from yarl import URL
 
-from ._call import Files
+from ._call import BaseCallOptions, Files
 from ._loop_thread import LoopThread
-from ._types import NOT_GIVEN, Omit
+from ._types import NOT_GIVEN
 from .client import AsyncClient, ClientOptions, DerivedOptions
 from .errors import ClientClosedError, InvalidRequestError
 from .models.pages import BasePage, PageCallOptions
@@ -85,7 +84,7 @@ _PageT = TypeVar("_PageT", bound=BasePage[Any])
 _END: Any = object()
 
 
-class SyncCallOptions(TypedDict, total=False):
+class SyncCallOptions(BaseCallOptions, total=False):
     """The keywords every blocking verb takes besides ``path``, ``cast_to``, ``stream``.
 
     The same as `CallOptions`, except that ``content=`` may also be a plain
@@ -93,19 +92,8 @@ class SyncCallOptions(TypedDict, total=False):
     read in a worker thread, chunk by chunk, while the request is sent.
     """
 
-    path_params: Mapping[str, object]
-    query: Mapping[str, object] | None
-    headers: Mapping[str, str | Omit] | None
-    json: object
     content: bytes | Iterable[bytes] | AsyncIterable[bytes] | None
-    data: Mapping[str, object] | None
     files: Files | None
-    timeout: Timeout | float | None
-    deadline: float | None
-    max_retries: int
-    idempotency_key: str
-    follow_redirects: bool
-    max_response_bytes: int | None
     stream_end_event: str | None
 
 

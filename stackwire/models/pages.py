@@ -33,14 +33,13 @@ options (only an ``idempotency_key`` is not reused: each page is a different req
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar, cast, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_origin
 
 import msgspec
 from yarl import URL
 
-from .._types import Omit
+from .._call import BaseCallOptions
 from ..errors import InvalidRequestError
-from ..pipeline.options import Timeout
 from ..pipeline.response import Response
 from .model import Model
 
@@ -70,21 +69,9 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 _CONTEXT = "_stackwire_page_request"
 
 
-class PageCallOptions(TypedDict, total=False):
+class PageCallOptions(BaseCallOptions, total=False):
     """The keywords `AsyncClient.paginate` takes besides ``path``, ``page`` and
     ``method`` (the verbs' keywords, without ``content``, ``files`` and ``stream``)."""
-
-    path_params: Mapping[str, object]
-    query: Mapping[str, object] | None
-    headers: Mapping[str, str | Omit] | None
-    json: object
-    data: Mapping[str, object] | None
-    timeout: Timeout | float | None
-    deadline: float | None
-    max_retries: int
-    idempotency_key: str
-    follow_redirects: bool
-    max_response_bytes: int | None
 
 
 class PageInfo(msgspec.Struct, frozen=True, kw_only=True):
