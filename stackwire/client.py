@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack, cast, get_origin
 
 import aiohttp
@@ -448,7 +448,8 @@ class AsyncClient:
         self._handler = self._pipeline.compose(transport)
         self._secrets = _secret_values(config)
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
-        self._extensions: Mapping[ExtensionKey[Any], Any] = (
+        # Read-only, since every request of this client shares it.
+        self._extensions: Mapping[ExtensionKey[Any], Any] = MappingProxyType(
             {}
             if config.request_id_headers == REQUEST_ID_HEADERS
             else {REQUEST_ID_HEADERS_KEY: config.request_id_headers}

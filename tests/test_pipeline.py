@@ -333,3 +333,20 @@ async def test_a_middleware_can_answer_without_calling_next(
     with pytest.raises(stackwire.InvalidRequestError, match="policy"):
         await client.with_middleware(refuse, before="headers").get("/x")
     assert server.hits == 0
+
+
+def test_the_extension_map_shared_by_requests_is_read_only() -> None:
+    client = stackwire.AsyncClient("http://127.0.0.1:9/", request_id_headers=["x-trace"])
+    plain = stackwire.AsyncClient("http://127.0.0.1:9/")
+    key: stackwire.ExtensionKey[str] = stackwire.ExtensionKey("note")
+    for c in (client, plain):
+        first = c._build_request("GET", "/a")
+        second = c._build_request("GET", "/b")
+        # Writing in place would change every later request of the client: refused.
+        shared: Any = first.extensions
+        with pytest.raises(TypeError):
+            shared[key] = "in place"
+        noted = first.with_extension(key, "copied")
+        assert noted.extension(key) == "copied"
+        assert first.extension(key) is None
+        assert second.extension(key) is None

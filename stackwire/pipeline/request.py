@@ -8,6 +8,7 @@ is untouched, so no attempt ever sees another attempt's changes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
 
 import msgspec
@@ -56,7 +57,8 @@ class ExtensionKey(Generic[_T]):
         return f"ExtensionKey({self.name!r})"
 
 
-_EMPTY_EXTENSIONS: Mapping[ExtensionKey[Any], Any] = {}
+# Read-only: the default map is shared by every request, so nothing may write into it.
+_EMPTY_EXTENSIONS: Mapping[ExtensionKey[Any], Any] = MappingProxyType({})
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):
