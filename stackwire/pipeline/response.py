@@ -187,23 +187,18 @@ class Response(Generic[_T]):
             else:
                 decoder = content_decoder(coding) if self._decompress else None
                 content = await self._read_capped(max_bytes, decoder)
-        except StackwireError:
+        except BaseException as exc:
             raw.close()
-            raise
-        except BrokenContentEncodingError as exc:
-            raw.close()
-            raise self._broken_encoding(exc) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raw.close()
-            raise map_transport_error(exc, self.request) from exc
-        except asyncio.CancelledError as exc:
-            raw.close()
-            if expiry is not None and expiry.timed_out():
+            if (
+                isinstance(exc, asyncio.CancelledError)
+                and expiry is not None
+                and expiry.timed_out()
+            ):
                 raise map_transport_error(TimeoutError(), self.request) from exc
-            raise
-        except BaseException:
-            raw.close()
-            raise
+            mapped = self._body_failure(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         finally:
             if expiry is not None:
                 expiry.leave()
@@ -212,6 +207,15 @@ class Response(Generic[_T]):
         self._finished_at = time.monotonic()
         raw.release()
         return content
+
+    def _body_failure(self, exc: BaseException) -> StackwireError | None:
+        """The stackwire error for a failure while reading the body, or ``None`` when
+        ``exc`` is to be raised as it is (a stackwire error already, a cancellation)."""
+        if isinstance(exc, BrokenContentEncodingError):
+            return self._broken_encoding(exc)
+        if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
+            return map_transport_error(exc, self.request)
+        return None
 
     async def _read_capped(self, max_bytes: int | None, decoder: ContentDecoder | None) -> bytes:
         # Pieces are appended to a BytesIO, whose buffer grows in place and becomes
@@ -517,15 +521,12 @@ class BodyReader:
                 self._pieces = self._decoder.feed(chunk)
             if self._decoder is not None:
                 self._decoder.finish()
-        except BrokenContentEncodingError as exc:
+        except BaseException as exc:
             self._fail()
-            raise response._broken_encoding(exc) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._fail()
-            raise map_transport_error(exc, response.request) from exc
-        except BaseException:
-            self._fail()
-            raise
+            mapped = response._body_failure(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         self._done = True
         response._finished_at = time.monotonic()
         raw.release()
