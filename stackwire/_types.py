@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal, TypeAlias, TypeVar, final
+from typing import Final, Literal, final
 
-__all__ = ["NOT_GIVEN", "NotGiven", "NotGivenOr", "Omit", "omit"]
-
-_T = TypeVar("_T")
+__all__ = ["NOT_GIVEN", "NotGiven", "Omit", "omit"]
 
 
 @final
@@ -37,8 +35,6 @@ class NotGiven:
 
 
 NOT_GIVEN: Final = NotGiven()
-
-NotGivenOr: TypeAlias = "_T | NotGiven"
 
 
 @final

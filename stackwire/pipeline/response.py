@@ -14,7 +14,7 @@ import io
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_origin
+from typing import Any, Generic, TypeVar, cast, get_origin
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -32,9 +32,6 @@ from ._aiohttp_errors import map_transport_error
 from ._content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
 from ._expiry import Expiry
 from .request import ExtensionKey, Request
-
-if TYPE_CHECKING:
-    from ..models.decoding import Decode
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "Response"]
 
@@ -420,11 +417,6 @@ class Response(Generic[_T]):
             return codecs.getincrementaldecoder(self.raw.charset or "utf-8")(errors="replace")
         except LookupError:
             return codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def decoder(self) -> Decode:
-        from ..models.decoding import decoder_for
-
-        return decoder_for(self._cast_to, strict=self._strict)
 
     async def aclose(self) -> None:
         """Close the response: release the connection if the body was read, else close it."""
