@@ -23,16 +23,15 @@ import platform
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._types import Omit
 from .._version import __version__
 from ..errors import InvalidRequestError
-from ..pipeline.middleware import CallNext
+from ..pipeline.middleware import RequestRewriter
 from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request
-from ..pipeline.response import Response
 
 __all__ = ["HeadersMiddleware", "check_header", "platform_headers", "split_headers"]
 
@@ -97,7 +96,7 @@ def platform_headers() -> dict[str, str]:
     }
 
 
-class HeadersMiddleware:
+class HeadersMiddleware(RequestRewriter):
     """Merges the client's default headers with the request's; see the module docs."""
 
     name = "headers"
@@ -141,11 +140,13 @@ class HeadersMiddleware:
     def default_headers(self) -> CIMultiDictProxy[str]:
         return self._defaults
 
-    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+    def rewrite(self, request: Request) -> Request:
         own = request.headers
         omitted = request.omit_headers
         if not own and not omitted:
             headers = self._defaults
+            if not self._omitted:  # the common call: nothing of its own
+                return replace(request, headers=headers, sensitive_headers=self.sensitive_headers)
         else:
             merged = CIMultiDict(self._defaults)
             for name, value in own.items():
@@ -157,10 +158,8 @@ class HeadersMiddleware:
         if self._omitted:
             # A header the request sets itself overrides the client's Omit.
             omitted = omitted | frozenset(n for n in self._omitted if n not in own)
-        return await call_next(
-            request.replace(
-                headers=headers, sensitive_headers=self.sensitive_headers, omit_headers=omitted
-            )
+        return replace(
+            request, headers=headers, sensitive_headers=self.sensitive_headers, omit_headers=omitted
         )
 
     def __repr__(self) -> str:

@@ -16,18 +16,18 @@ Retries and timeouts: none; bad values raise `InvalidRequestError` before any I/
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+from msgspec.structs import replace
 
 from .._query import ARRAY_FORMATS, NESTED_FORMATS, ArrayFormat, NestedFormat, encode_params
 from ..errors import InvalidRequestError
-from ..pipeline.middleware import CallNext
+from ..pipeline.middleware import RequestRewriter
 from ..pipeline.request import Request
-from ..pipeline.response import Response
 
 __all__ = ["QueryMiddleware"]
 
 
-class QueryMiddleware:
+class QueryMiddleware(RequestRewriter):
     """Merges and encodes the query; see the module docs."""
 
     name = "query"
@@ -59,17 +59,15 @@ class QueryMiddleware:
             params, array_format=self.array_format, nested_format=self.nested_format
         )
 
-    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+    def rewrite(self, request: Request) -> Request:
         own = request.query
         if own:
             pairs = self._encode({**self.default_query, **own})
         elif self._default_pairs:
             pairs = self._default_pairs
         else:
-            if own is not None:
-                request = request.replace(query=None)
-            return await call_next(request)
-        return await call_next(request.replace(url=request.url.extend_query(pairs), query=None))
+            return request if own is None else replace(request, query=None)
+        return replace(request, url=request.url.extend_query(pairs), query=None)
 
     def __repr__(self) -> str:
         return (

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import msgspec
+from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -125,6 +125,18 @@ class RedirectMiddleware:
         self.base_url = URL(base_url) if isinstance(base_url, str) else base_url
         self._origin = origin_of(self.base_url) if self.base_url is not None else None
         self._memo = OptionsMemo()
+        # The last URL checked against the base URL's origin, and the answer: most
+        # calls of a client go to a handful of paths, whose URLs are shared objects.
+        self._last_checked: tuple[URL, bool] | None = None
+
+    def _foreign(self, url: URL) -> bool:
+        """Whether ``url`` is outside the base URL's origin."""
+        last = self._last_checked
+        if last is not None and last[0] is url:
+            return last[1]
+        foreign = origin_of(url) != self._origin
+        self._last_checked = (url, foreign)
+        return foreign
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         options = request.options
@@ -133,15 +145,16 @@ class RedirectMiddleware:
             follow = self.follow_redirects
             resolved = self._memo.get(options)
             if resolved is None:
-                resolved = msgspec.structs.replace(options, follow_redirects=follow)
+                resolved = replace(options, follow_redirects=follow)
                 self._memo.put(options, resolved)
-            request = request.replace(options=resolved)
+            request = replace(request, options=resolved)
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
         url = _full_url(request)
-        origin = origin_of(url)
-        trusted = self._origin if self._origin is not None else origin
-        stripped = origin != trusted
+        # Credentials belong to the base URL's origin, else to the first URL's (known
+        # once the first redirect comes).
+        trusted = self._origin
+        stripped = trusted is not None and self._foreign(url)
         if stripped:
             request = strip_credentials(request)
         if not follow:
@@ -158,6 +171,8 @@ class RedirectMiddleware:
                 return response
             if seen is None:
                 seen = {(request.method, url)}
+                if trusted is None:
+                    trusted = origin_of(url)
             await _discard(response)
             if hops >= self.max_redirects:
                 raise RedirectError(

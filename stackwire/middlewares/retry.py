@@ -55,6 +55,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal
 
 import msgspec
+from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._types import NotGiven
@@ -319,9 +320,12 @@ class RetryMiddleware:
             or header.lower() in request.omit_headers
             or header in headers  # the caller's own value wins
         ):
-            return request.replace(attempt=attempt, extensions=extensions)
-        return request.replace(
-            attempt=attempt, extensions=extensions, headers=self._counted(headers, header, attempt)
+            return replace(request, attempt=attempt, extensions=extensions)
+        return replace(
+            request,
+            attempt=attempt,
+            extensions=extensions,
+            headers=self._counted(headers, header, attempt),
         )
 
     def _counted(

@@ -32,16 +32,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
 
-import msgspec
+from msgspec.structs import replace
 
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import InvalidRequestError
-from ..pipeline.middleware import CallNext
+from ..pipeline.middleware import RequestRewriter
 from ..pipeline.options import DEFAULT_TIMEOUT, OptionsMemo, Timeout
 from ..pipeline.request import Request
-from ..pipeline.response import Response
 
 __all__ = ["TimeoutMiddleware", "check_deadline", "resolve_timeout"]
 
@@ -80,10 +78,10 @@ def resolve_timeout(
         return given
     coerced = Timeout.coerce(given)  # validates: a positive number of seconds
     assert coerced is not None
-    return msgspec.structs.replace(client or _NO_LIMITS, total=coerced.total)
+    return replace(client or _NO_LIMITS, total=coerced.total)
 
 
-class TimeoutMiddleware:
+class TimeoutMiddleware(RequestRewriter):
     """Resolves each call's attempt `Timeout` and its deadline; see the module docs.
 
     ``timeout`` and ``deadline`` are the client's values; ``monotonic`` is the clock
@@ -104,7 +102,7 @@ class TimeoutMiddleware:
         self._monotonic = monotonic
         self._memo = OptionsMemo()
 
-    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+    def rewrite(self, request: Request) -> Request:
         options = request.options
         # Below here the options say what will really happen: the resolved values.
         if options.timeout is NOT_GIVEN and options.deadline is NOT_GIVEN:
@@ -112,18 +110,16 @@ class TimeoutMiddleware:
             seconds = self.deadline
             resolved = self._memo.get(options)
             if resolved is None:
-                resolved = msgspec.structs.replace(options, timeout=self.timeout, deadline=seconds)
+                resolved = replace(options, timeout=self.timeout, deadline=seconds)
                 self._memo.put(options, resolved)
         else:
             deadline = options.deadline
             seconds = self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline)
             timeout = resolve_timeout(options.timeout, self.timeout)
-            resolved = msgspec.structs.replace(options, timeout=timeout, deadline=seconds)
+            resolved = replace(options, timeout=timeout, deadline=seconds)
         if seconds is None:
-            return await call_next(request.replace(options=resolved))
-        return await call_next(
-            request.replace(options=resolved, deadline_at=self._monotonic() + seconds)
-        )
+            return replace(request, options=resolved)
+        return replace(request, options=resolved, deadline_at=self._monotonic() + seconds)
 
     def __repr__(self) -> str:
         return f"TimeoutMiddleware(timeout={self.timeout!r}, deadline={self.deadline!r})"

@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from .request import Request
 from .response import Response
 
-__all__ = ["CallNext", "Middleware", "middleware_name"]
+__all__ = ["CallNext", "Middleware", "RequestRewriter", "middleware_name"]
 
 CallNext = Callable[[Request], Awaitable[Response[Any]]]
 """The rest of the stack: send this request on, get its response back."""
@@ -53,3 +53,32 @@ def middleware_name(middleware: Middleware | Callable[..., Any]) -> str:
     if isinstance(name, str):
         return name
     return type(middleware).__name__
+
+
+class RequestRewriter:
+    """Base of a middleware that only rewrites the request on its way down.
+
+    A subclass implements ``rewrite(request) -> Request``; the middleware passes the
+    rewritten request on and hands back whatever comes up. In a `Pipeline` it is
+    linked as a plain function, ``lambda request: call_next(rewrite(request))``,
+    with no coroutine of its own: the built-in ``headers``, ``query`` and ``timeout``
+    cost a call each, not a layer of awaiting. A subclass that overrides
+    ``__call__`` is linked through ``__call__`` like any other middleware.
+    """
+
+    def rewrite(self, request: Request, /) -> Request:
+        raise NotImplementedError
+
+    async def __call__(self, request: Request, call_next: CallNext, /) -> Response[Any]:
+        return await call_next(self.rewrite(request))
+
+    def _bind(self, call_next: CallNext) -> CallNext | None:
+        """The handler `Pipeline` links in place of ``__call__`` (``None``: use that)."""
+        if type(self).__call__ is not RequestRewriter.__call__:
+            return None
+        rewrite = self.rewrite
+
+        def rewritten(request: Request) -> Awaitable[Response[Any]]:
+            return call_next(rewrite(request))
+
+        return rewritten

@@ -177,8 +177,14 @@ class Response(Generic[_T]):
                 if max_bytes is not None and length is not None and length > max_bytes:
                     raise self._too_large(max_bytes)
                 if length is not None and length <= _JOIN_BYTES:
-                    # A small body (an API's JSON) in one piece: aiohttp's own read.
-                    content = await raw.read()
+                    # A small body (an API's JSON) in one piece. It has usually come
+                    # in with the headers: then it is taken as it is, without a wait
+                    # (a request body's writer may still run, so only without one).
+                    stream = raw.content
+                    if stream.is_eof() and self.request.body is None:
+                        content = stream.read_nowait()
+                    else:
+                        content = await raw.read()
                 else:
                     content = await self._read_capped(max_bytes, None)
             else:
@@ -303,9 +309,9 @@ class Response(Generic[_T]):
             or (not isinstance(cast_to, type) and get_origin(cast_to) is Response)
         ):
             return self
-        decode_body = _decode_body or _load_decode_body()
+        decode = _decode_typed or _load_decoder()
         try:
-            return decode_body(content, cast_to, strict=self._strict, status_code=self.status_code)
+            return decode(content, cast_to, self._strict, self.raw.status)
         except StackwireError as exc:
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]
@@ -442,15 +448,15 @@ _UNPARSED: Any = object()
 _JOIN_BYTES = 256 * 1024
 
 # ``models.decoding`` imports this module's neighbours; it is looked up on first use.
-_decode_body: Callable[..., Any] | None = None
+_decode_typed: Callable[[bytes, Any, bool, int | None], Any] | None = None
 
 
-def _load_decode_body() -> Callable[..., Any]:
-    global _decode_body
-    from ..models.decoding import decode_body
+def _load_decoder() -> Callable[[bytes, Any, bool, int | None], Any]:
+    global _decode_typed
+    from ..models.decoding import decode_typed
 
-    _decode_body = decode_body
-    return decode_body
+    _decode_typed = decode_typed
+    return decode_typed
 
 
 class BodyReader:
