@@ -81,7 +81,7 @@ class DecodeMiddleware:
             limit = self.max_response_bytes
         try:
             response._configure(options.cast_to, self.strict)
-            if response.status_code >= 300:
+            if response.raw.status >= 300:
                 await response.read(max_bytes=limit)
                 raise status_error(response)
             if options.stream:

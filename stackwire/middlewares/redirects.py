@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -45,7 +44,6 @@ from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
-from ..pipeline.options import OptionsMemo
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 
@@ -124,7 +122,6 @@ class RedirectMiddleware:
         self.max_redirects = max_redirects
         self.base_url = URL(base_url) if isinstance(base_url, str) else base_url
         self._origin = origin_of(self.base_url) if self.base_url is not None else None
-        self._memo = OptionsMemo()
         # The last URL checked against the base URL's origin, and the answer: most
         # calls of a client go to a handful of paths, whose URLs are shared objects.
         self._last_checked: tuple[URL, bool] | None = None
@@ -139,15 +136,9 @@ class RedirectMiddleware:
         return foreign
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
-        options = request.options
-        follow = options.follow_redirects
+        follow = request.options.follow_redirects
         if isinstance(follow, NotGiven):
             follow = self.follow_redirects
-            resolved = self._memo.get(options)
-            if resolved is None:
-                resolved = replace(options, follow_redirects=follow)
-                self._memo.put(options, resolved)
-            request = replace(request, options=resolved)
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
         url = _full_url(request)

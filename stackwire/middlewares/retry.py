@@ -310,22 +310,18 @@ class RetryMiddleware:
 
     def _attempt_request(self, request: Request, attempt: int) -> Request:
         """A fresh copy of the call's request for one attempt, with its number."""
-        # A copy of the extension map too: a middleware below that changes the map
-        # in place changes only its own attempt's copy.
-        extensions = dict(request.extensions)
         header = self.retry_count_header
         headers = request.headers
-        if (
+        if not (
             header is None
-            or header.lower() in request.omit_headers
             or header in headers  # the caller's own value wins
+            or header.lower() in request.omit_headers
         ):
-            return replace(request, attempt=attempt, extensions=extensions)
+            headers = self._counted(headers, header, attempt)
+        # A copy of the extension map too: a middleware below that changes the map
+        # in place changes only its own attempt's copy.
         return replace(
-            request,
-            attempt=attempt,
-            extensions=extensions,
-            headers=self._counted(headers, header, attempt),
+            request, attempt=attempt, extensions=dict(request.extensions), headers=headers
         )
 
     def _counted(

@@ -78,12 +78,12 @@ class Response(Generic[_T]):
         self,
         raw: aiohttp.ClientResponse,
         request: Request,
-        *,
         started_at: float,
-        cast_to: Any = NOT_GIVEN,
-        strict: bool = False,
         decompress: bool = False,
         expiry: Expiry | None = None,
+        *,
+        cast_to: Any = NOT_GIVEN,
+        strict: bool = False,
     ) -> None:
         # ``decompress``: the body arrives as sent (aiohttp's auto_decompress off) and
         # gzip/deflate are decoded here, checked for truncation (see _content_encoding).
@@ -167,6 +167,37 @@ class Response(Generic[_T]):
                 "the body was already consumed by iterating the stream; it cannot be read again"
             )
         raw = self.raw
+        content = self._arrived_body(max_bytes)
+        if content is None:
+            content = await self._receive(max_bytes)
+        elif self._expiry is not None:
+            self._expiry.done()
+        self._content = content
+        self._finished_at = time.monotonic()
+        raw.release()
+        return content
+
+    def _arrived_body(self, max_bytes: int | None) -> bytes | None:
+        """The body, when all of it came in with the headers, is small, needs no
+        decoding and is within ``max_bytes``; else ``None`` (`_receive` reads it)."""
+        raw = self.raw
+        stream = raw.content
+        expiry = self._expiry
+        if (
+            not stream.is_eof()
+            or stream.exception() is not None
+            or stream.total_bytes
+            > (_JOIN_BYTES if max_bytes is None else min(max_bytes, _JOIN_BYTES))
+            or (expiry is not None and expiry.expired)
+            or self.request.body is not None  # its writer may still be running
+            or "Content-Encoding" in raw.headers
+        ):
+            return None
+        return stream.read_nowait()
+
+    async def _receive(self, max_bytes: int | None) -> bytes:
+        """Read the body as it comes: capped, decoded, bounded by the attempt's limit."""
+        raw = self.raw
         coding = raw.headers.get("Content-Encoding")
         expiry = self._expiry
         try:
@@ -177,14 +208,8 @@ class Response(Generic[_T]):
                 if max_bytes is not None and length is not None and length > max_bytes:
                     raise self._too_large(max_bytes)
                 if length is not None and length <= _JOIN_BYTES:
-                    # A small body (an API's JSON) in one piece. It has usually come
-                    # in with the headers: then it is taken as it is, without a wait
-                    # (a request body's writer may still run, so only without one).
-                    stream = raw.content
-                    if stream.is_eof() and self.request.body is None:
-                        content = stream.read_nowait()
-                    else:
-                        content = await raw.read()
+                    # A small body (an API's JSON) in one piece: aiohttp's own read.
+                    content = await raw.read()
                 else:
                     content = await self._read_capped(max_bytes, None)
             else:
@@ -206,9 +231,6 @@ class Response(Generic[_T]):
             if expiry is not None:
                 expiry.leave()
                 expiry.done()
-        self._content = content
-        self._finished_at = time.monotonic()
-        raw.release()
         return content
 
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
