@@ -304,19 +304,35 @@ class AiohttpTransport:
             if not self._owns_session and "Accept-Encoding" not in headers:
                 # Only codings `Response` can decode (an owned session sends this itself).
                 headers = request.with_headers({"Accept-Encoding": ACCEPT_ENCODING}).headers
-            sending = session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                auto_decompress=False,
-                timeout=client_timeout,
-                proxy=self._proxy_for(url),
-                # A header the caller removed with Omit (User-Agent, Accept, ...) must
-                # not come back as one of aiohttp's defaults.
-                skip_auto_headers=request.omit_headers or None,
-            )
+            if (
+                body is None
+                and self._owns_session
+                and not request.omit_headers
+                and self._proxy_for(url) is None
+            ):
+                # The common call, with only what differs from the owned session's
+                # settings: every keyword costs aiohttp a little on every request.
+                sending = session.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=client_timeout,
+                )
+            else:
+                sending = session.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    timeout=client_timeout,
+                    proxy=self._proxy_for(url),
+                    # A header the caller removed with Omit (User-Agent, Accept, ...)
+                    # must not come back as one of aiohttp's defaults.
+                    skip_auto_headers=request.omit_headers or None,
+                )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
                 expiry = self._expiry_wheel().start(coarse)
                 expiry.enter()
