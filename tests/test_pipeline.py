@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 import stackwire
 from stackwire import CallNext, NamedMiddleware, Pipeline, Request, Response
@@ -350,3 +352,63 @@ def test_the_extension_map_shared_by_requests_is_read_only() -> None:
         assert noted.extension(key) == "copied"
         assert first.extension(key) is None
         assert second.extension(key) is None
+
+
+# -- RequestRewriter -------------------------------------------------------------------
+
+
+class _Tag(stackwire.RequestRewriter):
+    name = "tag"
+
+    def rewrite(self, request: stackwire.Request) -> stackwire.Request:
+        return request.with_headers({"X-Tag": "on"})
+
+
+async def _answer(request: stackwire.Request) -> stackwire.Response[Any]:
+    raise _Answered(request)
+
+
+class _Answered(Exception):
+    def __init__(self, request: stackwire.Request) -> None:
+        self.request = request
+
+
+async def test_a_request_rewriter_is_linked_as_a_plain_function() -> None:
+    handler = stackwire.Pipeline([_Tag()]).compose(_answer)
+    assert not inspect.iscoroutinefunction(handler)
+    request = stackwire.Request(method="GET", url=URL("http://api.test/"))
+    with pytest.raises(_Answered) as info:
+        await handler(request)
+    assert info.value.request.headers["X-Tag"] == "on"
+    # Called directly, it is an ordinary middleware.
+    with pytest.raises(_Answered) as info:
+        await _Tag()(request, _answer)
+    assert info.value.request.headers["X-Tag"] == "on"
+
+
+async def test_a_request_rewriter_that_overrides_call_is_called_through_it() -> None:
+    calls: list[str] = []
+
+    class Counting(_Tag):
+        async def __call__(
+            self, request: stackwire.Request, call_next: stackwire.CallNext
+        ) -> stackwire.Response[Any]:
+            calls.append("call")
+            return await call_next(self.rewrite(request))
+
+    handler = stackwire.Pipeline([Counting()]).compose(_answer)
+    with pytest.raises(_Answered):
+        await handler(stackwire.Request(method="GET", url=URL("http://api.test/")))
+    assert calls == ["call"]
+
+
+async def test_a_failing_rewrite_is_an_error_before_any_io(echo_server: Any) -> None:
+    class Refuse(stackwire.RequestRewriter):
+        def rewrite(self, request: stackwire.Request) -> stackwire.Request:
+            raise stackwire.InvalidRequestError("no")
+
+    base, server = await echo_server()
+    async with stackwire.AsyncClient(base).with_middleware(Refuse(), before="headers") as client:
+        with pytest.raises(stackwire.InvalidRequestError, match="no"):
+            await client.get("/a")
+    assert server.requests == []

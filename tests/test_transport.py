@@ -310,3 +310,69 @@ async def test_read_timeout_mid_body_closes_the_connection(
         await client.get("/x", cast_to=bytes)
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
     stall.set()
+
+
+# -- the lean per-request path ---------------------------------------------------------
+
+
+async def test_socket_reads_ask_for_at_most_max_read(raw_server: RawStart) -> None:
+    from stackwire.pipeline.transport import MAX_READ, keepalive_socket
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"x" * 4 * MAX_READ)
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+
+    def buffered(sock: socket.socket) -> int:
+        try:  # a peek through the base class: past the cap
+            return len(socket.socket.recv(sock, 2 * MAX_READ, socket.MSG_PEEK))
+        except BlockingIOError:
+            return 0
+
+    base, _ = await raw_server(flood)
+    port = int(base.rstrip("/").rsplit(":", 1)[1])
+    info = socket.getaddrinfo("127.0.0.1", port, type=socket.SOCK_STREAM)[0]
+    sock = keepalive_socket(info)
+    try:
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, info[4])
+        async with asyncio.timeout(5):
+            # Polling the kernel's buffer: there is no event to wait on.
+            while buffered(sock) <= MAX_READ:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+        chunk = sock.recv(256 * 1024)  # what asyncio asks for
+        assert len(chunk) == MAX_READ
+    finally:
+        sock.close()
+
+
+async def test_headers_reach_the_socket_once_each_after_host(
+    echo_server: EchoStart, make_client: MakeClient
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base, headers={"X-One": "1"})
+    await client.get("/a", headers={"X-Two": "2"})
+    await client.get("/b", headers={"Host": "api.example.test"})
+    first, second = server.requests
+    names = [name.lower() for name, _ in first.headers]
+    assert names[0] == "host"
+    assert len(names) == len(set(names))  # one line per header
+    assert first.header_values("X-One") == ["1"]
+    assert first.header_values("X-Two") == ["2"]
+    assert first.header_values("X-Retry-Count") == ["0"]
+    # A Host of the caller's own replaces the URL's (aiohttp's own path).
+    assert second.header_values("Host") == ["api.example.test"]
+
+
+async def test_a_body_that_arrived_whole_still_meets_the_cap_and_the_timer(
+    echo_server: EchoStart, make_client: MakeClient
+) -> None:
+    base, _ = await echo_server()
+    client = make_client(base)
+    assert await client.get("/a", cast_to=dict) == {}
+    with pytest.raises(stackwire.ResponseTooLargeError):
+        await client.get("/a", max_response_bytes=1)
+    # Every attempt's share of the coarse timer was given back.
+    wheel = client._transport._expiries
+    assert wheel is not None
+    assert all(not bucket for bucket in wheel._buckets.values())

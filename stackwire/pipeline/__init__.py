@@ -2,7 +2,7 @@
 aiohttp transport."""
 
 from .body import StreamingBody
-from .middleware import CallNext, Middleware
+from .middleware import CallNext, Middleware, RequestRewriter
 from .options import RequestOptions, Timeout
 from .pipeline import NamedMiddleware, Pipeline
 from .request import ExtensionKey, Request
@@ -19,6 +19,7 @@ __all__ = [
     "PoolStats",
     "Request",
     "RequestOptions",
+    "RequestRewriter",
     "Response",
     "StreamingBody",
     "Timeout",

@@ -56,7 +56,7 @@ def middleware_name(middleware: Middleware | Callable[..., Any]) -> str:
 
 
 class RequestRewriter:
-    """Base of a middleware that only rewrites the request on its way down.
+    """Base of a middleware that only changes the request on its way down.
 
     A subclass implements ``rewrite(request) -> Request``; the middleware passes the
     rewritten request on and hands back whatever comes up. In a `Pipeline` it is
@@ -64,9 +64,19 @@ class RequestRewriter:
     with no coroutine of its own: the built-in ``headers``, ``query`` and ``timeout``
     cost a call each, not a layer of awaiting. A subclass that overrides
     ``__call__`` is linked through ``__call__`` like any other middleware.
+
+    >>> from stackwire import AsyncClient
+    >>> class Tenant(RequestRewriter):
+    ...     name = "tenant"
+    ...     def rewrite(self, request):
+    ...         return request.with_headers({"X-Tenant": "acme"})
+    >>> client = AsyncClient("https://api.example.com").with_middleware(Tenant())
+    >>> client.pipeline.names
+    ['headers', 'query', 'timeout', 'retry', 'decode', 'tenant', 'redirects']
     """
 
     def rewrite(self, request: Request, /) -> Request:
+        """The request to pass on (a copy: ``request.replace(...)`` and friends)."""
         raise NotImplementedError
 
     async def __call__(self, request: Request, call_next: CallNext, /) -> Response[Any]:
