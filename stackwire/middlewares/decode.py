@@ -96,7 +96,9 @@ class DecodeMiddleware:
                         )
                     )
                 return response
-            content = await response.read(max_bytes=limit)
+            content = response._read_arrived(limit)  # the usual case: no waiting
+            if content is None:
+                content = await response.read(max_bytes=limit)
             if not options.raw_response:
                 response._set_parsed(response._decode(content))
         except BaseException:

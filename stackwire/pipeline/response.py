@@ -160,22 +160,35 @@ class Response(Generic[_T]):
         the whole response had already arrived, in which case aiohttp has already put
         the connection, clean, back in the pool).
         """
-        if self._content is not None:
-            return self._content
+        content = self._read_arrived(max_bytes)
+        if content is not None:
+            return content
         if self._consumed:
             raise ResponseConsumedError(
                 "the body was already consumed by iterating the stream; it cannot be read again"
             )
-        raw = self.raw
+        content = await self._receive(max_bytes)
+        self._done_reading(content)
+        return content
+
+    def _read_arrived(self, max_bytes: int | None) -> bytes | None:
+        """``read()`` without awaiting: the body when it was read already, or when all
+        of it came in with the headers (see `_arrived_body`); else ``None``."""
+        if self._content is not None:
+            return self._content
+        if self._consumed:
+            return None
         content = self._arrived_body(max_bytes)
-        if content is None:
-            content = await self._receive(max_bytes)
-        elif self._expiry is not None:
-            self._expiry.done()
+        if content is not None:
+            if self._expiry is not None:
+                self._expiry.done()
+            self._done_reading(content)
+        return content
+
+    def _done_reading(self, content: bytes) -> None:
         self._content = content
         self._finished_at = time.monotonic()
-        raw.release()
-        return content
+        self.raw.release()
 
     def _arrived_body(self, max_bytes: int | None) -> bytes | None:
         """The body, when all of it came in with the headers, is small, needs no
