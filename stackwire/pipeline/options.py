@@ -91,7 +91,7 @@ class OptionsMemo:
     """What a middleware resolved a `RequestOptions` into, remembered by identity.
 
     A client shares one options object among its calls that set no per-request
-    option, so a middleware that resolves them (``timeout``, ``redirects``) can do it
+    option, so a middleware that resolves them (``timeout``) can do it
     once and reuse the result instead of copying the options on every call. At most
     ``size`` entries; each keeps its options alive, so an id is never reused.
     """
