@@ -66,8 +66,6 @@ _KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 # (the options are frozen); bounded, like the other per-client caches.
 _OptionsKey = tuple[Any, bool, bool]
 _OPTIONS_CACHE_MAX = 256
-_URL_CACHE_MAX = 2048
-_VERB_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PageT = TypeVar("_PageT", bound=BasePage[Any])
 
 
@@ -371,7 +369,12 @@ def _transport(config: _Config) -> AiohttpTransport:
 
 
 class _Verb:
-    """Makes ``client.get`` & co. from one method name (typed by `AsyncVerb`)."""
+    """Makes ``client.get`` & co. from one method name (typed by `AsyncVerb`).
+
+    The bound verb is made per access, not kept on the client: kept, it would hold the
+    client's own ``_call`` and tie the client into a reference cycle, so an unclosed
+    client would be finalized (and warned about) only by the cycle collector.
+    """
 
     __slots__ = ("method",)
 
@@ -449,16 +452,7 @@ class AsyncClient:
         self._pipeline = _default_pipeline(config)
         self._handler = self._pipeline.compose(transport)
         self._secrets = _secret_values(config)
-        # ``client.get`` & co., bound once: a call then reads an attribute instead of
-        # making a new partial (a subclass's own verbs are left as they are).
-        cls = type(self)
-        for method in _VERB_METHODS:
-            name = method.lower()
-            if isinstance(getattr(cls, name, None), _Verb):
-                setattr(self, name, _BoundVerb(self._call, method))
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
-        # URL of each path called, under this client's base_url.
-        self._urls: dict[str, URL] = {}
         # Read-only, since every request of this client shares it.
         self._extensions: Mapping[ExtensionKey[Any], Any] = MappingProxyType(
             {}
@@ -591,11 +585,7 @@ class AsyncClient:
             path = fill_path(path, path_params)
         elif "{" in path:
             path = fill_path(path, {})
-        url = self._urls.get(path)
-        if url is None:
-            url = join_url(self._config.base_url, path)
-            if len(self._urls) < _URL_CACHE_MAX:
-                self._urls[path] = url
+        url = join_url(self._config.base_url, path)
         if not isinstance(max_retries, NotGiven):
             check_max_retries(max_retries)
         if not isinstance(max_response_bytes, NotGiven):

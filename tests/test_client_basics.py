@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -229,3 +230,20 @@ async def test_custom_methods_are_sent(
     await client.request("purge", "/x")
     await client.request("OPTIONS", "/x")
     assert [r.method for r in server.requests] == ["PURGE", "OPTIONS"]
+
+
+async def test_a_client_is_freed_without_the_cycle_collector(echo_server: EchoStart) -> None:
+    # Nothing the client keeps refers back to it, so dropping the last reference
+    # frees it at once (and an unclosed one is warned about then, not at some later GC).
+    base, _ = await echo_server()
+    client = stackwire.AsyncClient(base)
+    await client.get("/a")
+    await client.with_raw_response.get("/a")
+    await client.close()
+    ref = weakref.ref(client)
+    gc.disable()
+    try:
+        del client
+        assert ref() is None
+    finally:
+        gc.enable()
