@@ -173,40 +173,34 @@ class Response(Generic[_T]):
 
     def _read_arrived(self, max_bytes: int | None) -> bytes | None:
         """``read()`` without awaiting: the body when it was read already, or when all
-        of it came in with the headers (see `_arrived_body`); else ``None``."""
+        of it came in with the headers, is small, needs no decoding and is within
+        ``max_bytes``; else ``None`` (``read()`` then waits for it in `_receive`)."""
         if self._content is not None:
             return self._content
-        if self._consumed:
+        raw = self.raw
+        stream = raw.content
+        expiry = self._expiry
+        limit = _JOIN_BYTES if max_bytes is None else min(max_bytes, _JOIN_BYTES)
+        if (
+            self._consumed
+            or not stream.is_eof()
+            or stream.exception() is not None
+            or stream.total_bytes > limit
+            or (expiry is not None and expiry.expired)
+            or self.request.body is not None  # its writer may still be running
+            or "Content-Encoding" in raw.headers
+        ):
             return None
-        content = self._arrived_body(max_bytes)
-        if content is not None:
-            if self._expiry is not None:
-                self._expiry.done()
-            self._done_reading(content)
+        content = stream.read_nowait()
+        if expiry is not None:
+            expiry.done()
+        self._done_reading(content)
         return content
 
     def _done_reading(self, content: bytes) -> None:
         self._content = content
         self._finished_at = time.monotonic()
         self.raw.release()
-
-    def _arrived_body(self, max_bytes: int | None) -> bytes | None:
-        """The body, when all of it came in with the headers, is small, needs no
-        decoding and is within ``max_bytes``; else ``None`` (`_receive` reads it)."""
-        raw = self.raw
-        stream = raw.content
-        expiry = self._expiry
-        if (
-            not stream.is_eof()
-            or stream.exception() is not None
-            or stream.total_bytes
-            > (_JOIN_BYTES if max_bytes is None else min(max_bytes, _JOIN_BYTES))
-            or (expiry is not None and expiry.expired)
-            or self.request.body is not None  # its writer may still be running
-            or "Content-Encoding" in raw.headers
-        ):
-            return None
-        return stream.read_nowait()
 
     async def _receive(self, max_bytes: int | None) -> bytes:
         """Read the body as it comes: capped, decoded, bounded by the attempt's limit."""

@@ -290,13 +290,30 @@ class AiohttpTransport:
             proxy = self._env_proxies[key] = _env_proxy(url)
             return proxy
 
+    def _request_options(self, request: Request, url: URL) -> dict[str, Any]:
+        """The keywords of ``session.request()`` beyond the ones every call passes,
+        only where they differ from the session's defaults (each keyword costs aiohttp
+        a little on every request; for most calls there are none)."""
+        options: dict[str, Any] = {}
+        if request.body is not None:
+            options["data"] = request.body
+        proxy = self._proxy_for(url)
+        if proxy is not None:
+            options["proxy"] = proxy
+        if request.omit_headers:
+            # A header the caller removed with Omit (User-Agent, Accept, ...) must not
+            # come back as one of aiohttp's defaults.
+            options["skip_auto_headers"] = request.omit_headers
+        if not self._owns_session:
+            options["auto_decompress"] = False  # an owned session has it off already
+        return options
+
     async def __call__(self, request: Request) -> Response[Any]:
         session = self._get_session()
         url = request.url
         if request.query:
             url = url.extend_query(encode_params(request.query))
         client_timeout, headers_limit, coarse = self._client_timeout(request)
-        body = request.body
         started = time.monotonic()
         expiry: Expiry | None = None
         try:
@@ -304,35 +321,14 @@ class AiohttpTransport:
             if not self._owns_session and "Accept-Encoding" not in headers:
                 # Only codings `Response` can decode (an owned session sends this itself).
                 headers = request.with_headers({"Accept-Encoding": ACCEPT_ENCODING}).headers
-            if (
-                body is None
-                and self._owns_session
-                and not request.omit_headers
-                and self._proxy_for(url) is None
-            ):
-                # The common call, with only what differs from the owned session's
-                # settings: every keyword costs aiohttp a little on every request.
-                sending = session.request(
-                    request.method,
-                    url,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=client_timeout,
-                )
-            else:
-                sending = session.request(
-                    request.method,
-                    url,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    auto_decompress=False,
-                    timeout=client_timeout,
-                    proxy=self._proxy_for(url),
-                    # A header the caller removed with Omit (User-Agent, Accept, ...)
-                    # must not come back as one of aiohttp's defaults.
-                    skip_auto_headers=request.omit_headers or None,
-                )
+            sending = session.request(
+                request.method,
+                url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=client_timeout,
+                **self._request_options(request, url),
+            )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
                 expiry = self._expiry_wheel().start(coarse)
                 expiry.enter()
