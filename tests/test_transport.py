@@ -364,6 +364,47 @@ async def test_headers_reach_the_socket_once_each_after_host(
     assert second.header_values("Host") == ["api.example.test"]
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        [],
+        [("Accept", "application/json"), ("User-Agent", "stackwire/test")],
+        [("X-Twice", "1"), ("x-twice", "2"), ("Authorization", "Bearer k")],
+        [("host", "other.test"), ("X-One", "1")],
+        [("X-One", "1"), ("HOST", "other.test:81")],
+    ],
+)
+async def test_the_request_class_takes_headers_as_aiohttp_does(
+    given: list[tuple[str, str]],
+) -> None:
+    from multidict import CIMultiDict
+    from yarl import URL
+
+    from stackwire.pipeline.transport import _ApiRequest
+
+    loop = asyncio.get_running_loop()
+    url = URL("http://api.test:8080/v1/users")
+    ours = _ApiRequest("GET", url, headers=CIMultiDict(given), loop=loop)
+    theirs = aiohttp.ClientRequest("GET", url, headers=CIMultiDict(given), loop=loop)
+    assert list(ours.headers.items()) == list(theirs.headers.items())
+
+
+async def test_a_body_that_arrived_with_the_headers_is_taken_without_a_wait(
+    echo_server: EchoStart,
+) -> None:
+    base, _ = await echo_server()
+    client = stackwire.AsyncClient(base)
+    try:
+        async with client.with_streaming_response.get("/a") as response:
+            # The echo server writes status, headers and body in one piece.
+            assert response.raw.content.is_eof()
+            assert response._read_arrived(None) == b"{}"
+            assert response.content == b"{}"
+        assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    finally:
+        await client.close()
+
+
 async def test_a_body_that_arrived_whole_still_meets_the_cap_and_the_timer(
     echo_server: EchoStart, make_client: MakeClient
 ) -> None:
