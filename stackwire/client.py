@@ -13,7 +13,6 @@ session closes it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import random as _random
 import re
@@ -66,6 +65,7 @@ _KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 # (the options are frozen); bounded, like the other per-client caches.
 _OptionsKey = tuple[Any, bool, bool]
 _OPTIONS_CACHE_MAX = 256
+_URL_CACHE_MAX = 1024
 _PageT = TypeVar("_PageT", bound=BasePage[Any])
 
 
@@ -368,38 +368,20 @@ def _transport(config: _Config) -> AiohttpTransport:
     )
 
 
-class _Verb:
-    """Makes ``client.get`` & co. from one method name (typed by `AsyncVerb`).
+def _verb(method: str) -> Any:
+    """``client.get`` & co.: a plain function per method name, typed by `AsyncVerb`.
 
-    The bound verb is made per access, not kept on the client: kept, it would hold the
-    client's own ``_call`` and tie the client into a reference cycle, so an unclosed
-    client would be finalized (and warned about) only by the cycle collector.
+    Looked up on a client it is a bound method, which Python makes in C; the client
+    keeps nothing per verb, so no reference cycle ties an unclosed client to itself.
     """
 
-    __slots__ = ("method",)
+    def verb(self: Any, path: str, **options: Any) -> Any:
+        return self._call(method, path, **options)
 
-    def __init__(self, method: str) -> None:
-        self.method = method
-
-    def __get__(self, client: Any, owner: type | None = None) -> Any:
-        if client is None:
-            return self
-        return _BoundVerb(client._call, self.method)
-
-
-class _BoundVerb(functools.partial[Any]):
-    """``client.get`` & co.: ``client._call`` with the method filled in (a partial,
-    made per attribute access, is about half the cost of a closure)."""
-
-    __slots__ = ()
-
-    @property
-    def __name__(self) -> str:
-        return cast("str", self.args[0]).lower()
-
-    @property
-    def __doc__(self) -> str:  # type: ignore[override]
-        return f"Send a {self.args[0]} request; see `AsyncClient.request`."
+    verb.__name__ = method.lower()
+    verb.__qualname__ = method.lower()
+    verb.__doc__ = f"Send a {method} request; see `AsyncClient.request`."
+    return verb
 
 
 class AsyncClient:
@@ -420,11 +402,11 @@ class AsyncClient:
     a ``User``; see `CallOptions` for every keyword of the verbs.
     """
 
-    get: AsyncVerb = cast("AsyncVerb", _Verb("GET"))
-    post: AsyncVerb = cast("AsyncVerb", _Verb("POST"))
-    put: AsyncVerb = cast("AsyncVerb", _Verb("PUT"))
-    patch: AsyncVerb = cast("AsyncVerb", _Verb("PATCH"))
-    delete: AsyncVerb = cast("AsyncVerb", _Verb("DELETE"))
+    get: AsyncVerb = cast("AsyncVerb", _verb("GET"))
+    post: AsyncVerb = cast("AsyncVerb", _verb("POST"))
+    put: AsyncVerb = cast("AsyncVerb", _verb("PUT"))
+    patch: AsyncVerb = cast("AsyncVerb", _verb("PATCH"))
+    delete: AsyncVerb = cast("AsyncVerb", _verb("DELETE"))
 
     def __init__(
         self,
@@ -453,6 +435,7 @@ class AsyncClient:
         self._handler = self._pipeline.compose(transport)
         self._secrets = _secret_values(config)
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
+        self._urls: dict[str, URL] = {}  # path -> URL, for paths without placeholders
         # Read-only, since every request of this client shares it.
         self._extensions: Mapping[ExtensionKey[Any], Any] = MappingProxyType(
             {}
@@ -582,10 +565,13 @@ class AsyncClient:
         if not isinstance(path, str):
             raise InvalidRequestError(f"path must be a str, got {type(path).__name__}")
         if path_params:
-            path = fill_path(path, path_params)
+            url = join_url(self._config.base_url, fill_path(path, path_params))
         elif "{" in path:
-            path = fill_path(path, {})
-        url = join_url(self._config.base_url, path)
+            url = join_url(self._config.base_url, fill_path(path, {}))
+        else:
+            url = join_url(self._config.base_url, path)
+            if type(path) is str and len(self._urls) < _URL_CACHE_MAX:
+                self._urls[path] = url  # for `_plain_request`
         if not isinstance(max_retries, NotGiven):
             check_max_retries(max_retries)
         if not isinstance(max_response_bytes, NotGiven):
@@ -658,17 +644,47 @@ class AsyncClient:
                 self._options_cache[key] = options
             return options
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        if kwargs.get("files") is not None:
-            # Reading Paths and files happens off the event loop, once per call.
-            kwargs["files"] = await load_files(
-                method,
-                kwargs["files"],
-                json=kwargs.get("json", NOT_GIVEN),
-                content=kwargs.get("content"),
-                data=kwargs.get("data"),
+    def _plain_request(
+        self, method: str, path: str, cast_to: Any, stream: bool, raw_response: bool
+    ) -> Request:
+        """`_build_request` for a call that sets nothing but these, the usual call:
+        the same request, made from the URL this client joined for ``path`` before."""
+        url = self._urls.get(path) if type(path) is str else None
+        if url is None or method not in _KNOWN_METHODS or self._closed or self._transport._closed:
+            return self._build_request(
+                method, path, cast_to=cast_to, stream=stream, raw_response=raw_response
             )
-        request = self._build_request(method, path, **kwargs)
+        return Request(
+            method=method,
+            url=url,
+            options=self._plain_options(cast_to, stream, raw_response),
+            extensions=self._extensions,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        cast_to: Any = NOT_GIVEN,
+        stream: bool = False,
+        raw_response: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if not kwargs:
+            request = self._plain_request(method, path, cast_to, stream, raw_response)
+        else:
+            if kwargs.get("files") is not None:
+                # Reading Paths and files happens off the event loop, once per call.
+                kwargs["files"] = await load_files(
+                    method,
+                    kwargs["files"],
+                    json=kwargs.get("json", NOT_GIVEN),
+                    content=kwargs.get("content"),
+                    data=kwargs.get("data"),
+                )
+            request = self._build_request(
+                method, path, cast_to=cast_to, stream=stream, raw_response=raw_response, **kwargs
+            )
         try:
             response = await self._handler(request)
         except StackwireError as exc:
@@ -791,11 +807,11 @@ class AsyncClient:
 class RawResponseView:
     """``client.with_raw_response``: the same verbs, returning `Response` objects."""
 
-    get: RawVerb = cast("RawVerb", _Verb("GET"))
-    post: RawVerb = cast("RawVerb", _Verb("POST"))
-    put: RawVerb = cast("RawVerb", _Verb("PUT"))
-    patch: RawVerb = cast("RawVerb", _Verb("PATCH"))
-    delete: RawVerb = cast("RawVerb", _Verb("DELETE"))
+    get: RawVerb = cast("RawVerb", _verb("GET"))
+    post: RawVerb = cast("RawVerb", _verb("POST"))
+    put: RawVerb = cast("RawVerb", _verb("PUT"))
+    patch: RawVerb = cast("RawVerb", _verb("PATCH"))
+    delete: RawVerb = cast("RawVerb", _verb("DELETE"))
 
     __slots__ = ("_client",)
 
@@ -815,11 +831,11 @@ class StreamingResponseView:
     """``client.with_streaming_response``: verbs giving an unread `Response` in
     ``async with``; leaving the block closes it."""
 
-    get: StreamingVerb = cast("StreamingVerb", _Verb("GET"))
-    post: StreamingVerb = cast("StreamingVerb", _Verb("POST"))
-    put: StreamingVerb = cast("StreamingVerb", _Verb("PUT"))
-    patch: StreamingVerb = cast("StreamingVerb", _Verb("PATCH"))
-    delete: StreamingVerb = cast("StreamingVerb", _Verb("DELETE"))
+    get: StreamingVerb = cast("StreamingVerb", _verb("GET"))
+    post: StreamingVerb = cast("StreamingVerb", _verb("POST"))
+    put: StreamingVerb = cast("StreamingVerb", _verb("PUT"))
+    patch: StreamingVerb = cast("StreamingVerb", _verb("PATCH"))
+    delete: StreamingVerb = cast("StreamingVerb", _verb("DELETE"))
 
     __slots__ = ("_client",)
 

@@ -247,3 +247,50 @@ async def test_a_client_is_freed_without_the_cycle_collector(echo_server: EchoSt
         assert ref() is None
     finally:
         gc.enable()
+
+
+# -- the plain call's shortcut ----------------------------------------------------------
+# A call with no options but cast_to/stream reuses the URL the client joined for its
+# path the first time; everything else must be checked as for a new call.
+
+
+def test_a_plain_call_builds_the_request_a_general_call_builds() -> None:
+    client = stackwire.AsyncClient("https://api.test/v1", api_key="sk-test-123456789")
+    general = client._build_request("GET", "/users/1", cast_to=User)
+    plain = client._plain_request("GET", "/users/1", User, False, False)
+    assert plain == general
+    assert plain.url is general.url  # joined once
+    raw = client._plain_request("GET", "/users/1", User, True, True)
+    assert raw == client._build_request(
+        "GET", "/users/1", cast_to=User, stream=True, raw_response=True
+    )
+
+
+def test_the_joined_urls_a_client_keeps_are_bounded() -> None:
+    client = stackwire.AsyncClient("https://api.test/v1")
+    for i in range(1500):
+        client._build_request("GET", f"/items/{i}")
+    assert len(client._urls) == 1024
+    client._build_request("GET", "/users/{id}", path_params={"id": 1})
+    assert "/users/{id}" not in client._urls
+
+
+async def test_a_repeated_path_is_checked_like_a_new_one(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base)
+    await client.get("/x")
+    await client.get("/users/{id}", path_params={"id": 1})
+    for method in ["GE T", "", "G\r\nX"]:
+        with pytest.raises(stackwire.InvalidRequestError, match="method"):
+            await client.request(method, "/x")
+    with pytest.raises(stackwire.InvalidRequestError, match="path"):
+        await client.get(["/x"])  # type: ignore[call-overload]
+    with pytest.raises(stackwire.InvalidRequestError, match="path_params"):
+        await client.get("/users/{id}")
+    assert [r.target for r in server.requests] == ["/x", "/users/1"]
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        await client.get("/x")
+    assert len(server.requests) == 2
