@@ -391,6 +391,46 @@ async def test_a_request_rewriter_is_linked_as_a_plain_function() -> None:
     assert info.value.request.headers["X-Tag"] == "on"
 
 
+class _Mark(stackwire.RequestRewriter):
+    """Appends its mark to ``X-Marks``: the header tells the order they ran in."""
+
+    def __init__(self, mark: str) -> None:
+        self.name = mark
+
+    def rewrite(self, request: stackwire.Request) -> stackwire.Request:
+        marks = request.headers.get("X-Marks", "")
+        return request.with_headers({"X-Marks": marks + self.name})
+
+
+async def _marked(request: stackwire.Request) -> stackwire.Response[Any]:
+    raise _Answered(request)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 5])
+async def test_a_run_of_rewriters_is_one_plain_function_in_stack_order(count: int) -> None:
+    marks = "abcde"[:count]
+    handler = stackwire.Pipeline([_Mark(mark) for mark in marks]).compose(_marked)
+    pending = handler(stackwire.Request(method="GET", url=URL("http://api.test/")))
+    assert pending.cr_code is _marked.__code__  # type: ignore[attr-defined]
+    with pytest.raises(_Answered) as info:
+        await pending
+    assert info.value.request.headers["X-Marks"] == marks
+
+
+async def test_rewriters_around_a_middleware_run_in_stack_order() -> None:
+    async def between(
+        request: stackwire.Request, call_next: stackwire.CallNext
+    ) -> stackwire.Response[Any]:
+        return await call_next(request.with_headers({"X-Marks": request.headers["X-Marks"] + "|"}))
+
+    pipeline = stackwire.Pipeline([_Mark("a"), _Mark("b"), between, _Mark("c"), _Mark("d")])
+    with pytest.raises(_Answered) as info:
+        await pipeline.compose(_marked)(
+            stackwire.Request(method="GET", url=URL("http://api.test/"))
+        )
+    assert info.value.request.headers["X-Marks"] == "ab|cd"
+
+
 async def test_a_request_rewriter_that_overrides_call_is_called_through_it() -> None:
     calls: list[str] = []
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 import stackwire
 from stackwire import APIError, APIStatusError, RetryEvent
@@ -688,3 +690,29 @@ async def test_deadline_stops_retrying_before_a_sleep_would_pass_it() -> None:
     assert len(calls) == 3
     assert info.value.retries_taken == 2
     assert isinstance(info.value.__cause__, stackwire.APIConnectionError)
+
+
+async def test_calls_sharing_headers_share_the_counted_ones_but_not_omissions() -> None:
+    # Calls without headers of their own hand retry the same headers object; their
+    # first attempts then share one counted copy, unless a call removed the count.
+    retry = stackwire.RetryMiddleware()
+    shared = CIMultiDictProxy(CIMultiDict({"Accept": "application/json"}))
+    sent: list[stackwire.Request] = []
+
+    class Sent(Exception):
+        pass
+
+    async def terminal(request: stackwire.Request) -> stackwire.Response[Any]:
+        sent.append(request)
+        raise Sent
+
+    plain = stackwire.Request(method="GET", url=URL("http://api.test/"), headers=shared)
+    omitting = plain.replace(omit_headers=frozenset({"x-retry-count"}))
+    for request in (plain, omitting, plain):
+        with pytest.raises(Sent):
+            await retry(request, terminal)
+    first, second, third = (request.headers for request in sent)
+    assert first["X-Retry-Count"] == "0"
+    assert "X-Retry-Count" not in second
+    assert third is first
+    assert "X-Retry-Count" not in shared

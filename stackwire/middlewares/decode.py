@@ -80,27 +80,28 @@ class DecodeMiddleware:
         if isinstance(limit, NotGiven):
             limit = self.max_response_bytes
         try:
-            response._configure(options.cast_to, self.strict)
+            # What ``parse()`` decodes into (a Response arrives from the transport
+            # knowing nothing of ``cast_to``).
+            response._cast_to = options.cast_to
+            response._strict = self.strict
             if response.raw.status >= 300:
                 await response.read(max_bytes=limit)
                 raise status_error(response)
             if options.stream:
                 if not options.raw_response:
-                    response._set_parsed(
-                        make_stream(
-                            response,
-                            cast_to=options.cast_to,
-                            strict=self.strict,
-                            max_event_bytes=self.max_event_bytes,
-                            end_event=options.stream_end_event,
-                        )
+                    response._parsed = make_stream(
+                        response,
+                        cast_to=options.cast_to,
+                        strict=self.strict,
+                        max_event_bytes=self.max_event_bytes,
+                        end_event=options.stream_end_event,
                     )
                 return response
             content = response._read_arrived(limit)  # the usual case: no waiting
             if content is None:
                 content = await response.read(max_bytes=limit)
             if not options.raw_response:
-                response._set_parsed(response._decode(content))
+                response._parsed = response._decode(content)
         except BaseException:
             response.close()
             raise

@@ -88,12 +88,6 @@ def strip_credentials(request: Request) -> Request:
     return request.replace(headers=CIMultiDictProxy(kept))
 
 
-def _full_url(request: Request) -> URL:
-    if request.query:
-        return request.url.extend_query(encode_params(request.query))
-    return request.url
-
-
 class RedirectMiddleware:
     """Follows redirects with the origin rule for credentials; see the module docs.
 
@@ -141,7 +135,9 @@ class RedirectMiddleware:
             follow = self.follow_redirects
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
-        url = _full_url(request)
+        url = request.url
+        if request.query:  # not encoded yet: a stack without ``query``
+            url = url.extend_query(encode_params(request.query))
         # Credentials belong to the base URL's origin, else to the first URL's (known
         # once the first redirect comes).
         trusted = self._origin
@@ -155,7 +151,7 @@ class RedirectMiddleware:
         hops = 0
         while True:
             response = await call_next(request)
-            if response.status_code not in REDIRECT_STATUSES:
+            if response.raw.status not in REDIRECT_STATUSES:
                 return response
             location = response.headers.get("Location")
             if location is None:

@@ -58,7 +58,7 @@ import msgspec
 from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .._types import NotGiven
+from .._types import NOT_GIVEN, NotGiven
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -228,10 +228,11 @@ class RetryMiddleware:
     # -- the loop ------------------------------------------------------------------
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
-        max_retries = request.options.max_retries
-        if isinstance(max_retries, NotGiven):
-            max_retries = self.max_retries
-        request = self._prepare(request)
+        if (
+            request.method not in IDEMPOTENT_METHODS
+            or request.options.idempotency_key is not NOT_GIVEN
+        ):
+            request = self._prepare(request)  # (a GET without a key has nothing to add)
         schedule: Iterator[float] | None = None
         attempt = 0
         while True:
@@ -244,7 +245,7 @@ class RetryMiddleware:
                     # so nothing stays checked out while sleeping or once raised.
                     error.response.close()
                 hint = self._hint(error)
-                if not self._may_retry(error, request, attempt, max_retries):
+                if not self._may_retry(error, request, attempt):
                     if hint is not None and isinstance(error, APIStatusError):
                         error.retry_after = hint
                     raise
@@ -269,7 +270,10 @@ class RetryMiddleware:
             response.retries_taken = attempt
             return response
 
-    def _may_retry(self, error: APIError, request: Request, attempt: int, budget: int) -> bool:
+    def _may_retry(self, error: APIError, request: Request, attempt: int) -> bool:
+        budget = request.options.max_retries
+        if isinstance(budget, NotGiven):
+            budget = self.max_retries
         return (
             attempt < budget
             and not isinstance(error, _NEVER_RETRIED)
@@ -312,33 +316,34 @@ class RetryMiddleware:
         """A fresh copy of the call's request for one attempt, with its number."""
         header = self.retry_count_header
         headers = request.headers
-        if not (
+        first = self._first_attempt_headers
+        if (
+            attempt == 0
+            and first is not None
+            and first[0] is headers
+            and first[1] == header
+            and not request.omit_headers
+        ):
+            # Calls that share their headers (those without headers of their own)
+            # share their first attempt's too: a proxy is read-only, so nothing an
+            # attempt does can reach another through it.
+            headers = first[2]
+        elif not (
             header is None
             or header in headers  # the caller's own value wins
             or header.lower() in request.omit_headers
         ):
-            headers = self._counted(headers, header, attempt)
+            counted = CIMultiDict(headers)
+            counted[header] = str(attempt)
+            proxy = CIMultiDictProxy(counted)
+            if attempt == 0 and not request.omit_headers:
+                self._first_attempt_headers = (headers, header, proxy)
+            headers = proxy
         # A copy of the extension map too: a middleware below that changes the map
         # in place changes only its own attempt's copy.
         return replace(
             request, attempt=attempt, extensions=dict(request.extensions), headers=headers
         )
-
-    def _counted(
-        self, headers: CIMultiDictProxy[str], header: str, attempt: int
-    ) -> CIMultiDictProxy[str]:
-        """``headers`` plus the retry count. Calls that share their headers (those
-        without headers of their own) share their first attempt's too: a proxy is
-        read-only, so nothing an attempt does can reach another through it."""
-        first = self._first_attempt_headers
-        if attempt == 0 and first is not None and first[0] is headers and first[1] == header:
-            return first[2]
-        counted = CIMultiDict(headers)
-        counted[header] = str(attempt)
-        proxy = CIMultiDictProxy(counted)
-        if attempt == 0:
-            self._first_attempt_headers = (headers, header, proxy)
-        return proxy
 
     # -- decisions with side effects -----------------------------------------------
 

@@ -65,8 +65,9 @@ class RequestRewriter:
     A subclass implements ``rewrite(request) -> Request``; the middleware passes the
     rewritten request on and hands back whatever comes up. In a `Pipeline` it is
     linked as a plain function, ``lambda request: call_next(rewrite(request))``,
-    with no coroutine of its own: the built-in ``headers``, ``query`` and ``timeout``
-    cost a call each, not a layer of awaiting. A subclass that overrides
+    with no coroutine of its own, and rewriters next to each other share one such
+    function: the built-in ``headers``, ``query`` and ``timeout`` cost a call each,
+    not a layer of awaiting. A subclass that overrides
     ``__call__`` is linked through ``__call__`` like any other middleware.
 
     >>> from stackwire import AsyncClient
@@ -86,13 +87,8 @@ class RequestRewriter:
     async def __call__(self, request: Request, call_next: CallNext, /) -> Response[Any]:
         return await call_next(self.rewrite(request))
 
-    def _bind(self, call_next: CallNext) -> CallNext | None:
-        """The handler `Pipeline` links in place of ``__call__`` (``None``: use that)."""
+    def _rewriter(self) -> Callable[[Request], Request] | None:
+        """What `Pipeline` links in place of ``__call__`` (``None``: use that)."""
         if type(self).__call__ is not RequestRewriter.__call__:
             return None
-        rewrite = self.rewrite
-
-        def rewritten(request: Request) -> Awaitable[Response[Any]]:
-            return call_next(rewrite(request))
-
-        return rewritten
+        return self.rewrite

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import FunctionType, MethodType
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from ..errors import InvalidRequestError
 from .middleware import CallNext, Middleware, middleware_name
@@ -26,6 +26,7 @@ from .response import Response
 __all__ = ["NamedMiddleware", "Pipeline"]
 
 Handler = Callable[[Request], Awaitable[Response[Any]]]
+Rewrite = Callable[[Request], Request]
 
 
 class NamedMiddleware:
@@ -45,8 +46,7 @@ class NamedMiddleware:
 
 
 def _link(middleware: Middleware, call_next: Handler) -> Handler:
-    # A middleware may link itself (`RequestRewriter` does: a plain function in place
-    # of a coroutine layer); ``_bind`` returning None means "call me as usual".
+    # A middleware may link itself (``_bind`` returning None means "call me as usual").
     bind = getattr(middleware, "_bind", None)
     if bind is not None:
         bound: Handler | None = bind(call_next)
@@ -63,6 +63,44 @@ def _link(middleware: Middleware, call_next: Handler) -> Handler:
         return call(request, call_next)
 
     return handler
+
+
+def _rewrite_then(rewrites: tuple[Rewrite, ...], call_next: Handler) -> Handler:
+    """One plain function for a run of `RequestRewriter` middlewares, outermost first."""
+    # Unrolled for the usual runs (the default stack has three): a loop costs more.
+    if len(rewrites) == 1:
+        (rewrite,) = rewrites
+
+        def rewritten(request: Request) -> Awaitable[Response[Any]]:
+            return call_next(rewrite(request))
+
+        return rewritten
+    if len(rewrites) == 2:
+        first, second = rewrites
+
+        def rewritten_twice(request: Request) -> Awaitable[Response[Any]]:
+            return call_next(second(first(request)))
+
+        return rewritten_twice
+    if len(rewrites) == 3:
+        first, second, third = rewrites
+
+        def rewritten_thrice(request: Request) -> Awaitable[Response[Any]]:
+            return call_next(third(second(first(request))))
+
+        return rewritten_thrice
+
+    def rewritten_in_turn(request: Request) -> Awaitable[Response[Any]]:
+        for rewrite in rewrites:
+            request = rewrite(request)
+        return call_next(request)
+
+    return rewritten_in_turn
+
+
+def _rewrite_of(middleware: Middleware) -> Rewrite | None:
+    rewriter = getattr(middleware, "_rewriter", None)
+    return None if rewriter is None else cast("Rewrite | None", rewriter())
 
 
 class Pipeline:
@@ -169,8 +207,18 @@ class Pipeline:
         if cached is not None and cached[0] is terminal:
             return cached[1]
         handler = terminal
+        rewrites: list[Rewrite] = []  # a run of rewriters, innermost first
         for entry in reversed(self._entries):
+            rewrite = _rewrite_of(entry.middleware)
+            if rewrite is not None:
+                rewrites.append(rewrite)
+                continue
+            if rewrites:
+                handler = _rewrite_then(tuple(reversed(rewrites)), handler)
+                rewrites.clear()
             handler = _link(entry.middleware, handler)
+        if rewrites:
+            handler = _rewrite_then(tuple(reversed(rewrites)), handler)
         self._chains[id(terminal)] = (terminal, handler)
         return handler
 

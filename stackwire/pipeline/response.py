@@ -180,21 +180,23 @@ class Response(Generic[_T]):
         raw = self.raw
         stream = raw.content
         expiry = self._expiry
-        limit = _JOIN_BYTES if max_bytes is None else min(max_bytes, _JOIN_BYTES)
+        size = stream.total_bytes
         if (
-            self._consumed
+            size > _JOIN_BYTES
+            or (max_bytes is not None and size > max_bytes)
+            or self._consumed
             or not stream.is_eof()
             or stream.exception() is not None
-            or stream.total_bytes > limit
             or (expiry is not None and expiry.expired)
             or self.request.body is not None  # its writer may still be running
             or "Content-Encoding" in raw.headers
         ):
             return None
-        content = stream.read_nowait()
+        content = self._content = stream.read_nowait()
         if expiry is not None:
             expiry.done()
-        self._done_reading(content)
+        self._finished_at = time.monotonic()
+        raw.release()  # (`_done_reading`, inlined: this is every small response's path)
         return content
 
     def _done_reading(self, content: bytes) -> None:
@@ -345,14 +347,6 @@ class Response(Generic[_T]):
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]
             raise
-
-    def _set_parsed(self, value: Any) -> None:
-        self._parsed = value
-
-    def _configure(self, cast_to: Any, strict: bool) -> None:
-        """Set what ``parse()`` decodes into (done by the ``decode`` middleware)."""
-        self._cast_to = cast_to
-        self._strict = strict
 
     async def iter_raw(self) -> AsyncIterator[bytes]:
         """The body as it arrives (decompressed), in chunks of any size.
