@@ -30,10 +30,11 @@ COARSE_AFTER = 5.0
 class Expiry:
     """The time limit of one attempt (see the module docs)."""
 
-    __slots__ = ("_bucket", "_cancelling", "_task", "expired")
+    __slots__ = ("_bucket", "_cancelling", "_loop", "_task", "expired")
 
-    def __init__(self, bucket: set[Expiry]) -> None:
+    def __init__(self, bucket: set[Expiry], loop: asyncio.AbstractEventLoop) -> None:
         self._bucket = bucket
+        self._loop = loop
         self._task: asyncio.Task[object] | None = None
         self._cancelling = 0
         self.expired = False
@@ -42,7 +43,9 @@ class Expiry:
         """Start a wait; `TimeoutError` if the limit has already passed."""
         if self.expired:
             raise TimeoutError
-        task = asyncio.current_task()
+        # Given the loop, current_task() skips get_running_loop(), which on Python
+        # 3.11 makes a getpid() system call every time.
+        task = asyncio.current_task(self._loop)
         if task is not None:
             self._cancelling = task.cancelling()
         self._task = task
@@ -83,7 +86,7 @@ class ExpiryWheel:
         if bucket is None:
             bucket = self._buckets[due] = set()
             self._loop.call_at(due, self._fire, due)
-        expiry = Expiry(bucket)
+        expiry = Expiry(bucket, self._loop)
         bucket.add(expiry)
         return expiry
 
