@@ -154,18 +154,21 @@ def run_sse_parse(settings: Settings) -> tuple[str, list[list[str]]]:
         if row.get("decoder") == "stackwire":
             ratio = row.get("ratio_vs_anthropic")
             chunk = row.get("chunk_size", 0) // 1024
+            workload = row.get("workload", "")
             targets.append(
                 [
-                    f"stackwire SSEDecoder / anthropic decoder parse-only, {chunk} KiB chunks",
+                    f"stackwire SSEDecoder / anthropic decoder parse-only, {workload} text, "
+                    f"{chunk} KiB chunks",
                     wanted,
                     "anthropic not installed" if ratio is None else f"{ratio:.2f}x",
                     "not measured" if ratio is None else verdict(ratio, SSE_PARSE_TARGET),
                 ]
             )
-            print(f"  sse parse-only {chunk} KiB: {targets[-1][2]}")
+            print(f"  sse parse-only {workload} {chunk} KiB: {targets[-1][2]}")
     section = (
         heading + f"{settings.sse_events:,} events in memory, {settings.sse_repeat} interleaved "
-        "runs per decoder; no socket, no JSON. Ratio is of medians, same run.\n\n" + table + "\n"
+        "runs per decoder, timed by the process's CPU time; no socket, no JSON. Ratio is of "
+        "medians, same run.\n\n" + table + "\n"
     )
     return section, targets
 
