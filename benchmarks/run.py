@@ -206,11 +206,20 @@ def machine_facts(load_at_start: str) -> list[list[str]]:
         ["memory", memory],
         ["Python", f"{platform.python_implementation()} {platform.python_version()}"],
         ["kernel", f"{platform.system()} {platform.release()}"],
-        ["event loop", "asyncio default (no uvloop)"],
+        ["event loop, clients", "asyncio default (no uvloop)"],
+        ["event loop, local server", _server_loop()],
         ["load average 1/5/15 min, at start", load_at_start],
         ["load average 1/5/15 min, at end", load_average()],
         ["source", _source_revision()],
     ]
+
+
+def _server_loop() -> str:
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio default (uvloop not installed)"
+    return f"uvloop {uvloop.__version__}"
 
 
 def _source_revision() -> str:
