@@ -3,14 +3,14 @@ at every byte offset and one byte at a time; the size cap; flush; linear time.""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import msgspec
 import pytest
 
 from stackwire.errors import ResponseTooLargeError
+from stackwire.models import sse
 from stackwire.models.sse import ServerSentEvent, SSEDecoder
 
 E = ServerSentEvent
@@ -514,48 +514,41 @@ def test_a_long_event_in_tiny_chunks_is_assembled_once() -> None:
     assert events == [E(data=data)]
 
 
-# Linear time: a complexity check, as a ratio of two sizes, not a timed assertion.
-
-
-def _seconds_to_parse(chunks: Sequence[bytes]) -> float:
-    decoder = SSEDecoder(max_event_bytes=None)
-    count = 0
-    # CPU time of this process: other processes on a busy machine do not count.
-    start = time.process_time()
-    for chunk in chunks:
-        count += len(decoder.feed(chunk))
-    elapsed = time.process_time() - start
-    assert count == 1
-    return elapsed
-
-
-def _chunked(body: bytes, size: int) -> list[bytes]:
-    return [body[i : i + size] for i in range(0, len(body), size)]
-
-
-def _one_long_line(size: int) -> bytes:
-    return b"data: " + b"x" * size + b"\n\n"
-
-
-def _many_lines(size: int) -> bytes:
-    return b"data: 123456789\n" * (size // 16) + b"\n"
+# Linear time. A long block arriving in small chunks would cost time in proportion to
+# the square of its size if the bytes already received were copied again for each new
+# chunk. The decoder only ever copies them by joining its pieces through `sse._join`,
+# so counting the bytes that pass through it checks the property exactly, with no
+# timing.
 
 
 @pytest.mark.parametrize(
-    ("make_event", "small_size"),
+    ("value", "lines"),
     [
-        pytest.param(_one_long_line, 4 * 2**20, id="one long line, 4 and 16 MiB"),
-        pytest.param(_many_lines, 2**20, id="many lines, 1 and 4 MiB"),
+        pytest.param("x" * 16 * 2**20, 1, id="one 16 MiB line"),
+        pytest.param("123456789", 2**20, id="a million short lines, 16 MiB"),
     ],
 )
-def test_parse_time_is_linear_in_the_event_size(
-    make_event: Callable[[int], bytes], small_size: int
+def test_a_long_event_in_small_chunks_is_copied_a_bounded_number_of_times(
+    value: str, lines: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small_chunks = _chunked(make_event(small_size), 64)
-    large_chunks = _chunked(make_event(4 * small_size), 64)
-    small = large = float("inf")
-    for _ in range(3):  # interleaved, best of three: a busy machine slows both alike
-        small = min(small, _seconds_to_parse(small_chunks))
-        large = min(large, _seconds_to_parse(large_chunks))
-    # 4x the input should cost about 4x the time; a quadratic parser costs 16x.
-    assert large / small <= 6, (small, large)
+    body = f"data: {value}\n".encode() * lines + b"\n"
+    # Each byte is copied about twice: when its pieces are merged, then when the block
+    # ends. Copying the whole block again for each 64-byte chunk would be 100,000 times.
+    budget = 3 * len(body)
+    copied = 0
+
+    def counting_join(pieces: Iterable[bytes]) -> bytes:
+        nonlocal copied
+        joined = b"".join(pieces)
+        copied += len(joined)
+        # Failing at once, not after hours of copying.
+        assert copied <= budget, f"copied {copied:,} bytes of a {len(body):,}-byte event"
+        return joined
+
+    monkeypatch.setattr(sse, "_join", counting_join)
+    decoder = SSEDecoder(max_event_bytes=None)
+    events: list[ServerSentEvent] = []
+    for i in range(0, len(body), 64):
+        events += decoder.feed(body[i : i + 64])
+    assert events == [E(data="\n".join([value] * lines))]
+    assert copied >= len(body)  # the block was joined through the counted name

@@ -29,15 +29,20 @@ How it works, and why:
   gives the text that decoding the whole stream would (a character split across
   chunks is whole by then). The kept bytes are a short list of pieces, joined once
   when the block ends: a long event fed in small chunks costs time in proportion to
-  its size, never its square.
+  its size, never its square. Every copy of those bytes goes through one name,
+  ``_join``, so that a test counts them.
 - Complete blocks take one of two paths. Real streams are almost entirely "plain"
-  blocks (an optional ``event`` line, one ``data`` line, the empty line); a chunk
-  made only of those is split by one call into the regular-expression engine, and
-  its events are built by ``map`` with no Python code per event. Any other text
-  (comments, ``id`` and ``retry`` fields, several ``data`` lines, an empty
-  ``event`` value, text longer than the size cap) goes through the general path,
-  which applies the rules line by line. Both give the same events; the tests check
-  both against a line-by-line model of the spec.
+  blocks (an optional ``event`` line, one ``data`` line, the empty line); the
+  complete blocks of a chunk are split by one call into the regular-expression
+  engine, and when they are all plain, their events are built by ``map`` with no
+  Python code per event. Any other text (comments, ``id`` and ``retry`` fields,
+  several ``data`` lines, an empty ``event`` value, text longer than the size cap)
+  sends the chunk's blocks through the general path, which applies the rules line by
+  line. Both give the same events; the tests check both against a line-by-line model
+  of the spec.
+- The work per chunk is kept small, as chunks are often only a few events: one
+  search for the last empty line, which also cuts the chunk (``rpartition``), one
+  join, one decode, one split, no scan of the split's result.
 """
 
 from __future__ import annotations
@@ -79,15 +84,29 @@ class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
         return msgspec.json.decode(self.data)
 
 
-# The fast path: a whole text of "plain" blocks, each an optional `event` line, one
-# `data` line and the empty line that ends it, is split by the C regex engine in one
-# call into [gap, event, data, gap, event, data, ..., gap]. All gaps empty means the
-# text was nothing but plain blocks. (Each capture drops one leading space; an empty
-# `event` value is left to the general path; a missing `event` line gives None.)
-# Possessive quantifiers keep a failed match linear. (Without DOTALL, "." is any
-# character but "\n", which the engine scans faster than [^\n]; the empty branch is
-# faster than an optional group.)
-_split_plain_blocks: Final = re.compile(r"(?:event: ?+(.++)\n|)data: ?+(.*+)\n\n").split
+# The fast path: a text of "plain" blocks, each an optional `event` line, one `data`
+# line and the empty line that ends it, is split by the C regex engine in one call
+# into [gap, event, data, gap, event, data, ..., gap]. The last branch takes all the
+# text from the first place where no plain block starts, in one match without
+# groups, so the gaps are always empty, and the text was nothing but plain blocks
+# exactly when the last match has a `data` value: `parts[-2] is not None`, with no
+# scan of the list. (Each capture drops one leading space; an empty `event` value is
+# left to the general path; a missing `event` line gives None.) Possessive
+# quantifiers keep a failed match linear. (Without DOTALL, "." is any character but
+# "\n", which the engine scans faster than [^\n]; the empty branch is faster than an
+# optional group; with DOTALL, ".++" jumps to the end of the text at once.)
+_split_plain_blocks: Final = re.compile(r"(?:event: ?+(.++)\n|)data: ?+(.*+)\n\n|(?s:.++)").split
+# Where the split puts the event types and the data values (slices made once, where
+# `parts[1::3]` would make one per call).
+_EVENTS: Final = slice(1, None, 3)
+_DATA: Final = slice(2, None, 3)
+
+# The bytes of the unfinished block are only ever copied by joining its pieces through
+# this name (when the block ends, at a merge, at the end of the stream), never by
+# concatenation, so that a test can count the bytes copied and check that a block
+# arriving in small chunks is copied a bounded number of times: linear time, checked
+# without timing anything.
+_join = b"".join
 
 _BOM: Final = b"\xef\xbb\xbf"
 
@@ -140,7 +159,6 @@ class SSEDecoder:
         "_careful",
         "_failure",
         "_head",
-        "_id_buffer",
         "_last_event_id",
         "_max_event_bytes",
         "_merged",
@@ -160,7 +178,6 @@ class SSEDecoder:
         self._last_event_id = ""
         self._retry: int | None = None
         self._failure: ResponseTooLargeError | None = None
-        self._id_buffer = ""
         self._start_stream()
 
     def _start_stream(self) -> None:
@@ -203,47 +220,50 @@ class SSEDecoder:
         """Parse the next chunk of the body; return the events it completed, in order."""
         if self._careful:
             chunk = self._start_carefully(chunk)
-        if not chunk:
-            return []
-        if b"\r" in chunk:
+        # (13 is CR. Searching for the int is faster: `b"\r" in chunk` first tries to
+        # read its operand as an int, and raising and clearing that error costs more
+        # than the search.)
+        if 13 in chunk:
             if chunk[-1] == 13:
                 # That CR already ends its line; a LF at the start of the next chunk
                 # is the second half of a CRLF.
                 self._skip_lf = self._careful = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        # Where the last complete block in this chunk ends, after its empty line.
-        end = chunk.rfind(b"\n\n") + 2
-        pending = self._pending
-        if end == 1 and not (chunk[0] == 10 and self._at_line_start()):
-            # No block ends in this chunk (not even by an empty line at its start, right
-            # after a line end): it all belongs to the unfinished block.
-            self._add_pending(chunk)
-            return []
-        if not pending:
-            blocks = chunk[:end]
-        elif self._more:
-            blocks = b"".join([pending, *self._more, chunk[:end]])
+        # `head` and `sep`: the complete blocks in this chunk, up to the empty line that
+        # ends the last one; `rest`: the start of the next block.
+        head, sep, rest = chunk.rpartition(b"\n\n")
+        if not sep:
+            if not chunk:
+                return []
+            if chunk[0] != 10 or not self._at_line_start():
+                # No block ends in this chunk (not even by an empty line at its start,
+                # right after a line end): it all belongs to the unfinished block.
+                self._add_pending(chunk)
+                return []
+            sep, rest = b"\n", chunk[1:]
+        if self._more:
+            blocks = _join([self._pending, *self._more, head, sep])
             self._more = []
             self._more_size = self._merged = 0
         else:
-            blocks = pending + chunk[:end]
-        rest = chunk[end:]
+            blocks = _join((self._pending, head, sep))
         limit = self._short_path_limit
         if len(blocks) <= limit:  # then no block in it can pass the cap
             # The short path: nothing but plain blocks, split in one call. Complete
             # blocks end with a line end, so no character is cut: decoding them apart
             # from the rest of the stream gives the same text.
             parts = _split_plain_blocks(blocks.decode("utf-8", "replace"))
-            if not any(parts[0::3]):
+            if parts[-2] is not None:
                 self._pending = rest
-                events = parts[1::3]
-                if None in events:
+                events = parts[_EVENTS]
+                if not all(events):  # some block had no `event` line
                     events = [event or "message" for event in events]
-                ident = self._last_event_id = self._id_buffer
+                # Plain blocks set no ID: the one in force is the last event ID.
+                ident = self._last_event_id
                 if ident:
-                    out = list(map(ServerSentEvent, events, parts[2::3], repeat(ident)))
+                    out = [*map(ServerSentEvent, events, parts[_DATA], repeat(ident))]
                 else:
-                    out = list(map(ServerSentEvent, events, parts[2::3]))
+                    out = [*map(ServerSentEvent, events, parts[_DATA])]
                 if len(rest) > limit:
                     self._overflow()  # raised by the next call: these events come first
                 return out
@@ -278,8 +298,7 @@ class SSEDecoder:
             raise self._failure
         if self._head:  # the stream was one or two bytes that a BOM starts with
             self._add_pending(self._head)
-        self._apply_retry_lines(b"".join([self._pending, *self._more]))
-        self._id_buffer = self._last_event_id
+        self._apply_retry_lines(_join([self._pending, *self._more]))
         self._start_stream()
         return []
 
@@ -317,7 +336,7 @@ class SSEDecoder:
             more.append(chunk)
             self._more_size += len(chunk)
             if len(more) - self._merged > _MERGE_PIECES:
-                more[self._merged :] = [b"".join(more[self._merged :])]
+                more[self._merged :] = [_join(more[self._merged :])]
                 self._merged += 1
         if len(self._pending) + self._more_size > self._short_path_limit:
             raise self._overflow()
@@ -328,7 +347,7 @@ class SSEDecoder:
         assert cap is not None
         # The spec's parser would have processed the lines that ended within the cap
         # by now: of those, only a `retry` field has an effect that outlives the block.
-        self._apply_retry_lines(b"".join([self._pending, *self._more])[:cap])
+        self._apply_retry_lines(_join([self._pending, *self._more])[:cap])
         self._failure = self._too_large()
         self._careful = True
         return self._failure
@@ -371,7 +390,9 @@ class SSEDecoder:
         event = ""
         data: list[str] = []
         block_retry: int | None = None
-        ident = self._id_buffer
+        # The ID buffer: between calls it is always the last event ID, as every
+        # block parsed so far ended with its empty line.
+        ident = self._last_event_id
         for line, line_size in zip(lines, sizes, strict=False):
             size += line_size
             if size > cap:
@@ -404,4 +425,3 @@ class SSEDecoder:
                 if retry is not None:
                     block_retry = self._retry = retry
             # Anything else (a comment, an unknown field) is ignored.
-        self._id_buffer = ident
