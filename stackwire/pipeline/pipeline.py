@@ -46,12 +46,6 @@ class NamedMiddleware:
 
 
 def _link(middleware: Middleware, call_next: Handler) -> Handler:
-    # A middleware may link itself (``_bind`` returning None means "call me as usual").
-    bind = getattr(middleware, "_bind", None)
-    if bind is not None:
-        bound: Handler | None = bind(call_next)
-        if bound is not None:
-            return bound
     # An instance whose class defines ``__call__`` in Python is called through its
     # bound method: the same call, without the slot lookup on every request.
     call: Middleware = middleware
