@@ -16,6 +16,7 @@ from aiohttp import web
 import stackwire
 from stackwire import APITimeoutError, Timeout
 from stackwire.pipeline import transport
+from stackwire.pipeline._expiry import ExpiryWheel
 from tests.conftest import RawHandler, RawServer, Serve, read_request
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -83,3 +84,24 @@ async def test_cancelling_the_caller_is_a_cancellation_not_a_timeout(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert client.pool_stats().in_use == 0
+
+
+async def test_an_expiry_asks_for_its_task_on_its_own_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without the loop, current_task() looks the running loop up, which on Python
+    # 3.11 costs a getpid() system call on every request.
+    asked: list[object] = []
+    real = asyncio.current_task
+
+    def current_task(loop: asyncio.AbstractEventLoop | None = None) -> object:
+        asked.append(loop)
+        return real(loop)
+
+    loop = asyncio.get_running_loop()
+    expiry = ExpiryWheel(loop).start(30)
+    monkeypatch.setattr(asyncio, "current_task", current_task)
+    expiry.enter()
+    expiry.leave()
+    expiry.done()
+    assert asked == [loop]

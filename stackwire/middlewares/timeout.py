@@ -38,7 +38,7 @@ from msgspec.structs import replace
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import RequestRewriter
-from ..pipeline.options import DEFAULT_TIMEOUT, OptionsMemo, RequestOptions, Timeout
+from ..pipeline.options import DEFAULT_TIMEOUT, OptionsMemo, Timeout
 from ..pipeline.request import Request
 
 __all__ = ["TimeoutMiddleware", "check_deadline", "resolve_timeout"]
@@ -101,7 +101,6 @@ class TimeoutMiddleware(RequestRewriter):
         self.deadline = check_deadline(deadline)
         self._monotonic = monotonic
         self._memo = OptionsMemo()
-        self._last: tuple[RequestOptions | None, RequestOptions] = (None, RequestOptions())
 
     def rewrite(self, request: Request) -> Request:
         options = request.options
@@ -109,14 +108,10 @@ class TimeoutMiddleware(RequestRewriter):
         if options.timeout is NOT_GIVEN and options.deadline is NOT_GIVEN:
             # The client's values: the same resolution every time, made once.
             seconds = self.deadline
-            last, resolved = self._last  # most calls share the options of the one before
-            if last is not options:
-                found = self._memo.get(options)
-                if found is None:
-                    found = replace(options, timeout=self.timeout, deadline=seconds)
-                    self._memo.put(options, found)
-                resolved = found
-                self._last = (options, resolved)
+            resolved = self._memo.get(options)
+            if resolved is None:
+                resolved = replace(options, timeout=self.timeout, deadline=seconds)
+                self._memo.put(options, resolved)
         else:
             deadline = options.deadline
             seconds = self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline)

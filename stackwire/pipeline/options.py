@@ -96,16 +96,23 @@ class OptionsMemo:
     ``size`` entries; each keeps its options alive, so an id is never reused.
     """
 
-    __slots__ = ("_entries", "_size")
+    __slots__ = ("_entries", "_last", "_size")
 
     def __init__(self, size: int = 64) -> None:
         self._entries: dict[int, tuple[RequestOptions, RequestOptions]] = {}
         self._size = size
+        # The entry found last: most calls share the options of the call before.
+        self._last: tuple[RequestOptions, RequestOptions] | None = None
 
     def get(self, options: RequestOptions) -> RequestOptions | None:
         """What ``options`` resolved into, if remembered."""
-        entry = self._entries.get(id(options))
-        return entry[1] if entry is not None and entry[0] is options else None
+        entry = self._last
+        if entry is None or entry[0] is not options:
+            entry = self._entries.get(id(options))
+            if entry is None or entry[0] is not options:
+                return None
+            self._last = entry
+        return entry[1]
 
     def put(self, options: RequestOptions, resolved: RequestOptions) -> None:
         if len(self._entries) < self._size:

@@ -61,35 +61,13 @@ def _link(middleware: Middleware, call_next: Handler) -> Handler:
 
 def _rewrite_then(rewrites: tuple[Rewrite, ...], call_next: Handler) -> Handler:
     """One plain function for a run of `RequestRewriter` middlewares, outermost first."""
-    # Unrolled for the usual runs (the default stack has three): a loop costs more.
-    if len(rewrites) == 1:
-        (rewrite,) = rewrites
 
-        def rewritten(request: Request) -> Awaitable[Response[Any]]:
-            return call_next(rewrite(request))
-
-        return rewritten
-    if len(rewrites) == 2:
-        first, second = rewrites
-
-        def rewritten_twice(request: Request) -> Awaitable[Response[Any]]:
-            return call_next(second(first(request)))
-
-        return rewritten_twice
-    if len(rewrites) == 3:
-        first, second, third = rewrites
-
-        def rewritten_thrice(request: Request) -> Awaitable[Response[Any]]:
-            return call_next(third(second(first(request))))
-
-        return rewritten_thrice
-
-    def rewritten_in_turn(request: Request) -> Awaitable[Response[Any]]:
+    def rewritten(request: Request) -> Awaitable[Response[Any]]:
         for rewrite in rewrites:
             request = rewrite(request)
         return call_next(request)
 
-    return rewritten_in_turn
+    return rewritten
 
 
 def _rewrite_of(middleware: Middleware) -> Rewrite | None:

@@ -192,11 +192,10 @@ class Response(Generic[_T]):
             or "Content-Encoding" in raw.headers
         ):
             return None
-        content = self._content = stream.read_nowait()
+        content = stream.read_nowait()
         if expiry is not None:
             expiry.done()
-        self._finished_at = time.monotonic()
-        raw.release()  # (`_done_reading`, inlined: this is every small response's path)
+        self._done_reading(content)
         return content
 
     def _done_reading(self, content: bytes) -> None:
