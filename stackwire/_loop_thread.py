@@ -8,8 +8,11 @@ caller's thread. Obligations:
 - an interrupt of the waiting caller (``KeyboardInterrupt``, ``SystemExit``) cancels
   the task on the loop and waits for it to finish unwinding, so the request is
   cancelled and its connection closed before the interrupt propagates;
-- a blocking call from inside a running event loop (the caller's own, or this one,
-  from a middleware) raises `BlockingCallInEventLoopError` instead of stalling it;
+- a blocking call from a thread that runs another event loop (a notebook cell, a
+  sync function called from ``asyncio.run(main())``) works: the call runs on this
+  loop and the caller's loop stalls until it is done, as the caller asked. Only a
+  blocking call made on this loop's own thread (from a middleware) raises
+  `BlockingCallInEventLoopError`: it would wait for itself forever;
 - `LoopThread.shutdown` closes the registered clients on the loop, cancels what is
   left, shuts down async generators and the default executor, stops the loop and
   joins the thread. A loop thread nobody refers to any more is shut down on its
@@ -30,7 +33,6 @@ from .errors import BlockingCallInEventLoopError, ClientClosedError
 __all__ = [
     "BlockingCallInEventLoopError",
     "LoopThread",
-    "check_not_in_event_loop",
     "in_running_loop",
 ]
 
@@ -63,17 +65,6 @@ def in_running_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def check_not_in_event_loop(what: str) -> None:
-    """Raise `BlockingCallInEventLoopError` when the calling thread runs an event loop."""
-    if not in_running_loop():
-        return
-    raise BlockingCallInEventLoopError(
-        f"{what} blocks until the HTTP call is done and was called from inside a running "
-        "event loop, which it would stall; use stackwire.AsyncClient and `await` it there, "
-        "or run the blocking call in a worker thread (`await asyncio.to_thread(...)`)"
-    )
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
@@ -161,7 +152,9 @@ class LoopThread:
         """Run ``factory()`` on the loop and block until it is done; return its value.
 
         Its exception is raised here. If the waiting is interrupted, the task is
-        cancelled and waited for before the interrupt propagates.
+        cancelled and waited for before the interrupt propagates. The calling thread
+        may run an event loop of its own: it blocks all the same (that loop stalls
+        meanwhile); only this loop's own thread is refused, as it would deadlock.
         """
         if self.in_loop_thread():
             raise BlockingCallInEventLoopError(
@@ -169,7 +162,6 @@ class LoopThread:
                 "callback?); it would wait for itself forever. Middlewares get the "
                 "response from `call_next`; do not call the blocking client there"
             )
-        check_not_in_event_loop(what)
         loop = self._get_loop()
         outcome = _Outcome()
 

@@ -25,8 +25,8 @@ StackwireError
 │                                   ended before its terminal event
 ├── InvalidRequestError (ValueError)  bad caller input, raised before any I/O
 ├── ClientClosedError (RuntimeError)  the client was used after close()
-├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made from
-│                                                inside a running event loop
+├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made on
+│                                                the client's own loop (a middleware)
 └── ResponseConsumedError (RuntimeError)  a streamed body was read after being
                                           iterated (it is not kept)
 ```
@@ -245,11 +245,12 @@ class InvalidRequestError(StackwireError, ValueError):
 
 
 class BlockingCallInEventLoopError(StackwireError, RuntimeError):
-    """A blocking `Client` method was called from inside a running event loop.
+    """A blocking `Client` method was called on the client's own event loop thread.
 
-    It would block every other task on that loop until the HTTP call is done. Use
-    `AsyncClient` (``await client.get(...)``) in async code, or move the blocking
-    call to a worker thread (``await asyncio.to_thread(client.get, ...)``).
+    That happens when a middleware (or another callback the client runs) calls the
+    blocking client: the call would wait for its own loop forever. A middleware gets
+    its response from ``call_next``. (From any other thread, one running an event
+    loop included, the blocking client works; it stalls that loop while it waits.)
     """
 
 

@@ -47,15 +47,18 @@ async def _next_or_done(iterator: AsyncIterator[_T]) -> _T:
         return _DONE  # type: ignore[no-any-return]
 
 
-def _close_quietly(runtime: LoopThread, what: str, close: Any) -> None:
+def _close_quietly(
+    runtime: LoopThread, what: str, close: Any, *, finalizing: bool = False
+) -> None:
     """Close on the loop and wait where this thread may block; else close soon.
 
-    On the loop thread itself or inside another running loop (a finalizer can run
-    anywhere) the close is only scheduled. A stopped loop has closed everything.
+    On the loop thread itself the close is only scheduled; so it is inside another
+    running loop when ``finalizing`` (a generator's cleanup can run anywhere, in the
+    middle of that loop's work). A stopped loop has closed everything.
     """
     if runtime.stopped or not runtime.started:
         return
-    if runtime.in_loop_thread() or in_running_loop():
+    if runtime.in_loop_thread() or (finalizing and in_running_loop()):
         runtime.schedule_close(_Closer(close))
         return
     with contextlib.suppress(ClientClosedError):  # closed meanwhile: nothing left to do
@@ -183,7 +186,7 @@ class SyncResponse(Generic[_T]):
                 yield chunk
         finally:
             if not finished:
-                _close_quietly(runtime, "iter_bytes()", chunks.aclose)
+                _close_quietly(runtime, "iter_bytes()", chunks.aclose, finalizing=True)
 
     def iter_lines(self) -> Iterator[str]:
         """The body as text lines, without their line endings (CRLF, LF or CR)."""

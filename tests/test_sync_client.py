@@ -538,19 +538,53 @@ def test_repr_hides_the_api_key() -> None:
 # -- blocking in the wrong place, interrupts ------------------------------------------
 
 
-async def test_blocking_call_inside_a_running_loop_raises(server: ServerThread) -> None:
+async def test_blocking_call_works_inside_a_running_loop(server: ServerThread) -> None:
+    # This test body runs on pytest's event loop, as a notebook cell runs on IPython's.
     hits: list[str] = []
 
     async def hit(request: web.Request) -> web.Response:
         hits.append(request.path)
-        return web.Response(text="ok")
+        return web.json_response({"id": 1, "name": "Ada"})
 
-    client = stackwire.Client(server.app(routes(("GET", "/hit", hit))))
-    with pytest.raises(stackwire.BlockingCallInEventLoopError, match="AsyncClient") as caught:
-        client.get("/hit")
-    assert isinstance(caught.value, RuntimeError)
-    assert hits == []  # refused before any I/O
-    client.close()
+    with stackwire.Client(server.app(routes(("GET", "/hit", hit)))) as client:
+        assert client.get("/hit", cast_to=User) == User(id=1, name="Ada")
+        assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    assert hits == ["/hit"]
+
+
+def test_blocking_client_called_from_asyncio_run(server: ServerThread) -> None:
+    """``asyncio.run(main())`` where ``main`` calls the blocking client synchronously:
+    plain calls, errors, streams and streamed responses work, and closing one there
+    releases its connection before ``close()`` returns."""
+    events = [b'data: {"text": "a"}\n\n', b'data: {"text": "b"}\n\n']
+    app = sse_app(events)
+
+    async def missing(request: web.Request) -> web.Response:
+        return web.json_response({"error": "nope"}, status=404)
+
+    app.router.add_get("/missing", missing)
+    base = server.app(app)
+
+    def sync_sdk_code(client: stackwire.Client) -> list[object]:
+        seen: list[object] = []
+        with client.get("/events", cast_to=Delta, stream=True) as stream:
+            seen += [delta.text for delta in stream]
+        with client.with_streaming_response.get("/events") as response:
+            seen.append(response.status_code)
+        seen.append(response.is_closed)
+        seen.append(client.pool_stats())
+        try:
+            client.get("/missing")
+        except stackwire.NotFoundError as exc:
+            seen.append(exc.status_code)
+        return seen
+
+    async def main() -> list[object]:
+        with stackwire.Client(base) as client:
+            return sync_sdk_code(client)
+
+    assert asyncio.run(main()) == ["a", "b", 200, True, stackwire.PoolStats(in_use=0, idle=1), 404]
+    assert not loop_threads()
 
 
 def test_middleware_calling_the_blocking_client_raises(
