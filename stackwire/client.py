@@ -30,7 +30,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._bodies import build_body, load_files
-from ._call import AsyncVerb, CallOptions, RawVerb, StreamingVerb
+from ._call import (
+    AsyncRequest,
+    AsyncVerb,
+    RawRequest,
+    RawVerb,
+    StreamingRequest,
+    StreamingVerb,
+)
 from ._query import ArrayFormat, NestedFormat
 from ._types import NOT_GIVEN, NotGiven, Omit
 from ._urls import fill_path, join_url, normalize_base_url
@@ -113,7 +120,7 @@ class DerivedOptions(ClientOptions, total=False):
     """What `AsyncClient.with_options` takes: every client option, ``base_url``, and
     ``set_headers``/``set_query`` to replace (not merge) the client's."""
 
-    base_url: str | URL
+    base_url: str | URL | None
     env_prefix: str | None
     set_headers: Mapping[str, str | Omit] | None
     set_query: Mapping[str, object] | None
@@ -384,6 +391,17 @@ def _verb(method: str) -> Any:
     return verb
 
 
+def _request_verb(doc: str) -> Any:
+    """``client.request``: `_verb` with the method as its first argument, typed by
+    `AsyncRequest` (and its twins on the views)."""
+
+    def request(self: Any, method: str, path: str, **options: Any) -> Any:
+        return self._call(method.upper(), path, **options)
+
+    request.__doc__ = doc
+    return request
+
+
 class AsyncClient:
     """A typed client for one HTTP API.
 
@@ -407,6 +425,18 @@ class AsyncClient:
     put: AsyncVerb = cast("AsyncVerb", _verb("PUT"))
     patch: AsyncVerb = cast("AsyncVerb", _verb("PATCH"))
     delete: AsyncVerb = cast("AsyncVerb", _verb("DELETE"))
+    head: AsyncVerb = cast("AsyncVerb", _verb("HEAD"))
+    options: AsyncVerb = cast("AsyncVerb", _verb("OPTIONS"))
+    request: AsyncRequest = cast(
+        "AsyncRequest",
+        _request_verb(
+            """Send ``method`` to ``path``; returns what the verbs return.
+
+        ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
+        are filled from ``path_params``. See `CallOptions` for every keyword.
+        """
+        ),
+    )
 
     def __init__(
         self,
@@ -431,6 +461,11 @@ class AsyncClient:
         self._transport = transport
         self._owner = owner
         self._closed = False
+        # Derived clients with a session of their own, closed with this transport's
+        # owner (shared by every client on this transport); and the list this client
+        # is on itself, if it is one of them.
+        self._dependents: list[AsyncClient] = []
+        self._origin_dependents: list[AsyncClient] | None = None
         self._pipeline = _default_pipeline(config)
         self._handler = self._pipeline.compose(transport)
         self._secrets = _secret_values(config)
@@ -453,8 +488,12 @@ class AsyncClient:
         )
         if changes_transport:
             client._setup(config, _transport(config), owner=True)
+            # Closing the client it came from closes it too (held until then).
+            parent._dependents.append(client)
+            client._origin_dependents = parent._dependents
         else:
             client._setup(config, parent._transport, owner=False)
+            client._dependents = parent._dependents
         if pipeline is not None:
             client._pipeline = pipeline
             client._handler = pipeline.compose(client._transport)
@@ -487,9 +526,14 @@ class AsyncClient:
         ``base_url``/``api_key`` from the environment, as for the constructor.
         Closing the new client never closes this one.
         """
-        if "env_prefix" in options:
+        if "env_prefix" in options or options.get("base_url", NOT_GIVEN) is None:
             given: dict[str, Any] = dict(options)
-            _from_environment(given.pop("env_prefix"), given)
+            # ``None`` is what the constructor takes for "not given": keep this client's.
+            env_prefix = given.pop("env_prefix", None)
+            if env_prefix is not None:
+                _from_environment(env_prefix, given)
+            if given.get("base_url", NOT_GIVEN) is None:
+                del given["base_url"]
             options = cast("DerivedOptions", given)
         config = _resolve(self._config, options)
         fresh = _default_pipeline(config)
@@ -695,22 +739,6 @@ class AsyncClient:
             return response
         return response._parsed
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cast_to: Any = NOT_GIVEN,
-        stream: bool = False,
-        **options: Unpack[CallOptions],
-    ) -> Any:
-        """Send ``method`` to ``path``; returns what the verbs return.
-
-        ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
-        are filled from ``path_params``. See `CallOptions` for every keyword.
-        """
-        return await self._call(method.upper(), path, cast_to=cast_to, stream=stream, **options)
-
     def paginate(
         self,
         path: str,
@@ -766,10 +794,19 @@ class AsyncClient:
         return self._closed
 
     async def close(self) -> None:
-        """Close the client; the session too, if this client created it."""
+        """Close the client; the session too, if this client created it, and then
+        every client derived from it with a session of its own (``verify=``,
+        ``proxy=``, ...). Closing a derived client never closes its origin."""
         self._closed = True
-        if self._owner:
-            await self._transport.aclose()
+        origin = self._origin_dependents
+        if origin is not None and self in origin:
+            origin.remove(self)
+        if not self._owner:
+            return
+        await self._transport.aclose()
+        dependents = self._dependents
+        while dependents:
+            await dependents[-1].close()  # removes itself from the list
 
     async def __aenter__(self) -> Self:
         return self
@@ -812,6 +849,11 @@ class RawResponseView:
     put: RawVerb = cast("RawVerb", _verb("PUT"))
     patch: RawVerb = cast("RawVerb", _verb("PATCH"))
     delete: RawVerb = cast("RawVerb", _verb("DELETE"))
+    head: RawVerb = cast("RawVerb", _verb("HEAD"))
+    options: RawVerb = cast("RawVerb", _verb("OPTIONS"))
+    request: RawRequest = cast(
+        "RawRequest", _request_verb("Send ``method`` to ``path``; the `Response`.")
+    )
 
     __slots__ = ("_client",)
 
@@ -823,9 +865,6 @@ class RawResponseView:
             "Response[Any]", await self._client._call(method, path, raw_response=True, **kwargs)
         )
 
-    async def request(self, method: str, path: str, **options: Any) -> Response[Any]:
-        return await self._call(method.upper(), path, **options)
-
 
 class StreamingResponseView:
     """``client.with_streaming_response``: verbs giving an unread `Response` in
@@ -836,6 +875,12 @@ class StreamingResponseView:
     put: StreamingVerb = cast("StreamingVerb", _verb("PUT"))
     patch: StreamingVerb = cast("StreamingVerb", _verb("PATCH"))
     delete: StreamingVerb = cast("StreamingVerb", _verb("DELETE"))
+    head: StreamingVerb = cast("StreamingVerb", _verb("HEAD"))
+    options: StreamingVerb = cast("StreamingVerb", _verb("OPTIONS"))
+    request: StreamingRequest = cast(
+        "StreamingRequest",
+        _request_verb("``async with`` it for the `Response` of ``method`` ``path``, unread."),
+    )
 
     __slots__ = ("_client",)
 
@@ -855,6 +900,3 @@ class StreamingResponseView:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._open(method, path, **kwargs)
-
-    def request(self, method: str, path: str, **options: Any) -> Any:
-        return self._open(method.upper(), path, **options)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
+import ssl
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -135,6 +139,63 @@ async def test_derived_clients_share_the_session_and_never_close_it(
     with pytest.raises(stackwire.ClientClosedError):
         await sibling.get("/echo")
     assert len(seen.headers) == 3
+
+
+async def test_closing_the_origin_closes_derived_clients_with_their_own_pool(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    origin = make_client(await serve(echo_app(seen)))
+    own_pool = origin.with_options(verify=ssl.create_default_context())
+    shared = own_pool.with_options(max_retries=0)  # on own_pool's session
+    grandchild = shared.with_options(max_connections=3)  # a pool of its own again
+    for client in (own_pool, shared, grandchild):
+        await client.get("/echo")
+    assert own_pool.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    assert grandchild.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+    await origin.close()
+    for client in (own_pool, shared, grandchild):
+        assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+        with pytest.raises(stackwire.ClientClosedError):
+            await client.get("/echo")
+    assert len(seen.headers) == 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del own_pool, shared, grandchild, client
+        gc.collect()
+    assert [str(w.message) for w in caught] == []  # no "Unclosed client session"
+
+
+async def test_closing_a_derived_client_leaves_its_origin_working(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    origin = make_client(await serve(echo_app(Seen())))
+    own_pool = origin.with_options(verify=ssl.create_default_context())
+    await own_pool.get("/echo")
+    await own_pool.close()
+    await origin.get("/echo")
+    assert origin.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+
+async def test_with_options_takes_the_constructors_defaults(
+    serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = await serve(echo_app(Seen()))
+    client = make_client(base + "v1", api_key="key-0123456789")
+    constructor = inspect.signature(stackwire.AsyncClient.__init__).parameters.values()
+    defaults = {
+        p.name: p.default
+        for p in constructor
+        if p.kind is not p.VAR_KEYWORD and p.default is not inspect.Parameter.empty
+    }
+    assert defaults == {"base_url": None, "env_prefix": None}
+    for name, default in defaults.items():
+        derived = client.with_options(**{name: default})
+        assert derived.base_url == client.base_url
+        assert repr(derived) == repr(client)  # the key is kept too
+    monkeypatch.setenv("ACME_BASE_URL", base + "v2")
+    assert str(client.with_options(env_prefix="ACME").base_url) == base + "v2/"
 
 
 # -- env_prefix ------------------------------------------------------------------------
