@@ -4,8 +4,11 @@
 return depends on ``cast_to`` and ``stream``:
 
 - no ``cast_to``: the `Response`;
-- ``cast_to=T``: a ``T``;
-- ``cast_to=T, stream=True``: an ``AsyncStream[T]``.
+- ``cast_to=T``: a ``T`` (``T`` a class or a type expression such as ``A | B``);
+- ``cast_to=T, stream=True``: an ``AsyncStream[T]``; ``stream=True`` alone: an
+  ``AsyncStream[Any]`` (raw `ServerSentEvent` objects, or JSON values for JSON Lines).
+
+``request(method, path, ...)`` is typed the same way (`AsyncRequest`).
 """
 
 from __future__ import annotations
@@ -32,15 +35,20 @@ from .pipeline.response import Response
 if TYPE_CHECKING:
     import pathlib
 
+    from typing_extensions import TypeForm
+
     from .models.stream import AsyncStream
 
 __all__ = [
+    "AsyncRequest",
     "AsyncVerb",
     "BaseCallOptions",
     "CallOptions",
     "FileContent",
     "Files",
+    "RawRequest",
     "RawVerb",
+    "StreamingRequest",
     "StreamingVerb",
 ]
 
@@ -81,7 +89,10 @@ class CallOptions(BaseCallOptions, total=False):
 
 
 class AsyncVerb(Protocol):
-    """``await client.get(path, cast_to=T, ...)``: see the module docstring."""
+    """``await client.get(path, cast_to=T, ...)``: see the module docstring.
+
+    ``cast_to`` may be a class or any type expression (``A | B``, ``list[User]``).
+    """
 
     @overload
     def __call__(
@@ -97,7 +108,29 @@ class AsyncVerb(Protocol):
         self,
         path: str,
         *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self, path: str, *, stream: Literal[True], **options: Unpack[CallOptions]
+    ) -> Awaitable[AsyncStream[Any]]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
         cast_to: type[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
         stream: Literal[False] = False,
         **options: Unpack[CallOptions],
     ) -> Awaitable[_T]: ...
@@ -111,6 +144,74 @@ class AsyncVerb(Protocol):
     ) -> Awaitable[Any]: ...
 
 
+class AsyncRequest(Protocol):
+    """``await client.request(method, path, cast_to=T, ...)``: typed like the verbs."""
+
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, stream: Literal[True], **options: Unpack[CallOptions]
+    ) -> Awaitable[AsyncStream[Any]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Response[Any]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: object,
+        stream: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Any]: ...
+
+
 class RawVerb(Protocol):
     """``await client.with_raw_response.get(path, cast_to=T)``: a ``Response[T]``."""
 
@@ -119,7 +220,28 @@ class RawVerb(Protocol):
         self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
     ) -> Awaitable[Response[_T]]: ...
     @overload
+    def __call__(
+        self, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
     def __call__(self, path: str, **options: Unpack[CallOptions]) -> Awaitable[Response[Any]]: ...
+
+
+class RawRequest(Protocol):
+    """``await client.with_raw_response.request(method, path, cast_to=T)``."""
+
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[Any]]: ...
 
 
 class StreamingVerb(Protocol):
@@ -131,5 +253,26 @@ class StreamingVerb(Protocol):
     ) -> AbstractAsyncContextManager[Response[_T]]: ...
     @overload
     def __call__(
+        self, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
         self, path: str, **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[Any]]: ...
+
+
+class StreamingRequest(Protocol):
+    """``async with client.with_streaming_response.request(method, path) as response:``."""
+
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, **options: Unpack[CallOptions]
     ) -> AbstractAsyncContextManager[Response[Any]]: ...

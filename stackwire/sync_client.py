@@ -18,9 +18,10 @@ stack of middlewares, retries, timeouts, errors and pool.
   ``ResourceWarning`` and its loop is then closed on its own thread.
 - Ctrl-C (``KeyboardInterrupt``) while a call waits cancels the call on the loop and
   waits until its connection is closed, then propagates.
-- Calling a blocking method from inside a running event loop raises
-  `BlockingCallInEventLoopError` (a ``RuntimeError``): it would stall that loop.
-  Use `AsyncClient` there, or ``await asyncio.to_thread(client.get, ...)``.
+- A blocking method works from a thread that runs an event loop of its own (a
+  Jupyter cell, a sync function called from ``asyncio.run(main())``): the call runs
+  on the client's loop while that loop stalls until it is done. In async code,
+  `AsyncClient` (or ``await asyncio.to_thread(client.get, ...)``) keeps it running.
 - The client is thread-safe: several threads may call it at once; their calls run
   concurrently on the loop over the one connection pool.
 
@@ -39,6 +40,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     Literal,
     Protocol,
@@ -68,11 +70,17 @@ from .pipeline.transport import PoolStats
 from .sync_pages import SyncPaginator
 from .sync_stream import Stream, SyncResponse
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
+
 __all__ = [
     "Client",
     "SyncCallOptions",
+    "SyncRawRequest",
     "SyncRawResponseView",
     "SyncRawVerb",
+    "SyncRequest",
+    "SyncStreamingRequest",
     "SyncStreamingResponseView",
     "SyncStreamingVerb",
     "SyncVerb",
@@ -99,7 +107,8 @@ class SyncCallOptions(BaseCallOptions, total=False):
 
 class SyncVerb(Protocol):
     """``client.get(path, cast_to=T, ...)``: a ``T``; no ``cast_to``: a `SyncResponse`;
-    ``stream=True``: a `Stream` of ``T``."""
+    ``stream=True``: a `Stream` of ``T`` (of ``Any`` without ``cast_to``). ``T`` may be
+    a class or a type expression such as ``A | B``."""
 
     @overload
     def __call__(
@@ -110,6 +119,23 @@ class SyncVerb(Protocol):
         stream: Literal[True],
         **options: Unpack[SyncCallOptions],
     ) -> Stream[_T]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> Stream[_T]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> Stream[Any]: ...
     @overload
     def __call__(
         self,
@@ -130,11 +156,107 @@ class SyncVerb(Protocol):
     ) -> _T: ...
     @overload
     def __call__(
-        self, path: str, *, stream: Literal[False] = False, **options: Unpack[SyncCallOptions]
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[SyncCallOptions],
+    ) -> _T: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        stream: Literal[False] = False,
+        **options: Unpack[SyncCallOptions],
     ) -> SyncResponse[Any]: ...
     @overload
     def __call__(
         self,
+        path: str,
+        *,
+        cast_to: object,
+        stream: bool = False,
+        **options: Unpack[SyncCallOptions],
+    ) -> Any: ...
+
+
+class SyncRequest(Protocol):
+    """``client.request(method, path, cast_to=T, ...)``: typed like the verbs."""
+
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> Stream[_T]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> Stream[_T]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> Stream[Any]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[Response[Any]] | type[SyncResponse[Any]],
+        stream: Literal[False] = False,
+        **options: Unpack[SyncCallOptions],
+    ) -> SyncResponse[Any]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[SyncCallOptions],
+    ) -> _T: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[SyncCallOptions],
+    ) -> _T: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        stream: Literal[False] = False,
+        **options: Unpack[SyncCallOptions],
+    ) -> SyncResponse[Any]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
         path: str,
         *,
         cast_to: object,
@@ -151,7 +273,28 @@ class SyncRawVerb(Protocol):
         self, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
     ) -> SyncResponse[_T]: ...
     @overload
+    def __call__(
+        self, path: str, *, cast_to: TypeForm[_T], **options: Unpack[SyncCallOptions]
+    ) -> SyncResponse[_T]: ...
+    @overload
     def __call__(self, path: str, **options: Unpack[SyncCallOptions]) -> SyncResponse[Any]: ...
+
+
+class SyncRawRequest(Protocol):
+    """``client.with_raw_response.request(method, path, cast_to=T)``."""
+
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
+    ) -> SyncResponse[_T]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: TypeForm[_T], **options: Unpack[SyncCallOptions]
+    ) -> SyncResponse[_T]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, **options: Unpack[SyncCallOptions]
+    ) -> SyncResponse[Any]: ...
 
 
 class SyncStreamingVerb(Protocol):
@@ -163,7 +306,28 @@ class SyncStreamingVerb(Protocol):
     ) -> AbstractContextManager[SyncResponse[_T]]: ...
     @overload
     def __call__(
+        self, path: str, *, cast_to: TypeForm[_T], **options: Unpack[SyncCallOptions]
+    ) -> AbstractContextManager[SyncResponse[_T]]: ...
+    @overload
+    def __call__(
         self, path: str, **options: Unpack[SyncCallOptions]
+    ) -> AbstractContextManager[SyncResponse[Any]]: ...
+
+
+class SyncStreamingRequest(Protocol):
+    """``with client.with_streaming_response.request(method, path) as response:``."""
+
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
+    ) -> AbstractContextManager[SyncResponse[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: TypeForm[_T], **options: Unpack[SyncCallOptions]
+    ) -> AbstractContextManager[SyncResponse[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, **options: Unpack[SyncCallOptions]
     ) -> AbstractContextManager[SyncResponse[Any]]: ...
 
 
@@ -186,6 +350,25 @@ class _SyncVerb:
         call.__name__ = method.lower()
         call.__doc__ = f"Send a {method} request and wait for it; see `Client.request`."
         return call
+
+
+class _SyncRequestVerb:
+    """Makes ``client.request(method, path, ...)`` (typed by `SyncRequest` & co.)."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: str) -> None:
+        self.doc = doc
+
+    def __get__(self, owner: Any, owner_type: type | None = None) -> Any:
+        if owner is None:
+            return self
+
+        def request(method: str, path: str, **kwargs: Any) -> Any:
+            return owner._call(method.upper(), path, **kwargs)
+
+        request.__doc__ = self.doc
+        return request
 
 
 async def _chunks_from_worker_thread(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -244,6 +427,18 @@ class Client:
     put: SyncVerb = cast("SyncVerb", _SyncVerb("PUT"))
     patch: SyncVerb = cast("SyncVerb", _SyncVerb("PATCH"))
     delete: SyncVerb = cast("SyncVerb", _SyncVerb("DELETE"))
+    head: SyncVerb = cast("SyncVerb", _SyncVerb("HEAD"))
+    options: SyncVerb = cast("SyncVerb", _SyncVerb("OPTIONS"))
+    request: SyncRequest = cast(
+        "SyncRequest",
+        _SyncRequestVerb(
+            """Send ``method`` to ``path`` and wait; returns what the verbs return.
+
+        ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
+        are filled from ``path_params``. See `SyncCallOptions` for every keyword.
+        """
+        ),
+    )
 
     _async: AsyncClient
     _runtime: LoopThread
@@ -344,22 +539,6 @@ class Client:
         if isinstance(value, AsyncStream):
             return Stream(value, self._runtime, self)
         return value
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cast_to: Any = NOT_GIVEN,
-        stream: bool = False,
-        **options: Unpack[SyncCallOptions],
-    ) -> Any:
-        """Send ``method`` to ``path`` and wait; returns what the verbs return.
-
-        ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
-        are filled from ``path_params``. See `SyncCallOptions` for every keyword.
-        """
-        return self._call(method.upper(), path, cast_to=cast_to, stream=stream, **options)
 
     def paginate(
         self,
@@ -476,6 +655,12 @@ class SyncRawResponseView:
     put: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("PUT"))
     patch: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("PATCH"))
     delete: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("DELETE"))
+    head: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("HEAD"))
+    options: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("OPTIONS"))
+    request: SyncRawRequest = cast(
+        "SyncRawRequest",
+        _SyncRequestVerb("Send ``method`` to ``path`` and wait; the `SyncResponse`."),
+    )
 
     __slots__ = ("_client",)
 
@@ -487,12 +672,6 @@ class SyncRawResponseView:
             "SyncResponse[Any]", self._client._call(method, path, raw_response=True, **kwargs)
         )
 
-    def request(
-        self, method: str, path: str, **options: Unpack[SyncCallOptions]
-    ) -> SyncResponse[Any]:
-        """Send ``method`` to ``path`` and wait; the `SyncResponse`."""
-        return self._call(method.upper(), path, **options)
-
 
 class SyncStreamingResponseView:
     """``client.with_streaming_response``: verbs giving an unread `SyncResponse` in
@@ -503,6 +682,14 @@ class SyncStreamingResponseView:
     put: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("PUT"))
     patch: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("PATCH"))
     delete: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("DELETE"))
+    head: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("HEAD"))
+    options: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("OPTIONS"))
+    request: SyncStreamingRequest = cast(
+        "SyncStreamingRequest",
+        _SyncRequestVerb(
+            "``with`` it to get the `SyncResponse` of ``method`` ``path``, body unread."
+        ),
+    )
 
     __slots__ = ("_client",)
 
@@ -522,9 +709,3 @@ class SyncStreamingResponseView:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._open(method, path, **kwargs)
-
-    def request(
-        self, method: str, path: str, **options: Unpack[SyncCallOptions]
-    ) -> AbstractContextManager[SyncResponse[Any]]:
-        """``with`` it to get the `SyncResponse` of ``method`` ``path``, body unread."""
-        return self._open(method.upper(), path, **options)

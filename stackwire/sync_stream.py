@@ -47,9 +47,7 @@ async def _next_or_done(iterator: AsyncIterator[_T]) -> _T:
         return _DONE  # type: ignore[no-any-return]
 
 
-def _close_quietly(
-    runtime: LoopThread, what: str, close: Any, *, finalizing: bool = False
-) -> None:
+def _close_quietly(runtime: LoopThread, what: str, close: Any, *, finalizing: bool = False) -> None:
     """Close on the loop and wait where this thread may block; else close soon.
 
     On the loop thread itself the close is only scheduled; so it is inside another

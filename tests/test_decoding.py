@@ -147,7 +147,8 @@ async def test_str_bytes_and_none(serve: Serve, make_client: MakeClient) -> None
     got = await client.get("/thing", cast_to=bytes)
     assert got == "héllo, not json".encode()
     assert type(got) is bytes
-    assert await client.get("/thing", cast_to=None) is None
+    nothing: object = await client.get("/thing", cast_to=None)
+    assert nothing is None
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
 
 

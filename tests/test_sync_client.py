@@ -14,7 +14,8 @@ import signal
 import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, assert_type
 
 import pytest
 from aiohttp import web
@@ -635,3 +636,65 @@ def test_keyboard_interrupt_cancels_the_call_and_closes_its_connection(
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
     assert hung_up.wait(timeout=10)
     assert raw.connections == 1
+
+
+# -- typing of the verbs (checked by mypy --strict over tests/), head and options -----
+
+
+def test_request_and_streams_are_typed_like_the_async_verbs(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    client = make_client(server.app(user_app()) + "v1")
+    user = client.request("get", "/users/{id}", path_params={"id": 2}, cast_to=User)
+    assert_type(user, User)
+    assert user == User(id=2, name="Ada")
+    response = client.request("GET", "/users/3")
+    assert_type(response, stackwire.SyncResponse[Any])
+    assert response.json() == {"id": 3, "name": "Ada"}
+    raw = client.with_raw_response.request("GET", "/users/4", cast_to=User)
+    assert_type(raw, stackwire.SyncResponse[User])
+    assert raw.parse() == User(id=4, name="Ada")
+    streaming = client.with_streaming_response.request("GET", "/users/5", cast_to=User)
+    assert_type(streaming, AbstractContextManager[stackwire.SyncResponse[User]])
+    with streaming as unread:
+        assert unread.parse() == User(id=5, name="Ada")
+
+    events = make_client(server.app(sse_app([b'data: {"text": "a"}\n\ndata: 7\n\n'])))
+    with events.get("/events", cast_to=Delta | int, stream=True) as union:
+        assert_type(union, stackwire.Stream[Delta | int])
+        assert list(union) == [Delta(text="a"), 7]
+    with events.request("GET", "/events", stream=True) as bare:
+        assert_type(bare, stackwire.Stream[Any])
+        assert [event.data for event in bare] == ['{"text": "a"}', "7"]
+
+
+def test_head_and_options_verbs_block_too(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    async def head(request: web.Request) -> web.Response:
+        return web.Response(headers={"X-Seen": request.method, "Content-Length": "12"})
+
+    async def allow(request: web.Request) -> web.Response:
+        return web.json_response({"id": 1, "name": "Ada"}, headers={"Allow": "GET, HEAD"})
+
+    client = make_client(server.app(routes(("HEAD", "/u", head), ("OPTIONS", "/u", allow))))
+    response = client.head("/u")
+    assert_type(response, stackwire.SyncResponse[Any])
+    assert (response.status_code, response.headers["X-Seen"], response.content) == (
+        200,
+        "HEAD",
+        b"",
+    )
+    allowed = client.options("/u")
+    assert_type(allowed, stackwire.SyncResponse[Any])
+    assert allowed.headers["Allow"] == "GET, HEAD"
+    assert_type(client.options("/u", cast_to=User), User)
+    raw = client.with_raw_response.options("/u", cast_to=User)
+    assert_type(raw, stackwire.SyncResponse[User])
+    assert raw.parse() == User(id=1, name="Ada")
+    assert client.with_raw_response.head("/u").headers["X-Seen"] == "HEAD"
+    with client.with_streaming_response.head("/u") as unread:
+        assert unread.read() == b""
+    with client.with_streaming_response.options("/u") as unread:
+        assert unread.headers["Allow"] == "GET, HEAD"
+    assert client.pool_stats().in_use == 0
