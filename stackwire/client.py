@@ -396,7 +396,9 @@ def _request_verb(doc: str) -> Any:
     `AsyncRequest` (and its twins on the views)."""
 
     def request(self: Any, method: str, path: str, **options: Any) -> Any:
-        return self._call(method.upper(), path, **options)
+        # A method that is not a str gets its typed error from the request check.
+        method = method.upper() if isinstance(method, str) else method
+        return self._call(method, path, **options)
 
     request.__doc__ = doc
     return request

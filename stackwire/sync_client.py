@@ -365,7 +365,9 @@ class _SyncRequestVerb:
             return self
 
         def request(method: str, path: str, **kwargs: Any) -> Any:
-            return owner._call(method.upper(), path, **kwargs)
+            # A method that is not a str gets its typed error from the request check.
+            method = method.upper() if isinstance(method, str) else method
+            return owner._call(method, path, **kwargs)
 
         request.__doc__ = self.doc
         return request
@@ -532,7 +534,7 @@ class Client:
         async_client = self._async
         value = self._runtime.run(
             lambda: async_client._call(method, path, **kwargs),
-            what=f"Client.{method.lower()}()",
+            what=f"Client.{str(method).lower()}()",
         )
         if isinstance(value, Response):
             return SyncResponse(value, self._runtime, self)

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, assert_type
 
+import pytest
 from aiohttp import web
 
 import stackwire
@@ -105,6 +106,17 @@ async def test_head_and_options_verbs(serve: Serve) -> None:
         async with client.with_streaming_response.options("/users") as unread:
             assert unread.headers["Allow"] == "GET, HEAD"
         assert client.pool_stats().in_use == 0
+
+
+async def test_request_with_a_method_that_is_not_a_str_is_a_typed_error() -> None:
+    async with stackwire.AsyncClient("http://127.0.0.1:1/") as client:
+        with pytest.raises(stackwire.InvalidRequestError, match="invalid HTTP method 1"):
+            await client.request(1, "/x")  # type: ignore[call-overload]
+    with (
+        stackwire.Client("http://127.0.0.1:1/") as blocking,
+        pytest.raises(stackwire.InvalidRequestError, match="invalid HTTP method 1"),
+    ):
+        blocking.request(1, "/x")  # type: ignore[call-overload]
 
 
 def test_mypy_finds_the_installed_package_from_another_folder(tmp_path: Path) -> None:
