@@ -21,8 +21,11 @@ StackwireError
 │   ├── RedirectError               a redirect that cannot be followed (too many
 │   │                               hops, a loop, a bad Location, a spent body)
 │   ├── ResponseTooLargeError       a size cap was passed
-│   └── StreamError                 an error event inside a stream, or a stream that
-│                                   ended before its terminal event
+│   ├── StreamError                 an error event inside a stream, or a stream that
+│   │                               ended before its terminal event
+│   ├── RateLimitExceededError      refused by a resilience part before any I/O;
+│   ├── ConcurrencyLimitError       never retried (see `stackwire.resilience`)
+│   └── CircuitOpenError
 ├── InvalidRequestError (ValueError)  bad caller input, raised before any I/O
 ├── ClientClosedError (RuntimeError)  the client was used after close()
 ├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made on
@@ -55,13 +58,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BlockingCallInEventLoopError",
+    "CircuitOpenError",
     "ClientClosedError",
+    "ConcurrencyLimitError",
     "ConflictError",
     "InternalServerError",
     "InvalidRequestError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitExceededError",
     "RedirectError",
     "RequestTooLargeError",
     "ResponseConsumedError",
@@ -238,6 +244,34 @@ class ResponseTooLargeError(APIError):
 class StreamError(APIError):
     """An ``error`` event inside a stream (``body`` is its decoded data), or a stream
     that ended before its terminal event."""
+
+
+class _ResilienceRefusal(APIError):
+    """Base of the refusals of a resilience part: raised before any I/O, never retried.
+
+    ``retry_after`` is how many seconds until a new call could get through, when the
+    part knows (``None`` otherwise).
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self, message: str, *, request: Request | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+        self.retry_after = retry_after
+
+
+class RateLimitExceededError(_ResilienceRefusal):
+    """A rate limit would make this call wait longer than its ``max_wait``."""
+
+
+class ConcurrencyLimitError(_ResilienceRefusal):
+    """No slot for another attempt in flight came free within ``max_wait``."""
+
+
+class CircuitOpenError(_ResilienceRefusal):
+    """The circuit breaker for this origin is open: the attempt fails at once."""
 
 
 class InvalidRequestError(StackwireError, ValueError):

@@ -8,7 +8,9 @@ waits and sends it again, at most ``max_retries`` more times.
   statuses 408, 409, 429 and >= 500; a response header ``x-should-retry: true`` or
   ``false`` (exactly these values) overrides the status rule either way. Replace it to
   retry, say, a 424. Whatever the predicate says, these are never retried:
-  `APIResponseValidationError`, `ResponseTooLargeError`, any error that is not an
+  `APIResponseValidationError`, `ResponseTooLargeError`, the refusals of the
+  resilience parts (`RateLimitExceededError`, `ConcurrencyLimitError`,
+  `CircuitOpenError`), any error that is not an
   `APIError` (such as `InvalidRequestError`), cancellation, and a call whose body
   cannot be sent again (an async iterable that an attempt already started reading).
 - *How long*: the server's hint first (``retry-after-ms``, else ``Retry-After`` in
@@ -65,7 +67,10 @@ from ..errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    CircuitOpenError,
+    ConcurrencyLimitError,
     InvalidRequestError,
+    RateLimitExceededError,
     ResponseTooLargeError,
 )
 from ..pipeline.body import is_replayable
@@ -87,7 +92,14 @@ __all__ = [
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Failures that a new attempt cannot fix, whatever ``should_retry`` says.
-_NEVER_RETRIED = (APIResponseValidationError, ResponseTooLargeError)
+_NEVER_RETRIED = (
+    APIResponseValidationError,
+    ResponseTooLargeError,
+    # Refused by a resilience part before any I/O: another attempt would be refused too.
+    RateLimitExceededError,
+    ConcurrencyLimitError,
+    CircuitOpenError,
+)
 
 
 class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
