@@ -8,7 +8,7 @@ waits and sends it again, at most ``max_retries`` more times.
   statuses 408, 409, 429 and >= 500; a response header ``x-should-retry: true`` or
   ``false`` (exactly these values) overrides the status rule either way. Replace it to
   retry, say, a 424. Whatever the predicate says, these are never retried:
-  `APIResponseValidationError`, `ResponseTooLargeError`, any error that is not an
+  `APIResponseValidationError`, `AuthError`, `ResponseTooLargeError`, any error that is not an
   `APIError` (such as `InvalidRequestError`), cancellation, and a call whose body
   cannot be sent again (an async iterable that an attempt already started reading).
 - *How long*: the server's hint first (``retry-after-ms``, else ``Retry-After`` in
@@ -65,6 +65,7 @@ from ..errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AuthError,
     InvalidRequestError,
     ResponseTooLargeError,
 )
@@ -87,7 +88,7 @@ __all__ = [
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Failures that a new attempt cannot fix, whatever ``should_retry`` says.
-_NEVER_RETRIED = (APIResponseValidationError, ResponseTooLargeError)
+_NEVER_RETRIED = (APIResponseValidationError, AuthError, ResponseTooLargeError)
 
 
 class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
