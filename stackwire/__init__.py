@@ -9,6 +9,7 @@
 from ._call import CallOptions
 from ._types import NOT_GIVEN, NotGiven, Omit, omit
 from ._version import __version__
+from .auth import Auth, BasicAuth, BearerToken, OAuth2ClientCredentials, Signer, Token
 from .client import AsyncClient, ClientOptions
 from .errors import (
     APIConnectionError,
@@ -89,10 +90,13 @@ __all__ = [
     "AsyncClient",
     "AsyncPaginator",
     "AsyncStream",
+    "Auth",
     "AuthError",
     "AuthenticationError",
     "BadRequestError",
     "BasePage",
+    "BasicAuth",
+    "BearerToken",
     "BlockingCallInEventLoopError",
     "CallNext",
     "CallOptions",
@@ -112,6 +116,7 @@ __all__ = [
     "NamedMiddleware",
     "NotFoundError",
     "NotGiven",
+    "OAuth2ClientCredentials",
     "OffsetPage",
     "Omit",
     "PageCallOptions",
@@ -136,6 +141,7 @@ __all__ = [
     "SSEDecoder",
     "ServerSentEvent",
     "ServiceUnavailableError",
+    "Signer",
     "StackwireError",
     "Stream",
     "StreamError",
@@ -145,6 +151,7 @@ __all__ = [
     "SyncResponse",
     "Timeout",
     "TimeoutMiddleware",
+    "Token",
     "UnprocessableEntityError",
     "__version__",
     "omit",
