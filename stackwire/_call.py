@@ -32,6 +32,7 @@ from .pipeline.response import Response
 if TYPE_CHECKING:
     import pathlib
 
+    from .auth import Auth
     from .models.stream import AsyncStream
 
 __all__ = [
@@ -78,6 +79,7 @@ class CallOptions(BaseCallOptions, total=False):
     content: bytes | AsyncIterable[bytes] | None
     files: Files | None
     stream_end_event: str | None
+    auth: Auth | None
 
 
 class AsyncVerb(Protocol):
