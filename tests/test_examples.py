@@ -81,3 +81,8 @@ def test_hmac_signing_example() -> None:
     out = run_example("hmac_signing.py")
     assert "{'verified': True, 'bytes': 5}" in out
     assert "wrong key: 401" in out
+
+
+def test_custom_auth_example() -> None:
+    out = run_example("custom_auth.py")
+    assert out.strip() == "{'user': 'alice'} tokens issued: 2"
