@@ -19,6 +19,8 @@ Run it alone with ``python examples/demo_server.py [port]``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import sys
 from collections import Counter
 from typing import Any
@@ -127,6 +129,28 @@ async def upload(request: web.Request) -> web.Response:
     return web.json_response({"received": fields})
 
 
+# The shared key of the HMAC example (examples/hmac_signing.py).
+SIGNING_KEY = b"demo-signing-key"
+
+
+async def signed(request: web.Request) -> web.Response:
+    """Accepts a request only with a valid ``X-Signature``: HMAC-SHA256 over the
+    method, the path with query, the ``X-Retry-Count`` header and the body."""
+    body = await request.read()
+    message = b"\n".join(
+        [
+            request.method.encode(),
+            request.path_qs.encode(),
+            request.headers.get("X-Retry-Count", "").encode(),
+            body,
+        ]
+    )
+    expected = hmac.new(SIGNING_KEY, message, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(request.headers.get("X-Signature", ""), expected):
+        return _error(401, "bad signature")
+    return web.json_response({"verified": True, "bytes": len(body)})
+
+
 def create_app() -> web.Application:
     app = web.Application()
     app[USERS] = {}
@@ -139,6 +163,7 @@ def create_app() -> web.Application:
     app.router.add_get("/v1/events", events)
     app.router.add_get("/v1/logs", logs)
     app.router.add_post("/v1/files", upload)
+    app.router.add_post("/v1/signed", signed)
     return app
 
 

@@ -9,6 +9,7 @@
 from ._call import CallOptions
 from ._types import NOT_GIVEN, NotGiven, Omit, omit
 from ._version import __version__
+from .auth import Auth, BasicAuth, BearerToken, OAuth2ClientCredentials, Signer, Token
 from .client import AsyncClient, ClientOptions
 from .errors import (
     APIConnectionError,
@@ -17,6 +18,7 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    AuthError,
     BadRequestError,
     BlockingCallInEventLoopError,
     CircuitOpenError,
@@ -91,9 +93,13 @@ __all__ = [
     "AsyncClient",
     "AsyncPaginator",
     "AsyncStream",
+    "Auth",
+    "AuthError",
     "AuthenticationError",
     "BadRequestError",
     "BasePage",
+    "BasicAuth",
+    "BearerToken",
     "BlockingCallInEventLoopError",
     "CallNext",
     "CallOptions",
@@ -115,6 +121,7 @@ __all__ = [
     "NamedMiddleware",
     "NotFoundError",
     "NotGiven",
+    "OAuth2ClientCredentials",
     "OffsetPage",
     "Omit",
     "PageCallOptions",
@@ -140,6 +147,7 @@ __all__ = [
     "SSEDecoder",
     "ServerSentEvent",
     "ServiceUnavailableError",
+    "Signer",
     "StackwireError",
     "Stream",
     "StreamError",
@@ -149,6 +157,7 @@ __all__ = [
     "SyncResponse",
     "Timeout",
     "TimeoutMiddleware",
+    "Token",
     "UnprocessableEntityError",
     "__version__",
     "omit",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import TypeForm
 
+    from .auth import Auth
     from .models.stream import AsyncStream
 
 __all__ = [
@@ -86,6 +87,7 @@ class CallOptions(BaseCallOptions, total=False):
     content: bytes | AsyncIterable[bytes] | None
     files: Files | None
     stream_end_event: str | None
+    auth: Auth | None
 
 
 class AsyncVerb(Protocol):

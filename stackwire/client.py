@@ -41,6 +41,7 @@ from ._call import (
 from ._query import ArrayFormat, NestedFormat
 from ._types import NOT_GIVEN, NotGiven, Omit
 from ._urls import fill_path, join_url, normalize_base_url
+from .auth import AUTH_OVERRIDE, Auth, AuthMiddleware
 from .errors import APIError, ClientClosedError, InvalidRequestError, StackwireError
 from .middlewares.decode import DecodeMiddleware
 from .middlewares.headers import HeadersMiddleware, split_headers
@@ -108,6 +109,7 @@ class ClientOptions(TypedDict, total=False):
     request_id_headers: Sequence[str]
     user_agent: str | None
     middlewares: Iterable[Middleware]
+    auth: Auth | None
     session: aiohttp.ClientSession | None
     max_connections: int
     on_retry: Callable[[RetryEvent], object] | None
@@ -159,6 +161,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     request_id_headers: tuple[str, ...] = REQUEST_ID_HEADERS
     user_agent: str | None = None
     middlewares: tuple[Middleware, ...] = ()
+    auth: Auth | None = None
     session: aiohttp.ClientSession | None = None
     max_connections: int = 1000
     on_retry: Callable[[RetryEvent], object] | None = None
@@ -204,6 +207,10 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         check_max_retries(values["max_retries"])
     if "middlewares" in values:
         values["middlewares"] = tuple(values["middlewares"])
+    if values.get("auth") is not None and not isinstance(values["auth"], Auth):
+        raise InvalidRequestError(
+            f"auth must be an Auth or None, got {type(values['auth']).__name__}"
+        )
     if "sensitive_headers" in values:
         values["sensitive_headers"] = frozenset(h.lower() for h in values["sensitive_headers"])
     for name in ("max_response_bytes", "max_event_bytes"):
@@ -360,6 +367,12 @@ def _default_pipeline(config: _Config) -> Pipeline:
             follow_redirects=config.follow_redirects,
             max_redirects=config.max_redirects,
             base_url=config.base_url,
+        ),
+        # Only a client with auth= has the stage: without one, no extra layer.
+        *(
+            [AuthMiddleware(config.auth, base_url=config.base_url, clock=config.clock)]
+            if config.auth is not None
+            else []
         ),
     ]
     return Pipeline(stack)
@@ -601,6 +614,7 @@ class AsyncClient:
         follow_redirects: bool | NotGiven = NOT_GIVEN,
         max_response_bytes: int | NotGiven | None = NOT_GIVEN,
         stream_end_event: str | None = None,
+        auth: Auth | NotGiven | None = NOT_GIVEN,
     ) -> Request:
         if self._closed or self._transport._closed:
             raise ClientClosedError("this client is closed; create a new one")
@@ -673,8 +687,21 @@ class AsyncClient:
             body=body,
             options=options,
             omit_headers=omitted,
-            extensions=self._extensions,
+            extensions=self._extensions if auth is NOT_GIVEN else self._auth_override(auth),
         )
+
+    def _auth_override(self, auth: object) -> Mapping[ExtensionKey[Any], Any]:
+        """The request extensions carrying a per-request ``auth=`` (``None``: none)."""
+        if auth is not None and not isinstance(auth, Auth):
+            raise InvalidRequestError(f"auth must be an Auth or None, got {type(auth).__name__}")
+        if "auth" not in self._pipeline:
+            if auth is None:
+                return self._extensions
+            raise InvalidRequestError(
+                "per-request auth= needs a client with an auth stage: create the client "
+                "with auth= (or derive one with with_options(auth=...))"
+            )
+        return {**self._extensions, AUTH_OVERRIDE: (auth,)}
 
     def _plain_options(self, cast_to: Any, stream: bool, raw_response: bool) -> RequestOptions:
         """The options of a call that sets nothing but these three, shared when

@@ -25,7 +25,8 @@ StackwireError
 │   │                               ended before its terminal event
 │   ├── RateLimitExceededError      refused by a resilience part before any I/O;
 │   ├── ConcurrencyLimitError       never retried (see `stackwire.resilience`)
-│   └── CircuitOpenError
+│   ├── CircuitOpenError
+│   └── AuthError                   a token could not be obtained; never retried
 ├── InvalidRequestError (ValueError)  bad caller input, raised before any I/O
 ├── ClientClosedError (RuntimeError)  the client was used after close()
 ├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made on
@@ -55,6 +56,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AuthError",
     "AuthenticationError",
     "BadRequestError",
     "BlockingCallInEventLoopError",
@@ -324,3 +326,12 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if cls is not None:
         return cls
     return InternalServerError if status >= 500 else APIStatusError
+
+
+class AuthError(APIError):
+    """A credential could not be obtained: a token ``fetch`` or a token endpoint failed.
+
+    Never retried by ``retry`` (the API itself was not contacted, and the provider is
+    asked again on the next call, not in a loop). The original failure is the
+    ``__cause__``; the message never contains a token, password or secret.
+    """

@@ -57,6 +57,7 @@ from yarl import URL
 from ._call import BaseCallOptions, Files
 from ._loop_thread import LoopThread
 from ._types import NOT_GIVEN
+from .auth import Auth
 from .client import AsyncClient, ClientOptions, DerivedOptions
 from .errors import ClientClosedError, InvalidRequestError
 from .models.pages import BasePage, PageCallOptions
@@ -103,6 +104,7 @@ class SyncCallOptions(BaseCallOptions, total=False):
     content: bytes | Iterable[bytes] | AsyncIterable[bytes] | None
     files: Files | None
     stream_end_event: str | None
+    auth: Auth | None
 
 
 class SyncVerb(Protocol):

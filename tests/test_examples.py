@@ -75,3 +75,14 @@ def test_sync_client_example() -> None:
     assert "not found: 404" in out
     assert "event: 2 chunk 2" in out
     assert "PoolStats(in_use=0, idle=1)" in out
+
+
+def test_hmac_signing_example() -> None:
+    out = run_example("hmac_signing.py")
+    assert "{'verified': True, 'bytes': 5}" in out
+    assert "wrong key: 401" in out
+
+
+def test_custom_auth_example() -> None:
+    out = run_example("custom_auth.py")
+    assert out.strip() == "{'user': 'alice'} tokens issued: 2"

@@ -716,3 +716,20 @@ async def test_calls_sharing_headers_share_the_counted_ones_but_not_omissions() 
     assert "X-Retry-Count" not in second
     assert third is first
     assert "X-Retry-Count" not in shared
+
+
+async def test_auth_error_is_never_retried_whatever_should_retry_says(
+    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
+) -> None:
+    base, script = await scripted(serve, 200)
+    calls = 0
+
+    async def no_token(request: stackwire.Request, call_next: stackwire.CallNext) -> Any:
+        nonlocal calls
+        calls += 1
+        raise stackwire.AuthError("token endpoint said no", request=request)
+
+    client = make_client(base, middlewares=[no_token], should_retry=lambda error: True)
+    with pytest.raises(stackwire.AuthError):
+        await client.get("/r")
+    assert (calls, script.count, client_sleeps.delays) == (1, 0, [])

@@ -3,7 +3,7 @@
 from .decode import DecodeMiddleware
 from .headers import HeadersMiddleware
 from .query import QueryMiddleware
-from .redirects import RedirectMiddleware
+from .redirects import RedirectMiddleware, origin_of
 from .retry import RetryEvent, RetryMiddleware, default_should_retry
 from .timeout import TimeoutMiddleware
 
@@ -16,4 +16,5 @@ __all__ = [
     "RetryMiddleware",
     "TimeoutMiddleware",
     "default_should_retry",
+    "origin_of",
 ]

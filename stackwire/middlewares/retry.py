@@ -8,7 +8,7 @@ waits and sends it again, at most ``max_retries`` more times.
   statuses 408, 409, 429 and >= 500; a response header ``x-should-retry: true`` or
   ``false`` (exactly these values) overrides the status rule either way. Replace it to
   retry, say, a 424. Whatever the predicate says, these are never retried:
-  `APIResponseValidationError`, `ResponseTooLargeError`, the refusals of the
+  `APIResponseValidationError`, `AuthError`, `ResponseTooLargeError`, the refusals of the
   resilience parts (`RateLimitExceededError`, `ConcurrencyLimitError`,
   `CircuitOpenError`), any error that is not an
   `APIError` (such as `InvalidRequestError`), cancellation, and a call whose body
@@ -67,6 +67,7 @@ from ..errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AuthError,
     CircuitOpenError,
     ConcurrencyLimitError,
     InvalidRequestError,
@@ -95,6 +96,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _NEVER_RETRIED = (
     APIResponseValidationError,
     ResponseTooLargeError,
+    # A token could not be obtained: AuthError carries the token endpoint's failure.
+    AuthError,
     # Refused by a resilience part before any I/O: another attempt would be refused too.
     RateLimitExceededError,
     ConcurrencyLimitError,

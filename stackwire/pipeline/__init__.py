@@ -1,7 +1,7 @@
 """The pipeline: `Request`, `Response`, the middleware contract, `Pipeline` and the
 aiohttp transport."""
 
-from .body import StreamingBody
+from .body import StreamingBody, is_replayable
 from .middleware import CallNext, Middleware, RequestRewriter
 from .options import RequestOptions, Timeout
 from .pipeline import NamedMiddleware, Pipeline
@@ -23,4 +23,5 @@ __all__ = [
     "Response",
     "StreamingBody",
     "Timeout",
+    "is_replayable",
 ]

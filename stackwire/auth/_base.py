@@ -1,0 +1,155 @@
+"""The `Auth` contract, the ``auth`` stage that runs it, `BasicAuth` and `Signer`."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+from yarl import URL
+
+from ..errors import InvalidRequestError
+from ..middlewares import origin_of
+from ..pipeline import CallNext, ExtensionKey, Request, Response, is_replayable
+
+__all__ = ["AUTH_OVERRIDE", "Auth", "AuthMiddleware", "BasicAuth", "Signer"]
+
+
+class Auth:
+    """The base of an authentication provider.
+
+    A subclass implements ``authenticate(request, now=...)``: return a copy of
+    ``request`` carrying the credential (``request.with_headers({...})``). ``now`` is the
+    client's ``clock()`` (seconds since the epoch). It may also implement
+    ``on_unauthorized(request, now=...)``: called when ``request`` (as authenticated)
+    got a 401; return ``True`` to have the attempt repeated once with a fresh
+    ``authenticate`` (after refreshing whatever was stale), ``False`` to hand the 401 up.
+
+    The ``auth`` stage calls it only for requests to the origin of the client's
+    ``base_url``; any other origin gets no credential. Failures to obtain a credential
+    should raise `AuthError` (never retried) with the original as ``__cause__``, and
+    never put a secret in a message or a repr.
+    """
+
+    async def authenticate(self, request: Request, *, now: float) -> Request:
+        """``request`` with the credential added."""
+        raise NotImplementedError
+
+    async def on_unauthorized(self, request: Request, *, now: float) -> bool:
+        """Whether to repeat the attempt once after a 401 (default: no)."""
+        return False
+
+
+class BasicAuth(Auth):
+    """``Authorization: Basic <base64(username:password)>`` on every request.
+
+    >>> BasicAuth("alice", "s3cret")
+    BasicAuth(username='alice', password=[redacted])
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        if not isinstance(username, str) or ":" in username:
+            raise InvalidRequestError("BasicAuth username must be a str without ':'")
+        if not isinstance(password, str):
+            raise InvalidRequestError("BasicAuth password must be a str")
+        self.username = username
+        self._header = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode(
+            "ascii"
+        )
+
+    async def authenticate(self, request: Request, *, now: float) -> Request:
+        return request.with_headers({"Authorization": self._header})
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(username={self.username!r}, password=[redacted])"
+
+
+class Signer(Auth):
+    """The base of a request signer (HMAC, cloud request signatures).
+
+    A subclass implements ``sign(request) -> Request``. It is called last on every
+    attempt and every redirect hop to the base URL's origin, with the final headers
+    (everything but what the transport adds: ``Host``, ``Content-Length`` /
+    ``Transfer-Encoding``, ``Accept-Encoding``; ``X-Retry-Count``, the idempotency key
+    and every user middleware's headers are there) and the final body as bytes
+    (``request.body`` is ``bytes`` or ``None``). A streamed body (an async iterable)
+    cannot be signed from bytes: such a request raises `InvalidRequestError` before
+    any I/O; send ``content=`` as bytes instead.
+    """
+
+    def sign(self, request: Request, /) -> Request:
+        """``request`` with its signature added (a copy)."""
+        raise NotImplementedError
+
+    async def authenticate(self, request: Request, *, now: float) -> Request:
+        if request.body is not None and not isinstance(request.body, bytes):
+            raise InvalidRequestError(
+                f"{type(self).__name__} signs the body bytes, but this request has a "
+                "streamed body; pass content= as bytes to sign it"
+            )
+        return self.sign(request)
+
+
+# A per-request ``auth=``: a 1-tuple, so that ``(None,)`` (no credential) differs from
+# "not given" (no extension at all).
+AUTH_OVERRIDE: ExtensionKey[tuple[Auth | None]] = ExtensionKey("stackwire.auth")
+
+
+class AuthMiddleware:
+    """The ``auth`` stage: runs an `Auth` on every attempt and redirect hop.
+
+    What it does: for a request to the origin of ``base_url``, asks the `Auth` for the
+    credential (``authenticate``) and sends the result; on a 401, when the `Auth`
+    says so (``on_unauthorized``, e.g. a refreshed token), releases that response and
+    repeats the attempt once; a second 401 is handed up (``decode`` raises
+    `AuthenticationError`). A request to any other origin is sent untouched. A
+    per-request override (``auth=`` on a verb) replaces the client's `Auth` for that
+    call; ``None`` sends no credential.
+
+    Where it sits: innermost, below ``redirects`` and every ``middlewares=`` stage, just
+    above the transport, so it sees each hop (and its origin) and signs last, with the
+    final headers. It is in the pipeline only when the client has an ``auth=``.
+
+    Defaults: none; the clock is the client's ``clock`` (for token expiry).
+
+    Retries and timeouts: it runs once per attempt, so each attempt carries the current
+    credential; the repeat after a 401 belongs to the same attempt (same
+    ``X-Retry-Count``, not counted in ``retries_taken`` nor against ``max_retries``) and
+    runs under the attempt's timeout. A credential that cannot be obtained raises
+    `AuthError`, which ``retry`` never retries.
+    """
+
+    name = "auth"
+
+    def __init__(
+        self,
+        auth: Auth | None,
+        *,
+        base_url: URL | str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if auth is not None and not isinstance(auth, Auth):
+            raise InvalidRequestError(f"auth must be an Auth or None, got {type(auth).__name__}")
+        self.auth = auth
+        self._origin = origin_of(URL(base_url))
+        self.clock = clock
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+        auth = self.auth
+        override = request.extension(AUTH_OVERRIDE)
+        if override is not None:
+            auth = override[0]
+        if auth is None or origin_of(request.url) != self._origin:
+            return await call_next(request)
+        sent = await auth.authenticate(request, now=self.clock())
+        response = await call_next(sent)
+        if response.status_code != 401 or not is_replayable(request.body):
+            return response
+        if not await auth.on_unauthorized(sent, now=self.clock()):
+            return response
+        response.close()
+        return await call_next(await auth.authenticate(request, now=self.clock()))
+
+    def __repr__(self) -> str:
+        return f"AuthMiddleware({self.auth!r})"

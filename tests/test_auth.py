@@ -1,0 +1,303 @@
+"""Auth (DESIGN §9) over real sockets: what reaches the wire, what is raised."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import stackwire
+from stackwire import BasicAuth, BearerToken, OAuth2ClientCredentials, Signer, Token
+from tests.conftest import Serve
+
+MakeClient = Callable[..., stackwire.AsyncClient]
+
+
+class Seen:
+    """A handler answering from a script of statuses (the last repeats), recording
+    each request's Authorization and X-Retry-Count headers."""
+
+    def __init__(self, *statuses: int, ok_token: str | None = None) -> None:
+        self.statuses = list(statuses) or [200]
+        self.auth: list[str | None] = []
+        self.retry_counts: list[str | None] = []
+        self.ok_token = ok_token
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.auth.append(request.headers.get("Authorization"))
+        self.retry_counts.append(request.headers.get("X-Retry-Count"))
+        if self.ok_token is not None:
+            ok = request.headers.get("Authorization") == f"Bearer {self.ok_token}"
+            return web.json_response({}, status=200 if ok else 401)
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return web.json_response({}, status=status)
+
+
+async def start(serve: Serve, seen: Seen) -> str:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", seen.handle)
+    return await serve(app)
+
+
+class Fetcher:
+    def __init__(self, *tokens: Token, delay: float = 0.0) -> None:
+        self.tokens = list(tokens)
+        self.calls = 0
+        self.delay = delay
+
+    async def __call__(self) -> Token:
+        self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self.tokens.pop(0) if len(self.tokens) > 1 else self.tokens[0]
+
+
+async def test_500_concurrent_calls_with_a_stale_token_make_one_fetch(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen(200)
+    base = await start(serve, seen)
+    fetch = Fetcher(Token("t1"), delay=0.01)
+    client = make_client(base, auth=BearerToken(fetch))
+    await asyncio.gather(*(client.get("/x") for _ in range(500)))
+    assert fetch.calls == 1
+    assert seen.auth == ["Bearer t1"] * 500
+
+
+async def test_token_is_refreshed_ahead_of_expiry_on_the_client_clock(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen(200)
+    base = await start(serve, seen)
+    now = [1000.0]
+    fetch = Fetcher(Token("t1", 1100.0), Token("t2", 2000.0))
+    client = make_client(base, auth=BearerToken(fetch, refresh_margin=30), clock=lambda: now[0])
+    await client.get("/a")
+    now[0] = 1060.0  # 40 s before expiry: still fresh
+    await client.get("/b")
+    now[0] = 1075.0  # within 30 s of expiry: refreshed
+    await client.get("/c")
+    assert seen.auth == ["Bearer t1", "Bearer t1", "Bearer t2"]
+    assert fetch.calls == 2
+
+
+async def test_a_401_refreshes_once_and_repeats_the_same_attempt(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen(ok_token="t2")
+    base = await start(serve, seen)
+    fetch = Fetcher(Token("t1"), Token("t2"))
+    client = make_client(base, auth=BearerToken(fetch))
+    response = await client.with_raw_response.get("/x")
+    assert response.status_code == 200
+    assert response.retries_taken == 0
+    assert seen.auth == ["Bearer t1", "Bearer t2"]
+    assert seen.retry_counts == ["0", "0"]
+
+
+async def test_a_second_401_raises_authentication_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen(401)
+    base = await start(serve, seen)
+    fetch = Fetcher(Token("t1"), Token("t2"), Token("t3"))
+    client = make_client(base, auth=BearerToken(fetch))
+    with pytest.raises(stackwire.AuthenticationError):
+        await client.get("/x")
+    assert seen.auth == ["Bearer t1", "Bearer t2"]
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_retry_sends_the_refreshed_token(serve: Serve, make_client: MakeClient) -> None:
+    seen = Seen(503, 200)
+    base = await start(serve, seen)
+    now = [1000.0]
+    fetch = Fetcher(Token("t1", 1070.0), Token("t2", 5000.0))
+
+    async def sleep(delay: float) -> None:
+        now[0] += 100  # the backoff outlives the first token
+
+    client = make_client(
+        base, auth=BearerToken(fetch, refresh_margin=10), clock=lambda: now[0], sleep=sleep
+    )
+    await client.get("/x")
+    assert seen.auth == ["Bearer t1", "Bearer t2"]
+    assert seen.retry_counts == ["0", "1"]
+
+
+async def test_a_failing_fetch_raises_auth_error_to_every_waiter_and_is_not_retried(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen(200)
+    base = await start(serve, seen)
+    calls = 0
+
+    async def fetch() -> Token:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise OSError("vault unreachable: password=hunter2")
+
+    client = make_client(base, auth=BearerToken(fetch))
+    results = await asyncio.gather(*(client.get("/x") for _ in range(20)), return_exceptions=True)
+    assert all(isinstance(r, stackwire.AuthError) for r in results)
+    first = results[0]
+    assert isinstance(first, stackwire.AuthError)
+    assert isinstance(first.__cause__, OSError)
+    assert "hunter2" not in str(first)
+    assert calls == 1
+    assert seen.auth == []
+    with pytest.raises(stackwire.AuthError):
+        await client.get("/x")
+    assert calls == 2  # fetched again on the next call, not in a loop
+
+
+async def test_no_credential_is_sent_to_another_origin(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    other = Seen(200)
+    other_base = await start(serve, other)
+
+    async def bounce(request: web.Request) -> web.Response:
+        raise web.HTTPFound(other_base + "elsewhere")
+
+    app = web.Application()
+    app.router.add_get("/go", bounce)
+    base = await serve(app)
+    client = make_client(base, auth=BasicAuth("alice", "s3cret"))
+    await client.get("/go")
+    await client.get(other_base + "direct")
+    assert other.auth == [None, None]
+
+
+async def test_basic_auth_and_per_request_none(serve: Serve, make_client: MakeClient) -> None:
+    seen = Seen(200)
+    base = await start(serve, seen)
+    client = make_client(base, auth=BasicAuth("alice", "s3cret"))
+    await client.get("/x")
+    await client.get("/x", auth=None)
+    await client.get("/x", auth=BasicAuth("bob", "pw"))
+    expected = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    assert seen.auth == [expected, None, "Basic " + base64.b64encode(b"bob:pw").decode()]
+    assert "s3cret" not in repr(client.pipeline) + str(client.pipeline)
+
+
+async def test_per_request_auth_on_a_client_without_one_fails_clearly(
+    make_client: MakeClient,
+) -> None:
+    client = make_client("http://127.0.0.1:9/")
+    with pytest.raises(stackwire.InvalidRequestError, match="auth="):
+        await client.get("/x", auth=BasicAuth("a", "b"))
+    assert "auth" not in client.pipeline.names
+
+
+class HmacSigner(Signer):
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def sign(self, request: stackwire.Request) -> stackwire.Request:
+        message = b"\n".join(
+            [
+                request.method.encode(),
+                request.url.path_qs.encode(),
+                request.headers.get("X-Retry-Count", "").encode(),
+                request.body if isinstance(request.body, bytes) else b"",
+            ]
+        )
+        return request.with_headers(
+            {"X-Signature": hmac.new(self.key, message, hashlib.sha256).hexdigest()}
+        )
+
+
+async def test_signer_signs_every_attempt_with_the_final_headers_and_body(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    key = b"k3y"
+    verdicts: list[bool] = []
+    statuses = [503, 200]
+
+    async def check(request: web.Request) -> web.Response:
+        body = await request.read()
+        message = b"\n".join(
+            [
+                request.method.encode(),
+                request.path_qs.encode(),
+                request.headers.get("X-Retry-Count", "").encode(),
+                body,
+            ]
+        )
+        expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+        verdicts.append(request.headers.get("X-Signature") == expected)
+        return web.json_response({}, status=statuses.pop(0))
+
+    app = web.Application()
+    app.router.add_post("/sign", check)
+    base = await serve(app)
+    client = make_client(base, auth=HmacSigner(key))
+    await client.post("/sign", content=b"payload", query={"a": "1"})
+    assert verdicts == [True, True]
+
+
+async def test_signer_refuses_a_streamed_body_before_any_io(make_client: MakeClient) -> None:
+    async def chunks() -> Any:
+        yield b"x"
+
+    client = make_client("http://127.0.0.1:9/", auth=HmacSigner(b"k"))
+    with pytest.raises(stackwire.InvalidRequestError, match="streamed body"):
+        await client.post("/x", content=chunks())
+
+
+async def test_oauth2_client_credentials_grant_against_a_local_token_endpoint(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    grants: list[tuple[str | None, dict[str, str]]] = []
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        grants.append((request.headers.get("Authorization"), {k: str(v) for k, v in form.items()}))
+        return web.json_response(
+            {"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600}
+        )
+
+    app = web.Application()
+    app.router.add_post("/oauth/token", token)
+    token_base = await serve(app)
+    seen = Seen(200)
+    base = await start(serve, seen)
+    auth = OAuth2ClientCredentials(
+        token_base + "oauth/token", "app", "s3cret", scopes=("read", "write"), audience="api"
+    )
+    client = make_client(base, auth=auth)
+    await client.get("/x")
+    await client.get("/y")
+    basic = "Basic " + base64.b64encode(b"app:s3cret").decode()
+    assert grants == [
+        (basic, {"grant_type": "client_credentials", "scope": "read write", "audience": "api"})
+    ]
+    assert seen.auth == ["Bearer at-1", "Bearer at-1"]
+    assert "s3cret" not in repr(auth)
+
+
+async def test_oauth2_token_endpoint_failure_is_an_auth_error_without_the_secret(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"error": "invalid_client"}, status=401)
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    token_base = await serve(app)
+    client = make_client(
+        "http://127.0.0.1:9/", auth=OAuth2ClientCredentials(token_base + "token", "app", "s3cret")
+    )
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert isinstance(caught.value.__cause__, stackwire.AuthenticationError)
+    assert "s3cret" not in str(caught.value) + repr(caught.value)
