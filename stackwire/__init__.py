@@ -6,11 +6,26 @@
 ['headers', 'query', 'timeout', 'retry', 'decode', 'redirects']
 """
 
-from ._call import CallOptions
+import contextlib
+import sys
+
+import msgspec
+
 from ._types import NOT_GIVEN, NotGiven, Omit, omit
 from ._version import __version__
 from .auth import Auth, BasicAuth, BearerToken, OAuth2ClientCredentials, Signer, Token
 from .client import AsyncClient, ClientOptions
+from .client._verbs import CallOptions
+from .client.pagination import (
+    AsyncPaginator,
+    BasePage,
+    CursorPage,
+    LinkPage,
+    OffsetPage,
+    PageCallOptions,
+    PageInfo,
+    PageNumberPage,
+)
 from .errors import (
     APIConnectionError,
     APIError,
@@ -48,23 +63,11 @@ from .middlewares import (
     RetryEvent,
     RetryMiddleware,
     TimeoutMiddleware,
+    default_should_retry,
 )
-from .models import (
-    AsyncPaginator,
-    AsyncStream,
-    BasePage,
-    CursorPage,
-    LinkPage,
-    Model,
-    OffsetPage,
-    PageCallOptions,
-    PageInfo,
-    PageNumberPage,
-    ServerSentEvent,
-    SSEDecoder,
-)
+from .models import Model, ServerSentEvent, SSEDecoder
 from .pipeline import (
-    AiohttpTransport,
+    AsyncStream,
     CallNext,
     ExtensionKey,
     Middleware,
@@ -78,9 +81,8 @@ from .pipeline import (
     StreamingBody,
     Timeout,
 )
-from .sync_client import Client, SyncCallOptions
-from .sync_pages import SyncPaginator
-from .sync_stream import Stream, SyncResponse
+from .sync import Client, Stream, SyncCallOptions, SyncPaginator, SyncResponse
+from .transports import AiohttpTransport
 
 __all__ = [
     "NOT_GIVEN",
@@ -160,5 +162,34 @@ __all__ = [
     "Token",
     "UnprocessableEntityError",
     "__version__",
+    "default_should_retry",
     "omit",
 ]
+
+
+def _own_annotations(cls: type) -> None:
+    # msgspec reads a Struct's string annotations (``from __future__ import
+    # annotations``) in the namespace of ``cls.__module__``; evaluate them here, in
+    # the module that wrote them, before ``__module__`` says "stackwire".
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        annotations = vars(klass).get("__annotations__")
+        if module is None or not klass.__module__.startswith("stackwire.") or not annotations:
+            continue
+        for name, value in annotations.items():
+            if isinstance(value, str):
+                # A name imported for type checking only stays a string.
+                with contextlib.suppress(NameError):
+                    annotations[name] = eval(value, vars(module), dict(vars(klass)))
+
+
+# Every public class and function reports itself as ``stackwire.X`` (in reprs, in
+# tracebacks and in generated docs), wherever it is defined: the folders are tiers of
+# the implementation, not import paths users need to know.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, msgspec.Struct):
+        _own_annotations(_value)
+    if isinstance(_value, type) or (callable(_value) and hasattr(_value, "__code__")):
+        _value.__module__ = "stackwire"
+del _name, _value

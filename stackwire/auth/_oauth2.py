@@ -107,7 +107,7 @@ class OAuth2ClientCredentials(BearerToken):
         # The one deliberate upward reach of this tier: the grant is an HTTP call with
         # retries and timeouts, which is what a client is. Resolved at call time, so
         # importing stackwire.auth never imports the client.
-        from ..client import AsyncClient
+        from ..client.async_client import AsyncClient
 
         url = self.token_url
         async with AsyncClient(

@@ -27,10 +27,10 @@ import msgspec
 
 from .._types import NotGiven
 from ..errors import APIStatusError, status_error_class
-from ..models.stream import make_stream
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
+from ..pipeline.stream import make_stream
 
 __all__ = ["DecodeMiddleware", "status_error"]
 

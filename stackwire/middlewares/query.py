@@ -3,7 +3,7 @@
 What it does: merges the client's ``query=`` with the request's ``query`` (a key the
 request gives replaces the client's), encodes them with the client's formats
 (booleans as ``true``/``false``, ``None`` dropped, arrays per ``query_array_format``,
-mappings per ``query_nested_format``; see `stackwire._query`) and appends them to
+mappings per ``query_nested_format``; see `stackwire._http.query`) and appends them to
 the URL, after any query already written in the path. It passes on ``query=None``.
 
 Where it sits: above ``retry``: the URL is the same for every attempt.
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from msgspec.structs import replace
 
-from .._query import ARRAY_FORMATS, NESTED_FORMATS, ArrayFormat, NestedFormat, encode_params
+from .._http.query import ARRAY_FORMATS, NESTED_FORMATS, ArrayFormat, NestedFormat, encode_params
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import RequestRewriter
 from ..pipeline.request import Request

@@ -39,7 +39,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._query import encode_params
+from .._http.query import encode_params
 from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline.body import is_replayable

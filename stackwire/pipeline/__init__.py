@@ -1,5 +1,5 @@
-"""The pipeline: `Request`, `Response`, the middleware contract, `Pipeline` and the
-aiohttp transport."""
+"""The pipeline (tier 2): `Request`, `Response`, `AsyncStream`, the middleware contract,
+`Pipeline` and the transport contract."""
 
 from .body import StreamingBody, is_replayable
 from .middleware import CallNext, Middleware, RequestRewriter
@@ -7,10 +7,11 @@ from .options import RequestOptions, Timeout
 from .pipeline import NamedMiddleware, Pipeline
 from .request import ExtensionKey, Request
 from .response import Response
-from .transport import AiohttpTransport, PoolStats
+from .stream import AsyncStream
+from .transport import PoolStats
 
 __all__ = [
-    "AiohttpTransport",
+    "AsyncStream",
     "CallNext",
     "ExtensionKey",
     "Middleware",

@@ -20,6 +20,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from .._http.content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
 from .._types import NOT_GIVEN
 from ..errors import (
     APIConnectionError,
@@ -29,7 +30,6 @@ from ..errors import (
     StackwireError,
 )
 from ._aiohttp_errors import map_transport_error
-from ._content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
 from ._expiry import Expiry
 from .request import ExtensionKey, Request
 

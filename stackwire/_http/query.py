@@ -1,0 +1,96 @@
+"""Query-string encoding: a pure function from parameters to ``(key, value)`` pairs.
+
+- ``True``/``False`` become ``true``/``false``; ``None`` is dropped (at any depth);
+- arrays (lists and tuples) follow ``array_format``:
+  ``repeat`` ``a=1&a=2``, ``brackets`` ``a[]=1&a[]=2``, ``indices`` ``a[0]=1&a[1]=2``,
+  ``comma`` ``a=1,2``;
+- mappings follow ``nested_format``: ``brackets`` ``a[b]=1``, ``dots`` ``a.b=1``.
+
+The same rules encode form bodies (``data=``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, TypeAlias
+
+from ..errors import InvalidRequestError
+
+__all__ = ["ArrayFormat", "NestedFormat", "encode_params", "primitive"]
+
+ArrayFormat: TypeAlias = Literal["repeat", "brackets", "indices", "comma"]
+NestedFormat: TypeAlias = Literal["brackets", "dots"]
+
+ARRAY_FORMATS: frozenset[str] = frozenset({"repeat", "brackets", "indices", "comma"})
+NESTED_FORMATS: frozenset[str] = frozenset({"brackets", "dots"})
+
+
+def primitive(value: object) -> str:
+    """The text of one scalar parameter value.
+
+    >>> primitive(True), primitive(1.5), primitive("x")
+    ('true', '1.5', 'x')
+    """
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise InvalidRequestError(
+        f"a query or form value must be a str, int, float, bool, None, list or mapping; "
+        f"got {type(value).__name__}"
+    )
+
+
+def encode_params(
+    params: Mapping[str, object],
+    *,
+    array_format: ArrayFormat = "repeat",
+    nested_format: NestedFormat = "brackets",
+) -> list[tuple[str, str]]:
+    """Flatten ``params`` into ``(key, value)`` pairs, in order.
+
+    >>> encode_params({"a": [1, 2], "f": {"x": True}, "n": None}, array_format="brackets")
+    [('a[]', '1'), ('a[]', '2'), ('f[x]', 'true')]
+    >>> encode_params({"f": {"x": 1}}, nested_format="dots")
+    [('f.x', '1')]
+    """
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        _flatten(str(key), value, pairs, array_format, nested_format)
+    return pairs
+
+
+def _flatten(
+    key: str,
+    value: object,
+    out: list[tuple[str, str]],
+    array_format: str,
+    nested_format: str,
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for sub_key, sub_value in value.items():
+            child = f"{key}.{sub_key}" if nested_format == "dots" else f"{key}[{sub_key}]"
+            _flatten(child, sub_value, out, array_format, nested_format)
+        return
+    if isinstance(value, (list, tuple)):
+        if array_format == "comma":
+            items = [primitive(item) for item in value if item is not None]
+            if items:
+                out.append((key, ",".join(items)))
+            return
+        for index, item in enumerate(value):
+            if array_format == "brackets":
+                child = f"{key}[]"
+            elif array_format == "indices":
+                child = f"{key}[{index}]"
+            else:
+                child = key
+            _flatten(child, item, out, array_format, nested_format)
+        return
+    out.append((key, primitive(value)))

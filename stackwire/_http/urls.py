@@ -1,0 +1,126 @@
+"""URL building: the base URL, relative paths and path templates. Pure functions.
+
+- ``base_url`` always ends with ``/``; a relative path is appended under it, so
+  ``/v1/`` + ``"/users"`` is ``/v1/users`` (a leading ``/`` never climbs to the root);
+- an absolute URL (``https://...``) is used as it is;
+- ``{name}`` placeholders take values percent-encoded as one path segment; an empty
+  value, ``.``, ``..`` or a control character is refused before any I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from urllib.parse import quote, unquote
+
+from yarl import URL
+
+from ..errors import InvalidRequestError
+
+__all__ = ["fill_path", "join_url", "normalize_base_url"]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def normalize_base_url(base_url: str | URL) -> URL:
+    """The base URL with exactly one trailing ``/`` on its path.
+
+    >>> str(normalize_base_url("https://api.test/v1"))
+    'https://api.test/v1/'
+    >>> str(normalize_base_url("https://api.test"))
+    'https://api.test/'
+    """
+    url = URL(base_url) if isinstance(base_url, str) else base_url
+    if not url.is_absolute() or url.scheme not in ("http", "https"):
+        raise InvalidRequestError(f"base_url must be an absolute http(s) URL, got {str(url)!r}")
+    if url.query_string or url.fragment:
+        raise InvalidRequestError("base_url must not have a query or a fragment; use query=")
+    # ``URL("http://h")`` has the path ``/`` but prints without it: set it explicitly.
+    path = url.raw_path if url.raw_path.endswith("/") else url.raw_path + "/"
+    return url.with_path(path, encoded=True)
+
+
+def _check_segment(name: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidRequestError(
+            f"path parameter {name!r} must be a str or a number, got {type(value).__name__}"
+        )
+    text = str(value)
+    if text == "":
+        raise InvalidRequestError(f"path parameter {name!r} is empty")
+    if text in (".", ".."):
+        raise InvalidRequestError(f"path parameter {name!r} may not be {text!r}")
+    if _CONTROL.search(text) is not None:
+        raise InvalidRequestError(f"path parameter {name!r} has a control character")
+    return quote(text, safe="")
+
+
+@lru_cache(maxsize=1024)
+def _placeholders(template: str) -> tuple[str, ...]:
+    return tuple(_PLACEHOLDER.findall(template))
+
+
+def fill_path(template: str, params: Mapping[str, object]) -> str:
+    """``template`` with each ``{name}`` replaced by its percent-encoded value.
+
+    >>> fill_path("/users/{user_id}/files/{name}", {"user_id": 7, "name": "a b/c"})
+    '/users/7/files/a%20b%2Fc'
+    """
+    names = _placeholders(template)
+    missing = [name for name in names if name not in params]
+    if missing:
+        raise InvalidRequestError(f"path {template!r} needs path_params {missing}")
+    extra = sorted(set(params) - set(names))
+    if extra:
+        raise InvalidRequestError(f"path {template!r} has no placeholder for {extra}")
+    return _PLACEHOLDER.sub(lambda m: _check_segment(m.group(1), params[m.group(1)]), template)
+
+
+# Characters a path (or query) may hold as they are (RFC 3986 pchar, plus ``/``, and
+# ``?`` in a query); ``%`` stays for escapes already written. Everything else is
+# percent-encoded, and nothing already encoded is ever decoded again: ``%2F`` or ``%3B``
+# in a path parameter reaches the server as written.
+_PATH_SAFE = "!$&'()*+,;=:@/%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _quote(text: str, safe: str) -> str:
+    return quote(_STRAY_PERCENT.sub("%25", text), safe=safe)
+
+
+@lru_cache(maxsize=2048)
+def _join(base: URL, path: str) -> URL:
+    if _ABSOLUTE.match(path):
+        url = URL(path)
+        if url.scheme not in ("http", "https"):
+            raise InvalidRequestError(f"only http(s) URLs can be requested, got {path!r}")
+        return url
+    if _CONTROL.search(path) is not None:
+        raise InvalidRequestError(f"path {path!r} has a control character")
+    path = path.partition("#")[0]  # a fragment is never sent
+    path, _, query = path.partition("?")
+    relative = path.lstrip("/")
+    for segment in relative.split("/"):
+        # ``%2e%2e`` is ``..`` to a server that normalizes the path.
+        if segment in (".", "..") or unquote(segment) in (".", ".."):
+            raise InvalidRequestError(f"path {path!r} may not have '.' or '..' segments")
+    return URL.build(
+        scheme=base.scheme,
+        authority=base.raw_authority,
+        path=base.raw_path + _quote(relative, _PATH_SAFE),
+        query_string=_quote(query, _QUERY_SAFE),
+        encoded=True,
+    )
+
+
+def join_url(base: URL, path: str) -> URL:
+    """The URL for ``path`` under ``base`` (or ``path`` itself when absolute).
+
+    >>> str(join_url(URL("https://api.test/v1/"), "/users?limit=2"))
+    'https://api.test/v1/users?limit=2'
+    """
+    return _join(base, path)

@@ -1,0 +1,82 @@
+"""The one mapping from a client's configuration to its stack and transport."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._config import _Config
+from ..auth import AuthMiddleware
+from ..middlewares.decode import DecodeMiddleware
+from ..middlewares.headers import HeadersMiddleware
+from ..middlewares.query import QueryMiddleware
+from ..middlewares.redirects import RedirectMiddleware
+from ..middlewares.retry import (
+    RetryMiddleware,
+)
+from ..middlewares.timeout import TimeoutMiddleware
+from ..pipeline.middleware import Middleware
+from ..pipeline.pipeline import Pipeline
+from ..transports import AiohttpTransport
+
+
+def _default_pipeline(config: _Config) -> Pipeline:
+    retry = RetryMiddleware(
+        max_retries=config.max_retries,
+        max_retry_after=config.max_retry_after,
+        idempotency_header=config.idempotency_header,
+        retry_count_header=config.retry_count_header,
+        initial_delay=config.initial_delay,
+        max_delay=config.max_delay,
+        jitter=config.jitter,
+        should_retry=config.should_retry,
+        on_retry=config.on_retry,
+        sleep=config.sleep,
+        clock=config.clock,
+        random=config.random,
+    )
+    stack: list[Middleware] = [
+        HeadersMiddleware(
+            config.headers,
+            api_key=config.api_key,
+            api_key_header=config.api_key_header,
+            user_agent=config.user_agent,
+            include_platform_headers=config.platform_headers,
+            sensitive_headers=config.sensitive_headers,
+        ),
+        QueryMiddleware(
+            config.query,
+            array_format=config.query_array_format,
+            nested_format=config.query_nested_format,
+        ),
+        TimeoutMiddleware(config.timeout, deadline=config.deadline),
+        retry,
+        DecodeMiddleware(
+            max_response_bytes=config.max_response_bytes,
+            max_event_bytes=config.max_event_bytes,
+            strict=config.strict,
+        ),
+        *config.middlewares,
+        RedirectMiddleware(
+            follow_redirects=config.follow_redirects,
+            max_redirects=config.max_redirects,
+            base_url=config.base_url,
+        ),
+        # Only a client with auth= has the stage: without one, no extra layer.
+        *(
+            [AuthMiddleware(config.auth, base_url=config.base_url, clock=config.clock)]
+            if config.auth is not None
+            else []
+        ),
+    ]
+    return Pipeline(stack)
+
+
+def _transport(config: _Config) -> AiohttpTransport:
+    return AiohttpTransport(
+        session=config.session,
+        max_connections=config.max_connections,
+        verify=config.verify,
+        trust_env=config.trust_env,
+        proxy=config.proxy,
+    )

@@ -1,0 +1,280 @@
+"""The typed signature shared by every verb: keywords and return types.
+
+``get``, ``post``, ... all take a path and the keywords of `CallOptions`; what they
+return depends on ``cast_to`` and ``stream``:
+
+- no ``cast_to``: the `Response`;
+- ``cast_to=T``: a ``T`` (``T`` a class or a type expression such as ``A | B``);
+- ``cast_to=T, stream=True``: an ``AsyncStream[T]``; ``stream=True`` alone: an
+  ``AsyncStream[Any]`` (raw `ServerSentEvent` objects, or JSON values for JSON Lines).
+
+``request(method, path, ...)`` is typed the same way (`AsyncRequest`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    Protocol,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
+
+from .._types import Omit
+from ..pipeline.options import Timeout
+from ..pipeline.response import Response
+
+if TYPE_CHECKING:
+    import pathlib
+
+    from typing_extensions import TypeForm
+
+    from ..auth import Auth
+    from ..pipeline.stream import AsyncStream
+
+__all__ = [
+    "AsyncRequest",
+    "AsyncVerb",
+    "BaseCallOptions",
+    "CallOptions",
+    "FileContent",
+    "Files",
+    "RawRequest",
+    "RawVerb",
+    "StreamingRequest",
+    "StreamingVerb",
+]
+
+_T = TypeVar("_T")
+
+FileContent: TypeAlias = "bytes | IO[bytes] | pathlib.Path"
+FileSpec: TypeAlias = (
+    "FileContent | tuple[str | None, FileContent] | tuple[str | None, FileContent, str | None]"
+    " | tuple[str | None, FileContent, str | None, Mapping[str, str]]"
+)
+Files: TypeAlias = "Mapping[str, FileSpec] | Sequence[tuple[str, FileSpec]]"
+
+
+class BaseCallOptions(TypedDict, total=False):
+    """The keywords shared by the verbs, `AsyncClient.paginate` and the blocking
+    `Client`'s verbs. Leaving one out means "the client's value"; ``None`` turns a
+    limit off."""
+
+    path_params: Mapping[str, object]
+    query: Mapping[str, object] | None
+    headers: Mapping[str, str | Omit] | None
+    json: object
+    data: Mapping[str, object] | None
+    timeout: Timeout | float | None
+    deadline: float | None
+    max_retries: int
+    idempotency_key: str
+    follow_redirects: bool
+    max_response_bytes: int | None
+
+
+class CallOptions(BaseCallOptions, total=False):
+    """The keywords every verb takes besides ``path``, ``cast_to`` and ``stream``."""
+
+    content: bytes | AsyncIterable[bytes] | None
+    files: Files | None
+    stream_end_event: str | None
+    auth: Auth | None
+
+
+class AsyncVerb(Protocol):
+    """``await client.get(path, cast_to=T, ...)``: see the module docstring.
+
+    ``cast_to`` may be a class or any type expression (``A | B``, ``list[User]``).
+    """
+
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self, path: str, *, stream: Literal[True], **options: Unpack[CallOptions]
+    ) -> Awaitable[AsyncStream[Any]]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self, path: str, *, stream: Literal[False] = False, **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[Any]]: ...
+    @overload
+    def __call__(
+        self, path: str, *, cast_to: object, stream: bool = False, **options: Unpack[CallOptions]
+    ) -> Awaitable[Any]: ...
+
+
+class AsyncRequest(Protocol):
+    """``await client.request(method, path, cast_to=T, ...)``: typed like the verbs."""
+
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[AsyncStream[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, stream: Literal[True], **options: Unpack[CallOptions]
+    ) -> Awaitable[AsyncStream[Any]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[_T]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        stream: Literal[False] = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Response[Any]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: object,
+        stream: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Any]: ...
+
+
+class RawVerb(Protocol):
+    """``await client.with_raw_response.get(path, cast_to=T)``: a ``Response[T]``."""
+
+    @overload
+    def __call__(
+        self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
+    def __call__(self, path: str, **options: Unpack[CallOptions]) -> Awaitable[Response[Any]]: ...
+
+
+class RawRequest(Protocol):
+    """``await client.with_raw_response.request(method, path, cast_to=T)``."""
+
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[Any]]: ...
+
+
+class StreamingVerb(Protocol):
+    """``async with client.with_streaming_response.get(path) as response:``."""
+
+    @overload
+    def __call__(
+        self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, path: str, **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[Any]]: ...
+
+
+class StreamingRequest(Protocol):
+    """``async with client.with_streaming_response.request(method, path) as response:``."""
+
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, *, cast_to: TypeForm[_T], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[_T]]: ...
+    @overload
+    def __call__(
+        self, method: str, path: str, **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[Any]]: ...

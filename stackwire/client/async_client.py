@@ -1,0 +1,617 @@
+"""`AsyncClient`: a typed HTTP API client over one aiohttp session.
+
+Every call runs through ``client.pipeline``, outermost first::
+
+    headers -> query -> timeout -> retry -> decode -> [middlewares=] -> redirects -> transport
+    \\________ once per call _________/        \\__________ once per attempt __________/
+
+Clients derived with `AsyncClient.with_options` or `AsyncClient.with_middleware`
+share the session of the client they came from; only the client that created the
+session closes it.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import MappingProxyType, TracebackType
+from typing import Any, Self, TypeVar, Unpack, cast, get_origin
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .._http.urls import fill_path, join_url, normalize_base_url
+from .._types import NOT_GIVEN, NotGiven, Omit
+from ..auth import AUTH_OVERRIDE, Auth
+from ..errors import ClientClosedError, InvalidRequestError, StackwireError
+from ..middlewares.headers import split_headers
+from ..middlewares.retry import (
+    check_max_retries,
+)
+from ..pipeline.middleware import Middleware
+from ..pipeline.options import RequestOptions, Timeout
+from ..pipeline.pipeline import NamedMiddleware, Pipeline
+from ..pipeline.request import ExtensionKey, Request, redact
+from ..pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Response
+from ..pipeline.transport import PoolStats
+from ..transports import AiohttpTransport
+from ._bodies import build_body, load_files
+from ._config import (
+    _TRANSPORT_OPTIONS,
+    ClientOptions,
+    DerivedOptions,
+    _check_size,
+    _Config,
+    _from_environment,
+    _resolve,
+)
+from ._secrets import _hide_secrets, _secret_values
+from ._stack import _default_pipeline, _transport
+from ._verbs import (
+    AsyncRequest,
+    AsyncVerb,
+    RawRequest,
+    RawVerb,
+    StreamingRequest,
+    StreamingVerb,
+)
+from .pagination import AsyncPaginator, BasePage, PageCallOptions, _PageRequest
+
+__all__ = ["AsyncClient", "ClientOptions", "DerivedOptions"]
+
+_EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+# An HTTP method is a token (RFC 9110); aiohttp would raise a bare ValueError or,
+# for an empty one, send a broken request line.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# RequestOptions of calls that give no per-request option but these, shared by key
+# (the options are frozen); bounded, like the other per-client caches.
+_OptionsKey = tuple[Any, bool, bool]
+_OPTIONS_CACHE_MAX = 256
+_URL_CACHE_MAX = 1024
+_PageT = TypeVar("_PageT", bound=BasePage[Any])
+
+
+def _verb(method: str) -> Any:
+    """``client.get`` & co.: a plain function per method name, typed by `AsyncVerb`.
+
+    Looked up on a client it is a bound method, which Python makes in C; the client
+    keeps nothing per verb, so no reference cycle ties an unclosed client to itself.
+    """
+
+    def verb(self: Any, path: str, **options: Any) -> Any:
+        return self._call(method, path, **options)
+
+    verb.__name__ = method.lower()
+    verb.__qualname__ = method.lower()
+    verb.__doc__ = f"Send a {method} request; see `AsyncClient.request`."
+    return verb
+
+
+def _request_verb(doc: str) -> Any:
+    """``client.request``: `_verb` with the method as its first argument, typed by
+    `AsyncRequest` (and its twins on the views)."""
+
+    def request(self: Any, method: str, path: str, **options: Any) -> Any:
+        # A method that is not a str gets its typed error from the request check.
+        method = method.upper() if isinstance(method, str) else method
+        return self._call(method, path, **options)
+
+    request.__doc__ = doc
+    return request
+
+
+class AsyncClient:
+    """A typed client for one HTTP API.
+
+    >>> import stackwire
+    >>> client = stackwire.AsyncClient("https://api.example.com/v1", api_key="sk-test-123456789")
+    >>> print(client.pipeline)
+    1. headers
+    2. query
+    3. timeout
+    4. retry
+    5. decode
+    6. redirects
+
+    Use it as ``async with client: ...`` or ``await client.close()`` when done.
+    ``await client.get("/users/{id}", path_params={"id": 1}, cast_to=User)`` returns
+    a ``User``; see `CallOptions` for every keyword of the verbs.
+    """
+
+    get: AsyncVerb = cast("AsyncVerb", _verb("GET"))
+    post: AsyncVerb = cast("AsyncVerb", _verb("POST"))
+    put: AsyncVerb = cast("AsyncVerb", _verb("PUT"))
+    patch: AsyncVerb = cast("AsyncVerb", _verb("PATCH"))
+    delete: AsyncVerb = cast("AsyncVerb", _verb("DELETE"))
+    head: AsyncVerb = cast("AsyncVerb", _verb("HEAD"))
+    options: AsyncVerb = cast("AsyncVerb", _verb("OPTIONS"))
+    request: AsyncRequest = cast(
+        "AsyncRequest",
+        _request_verb(
+            """Send ``method`` to ``path``; returns what the verbs return.
+
+        ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
+        are filled from ``path_params``. See `CallOptions` for every keyword.
+        """
+        ),
+    )
+
+    def __init__(
+        self,
+        base_url: str | URL | None = None,
+        *,
+        env_prefix: str | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        if env_prefix is not None:
+            given: dict[str, Any] = {"base_url": base_url, **options}
+            _from_environment(env_prefix, given)
+            base_url = given.pop("base_url")
+            options = cast("ClientOptions", given)
+        if base_url is None:
+            hint = f" (or set {env_prefix}_BASE_URL)" if env_prefix else ""
+            raise InvalidRequestError(f"base_url is required{hint}")
+        config = _resolve(_Config(base_url=normalize_base_url(base_url)), options)
+        self._setup(config, _transport(config), owner=True)
+
+    def _setup(self, config: _Config, transport: AiohttpTransport, *, owner: bool) -> None:
+        self._config = config
+        self._transport = transport
+        self._owner = owner
+        self._closed = False
+        # Derived clients with a session of their own, closed with this transport's
+        # owner (shared by every client on this transport); and the list this client
+        # is on itself, if it is one of them.
+        self._dependents: list[AsyncClient] = []
+        self._origin_dependents: list[AsyncClient] | None = None
+        self._pipeline = _default_pipeline(config)
+        self._handler = self._pipeline.compose(transport)
+        self._secrets = _secret_values(config)
+        self._options_cache: dict[_OptionsKey, RequestOptions] = {}
+        self._urls: dict[str, URL] = {}  # path -> URL, for paths without placeholders
+        # Read-only, since every request of this client shares it.
+        self._extensions: Mapping[ExtensionKey[Any], Any] = MappingProxyType(
+            {}
+            if config.request_id_headers == REQUEST_ID_HEADERS
+            else {REQUEST_ID_HEADERS_KEY: config.request_id_headers}
+        )
+
+    @classmethod
+    def _derive(cls, parent: AsyncClient, config: _Config, pipeline: Pipeline | None) -> Self:
+        """A client with ``config`` sharing ``parent``'s transport (session)."""
+        client = cls.__new__(cls)
+        # Equal values (``max_connections=1000`` again) keep the parent's session.
+        changes_transport = any(
+            getattr(config, name) != getattr(parent._config, name) for name in _TRANSPORT_OPTIONS
+        )
+        if changes_transport:
+            client._setup(config, _transport(config), owner=True)
+            # Closing the client it came from closes it too (held until then).
+            parent._dependents.append(client)
+            client._origin_dependents = parent._dependents
+        else:
+            client._setup(config, parent._transport, owner=False)
+            client._dependents = parent._dependents
+        if pipeline is not None:
+            client._pipeline = pipeline
+            client._handler = pipeline.compose(client._transport)
+        return client
+
+    # -- the stack -----------------------------------------------------------------
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The whole stack, outermost first; ``print()`` it to see it."""
+        return self._pipeline
+
+    @property
+    def base_url(self) -> URL:
+        return self._config.base_url
+
+    @property
+    def timeout(self) -> Timeout | None:
+        return self._config.timeout
+
+    @property
+    def max_retries(self) -> int:
+        return self._config.max_retries
+
+    def with_options(self, **options: Unpack[DerivedOptions]) -> Self:
+        """A client with some options changed, sharing this client's session.
+
+        ``headers=``/``query=`` merge into this client's; ``set_headers=``/
+        ``set_query=`` replace them (giving both is an error). ``env_prefix=`` fills
+        ``base_url``/``api_key`` from the environment, as for the constructor.
+        Closing the new client never closes this one.
+        """
+        if "env_prefix" in options or options.get("base_url", NOT_GIVEN) is None:
+            given: dict[str, Any] = dict(options)
+            # ``None`` is what the constructor takes for "not given": keep this client's.
+            env_prefix = given.pop("env_prefix", None)
+            if env_prefix is not None:
+                _from_environment(env_prefix, given)
+            if given.get("base_url", NOT_GIVEN) is None:
+                del given["base_url"]
+            options = cast("DerivedOptions", given)
+        config = _resolve(self._config, options)
+        fresh = _default_pipeline(config)
+        current = self._pipeline
+        if current.names == _default_pipeline(self._config).names:
+            return type(self)._derive(self, config, None)
+        if "middlewares" in options:
+            raise InvalidRequestError(
+                "this client's stack was changed with with_middleware(); pass middlewares= "
+                "to with_options() before adding middlewares with with_middleware()"
+            )
+        # Keep the added middlewares where they are; rebuild the built-in ones.
+        builtins = set(fresh.names)
+        pipeline = Pipeline(
+            NamedMiddleware(entry.name, fresh[entry.name]) if entry.name in builtins else entry
+            for entry in current
+        )
+        return type(self)._derive(self, config, pipeline)
+
+    def with_middleware(
+        self,
+        middleware: Middleware,
+        *,
+        name: str | None = None,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> Self:
+        """A client that also runs ``middleware`` (innermost but for ``redirects``, so
+        just above it, unless ``before=``/``after=`` names another); same session."""
+        if before is not None and after is not None:
+            raise InvalidRequestError("with_middleware() takes before= or after=, not both")
+        if before is not None:
+            pipeline = self._pipeline.insert(middleware, name=name, before=before)
+        elif after is not None:
+            pipeline = self._pipeline.insert(middleware, name=name, after=after)
+        elif "redirects" in self._pipeline:
+            pipeline = self._pipeline.insert(middleware, name=name, before="redirects")
+        else:
+            pipeline = self._pipeline.insert(middleware, name=name)
+        return type(self)._derive(self, self._config, pipeline)
+
+    # -- calls ---------------------------------------------------------------------
+
+    def _build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: Any = NOT_GIVEN,
+        stream: bool = False,
+        raw_response: bool = False,
+        path_params: Mapping[str, object] | None = None,
+        query: Mapping[str, object] | None = None,
+        headers: Mapping[str, str | Omit] | None = None,
+        json: Any = NOT_GIVEN,
+        content: Any = None,
+        data: Mapping[str, object] | None = None,
+        files: Any = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        idempotency_key: str | NotGiven = NOT_GIVEN,
+        follow_redirects: bool | NotGiven = NOT_GIVEN,
+        max_response_bytes: int | NotGiven | None = NOT_GIVEN,
+        stream_end_event: str | None = None,
+        auth: Auth | NotGiven | None = NOT_GIVEN,
+    ) -> Request:
+        if self._closed or self._transport._closed:
+            raise ClientClosedError("this client is closed; create a new one")
+        if not isinstance(method, str) or (
+            method not in _KNOWN_METHODS and _METHOD.fullmatch(method) is None
+        ):
+            raise InvalidRequestError(f"invalid HTTP method {method!r}; use a token like 'GET'")
+        if not isinstance(path, str):
+            raise InvalidRequestError(f"path must be a str, got {type(path).__name__}")
+        if path_params:
+            url = join_url(self._config.base_url, fill_path(path, path_params))
+        elif "{" in path:
+            url = join_url(self._config.base_url, fill_path(path, {}))
+        else:
+            url = join_url(self._config.base_url, path)
+            if type(path) is str and len(self._urls) < _URL_CACHE_MAX:
+                self._urls[path] = url  # for `_plain_request`
+        if not isinstance(max_retries, NotGiven):
+            check_max_retries(max_retries)
+        if not isinstance(max_response_bytes, NotGiven):
+            _check_size("max_response_bytes", max_response_bytes)
+        if query is not None and not isinstance(query, Mapping):
+            raise InvalidRequestError(f"query= must be a mapping, got {type(query).__name__}")
+        if json is NOT_GIVEN and content is None and data is None and files is None:
+            body = content_type = None
+        else:
+            body, content_type = build_body(
+                method, json=json, content=content, data=data, files=files
+            )
+        if headers:
+            own, omitted = split_headers(headers)
+            if content_type is not None and "Content-Type" not in own:
+                own["Content-Type"] = content_type
+            header_proxy = CIMultiDictProxy(own)
+        else:
+            omitted = frozenset()
+            header_proxy = (
+                _EMPTY_HEADERS
+                if content_type is None
+                else CIMultiDictProxy(CIMultiDict({"Content-Type": content_type}))
+            )
+        if (
+            timeout is NOT_GIVEN
+            and deadline is NOT_GIVEN
+            and max_retries is NOT_GIVEN
+            and idempotency_key is NOT_GIVEN
+            and follow_redirects is NOT_GIVEN
+            and max_response_bytes is NOT_GIVEN
+            and stream_end_event is None
+        ):
+            options = self._plain_options(cast_to, stream, raw_response)
+        else:
+            options = RequestOptions(
+                cast_to=cast_to,
+                stream=stream,
+                raw_response=raw_response,
+                timeout=timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+                idempotency_key=idempotency_key,
+                follow_redirects=follow_redirects,
+                max_response_bytes=max_response_bytes,
+                stream_end_event=stream_end_event,
+            )
+        return Request(
+            method=method,
+            url=url,
+            headers=header_proxy,
+            query=query or None,
+            body=body,
+            options=options,
+            omit_headers=omitted,
+            extensions=self._extensions if auth is NOT_GIVEN else self._auth_override(auth),
+        )
+
+    def _auth_override(self, auth: object) -> Mapping[ExtensionKey[Any], Any]:
+        """The request extensions carrying a per-request ``auth=`` (``None``: none)."""
+        if auth is not None and not isinstance(auth, Auth):
+            raise InvalidRequestError(f"auth must be an Auth or None, got {type(auth).__name__}")
+        if "auth" not in self._pipeline:
+            if auth is None:
+                return self._extensions
+            raise InvalidRequestError(
+                "per-request auth= needs a client with an auth stage: create the client "
+                "with auth= (or derive one with with_options(auth=...))"
+            )
+        return {**self._extensions, AUTH_OVERRIDE: (auth,)}
+
+    def _plain_options(self, cast_to: Any, stream: bool, raw_response: bool) -> RequestOptions:
+        """The options of a call that sets nothing but these three, shared when
+        ``cast_to`` is a class (``A | B`` equals ``B | A``, but decodes differently)."""
+        if cast_to is not NOT_GIVEN and not isinstance(cast_to, type):
+            return RequestOptions(cast_to=cast_to, stream=stream, raw_response=raw_response)
+        key = (cast_to, stream, raw_response)
+        try:
+            return self._options_cache[key]
+        except KeyError:
+            options = RequestOptions(cast_to=cast_to, stream=stream, raw_response=raw_response)
+            if len(self._options_cache) < _OPTIONS_CACHE_MAX:
+                self._options_cache[key] = options
+            return options
+
+    def _plain_request(
+        self, method: str, path: str, cast_to: Any, stream: bool, raw_response: bool
+    ) -> Request:
+        """`_build_request` for a call that sets nothing but these, the usual call:
+        the same request, made from the URL this client joined for ``path`` before."""
+        url = self._urls.get(path) if type(path) is str else None
+        if url is None or method not in _KNOWN_METHODS or self._closed or self._transport._closed:
+            return self._build_request(
+                method, path, cast_to=cast_to, stream=stream, raw_response=raw_response
+            )
+        return Request(
+            method=method,
+            url=url,
+            options=self._plain_options(cast_to, stream, raw_response),
+            extensions=self._extensions,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        cast_to: Any = NOT_GIVEN,
+        stream: bool = False,
+        raw_response: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if not kwargs:
+            request = self._plain_request(method, path, cast_to, stream, raw_response)
+        else:
+            if kwargs.get("files") is not None:
+                # Reading Paths and files happens off the event loop, once per call.
+                kwargs["files"] = await load_files(
+                    method,
+                    kwargs["files"],
+                    json=kwargs.get("json", NOT_GIVEN),
+                    content=kwargs.get("content"),
+                    data=kwargs.get("data"),
+                )
+            request = self._build_request(
+                method, path, cast_to=cast_to, stream=stream, raw_response=raw_response, **kwargs
+            )
+        try:
+            response = await self._handler(request)
+        except StackwireError as exc:
+            if self._secrets:
+                _hide_secrets(exc, self._secrets)
+            raise
+        if request.options.raw_response:
+            return response
+        return response._parsed
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        page: type[_PageT],
+        method: str = "GET",
+        **options: Unpack[PageCallOptions],
+    ) -> AsyncPaginator[_PageT]:
+        """A paginated list: ``await`` it for the first page, ``async for`` it for items.
+
+        ``page`` is the page model (``CursorPage[User]``, ``OffsetPage[User]``, ...;
+        see `stackwire.client.pagination`). Every page is requested with ``method`` (GET;
+        ``method="POST"`` with ``json=`` for lists searched with a JSON body) and the
+        same query, headers, body, timeout and retry options; only the page's own
+        parameters (or URL) change.
+
+        >>> async def names(client):  # doctest: +SKIP
+        ...     users = client.paginate("/users", page=CursorPage[User], query={"limit": 100})
+        ...     return [user.name async for user in users]
+        """
+        page_class = get_origin(page) or page
+        if not (isinstance(page_class, type) and issubclass(page_class, BasePage)):
+            raise InvalidRequestError(
+                f"page= must be a page model such as CursorPage[User], got {page!r}"
+            )
+        for name in ("content", "files", "stream", "cast_to"):
+            if name in options:
+                raise InvalidRequestError(f"paginate() does not take {name}=")
+        request = _PageRequest(self, page, method.upper(), path, dict(options))
+        return AsyncPaginator(request)
+
+    @property
+    def with_raw_response(self) -> RawResponseView:
+        """Verbs that return the `Response` (``await response.parse()`` for the value)."""
+        return RawResponseView(self)
+
+    @property
+    def with_streaming_response(self) -> StreamingResponseView:
+        """Verbs that give the `Response` with its body unread, in ``async with``."""
+        return StreamingResponseView(self)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _transport_closed(self) -> bool:
+        return self._transport._closed
+
+    def pool_stats(self) -> PoolStats:
+        """Connections of this client's pool in use and idle (to check nothing leaked)."""
+        return self._transport.pool_stats()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Close the client; the session too, if this client created it, and then
+        every client derived from it with a session of its own (``verify=``,
+        ``proxy=``, ...). Closing a derived client never closes its origin."""
+        self._closed = True
+        origin = self._origin_dependents
+        if origin is not None and self in origin:
+            origin.remove(self)
+        if not self._owner:
+            return
+        await self._transport.aclose()
+        dependents = self._dependents
+        while dependents:
+            await dependents[-1].close()  # removes itself from the list
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        transport = getattr(self, "_transport", None)
+        if (
+            transport is not None
+            and getattr(self, "_owner", False)
+            and transport.owns_session
+            and transport.session_created
+            and not transport._closed
+        ):
+            warnings.warn(
+                f"unclosed {type(self).__name__} for {self._config.base_url}: use "
+                "`async with` or `await client.close()`",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+
+    def __repr__(self) -> str:
+        key = f", api_key={redact(self._config.api_key)!r}" if self._config.api_key else ""
+        return f"{type(self).__name__}({str(self._config.base_url)!r}{key})"
+
+
+class RawResponseView:
+    """``client.with_raw_response``: the same verbs, returning `Response` objects."""
+
+    get: RawVerb = cast("RawVerb", _verb("GET"))
+    post: RawVerb = cast("RawVerb", _verb("POST"))
+    put: RawVerb = cast("RawVerb", _verb("PUT"))
+    patch: RawVerb = cast("RawVerb", _verb("PATCH"))
+    delete: RawVerb = cast("RawVerb", _verb("DELETE"))
+    head: RawVerb = cast("RawVerb", _verb("HEAD"))
+    options: RawVerb = cast("RawVerb", _verb("OPTIONS"))
+    request: RawRequest = cast(
+        "RawRequest", _request_verb("Send ``method`` to ``path``; the `Response`.")
+    )
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Response[Any]:
+        return cast(
+            "Response[Any]", await self._client._call(method, path, raw_response=True, **kwargs)
+        )
+
+
+class StreamingResponseView:
+    """``client.with_streaming_response``: verbs giving an unread `Response` in
+    ``async with``; leaving the block closes it."""
+
+    get: StreamingVerb = cast("StreamingVerb", _verb("GET"))
+    post: StreamingVerb = cast("StreamingVerb", _verb("POST"))
+    put: StreamingVerb = cast("StreamingVerb", _verb("PUT"))
+    patch: StreamingVerb = cast("StreamingVerb", _verb("PATCH"))
+    delete: StreamingVerb = cast("StreamingVerb", _verb("DELETE"))
+    head: StreamingVerb = cast("StreamingVerb", _verb("HEAD"))
+    options: StreamingVerb = cast("StreamingVerb", _verb("OPTIONS"))
+    request: StreamingRequest = cast(
+        "StreamingRequest",
+        _request_verb("``async with`` it for the `Response` of ``method`` ``path``, unread."),
+    )
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @asynccontextmanager
+    async def _open(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[Response[Any]]:
+        response = cast(
+            "Response[Any]",
+            await self._client._call(method, path, raw_response=True, stream=True, **kwargs),
+        )
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._open(method, path, **kwargs)

@@ -1,0 +1,260 @@
+"""`LoopThread`: a private event loop in a daemon thread, for the blocking `Client`.
+
+A `Client` keeps an `AsyncClient` whose aiohttp session lives on this loop; every
+blocking call hands a coroutine to the loop and waits for its outcome in the
+caller's thread. Obligations:
+
+- the loop and its thread start on the first call, never at construction;
+- an interrupt of the waiting caller (``KeyboardInterrupt``, ``SystemExit``) cancels
+  the task on the loop and waits for it to finish unwinding, so the request is
+  cancelled and its connection closed before the interrupt propagates;
+- a blocking call from a thread that runs another event loop (a notebook cell, a
+  sync function called from ``asyncio.run(main())``) works: the call runs on this
+  loop and the caller's loop stalls until it is done, as the caller asked. Only a
+  blocking call made on this loop's own thread (from a middleware) raises
+  `BlockingCallInEventLoopError`: it would wait for itself forever;
+- `LoopThread.shutdown` closes the registered clients on the loop, cancels what is
+  left, shuts down async generators and the default executor, stops the loop and
+  joins the thread. A loop thread nobody refers to any more is shut down on its
+  own loop (never from another one), without waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from ..errors import BlockingCallInEventLoopError, ClientClosedError
+
+__all__ = [
+    "BlockingCallInEventLoopError",
+    "LoopThread",
+    "in_running_loop",
+]
+
+_T = TypeVar("_T")
+
+_thread_ids = itertools.count(1)
+
+
+class _Closeable(Protocol):
+    def close(self) -> Coroutine[Any, Any, None]: ...
+
+
+class _Outcome:
+    """What a task on the loop ended with, read by the waiting thread."""
+
+    __slots__ = ("cancelled", "error", "finished", "task", "value")
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.task: asyncio.Task[Any] | None = None
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.cancelled = False
+
+
+def in_running_loop() -> bool:
+    """Whether the calling thread is running an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    """The thread's body; it refers to the loop only, so the `LoopThread` can be freed."""
+    asyncio.set_event_loop(loop)
+    loop.call_soon(ready.set)
+    try:
+        loop.run_forever()
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def _close_all(clients: list[_Closeable], loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        for client in clients:
+            with contextlib.suppress(Exception):  # one failing close must not stop the rest
+                await client.close()
+    finally:
+        loop.stop()
+
+
+class LoopThread:
+    """One event loop in one daemon thread, started lazily; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        # Clients whose sessions live on this loop and are closed at shutdown.
+        self._clients: list[_Closeable] = []
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def in_loop_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def register(self, client: _Closeable) -> None:
+        """Close ``client`` on the loop at shutdown (unless it was closed before)."""
+        with self._lock:
+            self._clients.append(client)
+
+    def unregister(self, client: _Closeable) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._stopped:
+                raise ClientClosedError("this client is closed; create a new one")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+                thread = threading.Thread(
+                    target=_run_loop,
+                    args=(loop, ready),
+                    name=f"stackwire-loop-{next(_thread_ids)}",
+                    daemon=True,
+                )
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def run(self, factory: Callable[[], Coroutine[Any, Any, _T]], *, what: str) -> _T:
+        """Run ``factory()`` on the loop and block until it is done; return its value.
+
+        Its exception is raised here. If the waiting is interrupted, the task is
+        cancelled and waited for before the interrupt propagates. The calling thread
+        may run an event loop of its own: it blocks all the same (that loop stalls
+        meanwhile); only this loop's own thread is refused, as it would deadlock.
+        """
+        if self.in_loop_thread():
+            raise BlockingCallInEventLoopError(
+                f"{what} was called on the client's own event loop (from a middleware or "
+                "callback?); it would wait for itself forever. Middlewares get the "
+                "response from `call_next`; do not call the blocking client there"
+            )
+        loop = self._get_loop()
+        outcome = _Outcome()
+
+        def settle(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                outcome.cancelled = True
+            elif (error := task.exception()) is not None:
+                outcome.error = error
+            else:
+                outcome.value = task.result()
+            outcome.finished.set()
+
+        def start() -> None:
+            try:
+                task = loop.create_task(factory())
+            except BaseException as exc:
+                outcome.error = exc
+                outcome.finished.set()
+                return
+            outcome.task = task
+            task.add_done_callback(settle)
+
+        def cancel() -> None:
+            if outcome.task is not None:
+                outcome.task.cancel()
+
+        try:
+            loop.call_soon_threadsafe(start)
+        except RuntimeError as exc:  # the loop was stopped between the check and now
+            raise ClientClosedError("this client is closed; create a new one") from exc
+        try:
+            outcome.finished.wait()
+        except BaseException:
+            # Interrupted (Ctrl-C) while waiting: cancel the call and let it unwind
+            # (closing its connection) before the interrupt goes on.
+            try:
+                loop.call_soon_threadsafe(cancel)
+            except RuntimeError:  # the loop is gone, and the task with it
+                pass
+            else:
+                outcome.finished.wait()
+            raise
+        if outcome.error is not None:
+            error = outcome.error
+            outcome.error = None  # no reference cycle through the traceback
+            raise error
+        if outcome.cancelled:
+            raise ClientClosedError(f"{what} was cancelled: the client was closed while it ran")
+        return outcome.value  # type: ignore[no-any-return]
+
+    def schedule_close(self, client: _Closeable) -> None:
+        """Close ``client`` on the loop soon, without waiting (for finalizers)."""
+        loop = self._loop
+        if loop is None or self._stopped:
+            return
+
+        def start() -> None:
+            task = loop.create_task(client.close())
+            task.add_done_callback(_consume_error)
+
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(start)
+
+    def shutdown(self) -> None:
+        """Close the registered clients on the loop, stop it and join its thread."""
+        with self._lock:
+            if self._stopped:
+                return
+            if self.in_loop_thread():
+                raise BlockingCallInEventLoopError(
+                    "close() was called on the client's own event loop (from a middleware?); "
+                    "it would wait for itself forever"
+                )
+            self._stopped = True
+            loop, thread = self._loop, self._thread
+            clients, self._clients = self._clients, []
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop)))
+        thread.join()
+
+    def __del__(self) -> None:
+        # Nothing refers to this loop any more: let it close its clients and stop,
+        # on its own thread. Whoever dropped the owning client was warned already.
+        loop = getattr(self, "_loop", None)
+        if loop is None or getattr(self, "_stopped", True):
+            return
+        self._stopped = True
+        clients = self._clients
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop)))
+
+
+def _consume_error(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

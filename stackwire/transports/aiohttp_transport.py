@@ -1,0 +1,431 @@
+"""`AiohttpTransport`: the terminal stage, sending one attempt with aiohttp.
+
+Obligations (the transport contract):
+
+- send exactly one HTTP request per call; never follow redirects (stackwire's
+  ``redirects`` middleware does), never retry;
+- return as soon as the headers are in, the body unread: the `Response` owns the
+  connection from then on;
+- map every aiohttp or OS failure to `APIConnectionError` / `APITimeoutError` with the
+  original as ``__cause__`` (a malformed response is a connection error, never an HTTP
+  status) and scrub request headers out of that original;
+- never catch ``CancelledError``; release or close the connection on every path.
+
+Its session is created on first use (inside the running loop) and owned, or borrowed
+from the caller and then never closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import hdrs
+from multidict import CIMultiDict
+from yarl import URL
+
+from .._http.content_encoding import ACCEPT_ENCODING
+from .._http.query import encode_params
+from .._types import NotGiven
+from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
+from ..pipeline._aiohttp_errors import map_transport_error
+from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
+from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
+from ..pipeline.request import Request
+from ..pipeline.response import Response
+from ..pipeline.transport import PoolStats
+
+__all__ = ["AiohttpTransport"]
+
+_NO_LIMITS = Timeout(total=None, connect=None, read=None)
+# A timer may fire this much before its due time; a timeout this close to the
+# deadline is the deadline's.
+_CLOCK_SLACK = 0.001
+
+# TCP keep-alive probes on every socket: first probe after 60 s idle, then every
+# 60 s, the connection is dropped after 5 unanswered probes.
+KEEPALIVE_IDLE = 60
+KEEPALIVE_INTERVAL = 60
+KEEPALIVE_PROBES = 5
+
+
+# aiohttp's timeout, the limit on a stream's headers, the total on the coarse timer.
+_AttemptLimits = tuple[aiohttp.ClientTimeout, float | None, float | None]
+
+
+# The most one read from the socket asks for. asyncio reads with ``recv(256 KiB)``: a
+# fresh 256 KiB buffer per read, shrunk to the few hundred bytes an API response
+# takes. Whether glibc serves that from the heap or maps and trims it depends on the
+# process's allocation history; in about one process in three it costs ~13 µs per
+# response (measured at 64 in flight: recv() 15 µs instead of 2). 64 KiB stays on
+# the heap every time and is still a large read for a big body.
+MAX_READ = 64 * 1024
+
+
+class _ApiSocket(socket.socket):
+    """A TCP socket whose ``recv`` asks for at most `MAX_READ` bytes (see above)."""
+
+    __slots__ = ()
+
+    def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
+        return super().recv(bufsize if bufsize < MAX_READ else MAX_READ, flags)
+
+
+class _ApiRequest(aiohttp.ClientRequest):
+    """aiohttp's request, taking its headers in one copy.
+
+    aiohttp copies the headers of every request into a new multidict one header at a
+    time, in Python: a few µs per request for the handful an API call carries.
+    stackwire's headers are validated already (``headers`` middleware), so they are
+    copied whole, after ``Host``, as aiohttp puts them; a request that sets ``Host``
+    itself goes through aiohttp's own code.
+    """
+
+    def update_headers(self, headers: Any) -> None:
+        if not isinstance(headers, CIMultiDict) or hdrs.HOST in headers:
+            super().update_headers(headers)
+            return
+        copied: CIMultiDict[str] = CIMultiDict()
+        copied[hdrs.HOST] = self.url.host_port_subcomponent or ""
+        copied.extend(headers)
+        self.headers = copied
+
+
+def keepalive_socket(addr_info: Any) -> socket.socket:
+    """A socket with TCP keep-alive probes on, where the platform has them, and reads
+    of at most `MAX_READ` bytes."""
+    family, type_, proto, _, _ = addr_info
+    sock = _ApiSocket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+    ):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    return sock
+
+
+class AiohttpTransport:
+    """Sends one request attempt over an ``aiohttp.ClientSession``.
+
+    ``session``: borrow this session (never closed here). Otherwise one is created on
+    first use with a pool of ``max_connections`` (1000) connections, keep-alive probes
+    on each socket, TLS verification per ``verify``, proxies from the environment
+    when ``trust_env`` (``.netrc`` is never read), no cookie jar (an API client
+    should not carry cookies from one call to the next) and no redirect following.
+    aiohttp's decompression is off: `Response` decodes gzip and deflate itself
+    (checked for truncation, bounded by the size cap), and only those are asked for.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 1000,
+        verify: bool | ssl.SSLContext = True,
+        trust_env: bool = True,
+        proxy: str | URL | None = None,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._max_connections = max_connections
+        self._verify = _check_verify(verify)
+        self._trust_env = trust_env
+        self._proxy = _check_proxy(proxy)
+        self._closed = False
+        self._client_timeouts: dict[tuple[Timeout, bool], _AttemptLimits] = {}
+        self._last_timeout: tuple[object, bool, _AttemptLimits] | None = None
+        self._expiries: ExpiryWheel | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Proxy per (scheme, host, port), read from the environment once per origin.
+        self._env_proxies: dict[tuple[str, str | None, int | None], URL | None] = {}
+
+    # -- session -------------------------------------------------------------------
+
+    @property
+    def owns_session(self) -> bool:
+        return self._owns_session
+
+    @property
+    def session_created(self) -> bool:
+        return self._session is not None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None:
+            if self._closed:
+                raise ClientClosedError("the client is closed; create a new one")
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                ssl=self._verify,
+                socket_factory=keepalive_socket,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                request_class=_ApiRequest,
+                trust_env=False,  # proxies from the environment are resolved below
+                timeout=aiohttp.ClientTimeout(total=None),
+                # Bodies are decoded by `Response` (checked for truncation, bounded).
+                auto_decompress=False,
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
+            )
+            # aiohttp re-sends an idempotent request once, on its own, when a pooled
+            # connection drops; one call of the transport is one attempt (retries are
+            # the ``retry`` middleware's, counted against max_retries).
+            session._retry_connection = False
+            self._session = session
+            self._loop = asyncio.get_running_loop()
+        return session
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the owned session lives on (``None`` before first use)."""
+        return self._loop
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one is left alone)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def pool_stats(self) -> PoolStats:
+        """How many connections are in use and idle right now."""
+        session = self._session
+        if session is None or session.closed:
+            return PoolStats(in_use=0, idle=0)
+        connector: Any = session.connector
+        acquired = getattr(connector, "_acquired", ())
+        conns = getattr(connector, "_conns", {})
+        return PoolStats(in_use=len(acquired), idle=sum(len(c) for c in conns.values()))
+
+    # -- sending -------------------------------------------------------------------
+
+    def _client_timeout(self, request: Request) -> _AttemptLimits:
+        """aiohttp's timeout for one attempt, the limit on waiting for the headers of
+        a stream, and the ``total`` kept on the shared coarse timer (`_expiry`).
+
+        aiohttp's ``total`` runs from the start of the request until the connection is
+        released, so it bounds reading the body too: right for a buffered call (whose
+        body ``decode`` reads inside the attempt), wrong for a stream, which it would
+        cut off after ``total`` however lively. A stream attempt therefore gets no
+        aiohttp ``total``: ``total`` bounds only the wait for its headers, and
+        ``sock_read`` (``Timeout.read``) each gap between chunks. ``connect`` is
+        aiohttp's ``connect``, which includes waiting for a free pooled connection.
+        With a deadline, ``total`` is cut to what is left of it. A buffered attempt's
+        ``total`` of `COARSE_AFTER` seconds or more (the default 600 s), which aiohttp
+        would round up to the second, goes on the shared timer instead of aiohttp's
+        per-request one: the same limit, without a timer per request.
+        """
+        timeout = request.options.timeout
+        stream = request.options.stream
+        last = self._last_timeout
+        if (
+            last is not None
+            and last[0] is timeout
+            and last[1] is stream
+            and request.deadline_at is None
+        ):
+            return last[2]
+        if isinstance(timeout, NotGiven):
+            timeout = DEFAULT_TIMEOUT
+        elif not isinstance(timeout, Timeout):
+            timeout = Timeout.coerce(timeout) or _NO_LIMITS
+        total = _finite(timeout.total)
+        if request.deadline_at is None:
+            key = (timeout, stream)
+            limits = self._client_timeouts.get(key)
+            if limits is None:
+                coarse = (
+                    total if not stream and total is not None and total >= COARSE_AFTER else None
+                )
+                limits = (
+                    aiohttp.ClientTimeout(
+                        total=None if stream or coarse is not None else total,
+                        connect=_finite(timeout.connect),
+                        sock_read=_finite(timeout.read),
+                    ),
+                    total if stream else None,
+                    coarse,
+                )
+                if len(self._client_timeouts) < 256:
+                    self._client_timeouts[key] = limits
+            # Most calls carry the very Timeout of the call before (the client's).
+            self._last_timeout = (request.options.timeout, stream, limits)
+            return limits
+        remaining = request.deadline_at - time.monotonic()
+        if remaining <= 0:
+            raise _deadline_error(request, "before it was sent")
+        total = remaining if total is None else min(total, remaining)
+        client_timeout = aiohttp.ClientTimeout(
+            total=None if stream else total,
+            connect=_finite(timeout.connect),
+            sock_read=_finite(timeout.read),
+            ceil_threshold=math.inf,  # no rounding up past the deadline
+        )
+        return client_timeout, total if stream else None, None
+
+    def _proxy_for(self, url: URL) -> URL | None:
+        if self._proxy is not None or not self._trust_env:
+            return self._proxy
+        key = (url.scheme, url.host, url.port)
+        try:
+            return self._env_proxies[key]
+        except KeyError:
+            proxy = self._env_proxies[key] = _env_proxy(url)
+            return proxy
+
+    def _request_options(self, request: Request, url: URL) -> dict[str, Any]:
+        """The keywords of ``session.request()`` beyond the ones every call passes,
+        only where they differ from the session's defaults (each keyword costs aiohttp
+        a little on every request; for most calls there are none)."""
+        options: dict[str, Any] = {}
+        if request.body is not None:
+            options["data"] = request.body
+        proxy = self._proxy_for(url)
+        if proxy is not None:
+            options["proxy"] = proxy
+        if request.omit_headers:
+            # A header the caller removed with Omit (User-Agent, Accept, ...) must not
+            # come back as one of aiohttp's defaults.
+            options["skip_auto_headers"] = request.omit_headers
+        if not self._owns_session:
+            options["auto_decompress"] = False  # an owned session has it off already
+        return options
+
+    async def __call__(self, request: Request) -> Response[Any]:
+        session = self._get_session()
+        url = request.url
+        if request.query:
+            url = url.extend_query(encode_params(request.query))
+        client_timeout, headers_limit, coarse = self._client_timeout(request)
+        started = time.monotonic()
+        expiry: Expiry | None = None
+        try:
+            headers = request.headers
+            if not self._owns_session and "Accept-Encoding" not in headers:
+                # Only codings `Response` can decode (an owned session sends this itself).
+                headers = request.with_headers({"Accept-Encoding": ACCEPT_ENCODING}).headers
+            sending = session.request(
+                request.method,
+                url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=client_timeout,
+                **self._request_options(request, url),
+            )
+            if coarse is not None:  # ``total`` on the shared timer, until the body is read
+                expiry = self._expiry_wheel().start(coarse)
+                expiry.enter()
+                try:
+                    raw = await sending
+                except asyncio.CancelledError:
+                    if expiry.timed_out():
+                        raise TimeoutError from None
+                    raise
+                finally:
+                    expiry.leave()
+            elif headers_limit is None:
+                raw = await sending
+            else:  # a stream: ``total`` bounds the wait for the headers only
+                async with asyncio.timeout(headers_limit):
+                    raw = await sending
+        except aiohttp.InvalidURL as exc:
+            if expiry is not None:
+                expiry.done()
+            raise InvalidRequestError(f"cannot send to {url.with_query(None)}: {exc}") from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            if expiry is not None:
+                expiry.done()
+            deadline_at = request.deadline_at
+            if (
+                isinstance(exc, TimeoutError)
+                and deadline_at is not None
+                and time.monotonic() >= deadline_at - _CLOCK_SLACK
+            ):
+                raise _deadline_error(request, "before its response came") from exc
+            raise map_transport_error(exc, request) from exc
+        except BaseException:
+            if expiry is not None:
+                expiry.done()
+            raise
+        return Response(raw, request, started, True, expiry)
+
+    def _expiry_wheel(self) -> ExpiryWheel:
+        wheel = self._expiries
+        if wheel is None:
+            wheel = self._expiries = ExpiryWheel(asyncio.get_running_loop())
+        return wheel
+
+
+def _finite(seconds: float | None) -> float | None:
+    """A limit aiohttp can schedule: an infinite one means no limit."""
+    return seconds if seconds is not None and math.isfinite(seconds) else None
+
+
+def _deadline_error(request: Request, when: str) -> APITimeoutError:
+    seconds = request.options.deadline
+    shown = f"of {seconds:g} s " if isinstance(seconds, (int, float)) else ""
+    return APITimeoutError(
+        f"Deadline {shown}passed for {request.method} {request.url.with_query(None)} {when} "
+        "(raise deadline= or pass None to wait longer)",
+        request=request,
+    )
+
+
+def _env_proxy(url: URL) -> URL | None:
+    """The proxy for ``url`` from ``HTTP(S)_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``."""
+    import urllib.request
+
+    # Upper and lower case names; lower case wins; "all" is ALL_PROXY, "no" NO_PROXY.
+    proxies = urllib.request.getproxies_environment()
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies or url.host is None:
+        return None
+    # With the port, so that a NO_PROXY entry "host:port" matches too.
+    host = f"{url.raw_host}:{url.explicit_port}" if url.explicit_port else url.raw_host
+    if bypass(host, proxies):
+        return None
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    if "://" not in proxy:  # "proxy.local:3128", as curl accepts it
+        proxy = f"http://{proxy}"
+    return _check_proxy(proxy, source="the environment")
+
+
+def _check_proxy(proxy: str | URL | None, *, source: str = "proxy=") -> URL | None:
+    """A usable proxy URL (http or https, with a host), or `InvalidRequestError`."""
+    if proxy is None:
+        return None
+    try:
+        url = URL(proxy) if isinstance(proxy, str) else proxy
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"invalid proxy URL from {source}") from exc
+    if not isinstance(url, URL) or url.scheme not in ("http", "https") or not url.host:
+        if not isinstance(url, URL):
+            shown = type(proxy).__name__
+        elif url.absolute:
+            shown = str(url.with_user(None))
+        else:
+            shown = "a URL without a scheme and host"
+        raise InvalidRequestError(
+            f"proxy URL from {source} must be http:// or https:// with a host, got {shown}"
+        )
+    return url
+
+
+def _check_verify(verify: object) -> bool | ssl.SSLContext:
+    if isinstance(verify, (bool, ssl.SSLContext)):
+        return verify
+    raise InvalidRequestError(
+        f"verify must be True, False or an ssl.SSLContext, got {type(verify).__name__}"
+    )

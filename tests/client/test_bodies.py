@@ -1,0 +1,407 @@
+"""Request bodies over real sockets: json, form, multipart files and streamed content."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import pathlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import IO, Any, cast
+
+import pytest
+from aiohttp import BodyPartReader, web
+
+import stackwire
+from stackwire._http.multipart import Part, encode_multipart, quote_param
+from tests.conftest import RawServer, Serve, read_request, routes
+
+MakeClient = Callable[..., stackwire.AsyncClient]
+
+
+class Seen:
+    """What the server received, one entry per request."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.content_types: list[str | None] = []
+        self.transfer_encodings: list[str | None] = []
+
+
+def echo_app(seen: Seen, *, fail_first: int = 0) -> web.Application:
+    failures = [fail_first]
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.bodies.append(await request.read())
+        seen.content_types.append(request.headers.get("Content-Type"))
+        seen.transfer_encodings.append(request.headers.get("Transfer-Encoding"))
+        if failures[0]:
+            failures[0] -= 1
+            return web.json_response({"error": "busy"}, status=503)
+        return web.json_response({"ok": True})
+
+    return routes(("*", "/echo", handler))
+
+
+async def multipart_parts(request: web.Request) -> list[dict[str, Any]]:
+    """Every part as aiohttp's server parses it."""
+    reader = await request.multipart()
+    parts: list[dict[str, Any]] = []
+    while True:
+        part = await reader.next()
+        if part is None:
+            return parts
+        assert isinstance(part, BodyPartReader)
+        parts.append(
+            {
+                "name": part.name,
+                "filename": part.filename,
+                "content_type": part.headers.get("Content-Type"),
+                "extra": part.headers.get("X-Part"),
+                "content": bytes(await part.read()),
+            }
+        )
+
+
+# -- json and form ---------------------------------------------------------------------
+
+
+async def test_json_body_is_sent_byte_exact(serve: Serve, make_client: MakeClient) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post("/echo", json={"name": "Ada", "tags": ["a", "b"], "n": 1.5})
+    assert seen.bodies == [b'{"name":"Ada","tags":["a","b"],"n":1.5}']
+    assert seen.content_types == ["application/json"]
+
+
+async def test_form_body_uses_the_query_rules(serve: Serve, make_client: MakeClient) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post(
+        "/echo",
+        data={"q": "x y&z", "tags": ["a", "b"], "filter": {"min": 1}, "skip": None, "on": True},
+    )
+    assert seen.bodies == [b"q=x+y%26z&tags=a&tags=b&filter%5Bmin%5D=1&on=true"]
+    assert seen.content_types == ["application/x-www-form-urlencoded"]
+
+
+async def test_content_bytes_are_sent_as_given(serve: Serve, make_client: MakeClient) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    payload = bytes(range(256)) * 3
+    await client.put("/echo", content=payload, headers={"Content-Type": "application/x-raw"})
+    await client.put("/echo", content=b"abc")
+    assert seen.bodies == [payload, b"abc"]
+    assert seen.content_types[0] == "application/x-raw"
+
+
+async def test_get_and_head_send_no_body_and_no_content_type(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    requests: list[tuple[str, dict[str, str]]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):
+            line, headers, _ = await read_request(reader)
+            requests.append((line, headers))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+            if line.startswith("GET"):
+                writer.write(b"{}")
+            await writer.drain()
+
+    base, _server = await raw_server(handler)
+    client = make_client(base)
+    await client.get("/x", query={"a": 1})
+    await client.request("HEAD", "/x")
+    assert [line for line, _ in requests] == ["GET /x?a=1 HTTP/1.1", "HEAD /x HTTP/1.1"]
+    for _, headers in requests:
+        assert "content-type" not in headers
+        assert "transfer-encoding" not in headers
+        assert headers.get("content-length", "0") == "0"
+
+
+# -- multipart -------------------------------------------------------------------------
+
+
+async def test_files_of_every_kind_arrive_as_parsed_multipart(
+    serve: Serve, make_client: MakeClient, tmp_path: pathlib.Path
+) -> None:
+    received: list[list[dict[str, Any]]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        received.append(await multipart_parts(request))
+        return web.json_response({})
+
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"a,b\n1,2\n")
+    photo = tmp_path / "photo.bin"
+    photo.write_bytes(b"\x00\xffimage")
+    client = make_client(await serve(routes(("POST", "/upload", upload))))
+
+    with photo.open("rb") as handle:
+        await client.post(
+            "/upload",
+            data={"title": "Quarterly", "tags": ["x", "y"], "meta": {"v": 2}},
+            files=[
+                ("raw", b"\x01\x02"),
+                ("memory", io.BytesIO(b"in memory")),
+                ("path", report),
+                ("handle", handle),
+                ("tuple", ("notes.txt", b"hello")),
+                ("typed", ("data.bin", b"\x00", "application/x-custom")),
+                ("headed", ("h.json", b"{}", None, {"X-Part": "yes"})),
+                ("nameless", (None, b"no filename")),
+                ("raw", b"again"),
+            ],
+        )
+
+    assert received == [
+        [
+            {"name": "title", "filename": None, "content_type": None, "extra": None,
+             "content": b"Quarterly"},
+            {"name": "tags", "filename": None, "content_type": None, "extra": None,
+             "content": b"x"},
+            {"name": "tags", "filename": None, "content_type": None, "extra": None,
+             "content": b"y"},
+            {"name": "meta[v]", "filename": None, "content_type": None, "extra": None,
+             "content": b"2"},
+            {"name": "raw", "filename": "upload", "content_type": "application/octet-stream",
+             "extra": None, "content": b"\x01\x02"},
+            {"name": "memory", "filename": "upload",
+             "content_type": "application/octet-stream", "extra": None, "content": b"in memory"},
+            {"name": "path", "filename": "report.csv", "content_type": "text/csv",
+             "extra": None, "content": b"a,b\n1,2\n"},
+            {"name": "handle", "filename": "photo.bin",
+             "content_type": "application/octet-stream", "extra": None,
+             "content": b"\x00\xffimage"},
+            {"name": "tuple", "filename": "notes.txt", "content_type": "text/plain",
+             "extra": None, "content": b"hello"},
+            {"name": "typed", "filename": "data.bin", "content_type": "application/x-custom",
+             "extra": None, "content": b"\x00"},
+            {"name": "headed", "filename": "h.json", "content_type": "application/json",
+             "extra": "yes", "content": b"{}"},
+            {"name": "nameless", "filename": None,
+             "content_type": "application/octet-stream", "extra": None,
+             "content": b"no filename"},
+            {"name": "raw", "filename": "upload", "content_type": "application/octet-stream",
+             "extra": None, "content": b"again"},
+        ]
+    ]  # fmt: skip
+
+
+async def test_a_json_mapping_with_files_becomes_form_fields(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        assert isinstance(upload, web.FileField)
+        received.append({"purpose": form["purpose"], "file": (upload.filename, upload.file.read())})
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("POST", "/files", upload))))
+    await client.post("/files", json={"purpose": "fine-tune"}, files={"file": ("a.jsonl", b"{}")})
+    assert received == [{"purpose": "fine-tune", "file": ("a.jsonl", b"{}")}]
+
+
+async def test_filenames_cannot_inject_headers_or_parts(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    received: list[list[dict[str, Any]]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        received.append(await multipart_parts(request))
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("POST", "/upload", upload))))
+    evil = 'evil"; name="admin"\r\nX-Part: injected\r\n\r\n.txt'
+    await client.post("/upload", files={'f"x': (evil, b"data")})
+
+    assert len(received[0]) == 1
+    part = received[0][0]
+    assert part["extra"] is None
+    assert part["name"] == "f%22x"
+    assert part["filename"] == "evil%22; name=%22admin%22%0D%0AX-Part: injected%0D%0A%0D%0A.txt"
+    assert part["content"] == b"data"
+    assert quote_param('a"\r\n') == '"a%22%0D%0A"'
+
+
+async def test_multipart_boundary_is_random_and_not_in_the_content(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    for _ in range(2):
+        await client.post("/echo", files={"f": b"--stackwire-"})
+    boundaries = [ct.split("boundary=")[1] for ct in seen.content_types if ct]
+    assert len(set(boundaries)) == 2
+    for boundary, body in zip(boundaries, seen.bodies, strict=True):
+        assert boundary.startswith("stackwire-")
+        assert len(boundary) == len("stackwire-") + 32
+        assert body.count(boundary.encode()) == 2  # the delimiter and the close delimiter
+    body, content_type = encode_multipart(
+        [Part(name="a", content=b"stackwire-" + b"0" * 32)], boundary=None
+    )
+    assert content_type.split("boundary=")[1].encode() not in b"stackwire-" + b"0" * 32
+
+
+async def test_multipart_is_resent_byte_exact_on_retry_and_read_once(
+    serve: Serve, make_client: MakeClient, client_sleeps: Any
+) -> None:
+    seen = Seen()
+    reads: list[str] = []
+
+    class CountingFile(io.RawIOBase):
+        name = "/tmp/counted.txt"
+
+        def read(self, size: int = -1) -> bytes:
+            reads.append(threading.current_thread().name)
+            return b"counted content"
+
+    client = make_client(await serve(echo_app(seen, fail_first=1)))
+    await client.post("/echo", files={"f": cast("IO[bytes]", CountingFile())}, data={"k": "v"})
+
+    assert len(seen.bodies) == 2
+    assert seen.bodies[0] == seen.bodies[1]
+    assert b"counted content" in seen.bodies[0]
+    assert seen.content_types[0] == seen.content_types[1]
+    assert len(reads) == 1
+    assert reads[0] != threading.current_thread().name  # read in a worker thread
+    assert len(client_sleeps.delays) == 1
+
+
+async def test_paths_are_read_off_the_event_loop(
+    serve: Serve, make_client: MakeClient, tmp_path: pathlib.Path
+) -> None:
+    threads: list[str] = []
+
+    class SpyPath(type(pathlib.Path())):  # type: ignore[misc]
+        def read_bytes(self) -> bytes:
+            threads.append(threading.current_thread().name)
+            return super().read_bytes()  # type: ignore[no-any-return]
+
+    target = SpyPath(tmp_path / "big.bin")
+    target.write_bytes(b"x" * 100_000)
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post("/echo", files={"f": target})
+    assert len(threads) == 1
+    assert threads[0] != threading.current_thread().name
+    assert b"x" * 100_000 in seen.bodies[0]
+
+
+# -- streamed content ------------------------------------------------------------------
+
+
+async def test_async_iterable_is_streamed_once_and_only_after_sending_starts(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    events: list[str] = []
+    starts = [0]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        starts[0] += 1
+        events.append("first chunk pulled")
+        for i in range(5):
+            yield f"chunk-{i};".encode()
+            await asyncio.sleep(0)
+
+    async def mark(request: stackwire.Request, call_next: stackwire.CallNext) -> Any:
+        events.append("sending")
+        return await call_next(request)
+
+    client = make_client(await serve(echo_app(seen)), middlewares=[mark])
+    body = chunks()
+    await client.post("/echo", content=body)
+
+    assert events == ["sending", "first chunk pulled"]
+    assert starts == [1]
+    assert seen.bodies == [b"chunk-0;chunk-1;chunk-2;chunk-3;chunk-4;"]
+    assert seen.transfer_encodings == ["chunked"]
+
+
+async def test_a_streamed_body_is_never_resent(serve: Serve, make_client: MakeClient) -> None:
+    seen = Seen()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"once"
+
+    client = make_client(await serve(echo_app(seen, fail_first=1)), max_retries=2)
+    with pytest.raises(stackwire.ServiceUnavailableError):
+        await client.post("/echo", content=chunks())
+    assert seen.bodies == [b"once"]
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+async def test_conflicting_or_bad_bodies_fail_before_any_io(
+    serve: Serve, make_client: MakeClient, tmp_path: pathlib.Path
+) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    missing = tmp_path / "missing.bin"
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"json": {"a": 1}, "content": b"x"}, "content= cannot be combined with json="),
+        ({"files": {"f": missing}, "content": b"x"}, "content= cannot be combined with files="),
+        ({"data": {"a": 1}, "content": b"x"}, "content= cannot be combined with data="),
+        ({"json": {"a": 1}, "data": {"b": 2}}, "json= and data= cannot be combined"),
+        ({"json": [1, 2], "files": {"f": b"x"}}, "as a mapping"),
+        ({"data": [("a", 1)]}, "data= must be a mapping"),
+        ({"content": "text"}, r"encode text first \(content=text.encode\(\)\)"),
+        ({"content": [b"a", b"b"]}, "bytes or an async iterable"),
+        ({"files": {"f": "text"}}, "encode text first, or send it in data="),
+        ({"files": ["f"]}, "list of \\(field, file\\) pairs"),
+        ({"files": {"f": ("a", b"x", "text/plain\r\nX: y")}}, "CR, LF or NUL"),
+        ({"files": {"f": ("a", b"x", None, {"X-A": "1\r\n"})}}, "CR, LF or NUL"),
+        ({"files": {"f": ("a", b"x", None, {"Content-Type": "x"})}}, "not in its headers"),
+        ({"files": {"f": ("a",)}}, "got a tuple of 1"),
+        ({"files": {"f": missing}}, "cannot read"),
+        ({"files": {"f": io.StringIO("text")}}, "binary mode"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(stackwire.InvalidRequestError, match=message):
+            await client.post("/echo", **kwargs)
+    for kwargs in ({"json": {"a": 1}}, {"data": {"a": 1}}, {"files": {"f": missing}}):
+        with pytest.raises(stackwire.InvalidRequestError, match="GET request has no body"):
+            await client.get("/echo", **kwargs)
+    with pytest.raises(stackwire.InvalidRequestError, match="HEAD request has no body"):
+        await client.request("HEAD", "/echo", content=stream())
+    assert seen.bodies == []
+    assert client.pool_stats().in_use == 0
+
+
+async def test_raw_server_sees_a_complete_multipart_request(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, headers, body = await read_request(reader)
+        got.append((headers, body))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+
+    base, server = await raw_server(handler)
+    assert isinstance(server, RawServer)
+    client = make_client(base)
+    await client.post("/u", files={"f": ("a.txt", b"hi")})
+    headers, body = got[0]
+    boundary = headers["content-type"].split("boundary=")[1]
+    assert headers["content-length"] == str(len(body))
+    assert (
+        body
+        == (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="f"; filename="a.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+            f"hi\r\n--{boundary}--\r\n"
+        ).encode()
+    )

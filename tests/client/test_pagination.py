@@ -1,0 +1,593 @@
+"""Pagination end to end: every page kind over real sockets, and the Link parser."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar, assert_type
+
+import msgspec
+import pytest
+from aiohttp import web
+
+import stackwire
+from stackwire import CursorPage, LinkPage, OffsetPage, PageNumberPage
+from stackwire.client.pagination import Link, parse_link_header
+from tests.conftest import Serve, routes
+
+T = TypeVar("T")
+MakeClient = Callable[..., stackwire.AsyncClient]
+
+API_KEY = "sk-live-0123456789abcdef"
+USERS = [{"id": i, "name": f"user{i}"} for i in range(1, 6)]
+
+
+class User(stackwire.Model):
+    id: int
+    name: str
+
+
+def ids(users: list[User]) -> list[int]:
+    return [user.id for user in users]
+
+
+class Recorder:
+    """The requests a server saw: query, selected headers and JSON body."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, list[str]]] = []
+        self.headers: list[dict[str, str | None]] = []
+        self.bodies: list[Any] = []
+
+    async def record(self, request: web.Request) -> None:
+        query: dict[str, list[str]] = {}
+        for key, value in request.query.items():
+            query.setdefault(key, []).append(value)
+        self.queries.append(query)
+        self.headers.append(
+            {
+                name: request.headers.get(name)
+                for name in ("Authorization", "X-Trace", "Idempotency-Key", "X-Api-Key")
+            }
+        )
+        self.bodies.append(await request.json() if request.can_read_body else None)
+
+
+# -- cursor ----------------------------------------------------------------------------
+
+
+def cursor_app(recorder: Recorder, path: str = "/v1/users", method: str = "GET") -> web.Application:
+    pages = {
+        None: {"data": USERS[0:2], "has_more": True, "next_cursor": "c2"},
+        "c2": {"data": USERS[2:4], "has_more": True, "next_cursor": "c3"},
+        "c3": {"data": USERS[4:5], "has_more": False, "next_cursor": None},
+    }
+
+    async def handler(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        if method == "GET":
+            cursor = request.query.get("cursor")
+        else:
+            cursor = (await request.json()).get("cursor")
+        return web.json_response(pages[cursor])
+
+    return routes((method, path, handler))
+
+
+async def test_cursor_pages_iterate_every_item_keeping_the_original_request(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+    base = await serve(cursor_app(recorder))
+    client = make_client(base + "v1", api_key=API_KEY, query={"api-version": "2"})
+
+    users = client.paginate(
+        "/users",
+        page=CursorPage[User],
+        query={"limit": 2, "filter": "active"},
+        headers={"X-Trace": "trace-1"},
+    )
+    got = [user async for user in users]
+
+    assert ids(got) == [1, 2, 3, 4, 5]
+    assert recorder.queries == [
+        {"api-version": ["2"], "limit": ["2"], "filter": ["active"]},
+        {"api-version": ["2"], "limit": ["2"], "filter": ["active"], "cursor": ["c2"]},
+        {"api-version": ["2"], "limit": ["2"], "filter": ["active"], "cursor": ["c3"]},
+    ]
+    assert [h["X-Trace"] for h in recorder.headers] == ["trace-1"] * 3
+    assert [h["Authorization"] for h in recorder.headers] == [f"Bearer {API_KEY}"] * 3
+    assert client.pool_stats().in_use == 0
+
+
+async def test_await_gives_the_typed_first_page_and_pages_chain(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+    client = make_client(await serve(cursor_app(recorder)) + "v1")
+
+    first = await client.paginate("/users", page=CursorPage[User])
+    assert_type(first, CursorPage[User])
+    assert first == CursorPage(
+        data=[User(id=1, name="user1"), User(id=2, name="user2")], has_more=True, next_cursor="c2"
+    )
+    assert first.has_next_page()
+    assert first.request_params == {}
+
+    second = await first.get_next_page()
+    assert_type(second, CursorPage[User])
+    assert ids(second.data) == [3, 4]
+    assert second.request_params == {"cursor": "c2"}
+
+    pages = [page async for page in first.iter_pages()]
+    assert [ids(page.data) for page in pages] == [[1, 2], [3, 4], [5]]
+    last = pages[-1]
+    assert not last.has_next_page()
+    sent = len(recorder.queries)
+    with pytest.raises(stackwire.InvalidRequestError, match="last page"):
+        await last.get_next_page()
+    assert len(recorder.queries) == sent  # nothing was sent
+
+
+async def test_paginator_iter_pages_and_typed_items(serve: Serve, make_client: MakeClient) -> None:
+    client = make_client(await serve(cursor_app(Recorder())) + "v1")
+    paginator = client.paginate("/users", page=CursorPage[User])
+    async for user in paginator:
+        assert_type(user, User)
+        assert isinstance(user, User)
+    pages = [page async for page in paginator.iter_pages()]
+    assert [ids(page.page_items()) for page in pages] == [[1, 2], [3, 4], [5]]
+
+
+async def test_leaving_the_loop_early_leaves_nothing_behind(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+    client = make_client(await serve(cursor_app(recorder)) + "v1")
+    seen = []
+    async for user in client.paginate("/users", page=CursorPage[User]):
+        seen.append(user.id)
+        if user.id == 3:
+            break
+    assert seen == [1, 2, 3]
+    assert len(recorder.queries) == 2  # the third page was never asked for
+    assert client.pool_stats().in_use == 0
+
+
+async def test_post_search_puts_the_cursor_in_the_json_body(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+    base = await serve(cursor_app(recorder, "/v1/search", method="POST"))
+    client = make_client(base + "v1", query={"api-version": "2"})
+
+    got = [
+        user
+        async for user in client.paginate(
+            "/search",
+            page=CursorPage[User],
+            method="POST",
+            json={"q": "user", "limit": 2},
+            idempotency_key="first-key",
+        )
+    ]
+
+    assert ids(got) == [1, 2, 3, 4, 5]
+    assert recorder.bodies == [
+        {"q": "user", "limit": 2},
+        {"q": "user", "limit": 2, "cursor": "c2"},
+        {"q": "user", "limit": 2, "cursor": "c3"},
+    ]
+    assert recorder.queries == [{"api-version": ["2"]}] * 3
+    keys = [h["Idempotency-Key"] for h in recorder.headers]
+    # Each page is a different request: the caller's key is used for the first only.
+    assert keys[0] == "first-key"
+    assert keys[1] not in (None, "first-key")
+    assert keys[2] not in (None, "first-key", keys[1])
+
+
+async def test_following_pages_keep_timeout_and_retry_options(
+    serve: Serve, make_client: MakeClient, client_sleeps: Any
+) -> None:
+    recorder = Recorder()
+    failures = {"c2": 1}
+    seen_timeouts: list[object] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        cursor = request.query.get("cursor")
+        if failures.get(cursor or ""):
+            failures[cursor or ""] -= 1
+            return web.json_response({"error": "busy"}, status=503)
+        pages: dict[str | None, Any] = {
+            None: {"data": USERS[0:2], "has_more": True, "next_cursor": "c2"},
+            "c2": {"data": USERS[2:4], "has_more": True, "next_cursor": "c3"},
+            "c3": {"data": USERS[4:5], "has_more": False},
+        }
+        return web.json_response(pages[cursor])
+
+    async def watch(request: stackwire.Request, call_next: stackwire.CallNext) -> Any:
+        seen_timeouts.append(request.options.timeout)
+        return await call_next(request)
+
+    base = await serve(routes(("GET", "/users", handler)))
+    client = make_client(base, max_retries=0, middlewares=[watch])
+    timeout = stackwire.Timeout(total=7, connect=3)
+
+    got = [
+        user
+        async for user in client.paginate(
+            "/users", page=CursorPage[User], timeout=timeout, max_retries=1
+        )
+    ]
+
+    assert ids(got) == [1, 2, 3, 4, 5]
+    assert [q.get("cursor") for q in recorder.queries] == [None, ["c2"], ["c2"], ["c3"]]
+    assert len(client_sleeps.delays) == 1  # the 503 on page 2 was retried once
+    assert seen_timeouts == [timeout] * 4
+
+
+# -- offset and page number ------------------------------------------------------------
+
+
+async def test_offset_pages_advance_by_items_seen_and_stop_on_an_empty_page(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+
+    async def handler(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query["limit"])
+        return web.json_response({"data": USERS[offset : offset + limit]})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    got = [
+        user
+        async for user in client.paginate(
+            "/users", page=OffsetPage[User], query={"limit": 2, "sort": "id"}
+        )
+    ]
+
+    assert ids(got) == [1, 2, 3, 4, 5]
+    assert recorder.queries == [
+        {"limit": ["2"], "sort": ["id"]},
+        {"limit": ["2"], "sort": ["id"], "offset": ["2"]},
+        {"limit": ["2"], "sort": ["id"], "offset": ["4"]},
+        {"limit": ["2"], "sort": ["id"], "offset": ["5"]},  # empty: the end
+    ]
+
+
+async def test_offset_starts_from_the_callers_offset(serve: Serve, make_client: MakeClient) -> None:
+    recorder = Recorder()
+
+    async def handler(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        offset = int(request.query["offset"])
+        return web.json_response({"data": USERS[offset : offset + 2]})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    got = [u async for u in client.paginate("/users", page=OffsetPage[User], query={"offset": 1})]
+    assert ids(got) == [2, 3, 4, 5]
+    assert [q["offset"] for q in recorder.queries] == [["1"], ["3"], ["5"]]
+
+
+async def test_page_number_pages_count_up_and_stop_on_an_empty_page(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+
+    async def handler(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        number = int(request.query.get("page", "1"))
+        return web.json_response({"data": USERS[(number - 1) * 2 : number * 2]})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    paginator = client.paginate(
+        "/users", page=PageNumberPage[User], query={"per_page": 2}, headers={"X-Trace": "t"}
+    )
+    pages = [page async for page in paginator.iter_pages()]
+
+    assert [ids(page.data) for page in pages] == [[1, 2], [3, 4], [5], []]
+    assert recorder.queries == [
+        {"per_page": ["2"]},
+        {"per_page": ["2"], "page": ["2"]},
+        {"per_page": ["2"], "page": ["3"]},
+        {"per_page": ["2"], "page": ["4"]},
+    ]
+    assert [h["X-Trace"] for h in recorder.headers] == ["t"] * 4
+
+
+# -- Link header -----------------------------------------------------------------------
+
+
+async def test_link_pages_follow_rel_next_and_keep_the_original_query(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+
+    async def handler(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        number = int(request.query.get("page", "1"))
+        headers: dict[str, str] = {}
+        if number == 1:
+            # Absolute, among other links, with a comma and a quoted ";" in params.
+            headers["Link"] = (
+                f'<{request.url.with_query(page=3, per_page=2)}>; rel="last", '
+                f'<{request.url.with_query(page=2, per_page=2)}>; title="a, b; c"; rel="next"'
+            )
+        elif number == 2:
+            # Relative, with several relation types in one rel.
+            headers["Link"] = '</users?page=3&per_page=2>; rel="next last"; title=x'
+        else:
+            headers["Link"] = '</users?page=1&per_page=2>; rel="first"'
+        body = USERS[(number - 1) * 2 : number * 2]
+        return web.json_response(body, headers=headers)
+
+    client = make_client(await serve(routes(("GET", "/users", handler))), api_key=API_KEY)
+    paginator = client.paginate(
+        "/users", page=LinkPage[User], query={"per_page": 2, "sort": "name"}
+    )
+    first = await paginator
+    assert_type(first, LinkPage[User])
+    assert first.next_url is not None
+    assert first.next_url.endswith("/users?page=2&per_page=2")
+
+    got = [user async for user in paginator]
+    assert ids(got) == [1, 2, 3, 4, 5]
+    assert recorder.queries[1:] == [
+        {"per_page": ["2"], "sort": ["name"]},
+        {"page": ["2"], "per_page": ["2"], "sort": ["name"]},
+        {"page": ["3"], "per_page": ["2"], "sort": ["name"]},
+    ]
+    # Same origin: the credentials stay.
+    assert {h["Authorization"] for h in recorder.headers} == {f"Bearer {API_KEY}"}
+
+
+async def test_a_next_link_to_another_origin_gets_no_credentials(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    other = Recorder()
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        await other.record(request)
+        return web.json_response([USERS[2]])
+
+    other_base = await serve(routes(("GET", "/more", elsewhere)))
+
+    async def first(request: web.Request) -> web.Response:
+        return web.json_response(
+            USERS[0:2], headers={"Link": f'<{other_base}more?page=2>; rel="next"'}
+        )
+
+    base = await serve(routes(("GET", "/users", first)))
+    client = make_client(
+        base,
+        api_key=API_KEY,
+        headers={"X-Api-Key": "key-0123456789", "X-Trace": "t"},
+    )
+    got = [user async for user in client.paginate("/users", page=LinkPage[User])]
+
+    assert ids(got) == [1, 2, 3]
+    assert other.headers == [
+        {
+            "Authorization": None,
+            "X-Trace": "t",
+            "Idempotency-Key": None,
+            "X-Api-Key": None,
+        }
+    ]
+
+
+async def test_a_link_to_the_same_page_ends_the_list(serve: Serve, make_client: MakeClient) -> None:
+    calls = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(request.path_qs)
+        return web.json_response(USERS[:1], headers={"Link": f'<{request.url}>; rel="next"'})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    got = [u async for u in client.paginate("/users", page=LinkPage[User], query={"a": 1})]
+    assert ids(got) == [1]
+    assert calls == ["/users?a=1"]
+
+
+async def test_a_repeated_cursor_ends_the_list(serve: Serve, make_client: MakeClient) -> None:
+    calls = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(request.query.get("cursor"))
+        return web.json_response({"data": USERS[:1], "has_more": True, "next_cursor": "same"})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    got = [u async for u in client.paginate("/users", page=CursorPage[User])]
+    assert ids(got) == [1, 1]
+    assert calls == [None, "same"]
+
+
+async def test_link_page_body_must_be_a_list_of_items(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        # A crafted body cannot set next_url: it must be exactly one JSON list.
+        return web.Response(
+            text='[], "next_url": "http://evil.test/"', content_type="application/json"
+        )
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    with pytest.raises(stackwire.APIResponseValidationError) as info:
+        await client.paginate("/users", page=LinkPage[User])
+    assert info.value.request is not None
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_bad_page_mid_list_raises_a_validation_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        if request.query.get("cursor") == "c2":
+            return web.json_response({"data": [{"id": "not a number"}]})
+        return web.json_response({"data": USERS[:2], "has_more": True, "next_cursor": "c2"})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))), strict=True)
+    seen: list[int] = []
+
+    async def collect() -> None:
+        async for user in client.paginate("/users", page=CursorPage[User]):
+            seen.append(user.id)
+
+    with pytest.raises(stackwire.APIResponseValidationError, match=r"\$\.data\[0\]"):
+        await collect()
+    assert seen == [1, 2]
+    assert client.pool_stats().in_use == 0
+
+
+# -- custom pages ----------------------------------------------------------------------
+
+
+class ItemsPage(CursorPage[T]):
+    """An API that says ``items`` and ``after``."""
+
+    data: list[T] = msgspec.field(name="items")
+    next_cursor: str | None = msgspec.field(default=None, name="after")
+    cursor_param: ClassVar[str] = "after"
+
+
+class StartPage(OffsetPage[T]):
+    offset_param: ClassVar[str] = "start"
+
+
+class ZeroBasedPage(PageNumberPage[T]):
+    page_param: ClassVar[str] = "p"
+    first_page: ClassVar[int] = 0
+
+
+async def test_a_subclass_renames_fields_and_parameters(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    recorder = Recorder()
+
+    async def cursor(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        after = request.query.get("after")
+        if after is None:
+            return web.json_response({"items": USERS[:2], "has_more": True, "after": "x"})
+        return web.json_response({"items": USERS[2:3], "has_more": False})
+
+    async def start(request: web.Request) -> web.Response:
+        begin = int(request.query.get("start", "0"))
+        return web.json_response({"data": USERS[begin : begin + 3]})
+
+    async def zero(request: web.Request) -> web.Response:
+        number = int(request.query["p"])
+        return web.json_response({"data": USERS[number * 3 : number * 3 + 3]})
+
+    base = await serve(routes(("GET", "/a", cursor), ("GET", "/b", start), ("GET", "/c", zero)))
+    client = make_client(base)
+
+    got = [u async for u in client.paginate("/a", page=ItemsPage[User])]
+    assert ids(got) == [1, 2, 3]
+    assert recorder.queries == [{}, {"after": ["x"]}]
+    assert ids([u async for u in client.paginate("/b", page=StartPage[User])]) == [1, 2, 3, 4, 5]
+    zero_pages = client.paginate("/c", page=ZeroBasedPage[User], query={"p": 0})
+    assert ids([u async for u in zero_pages]) == [1, 2, 3, 4, 5]
+
+
+class UserPage(CursorPage[User]):
+    """A page bound to one item type (not generic)."""
+
+
+class UserLinks(LinkPage[User]):
+    pass
+
+
+async def test_non_generic_page_subclasses(serve: Serve, make_client: MakeClient) -> None:
+    async def cursor(request: web.Request) -> web.Response:
+        return web.json_response({"data": USERS[:1], "has_more": False})
+
+    async def links(request: web.Request) -> web.Response:
+        return web.json_response(USERS[:2])
+
+    client = make_client(await serve(routes(("GET", "/a", cursor), ("GET", "/b", links))))
+    page = await client.paginate("/a", page=UserPage)
+    assert_type(page, UserPage)
+    assert page.data == [User(id=1, name="user1")]
+    assert ids([u async for u in client.paginate("/b", page=UserLinks)]) == [1, 2]
+
+
+async def test_bad_paginate_arguments_fail_before_any_io(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    calls = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(1)
+        return web.json_response({"data": USERS[:1]})
+
+    client = make_client(
+        await serve(routes(("GET", "/users", handler), ("POST", "/users", handler)))
+    )
+    with pytest.raises(stackwire.InvalidRequestError, match="page model"):
+        client.paginate("/users", page=User)  # type: ignore[type-var]
+    with pytest.raises(stackwire.InvalidRequestError, match="files="):
+        client.paginate("/users", page=CursorPage[User], files={"a": b"x"})  # type: ignore[call-arg]
+    with pytest.raises(stackwire.InvalidRequestError, match="GET request has no body"):
+        await client.paginate("/users", page=CursorPage[User], json={"q": 1})
+    assert calls == []
+    page = await client.paginate("/users", page=OffsetPage[User], query={"offset": "x"})
+    with pytest.raises(stackwire.InvalidRequestError, match="'offset' parameter must be an int"):
+        page.has_next_page()
+    assert len(calls) == 1
+    with pytest.raises(stackwire.InvalidRequestError, match=r"not fetched by client\.paginate"):
+        await CursorPage(data=[1], has_more=True, next_cursor="z").get_next_page()
+
+
+# -- the Link header parser ------------------------------------------------------------
+
+
+def test_parse_link_header_multiple_links_and_params() -> None:
+    value = (
+        '<https://api.test/items?page=2&x=a,b>; rel="next"; title="Next, please; now", '
+        "<https://api.test/items?page=9>; REL=Last; type=application/json, "
+        '<https://api.test/items?page=1>; rel="first prev"; title="say \\"hi\\""'
+    )
+    assert parse_link_header(value) == [
+        Link(
+            "https://api.test/items?page=2&x=a,b",
+            ("next",),
+            {"rel": "next", "title": "Next, please; now"},
+        ),
+        Link(
+            "https://api.test/items?page=9", ("last",), {"rel": "Last", "type": "application/json"}
+        ),
+        Link(
+            "https://api.test/items?page=1",
+            ("first", "prev"),
+            {"rel": "first prev", "title": 'say "hi"'},
+        ),
+    ]
+
+
+def test_parse_link_header_skips_malformed_links_and_keeps_the_first_rel() -> None:
+    value = (
+        'nonsense; rel="next", <https://a.test/1>; rel="next" trailing junk, '
+        '<https://a.test/2>; rel="prev"; rel="next",<https://a.test/3> ; rel = next ,'
+        "<unterminated"
+    )
+    links = parse_link_header(value)
+    assert [(link.url, link.rel) for link in links] == [
+        ("https://a.test/2", ("prev",)),
+        ("https://a.test/3", ("next",)),
+    ]
+    assert parse_link_header("") == []
+    assert parse_link_header(" , ,") == []
+    assert parse_link_header('<x>; rel="unterminated') == [
+        Link("x", ("unterminated",), {"rel": "unterminated"})
+    ]
+
+
+def test_page_info_is_part_of_the_public_surface() -> None:
+    page = OffsetPage(data=[1, 2])
+    info = page.next_page_info()
+    assert info == stackwire.PageInfo(params={"offset": 2})
+    assert json.loads(msgspec.json.encode(page)) == {"data": [1, 2]}

@@ -1,0 +1,531 @@
+"""`stream=True`: typed Server-Sent Events and JSON Lines over a real socket.
+
+The server is a scripted raw HTTP/1.1 server (keep-alive, chunked bodies), so a
+test decides exactly where the body pauses, stalls or ends. After each test the
+pool is checked: nothing in use; ``idle`` says whether the connection was reused
+(a body read to its end) or closed (a stream stopped early).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, assert_type
+
+import pytest
+
+import stackwire
+from stackwire import AsyncStream, Model, PoolStats, ServerSentEvent, Timeout
+from tests.conftest import RawServer, SleepRecorder, read_request
+
+MakeClient = Callable[..., stackwire.AsyncClient]
+Write = Callable[[asyncio.StreamWriter], Awaitable[None]]
+StartRaw = Callable[..., Awaitable[tuple[str, RawServer]]]
+
+SSE = "text/event-stream"
+NDJSON = "application/x-ndjson"
+STALL = 30.0  # longer than any test: the server is cancelled at teardown
+
+
+class Delta(Model):
+    index: int
+    text: str
+
+
+class Start(Model, tag="start"):
+    id: str
+
+
+class Text(Model, tag="text"):
+    text: str
+
+
+class Stop(Model, tag="stop"):
+    reason: str
+
+
+def chunk(data: bytes | str) -> bytes:
+    raw = data.encode() if isinstance(data, str) else data
+    return b"%x\r\n%s\r\n" % (len(raw), raw)
+
+
+def head(content_type: str = SSE, status: int = 200, extra: str = "") -> bytes:
+    return (
+        f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n{extra}"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def sse(data: str, event: str | None = None) -> str:
+    return (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
+
+
+def deltas(count: int) -> list[str]:
+    return [sse(f'{{"index": {n}, "text": "t{n}"}}', "delta") for n in range(count)]
+
+
+def body(*pieces: str | bytes, content_type: str = SSE, pause: float = 0.0) -> Write:
+    """A complete chunked response: ``pieces`` as separate chunks (flushed apart)."""
+
+    async def write(writer: asyncio.StreamWriter) -> None:
+        writer.write(head(content_type))
+        for piece in pieces:
+            writer.write(chunk(piece))
+            await writer.drain()
+            await asyncio.sleep(pause)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    return write
+
+
+def stalled(*pieces: str | bytes, content_type: str = SSE) -> Write:
+    """Sends ``pieces``, then nothing more: the body never ends."""
+
+    async def write(writer: asyncio.StreamWriter) -> None:
+        writer.write(head(content_type) + b"".join(chunk(piece) for piece in pieces))
+        await writer.drain()
+        await asyncio.sleep(STALL)
+
+    return write
+
+
+def plain(status: int, payload: bytes = b"{}") -> Write:
+    async def write(writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
+
+    return write
+
+
+async def start(raw_server: StartRaw, **paths: Write | list[Write]) -> tuple[str, RawServer]:
+    """A keep-alive raw server answering ``/<name>`` with ``paths[name]`` (a list:
+    one answer per request, in turn)."""
+    queues = {
+        name: list(answer) if isinstance(answer, list) else answer for name, answer in paths.items()
+    }
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while not reader.at_eof():
+            try:
+                line, _, _ = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            name = line.split()[1].lstrip("/").partition("?")[0]
+            answer = queues[name]
+            await (answer.pop(0) if isinstance(answer, list) else answer)(writer)
+
+    return await raw_server(handler)
+
+
+async def collect(stream: AsyncStream[Delta], into: list[Any], *, index: bool = False) -> None:
+    """Append each item (or its ``index``) to ``into`` until the stream ends or fails."""
+    async for delta in stream:
+        into.append(delta.index if index else delta)
+
+
+# -- typed items ---------------------------------------------------------------------
+
+
+async def test_events_decode_into_the_model(raw_server: StartRaw, make_client: MakeClient) -> None:
+    base, server = await start(raw_server, events=body(*deltas(3), pause=0.005))
+    client = make_client(base)
+    async with await client.get("/events", cast_to=Delta, stream=True) as stream:
+        assert_type(stream, AsyncStream[Delta])
+        assert stream.response.status_code == 200
+        got = [delta async for delta in stream]
+    assert got == [Delta(index=n, text=f"t{n}") for n in range(3)]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+    assert server.connections == 1
+
+
+async def test_server_sent_event_as_cast_to_gives_the_raw_events(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    text = "id: 7\nevent: ping\ndata: not json\n\ndata: a\ndata: b\n\n"
+    base, _ = await start(raw_server, events=body(text[:15], text[15:]))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=ServerSentEvent, stream=True)
+    got = [event async for event in stream]
+    assert got == [
+        ServerSentEvent(event="ping", data="not json", id="7"),
+        ServerSentEvent(event="message", data="a\nb", id="7"),
+    ]
+
+
+async def test_a_tagged_union_of_models_picks_each_events_type(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(
+        raw_server,
+        events=body(
+            sse('{"type": "start", "id": "m1"}'),
+            sse('{"type": "text", "text": "Hel"}') + sse('{"type": "text", "text": "lo"}'),
+            sse('{"type": "stop", "reason": "end"}'),
+        ),
+    )
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Start | Text | Stop, stream=True)
+    got = [item async for item in stream]
+    assert got == [Start(id="m1"), Text(text="Hel"), Text(text="lo"), Stop(reason="end")]
+
+
+async def test_an_item_that_does_not_match_raises_and_closes_the_connection(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(1), sse('{"index": "x"}')))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[Delta] = []
+    with pytest.raises(stackwire.APIResponseValidationError, match="Delta") as info:
+        await collect(stream, got)
+    assert got == [Delta(index=0, text="t0")]
+    assert info.value.body == b'{"index": "x"}'
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+# -- errors --------------------------------------------------------------------------
+
+
+async def test_an_error_event_raises_stream_error_and_closes_the_connection(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    error = '{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}'
+    base, _ = await start(raw_server, events=stalled(*deltas(2), sse(error, "error")))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.StreamError, match="overloaded_error") as info:
+        await collect(stream, got, index=True)
+    assert got == [0, 1]
+    assert info.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "busy"},
+    }
+    assert info.value.request is not None
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+    assert [item async for item in stream] == []  # finished: nothing more comes
+
+
+async def test_an_error_event_with_text_data_keeps_the_text(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(sse("boom", "error")))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=ServerSentEvent, stream=True)
+    with pytest.raises(stackwire.StreamError) as info:
+        await anext(stream)
+    assert info.value.body == "boom"
+    # The whole body had arrived: the connection went back to the pool.
+    assert client.pool_stats().in_use == 0
+
+
+async def test_an_error_status_raises_before_any_iteration(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=plain(404, b'{"error": "no such stream"}'))
+    client = make_client(base)
+    with pytest.raises(stackwire.NotFoundError) as info:
+        await client.get("/events", cast_to=Delta, stream=True)
+    assert info.value.body == {"error": "no such stream"}
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_a_503_stream_is_retried_like_any_call(
+    raw_server: StartRaw, make_client: MakeClient, client_sleeps: SleepRecorder
+) -> None:
+    base, server = await start(raw_server, events=[plain(503), body(*deltas(2))])
+    client = make_client(base, random=lambda: 0.0)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert stream.response.retries_taken == 1
+    assert [delta.index async for delta in stream] == [0, 1]
+    assert client_sleeps.delays == [0.5]  # one backoff, recorded, not slept
+    assert server.connections == 1  # the 503 was read and its connection reused
+
+
+async def test_a_stream_that_ends_before_its_terminal_event_raises(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(
+        raw_server,
+        cut=body(*deltas(2)),
+        whole=body(*deltas(2), sse('{"index": 9, "text": ""}', "message_stop")),
+    )
+    client = make_client(base)
+    stream = await client.get("/cut", cast_to=Delta, stream=True, stream_end_event="message_stop")
+    got: list[int] = []
+    with pytest.raises(stackwire.StreamError, match="message_stop"):
+        await collect(stream, got, index=True)
+    assert got == [0, 1]  # every item that came is handed out first
+
+    stream = await client.get("/whole", cast_to=Delta, stream=True, stream_end_event="message_stop")
+    assert [delta.index async for delta in stream] == [0, 1, 9]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_a_connection_lost_mid_stream_is_a_connection_error(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    async def cut(writer: asyncio.StreamWriter) -> None:
+        writer.write(head() + chunk(deltas(1)[0]) + b"40\r\npartial")
+        await writer.drain()
+        writer.close()
+
+    base, _ = await start(raw_server, events=cut)
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert (await anext(stream)).index == 0
+    with pytest.raises(stackwire.APIConnectionError):
+        await anext(stream)
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+# -- releasing the connection --------------------------------------------------------
+
+
+async def test_close_mid_stream_closes_the_connection_and_is_idempotent(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(2)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert (await anext(stream)).index == 0
+    assert client.pool_stats() == PoolStats(in_use=1, idle=0)
+    await stream.close()
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+    await stream.close()
+    assert [item async for item in stream] == []  # the already-parsed item is dropped too
+    assert stream.response.is_closed
+
+
+async def test_leaving_async_with_early_closes_the_connection(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(3)))
+    client = make_client(base)
+    async with await client.get("/events", cast_to=Delta, stream=True) as stream:
+        async for delta in stream:
+            if delta.index == 1:
+                break
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_leaving_async_with_on_an_exception_closes_the_connection(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(3)))
+    client = make_client(base)
+
+    async def fail_while_reading() -> None:
+        async with await client.get("/events", cast_to=Delta, stream=True) as stream:
+            async for _ in stream:
+                raise KeyError("the caller's own failure")
+
+    with pytest.raises(KeyError):
+        await fail_while_reading()
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_closing_a_fully_read_stream_keeps_the_connection_pooled(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, server = await start(raw_server, events=body(*deltas(2)))
+    client = make_client(base)
+    for _ in range(2):
+        async with await client.get("/events", cast_to=Delta, stream=True) as stream:
+            assert len([delta async for delta in stream]) == 2
+        await stream.close()
+        assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+    assert server.connections == 1
+
+
+async def test_cancelling_the_consumer_closes_the_connection_and_the_client_goes_on(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, server = await start(
+        raw_server, events=stalled(*deltas(2)), ok=plain(200, b'{"index": 5, "text": "ok"}')
+    )
+    client = make_client(base)
+    got: list[int] = []
+    second = asyncio.Event()
+
+    async def consume() -> None:
+        stream = await client.get("/events", cast_to=Delta, stream=True)
+        async for delta in stream:
+            got.append(delta.index)
+            if delta.index == 1:
+                second.set()
+
+    task = asyncio.create_task(consume())
+    await second.wait()
+    await asyncio.sleep(0.01)  # the consumer is now waiting for a third event
+    assert client.pool_stats() == PoolStats(in_use=1, idle=0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert got == [0, 1]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+    assert await client.get("/ok", cast_to=Delta) == Delta(index=5, text="ok")
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("items_read", [0, 1])
+async def test_an_unclosed_stream_warns_and_is_closed(
+    raw_server: StartRaw, make_client: MakeClient, items_read: int
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(2)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    for index in range(items_read):
+        assert (await anext(stream)).index == index
+    del stream
+    with pytest.warns(ResourceWarning, match="unclosed stream for GET"):
+        gc.collect()
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_a_finished_stream_does_not_warn(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert [delta.index async for delta in stream] == [0]
+    del stream
+    gc.collect()  # filterwarnings=error: a ResourceWarning here fails the test
+
+
+# -- timeouts ------------------------------------------------------------------------
+
+
+async def test_a_stream_may_outlast_total_while_its_gaps_are_short(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(*deltas(6), pause=0.05))
+    client = make_client(base, timeout=Timeout(total=0.1, read=2.0))
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert [delta.index async for delta in stream] == list(range(6))  # ~0.3 s in all
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_a_gap_longer_than_read_raises_a_timeout(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, server = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base, timeout=Timeout(total=60, read=0.1))
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.APITimeoutError):
+        await collect(stream, got, index=True)
+    assert got == [0]
+    assert server.connections == 1  # not retried: items were already handed out
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+# -- JSON Lines ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", [NDJSON, "application/jsonl; charset=utf-8"])
+async def test_json_lines_decode_one_value_a_line(
+    raw_server: StartRaw, make_client: MakeClient, content_type: str
+) -> None:
+    lines = (
+        '{"index": 0, "text": "a"}\r\n\n{"index": 1, "te',
+        'xt": "b"}\n',
+        '{"index": 2, "text": "c"}',
+    )
+    base, _ = await start(raw_server, logs=body(*lines, content_type=content_type, pause=0.005))
+    client = make_client(base)
+    async with await client.get("/logs", cast_to=Delta, stream=True) as stream:
+        got = [delta async for delta in stream]
+    assert got == [Delta(index=0, text="a"), Delta(index=1, text="b"), Delta(index=2, text="c")]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_json_lines_take_a_tagged_union_and_plain_values(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    text = '{"type": "start", "id": "x"}\n{"type": "stop", "reason": "done"}\n'
+    base, _ = await start(raw_server, logs=body(text, content_type=NDJSON))
+    client = make_client(base)
+    stream = await client.get("/logs", cast_to=Start | Stop, stream=True)
+    assert [item async for item in stream] == [Start(id="x"), Stop(reason="done")]
+    values = await client.get("/logs", cast_to=dict[str, str], stream=True)
+    assert [value["type"] async for value in values] == ["start", "stop"]
+
+
+async def test_a_json_line_that_does_not_parse_raises(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(
+        raw_server, logs=stalled('{"index": 0, "text": "a"}\n{oops\n', content_type=NDJSON)
+    )
+    client = make_client(base)
+    stream = await client.get("/logs", cast_to=Delta, stream=True)
+    assert (await anext(stream)).index == 0
+    with pytest.raises(stackwire.APIResponseValidationError):
+        await anext(stream)
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_a_json_line_over_max_event_bytes_raises(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    long_line = '{"index": 1, "text": "' + "x" * 300 + '"}'
+    base, _ = await start(
+        raw_server,
+        logs=stalled(
+            '{"index": 0, "text": "a"}\n', long_line[:100], long_line[100:], content_type=NDJSON
+        ),
+    )
+    client = make_client(base, max_event_bytes=256)
+    stream = await client.get("/logs", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.ResponseTooLargeError, match="max_event_bytes=256") as info:
+        await collect(stream, got, index=True)
+    assert got == [0]
+    assert info.value.limit == 256
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_an_event_over_max_event_bytes_raises_after_the_events_before_it(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    huge = sse('{"index": 1, "text": "' + "x" * 300 + '"}')
+    base, _ = await start(raw_server, events=stalled(deltas(1)[0] + huge[:200]))
+    client = make_client(base, max_event_bytes=128)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.ResponseTooLargeError, match="max_event_bytes=128"):
+        await collect(stream, got, index=True)
+    assert got == [0]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+def test_the_streaming_example_runs() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "streaming.py"
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "delta 2: 'chunk 2'" in out
+    assert "events: [('delta', '0'), ('done', '0')]" in out
+    assert "log 2 [warning] step 2 done" in out
+    assert "in use after stopping early: 0" in out
+    assert 'line: {"seq": 1, "level": "info", "message": "step 1 done"}' in out
+    assert out.splitlines()[-1] == "at the end: PoolStats(in_use=0, idle=1)"
