@@ -301,3 +301,30 @@ async def test_oauth2_token_endpoint_failure_is_an_auth_error_without_the_secret
         await client.get("/x")
     assert isinstance(caught.value.__cause__, stackwire.AuthenticationError)
     assert "s3cret" not in str(caught.value) + repr(caught.value)
+
+
+async def test_no_credential_on_a_hop_back_after_another_origin(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen(200)
+    home_app = web.Application()
+    back: list[str] = []
+
+    async def go(request: web.Request) -> web.Response:
+        raise web.HTTPFound(other_base + "bounce")
+
+    home_app.router.add_get("/go", go)
+    home_app.router.add_get("/back", seen.handle)
+    home = await serve(home_app)
+
+    async def bounce(request: web.Request) -> web.Response:
+        back.append(request.headers.get("Authorization") or "")
+        raise web.HTTPFound(home + "back")
+
+    other_app = web.Application()
+    other_app.router.add_get("/bounce", bounce)
+    other_base = await serve(other_app)
+    client = make_client(home, auth=BasicAuth("alice", "s3cret"))
+    await client.get("/go")
+    assert back == [""]
+    assert seen.auth == [None]

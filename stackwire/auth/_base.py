@@ -10,7 +10,7 @@ from typing import Any
 from yarl import URL
 
 from ..errors import InvalidRequestError
-from ..middlewares import origin_of
+from ..middlewares import CREDENTIALS_DROPPED, origin_of
 from ..pipeline import CallNext, ExtensionKey, Request, Response, is_replayable
 
 __all__ = ["AUTH_OVERRIDE", "Auth", "AuthMiddleware", "BasicAuth", "Signer"]
@@ -140,7 +140,11 @@ class AuthMiddleware:
         override = request.extension(AUTH_OVERRIDE)
         if override is not None:
             auth = override[0]
-        if auth is None or origin_of(request.url) != self._origin:
+        if (
+            auth is None
+            or origin_of(request.url) != self._origin
+            or request.extension(CREDENTIALS_DROPPED)
+        ):
             return await call_next(request)
         sent = await auth.authenticate(request, now=self.clock())
         response = await call_next(sent)

@@ -3,11 +3,12 @@
 from .decode import DecodeMiddleware
 from .headers import HeadersMiddleware
 from .query import QueryMiddleware
-from .redirects import RedirectMiddleware, origin_of
+from .redirects import CREDENTIALS_DROPPED, RedirectMiddleware, origin_of
 from .retry import RetryEvent, RetryMiddleware, default_should_retry
 from .timeout import TimeoutMiddleware
 
 __all__ = [
+    "CREDENTIALS_DROPPED",
     "DecodeMiddleware",
     "HeadersMiddleware",
     "QueryMiddleware",

@@ -44,10 +44,16 @@ from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
-from ..pipeline.request import Request
+from ..pipeline.request import ExtensionKey, Request
 from ..pipeline.response import Response
 
-__all__ = ["REDIRECT_STATUSES", "RedirectMiddleware", "origin_of", "strip_credentials"]
+__all__ = [
+    "CREDENTIALS_DROPPED",
+    "REDIRECT_STATUSES",
+    "RedirectMiddleware",
+    "origin_of",
+    "strip_credentials",
+]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -62,6 +68,9 @@ BODY_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "Transfer-
 DISCARD_LIMIT = 64 * 1024
 
 Origin = tuple[str, str | None, int | None]
+
+# Set on a hop after credentials were dropped: stages below (``auth``) add none either.
+CREDENTIALS_DROPPED: ExtensionKey[bool] = ExtensionKey("stackwire.credentials_dropped")
 
 
 def origin_of(url: URL) -> Origin:
@@ -175,7 +184,7 @@ class RedirectMiddleware:
                 request = request.with_headers({"Host": Omit()})
             if stripped or origin_of(next_url) != trusted:
                 stripped = True
-                request = strip_credentials(request)
+                request = strip_credentials(request).with_extension(CREDENTIALS_DROPPED, True)
                 if not own_userinfo and (next_url.user or next_url.password):
                     # URL credentials are not inherited past a credential drop.
                     next_url = next_url.with_user(None)
