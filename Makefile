@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with only Python and make:
 #   make demo   create .venv, install, run the demo against a local demo API
-#   make test   create .venv, install, run ruff, mypy --strict and pytest
+#   make test   create .venv, install, run ruff, the layers contract (lint-imports),
+#               mypy --strict and pytest
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
