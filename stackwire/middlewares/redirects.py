@@ -228,9 +228,12 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
             location=location,
         ) from exc
     if next_url.scheme not in ("http", "https") or not next_url.host:
+        # Only the scheme is shown: a ``javascript:`` or ``data:`` target is not a URL
+        # with userinfo to strip, and its text is the server's, not something to echo.
+        shown = f"a {next_url.scheme}: URL" if next_url.scheme else "a URL without a host"
         raise RedirectError(
             f"Redirect (status {response.status_code}) to a Location that is not an "
-            f"http(s) URL: {next_url.with_query(None).with_user(None)}",
+            f"http(s) URL ({shown}); only http and https redirects are followed",
             response=response,
             location=location,
         )

@@ -248,6 +248,24 @@ async def test_redirect_to_a_non_http_location_is_an_error(
         await client.get("/a")
 
 
+@pytest.mark.parametrize(
+    "location",
+    ["javascript:alert(1)", "mailto:someone@example.test", "file:///etc/passwd", "data:,hi"],
+)
+async def test_redirect_to_a_scheme_without_a_host_is_a_redirect_error(
+    serve: Serve, make_client: MakeClient, location: str
+) -> None:
+    seen = Seen()
+    app = routes(("GET", "/a", redirect(302, location, seen)))
+    client = make_client(await serve(app))
+    with pytest.raises(stackwire.RedirectError, match="not an http") as info:
+        await client.get("/a")
+    assert info.value.location == location
+    assert location not in str(info.value)  # the server's text is not echoed
+    assert [r["path"] for r in seen.requests] == ["/a"]
+    assert client.pool_stats().in_use == 0
+
+
 async def test_3xx_without_location_is_a_status_error(
     serve: Serve, make_client: MakeClient
 ) -> None:
