@@ -32,11 +32,15 @@ Rewrite = Callable[[Request], Request]
 class NamedMiddleware:
     """A middleware with the name it has in its pipeline; calls go straight through."""
 
-    __slots__ = ("middleware", "name")
+    __slots__ = ("explicit", "middleware", "name")
 
-    def __init__(self, name: str, middleware: Middleware) -> None:
+    def __init__(self, name: str, middleware: Middleware, *, explicit: bool = True) -> None:
         self.name = name
         self.middleware = middleware
+        # A name the user gave (``name=``, a ``name`` attribute, a NamedMiddleware), as
+        # opposed to one taken from a function's or class's name, which may be renamed
+        # (``mw`` -> ``mw-2``) to keep names unique.
+        self.explicit = explicit
 
     def __call__(self, request: Request, call_next: CallNext, /) -> Awaitable[Response[Any]]:
         return self.middleware(request, call_next)
@@ -88,8 +92,7 @@ class Pipeline:
         entries: list[NamedMiddleware] = []
         for mw in middlewares:
             entries.append(mw if isinstance(mw, NamedMiddleware) else _named(mw, None))
-        _check_unique(entries)
-        self._entries: tuple[NamedMiddleware, ...] = tuple(entries)
+        self._entries: tuple[NamedMiddleware, ...] = tuple(_unique(entries))
         self._chains: dict[int, tuple[Handler, Handler]] = {}
 
     # -- reading -------------------------------------------------------------------
@@ -200,14 +203,34 @@ def _named(middleware: Middleware, name: str | None) -> NamedMiddleware:
         raise InvalidRequestError(
             f"a middleware must be callable as (request, call_next), got {middleware!r}"
         )
-    return NamedMiddleware(name or middleware_name(middleware), middleware)
+    if name is not None:
+        return NamedMiddleware(name, middleware)
+    given = getattr(middleware, "name", None)
+    if isinstance(given, str):
+        return NamedMiddleware(given, middleware)
+    return NamedMiddleware(middleware_name(middleware), middleware, explicit=False)
 
 
-def _check_unique(entries: list[NamedMiddleware]) -> None:
-    seen: set[str] = set()
+def _unique(entries: list[NamedMiddleware]) -> list[NamedMiddleware]:
+    """``entries`` with unique names: two equal names a user gave are an error; a name
+    taken from a function or class gets the first free suffix (``mw``, ``mw-2``, ...)."""
+    taken: set[str] = set()
     for entry in entries:
-        if entry.name in seen:
-            raise InvalidRequestError(
-                f"two middlewares are named {entry.name!r}; pass name= to tell them apart"
-            )
-        seen.add(entry.name)
+        if entry.explicit:
+            if entry.name in taken:
+                raise InvalidRequestError(
+                    f"two middlewares are named {entry.name!r}; pass name= to tell them apart"
+                )
+            taken.add(entry.name)
+    unique: list[NamedMiddleware] = []
+    for entry in entries:
+        if not entry.explicit:
+            name, n = entry.name, 1
+            while name in taken:
+                n += 1
+                name = f"{entry.name}-{n}"
+            if name != entry.name:
+                entry = NamedMiddleware(name, entry.middleware, explicit=False)
+            taken.add(name)
+        unique.append(entry)
+    return unique

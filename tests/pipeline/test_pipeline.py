@@ -162,13 +162,13 @@ def test_duplicate_names_are_rejected() -> None:
     base = stackwire.AsyncClient("http://api.test/").pipeline
     with pytest.raises(stackwire.InvalidRequestError, match="retry"):
         base.insert(_noop, name="retry")
-    with pytest.raises(stackwire.InvalidRequestError):
-        Pipeline([_noop, _noop])
+    # Names a middleware carries (its ``name`` attribute) are explicit: equal ones clash.
     with pytest.raises(stackwire.InvalidRequestError):
         stackwire.AsyncClient("http://api.test/", middlewares=[Recorder(), Recorder()])
+    # Names taken from a function are made unique instead.
+    assert Pipeline([_noop, _noop]).names == ["_noop", "_noop-2"]
     client = stackwire.AsyncClient("http://api.test/").with_middleware(_noop)
-    with pytest.raises(stackwire.InvalidRequestError):
-        client.with_middleware(_noop)
+    assert names(client.with_middleware(_noop).pipeline) == with_added("_noop", "_noop-2")
     assert names(client.with_middleware(_noop, name="noop2").pipeline) == with_added(
         "_noop", "noop2"
     )
@@ -457,3 +457,40 @@ async def test_a_failing_rewrite_is_an_error_before_any_io(echo_server: Any) -> 
         with pytest.raises(stackwire.InvalidRequestError, match="no"):
             await client.get("/a")
     assert server.requests == []
+
+
+def _tagging(tag: str) -> Callable[..., Any]:
+    async def mw(request: Request, call_next: CallNext) -> Response[Any]:
+        return await call_next(request.with_headers({f"X-Tag-{tag}": "1"}))
+
+    return mw
+
+
+async def test_unnamed_middlewares_with_one_name_get_unique_names(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append({k: v for k, v in request.headers.items() if k.startswith("X-Tag")})
+        return web.json_response({})
+
+    base = await serve(routes(("GET", "/x", handler)))
+    client = make_client(base, middlewares=[_tagging("a"), _tagging("b")])
+    assert names(client.pipeline)[-3:] == ["mw", "mw-2", "redirects"]
+    third = client.with_middleware(_tagging("c"))
+    assert names(third.pipeline)[-4:] == ["mw", "mw-2", "mw-3", "redirects"]
+    await third.get("/x")
+    assert seen == [{"X-Tag-a": "1", "X-Tag-b": "1", "X-Tag-c": "1"}]
+
+
+def test_an_unnamed_middleware_yields_to_an_explicit_name() -> None:
+    pipeline = Pipeline([_tagging("a"), NamedMiddleware("mw", _tagging("b"))])
+    assert pipeline.names == ["mw-2", "mw"]
+
+
+def test_two_explicit_equal_names_are_still_an_error() -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match="two middlewares are named 'mw'"):
+        Pipeline([NamedMiddleware("mw", _tagging("a")), NamedMiddleware("mw", _tagging("b"))])
+    with pytest.raises(stackwire.InvalidRequestError, match="pass name= to tell them apart"):
+        Pipeline([_tagging("a")]).insert(_tagging("b"), name="mw").insert(_tagging("c"), name="mw")
