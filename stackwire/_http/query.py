@@ -11,6 +11,7 @@ The same rules encode form bodies (``data=``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal, TypeAlias
 
@@ -23,6 +24,16 @@ NestedFormat: TypeAlias = Literal["brackets", "dots"]
 
 ARRAY_FORMATS: frozenset[str] = frozenset({"repeat", "brackets", "indices", "comma"})
 NESTED_FORMATS: frozenset[str] = frozenset({"brackets", "dots"})
+# A lone surrogate has no UTF-8 form: yarl and aiohttp would drop it silently.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: str, what: str) -> str:
+    if _SURROGATE.search(value) is not None:
+        raise InvalidRequestError(
+            f"a query or form {what} has a lone surrogate, which has no UTF-8 form: {value!r}"
+        )
+    return value
 
 
 def primitive(value: object) -> str:
@@ -36,7 +47,7 @@ def primitive(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return value
+        return _text(value, "value")
     if isinstance(value, (int, float)):
         return str(value)
     raise InvalidRequestError(
@@ -59,8 +70,11 @@ def encode_params(
     [('f.x', '1')]
     """
     pairs: list[tuple[str, str]] = []
-    for key, value in params.items():
-        _flatten(str(key), value, pairs, array_format, nested_format)
+    try:
+        for key, value in params.items():
+            _flatten(_text(str(key), "key"), value, pairs, array_format, nested_format)
+    except RecursionError as exc:
+        raise InvalidRequestError("a query or form value is nested too deeply to encode") from exc
     return pairs
 
 
@@ -75,6 +89,7 @@ def _flatten(
         return
     if isinstance(value, Mapping):
         for sub_key, sub_value in value.items():
+            sub_key = _text(str(sub_key), "key")
             child = f"{key}.{sub_key}" if nested_format == "dots" else f"{key}[{sub_key}]"
             _flatten(child, sub_value, out, array_format, nested_format)
         return

@@ -23,6 +23,8 @@ __all__ = ["fill_path", "join_url", "normalize_base_url"]
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A lone surrogate (``"\\ud800"``) has no UTF-8 form: it cannot be sent, only mangled.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def normalize_base_url(base_url: str | URL) -> URL:
@@ -33,7 +35,20 @@ def normalize_base_url(base_url: str | URL) -> URL:
     >>> str(normalize_base_url("https://api.test"))
     'https://api.test/'
     """
-    url = URL(base_url) if isinstance(base_url, str) else base_url
+    if not isinstance(base_url, (str, URL)):
+        raise InvalidRequestError(
+            f"base_url must be a str or a yarl.URL, got {type(base_url).__name__}"
+        )
+    text = base_url if isinstance(base_url, str) else str(base_url)
+    if _SURROGATE.search(text) is not None or _CONTROL.search(text) is not None:
+        raise InvalidRequestError(f"base_url has a lone surrogate or a control character: {text!r}")
+    try:
+        url = URL(base_url) if isinstance(base_url, str) else base_url
+        url.port  # noqa: B018  (yarl checks the port and the host lazily)
+        url.raw_host  # noqa: B018
+        url.host  # noqa: B018  (decodes an ``xn--`` label: invalid IDNA fails here)
+    except (ValueError, UnicodeError) as exc:  # a bad IPv6 literal, port or IDNA host
+        raise InvalidRequestError(f"base_url is not a valid URL ({exc}): {text!r}") from exc
     if not url.is_absolute() or url.scheme not in ("http", "https"):
         raise InvalidRequestError(f"base_url must be an absolute http(s) URL, got {str(url)!r}")
     if url.query_string or url.fragment:
@@ -55,6 +70,10 @@ def _check_segment(name: str, value: object) -> str:
         raise InvalidRequestError(f"path parameter {name!r} may not be {text!r}")
     if _CONTROL.search(text) is not None:
         raise InvalidRequestError(f"path parameter {name!r} has a control character")
+    if _SURROGATE.search(text) is not None:
+        raise InvalidRequestError(
+            f"path parameter {name!r} has a lone surrogate, which has no UTF-8 form"
+        )
     return quote(text, safe="")
 
 
@@ -94,8 +113,18 @@ def _quote(text: str, safe: str) -> str:
 
 @lru_cache(maxsize=2048)
 def _join(base: URL, path: str) -> URL:
+    if _SURROGATE.search(path) is not None:
+        raise InvalidRequestError(f"path {path!r} has a lone surrogate, which has no UTF-8 form")
     if _ABSOLUTE.match(path):
-        url = URL(path)
+        if _CONTROL.search(path) is not None:
+            raise InvalidRequestError(f"URL {path!r} has a control character")
+        try:
+            url = URL(path)
+            url.port  # noqa: B018
+            url.raw_host  # noqa: B018
+            url.host  # noqa: B018
+        except (ValueError, UnicodeError) as exc:
+            raise InvalidRequestError(f"{path!r} is not a valid URL ({exc})") from exc
         if url.scheme not in ("http", "https"):
             raise InvalidRequestError(f"only http(s) URLs can be requested, got {path!r}")
         return url

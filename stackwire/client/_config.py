@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random as _random
 import ssl
@@ -19,7 +20,7 @@ from .._http.urls import normalize_base_url
 from .._types import Omit
 from ..auth import Auth
 from ..errors import APIError, InvalidRequestError
-from ..middlewares.headers import split_headers
+from ..middlewares.headers import check_header, split_headers
 from ..middlewares.retry import (
     RetryEvent,
     check_max_retries,
@@ -135,6 +136,89 @@ def _check_size(name: str, value: object) -> None:
         raise InvalidRequestError(f"{name} must be a positive int (bytes) or None, got {value!r}")
 
 
+_BOOL_OPTIONS = ("follow_redirects", "trust_env", "strict", "platform_headers")
+_HEADER_NAME_OPTIONS = ("api_key_header", "idempotency_header", "retry_count_header")
+_CALLABLE_OPTIONS = ("should_retry", "sleep", "clock", "random")
+
+
+def _bad_option(name: str, value: object, accepted: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"{name} must be {accepted}, got {type(value).__name__} {value!r}"[:300]
+    )
+
+
+def _check_options(values: Mapping[str, Any]) -> None:
+    """Check the type and range of each option given, before anything is built: a bad
+    one would otherwise fail later, deep inside aiohttp, or not at all."""
+    for name in _BOOL_OPTIONS:
+        if name in values and not isinstance(values[name], bool):
+            raise _bad_option(name, values[name], "True or False")
+    for name in _HEADER_NAME_OPTIONS:
+        value = values.get(name)
+        if value is not None and not (isinstance(value, str) and _is_token(value)):
+            raise _bad_option(name, value, "a header name (an HTTP token) or None")
+    for name in _CALLABLE_OPTIONS:
+        if name in values and not callable(values[name]):
+            raise _bad_option(name, values[name], "a callable")
+    if values.get("on_retry") is not None and not callable(values["on_retry"]):
+        raise _bad_option("on_retry", values["on_retry"], "a callable or None")
+    if "user_agent" in values and values["user_agent"] is not None:
+        if not isinstance(values["user_agent"], str):
+            raise _bad_option("user_agent", values["user_agent"], "a str or None")
+        check_header("User-Agent", values["user_agent"])
+    for name in ("max_connections", "max_redirects"):
+        if name not in values:
+            continue
+        value = values[name]
+        minimum = 1 if name == "max_connections" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise _bad_option(name, value, f"an int >= {minimum}")
+    for name in ("max_retry_after", "initial_delay", "max_delay", "jitter"):
+        if name not in values:
+            continue
+        value = values[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not _finite_non_negative(value)
+        ):
+            raise _bad_option(name, value, "a finite number >= 0")
+    if "sensitive_headers" in values:
+        names = values["sensitive_headers"]
+        if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+            raise _bad_option("sensitive_headers", names, "an iterable of header names")
+        names = tuple(names)
+        if not all(isinstance(item, str) and _is_token(item) for item in names):
+            raise _bad_option("sensitive_headers", names, "an iterable of header names")
+    if "timeout" in values:
+        value = values["timeout"]
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not _finite_positive(value)
+        ):
+            raise _bad_option("timeout", value, "a finite number of seconds > 0, a Timeout or None")
+
+
+def _is_token(name: str) -> bool:
+    try:
+        check_header(name, "")
+    except InvalidRequestError:
+        return False
+    return True
+
+
+def _finite_non_negative(value: float) -> bool:
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _finite_positive(value: float) -> bool:
+    return _finite_non_negative(value) and value > 0
+
+
 def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
     """``config`` with ``changes`` applied and validated (``headers``/``query`` merge,
     ``set_headers``/``set_query`` replace)."""
@@ -152,6 +236,7 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
             values[field] = dict(changes[f"set_{field}"] or {})
         elif changes.get(field):
             values[field] = {**getattr(config, field), **changes[field]}
+    _check_options(values)
     if "base_url" in values:
         values["base_url"] = normalize_base_url(values["base_url"])
     if "timeout" in values:

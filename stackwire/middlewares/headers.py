@@ -39,6 +39,8 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Control characters, all but HTAB: CR and LF would split the request, NUL and the
 # others are refused by HTTP (and by aiohttp, with a bare ValueError, too late).
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A lone surrogate has no UTF-8 form: aiohttp would drop it from the value silently.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_header(name: str, value: str) -> None:
@@ -60,6 +62,10 @@ def check_header(name: str, value: str) -> None:
     if _FORBIDDEN.search(value) is not None:
         raise InvalidRequestError(
             f"header {name!r} has a CR, LF or NUL (or another control character) in its value"
+        )
+    if _SURROGATE.search(value) is not None:
+        raise InvalidRequestError(
+            f"header {name!r} has a lone surrogate in its value, which has no UTF-8 form"
         )
 
 

@@ -176,6 +176,12 @@ def encode_json(value: object) -> bytes:
         data = _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:
         raise InvalidRequestError(f"json= cannot be encoded as JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("json= is nested too deeply to encode as JSON") from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate has no UTF-8 form
+        raise InvalidRequestError(
+            f"json= has a str that cannot be encoded as UTF-8 (a lone surrogate?): {exc.reason}"
+        ) from exc
     if b"null" in data and _has_non_finite(msgspec.to_builtins(value)):
         raise InvalidRequestError("json= contains NaN or an infinity, which JSON cannot represent")
     return data
