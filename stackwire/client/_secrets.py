@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ def _secret_values(config: _Config) -> tuple[str, ...]:
     """The secrets to hide in error messages: the key, sensitive header values and
     the credentials after their scheme (``Bearer <token>``). Very short values are
     left alone (hiding them would mangle ordinary text)."""
-    found: set[str] = set()
     sensitive = _sensitive_names(config)
     values = [config.api_key] if config.api_key is not None else []
     values += [
@@ -60,6 +60,13 @@ def _secret_values(config: _Config) -> tuple[str, ...]:
         for name, value in config.headers.items()
         if name.lower() in sensitive and isinstance(value, str)
     ]
+    return secrets_in(values)
+
+
+def secrets_in(values: Iterable[object]) -> tuple[str, ...]:
+    """The strings of ``values`` to hide in messages (and each credential after its
+    scheme), longest first; values under 8 characters are left alone."""
+    found: set[str] = set()
     for value in values:
         found.add(str(value))
         scheme, _, credentials = str(value).partition(" ")

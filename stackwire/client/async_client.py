@@ -47,7 +47,7 @@ from ._config import (
     _from_environment,
     _resolve,
 )
-from ._secrets import _hide_secrets, _secret_values
+from ._secrets import _hide_secrets, _secret_values, _sensitive_names, secrets_in
 from ._stack import _default_pipeline, _transport
 from ._verbs import (
     AsyncRequest,
@@ -170,6 +170,7 @@ class AsyncClient:
         self._pipeline = _default_pipeline(config)
         self._handler = self._pipeline.compose(transport)
         self._secrets = _secret_values(config)
+        self._sensitive_names = _sensitive_names(config)
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
         self._urls: dict[str, URL] = {}  # path -> URL, for paths without placeholders
         # Read-only, since every request of this client shares it.
@@ -447,8 +448,16 @@ class AsyncClient:
         try:
             response = await self._handler(request)
         except StackwireError as exc:
-            if self._secrets:
-                _hide_secrets(exc, self._secrets)
+            # Every credential this call sent is a secret of its errors, not only the
+            # client's own (a per-call Authorization or Cookie the server echoes back).
+            sent = [
+                value
+                for name, value in request.headers.items()
+                if name.lower() in self._sensitive_names
+            ]
+            secrets = self._secrets + secrets_in(sent) if sent else self._secrets
+            if secrets:
+                _hide_secrets(exc, secrets)
             raise
         if request.options.raw_response:
             return response
