@@ -78,6 +78,7 @@ class CallOptions(BaseCallOptions, total=False):
     content: bytes | AsyncIterable[bytes] | None
     files: Files | None
     stream_end_event: str | None
+    stream_format: Literal["sse", "jsonl"] | None
 
 
 class AsyncVerb(Protocol):

@@ -95,6 +95,7 @@ class SyncCallOptions(BaseCallOptions, total=False):
     content: bytes | Iterable[bytes] | AsyncIterable[bytes] | None
     files: Files | None
     stream_end_event: str | None
+    stream_format: Literal["sse", "jsonl"] | None
 
 
 class SyncVerb(Protocol):
