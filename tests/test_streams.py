@@ -572,7 +572,7 @@ async def test_an_unknown_stream_content_type_raises_naming_it(
 async def test_a_bad_stream_format_is_rejected_before_any_io(make_client: MakeClient) -> None:
     client = make_client("http://127.0.0.1:9/")
     with pytest.raises(stackwire.InvalidRequestError, match="stream_format"):
-        await client.get("/x", stream=True, stream_format="ndjson")  # type: ignore[typeddict-item]
+        await client.get("/x", stream=True, stream_format="ndjson")  # type: ignore[call-overload]
 
 
 async def test_done_ends_a_typed_stream_cleanly(
