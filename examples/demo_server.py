@@ -97,7 +97,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     for index in range(count):
         data = f'{{"index": {index}, "text": "chunk {index}"}}'
         await response.write(f"event: delta\nid: {index}\ndata: {data}\n\n".encode())
-    await response.write(b'event: done\ndata: {"index": -1, "text": ""}\n\n')
+    await response.write(b'event: done\ndata: {"finish_reason": "stop"}\n\n')
     await response.write_eof()
     return response
 

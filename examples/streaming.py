@@ -30,7 +30,9 @@ async def main() -> int:
     try:
         async with stackwire.AsyncClient(base_url) as client:
             # 1. Server-Sent Events, each event's JSON data decoded into a Delta.
-            #    `stream_end_event` makes a stream cut short before "done" an error.
+            #    The "done" event ends the stream; it has its own shape, so it is not
+            #    decoded into a Delta. `stream_end_event` also makes a stream cut short
+            #    before "done" an error.
             async with await client.get(
                 "/events", query={"n": 3}, cast_to=Delta, stream=True, stream_end_event="done"
             ) as events:

@@ -55,7 +55,9 @@ def main() -> None:
             except stackwire.NotFoundError as error:  # typed, in this thread
                 print("not found:", error.status_code, error.body)
 
-            with client.get("/events", query={"n": 3}, cast_to=Delta, stream=True) as stream:
+            with client.get(
+                "/events", query={"n": 3}, cast_to=Delta, stream=True, stream_end_event="done"
+            ) as stream:
                 for delta in stream:  # Stream[Delta]
                     print("event:", delta.index, delta.text)
 

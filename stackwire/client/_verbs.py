@@ -87,6 +87,7 @@ class CallOptions(BaseCallOptions, total=False):
     content: bytes | AsyncIterable[bytes] | None
     files: Files | None
     stream_end_event: str | None
+    stream_format: Literal["sse", "jsonl"] | None
     auth: Auth | None
 
 

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import MappingProxyType, TracebackType
-from typing import Any, Self, TypeVar, Unpack, cast, get_origin
+from typing import Any, Literal, Self, TypeVar, Unpack, cast, get_origin
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -302,6 +302,7 @@ class AsyncClient:
         max_response_bytes: int | NotGiven | None = NOT_GIVEN,
         stream_end_event: str | None = None,
         auth: Auth | NotGiven | None = NOT_GIVEN,
+        stream_format: Literal["sse", "jsonl"] | None = None,
     ) -> Request:
         if self._closed or self._transport._closed:
             raise ClientClosedError("this client is closed; create a new one")
@@ -323,6 +324,10 @@ class AsyncClient:
             check_max_retries(max_retries)
         if not isinstance(max_response_bytes, NotGiven):
             _check_size("max_response_bytes", max_response_bytes)
+        if stream_format is not None and stream_format not in ("sse", "jsonl"):
+            raise InvalidRequestError(
+                f'stream_format must be "sse", "jsonl" or None, got {stream_format!r}'
+            )
         if query is not None and not isinstance(query, Mapping):
             raise InvalidRequestError(f"query= must be a mapping, got {type(query).__name__}")
         if json is NOT_GIVEN and content is None and data is None and files is None:
@@ -351,6 +356,7 @@ class AsyncClient:
             and follow_redirects is NOT_GIVEN
             and max_response_bytes is NOT_GIVEN
             and stream_end_event is None
+            and stream_format is None
         ):
             options = self._plain_options(cast_to, stream, raw_response)
         else:
@@ -365,6 +371,7 @@ class AsyncClient:
                 follow_redirects=follow_redirects,
                 max_response_bytes=max_response_bytes,
                 stream_end_event=stream_end_event,
+                stream_format=stream_format,
             )
         return Request(
             method=method,

@@ -95,6 +95,7 @@ class DecodeMiddleware:
                         strict=self.strict,
                         max_event_bytes=self.max_event_bytes,
                         end_event=options.stream_end_event,
+                        stream_format=options.stream_format,
                     )
                 return response
             content = response._read_arrived(limit)  # the usual case: no waiting

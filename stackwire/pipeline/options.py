@@ -8,7 +8,7 @@ the resolved value, so the stages below them see what will really happen.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -85,6 +85,7 @@ class RequestOptions(msgspec.Struct, frozen=True, kw_only=True):
     follow_redirects: bool | NotGiven = NOT_GIVEN
     max_response_bytes: int | NotGiven | None = NOT_GIVEN
     stream_end_event: str | None = None
+    stream_format: Literal["sse", "jsonl"] | None = None
 
 
 class OptionsMemo:

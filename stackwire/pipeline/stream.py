@@ -3,13 +3,18 @@
 A stream is made by the ``decode`` middleware for ``stream=True`` calls, after it has
 checked the status (an error status raises the usual `APIStatusError`, and is
 retried like any call, before there is a stream). It reads the body as it arrives,
-in one of two formats chosen by the ``Content-Type``:
+in one of two formats, chosen by ``stream_format="sse" | "jsonl"`` (a keyword of the
+verbs) or else by the ``Content-Type``; any other content type raises
+`APIResponseValidationError` naming it (never an empty stream):
 
-- ``text/event-stream`` (and anything else): Server-Sent Events parsed by
+- ``text/event-stream``: Server-Sent Events parsed by
   `SSEDecoder`. With ``cast_to=ServerSentEvent`` (or no ``cast_to``) it yields the
   raw events, otherwise
   each event's ``data`` decoded (JSON) into ``T``; an event without data is skipped.
   An event named ``error`` raises `StreamError` with its decoded data as ``body``.
+  An event whose data is ``[DONE]`` (the OpenAI convention), or the event named by
+  ``stream_end_event``, ends the stream cleanly and is not decoded into ``T`` (a
+  terminal event has a shape of its own).
 - ``application/x-ndjson``, ``application/jsonl``, ``application/json-lines``
   (JSON Lines): one JSON value a line, decoded into ``T`` (plain JSON values without
   ``cast_to``); blank lines are skipped, CRLF line ends are fine and a last line
@@ -54,14 +59,20 @@ if TYPE_CHECKING:
     from .request import Request
     from .response import Response
 
-__all__ = ["JSON_LINES_TYPES", "AsyncStream", "make_stream"]
+__all__ = ["JSON_LINES_TYPES", "SSE_TYPE", "AsyncStream", "make_stream"]
 
 _T = TypeVar("_T")
 
 JSON_LINES_TYPES = frozenset(
     {"application/x-ndjson", "application/jsonl", "application/json-lines"}
 )
-"""Content types read as JSON Lines; any other is read as Server-Sent Events."""
+"""Content types read as JSON Lines."""
+
+SSE_TYPE = "text/event-stream"
+"""The content type read as Server-Sent Events; any other type, without
+``stream_format=``, raises `APIResponseValidationError`."""
+
+_DONE = "[DONE]"
 
 _SKIP: Any = object()
 _PREVIEW_BYTES = 1024
@@ -105,6 +116,7 @@ class AsyncStream(Generic[_T]):
         strict: bool = False,
         max_event_bytes: int | None = 16 * 2**20,
         end_event: str | None = None,
+        stream_format: str | None = None,
     ) -> None:
         self.response = response
         self._finished = False
@@ -125,7 +137,21 @@ class AsyncStream(Generic[_T]):
         self._decode: Callable[[bytes], Any] | None = None
         self._convert: Callable[[Any], Any]
         given = not isinstance(cast_to, NotGiven)
-        if content_type.strip().lower() in JSON_LINES_TYPES:
+        content_type = content_type.strip().lower()
+        if stream_format is None:
+            if content_type == SSE_TYPE:
+                stream_format = "sse"
+            elif content_type in JSON_LINES_TYPES:
+                stream_format = "jsonl"
+            else:
+                raise APIResponseValidationError(
+                    f"cannot stream a body of Content-Type {content_type or '(none)'!r}: "
+                    f"expected {SSE_TYPE!r} or one of {sorted(JSON_LINES_TYPES)}; pass "
+                    'stream_format="sse" or "jsonl" if the API mislabels its stream',
+                    request=response.request,
+                    status_code=response.status_code,
+                )
+        if stream_format == "jsonl":
             self._seen_end = True  # JSON Lines has no events, so no terminal one
             self._lines = _LineBuffer(max_event_bytes, response.request)
             self._decode = decoder_for(cast_to if given else Any, strict=strict)
@@ -170,6 +196,8 @@ class AsyncStream(Generic[_T]):
                 else:
                     self._ended = True
                     self._items = self._flush()
+            if not self._reader.done:
+                await self._after_terminal_event()
             if not self._seen_end:
                 raise StreamError(
                     f"the stream ended before its {self._end_event!r} event; the connection "
@@ -181,6 +209,16 @@ class AsyncStream(Generic[_T]):
             raise
         self._finished = True
         raise StopAsyncIteration
+
+    async def _after_terminal_event(self) -> None:
+        """The stream ended at a terminal event before its body did: if the rest of
+        the body has arrived, read it so the connection goes back to the pool; else
+        close the connection (waiting could hang on a server that keeps it open)."""
+        if self.response.raw.content.is_eof():
+            while await self._reader.next_chunk():
+                pass
+        else:
+            self._stop()
 
     def _parse(self, chunk: bytes) -> list[Any]:
         if self._sse is not None:
@@ -200,12 +238,22 @@ class AsyncStream(Generic[_T]):
 
     def _convert_event(self, event: ServerSentEvent) -> Any:
         name = event.event
-        if name == "error" or name == self._end_event:
+        if name == "error":
             self._check_event(event)
         data = event.data
+        if name == self._end_event or data == _DONE:
+            # A terminal event has a shape of its own (or is `[DONE]`): not a `T`.
+            self._seen_end = True
+            self._end_stream()
+            return _SKIP
         if not data:
             return _SKIP
         return self._decode_item(data.encode())
+
+    def _end_stream(self) -> None:
+        """Stop at a terminal event: nothing after it is handed out."""
+        self._index = len(self._items)
+        self._ended = True
 
     def _check_event(self, event: ServerSentEvent) -> None:
         name = event.event
@@ -371,6 +419,7 @@ def make_stream(
     strict: bool = False,
     max_event_bytes: int | None = 16 * 2**20,
     end_event: str | None = None,
+    stream_format: str | None = None,
 ) -> AsyncStream[Any]:
     """The stream for a ``stream=True`` call whose status was fine."""
     return AsyncStream(
@@ -379,4 +428,5 @@ def make_stream(
         strict=strict,
         max_event_bytes=max_event_bytes,
         end_event=end_event,
+        stream_format=stream_format,
     )

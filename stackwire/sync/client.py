@@ -105,6 +105,7 @@ class SyncCallOptions(BaseCallOptions, total=False):
     files: Files | None
     stream_end_event: str | None
     auth: Auth | None
+    stream_format: Literal["sse", "jsonl"] | None
 
 
 class SyncVerb(Protocol):

@@ -86,3 +86,16 @@ def test_hmac_signing_example() -> None:
 def test_custom_auth_example() -> None:
     out = run_example("custom_auth.py")
     assert out.strip() == "{'user': 'alice'} tokens issued: 2"
+
+
+def test_streaming_example() -> None:
+    out = run_example("streaming.py")
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("delta")] == [
+        "delta 0: 'chunk 0'",
+        "delta 1: 'chunk 1'",
+        "delta 2: 'chunk 2'",
+    ]  # the terminal "done" event is not shown as a Delta
+    assert "events: [('delta', '0'), ('done', '0')]" in out
+    assert "in use after stopping early: 0" in out
+    assert lines[-1] == "at the end: PoolStats(in_use=0, idle=1)"

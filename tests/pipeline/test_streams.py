@@ -267,7 +267,7 @@ async def test_a_stream_that_ends_before_its_terminal_event_raises(
     assert got == [0, 1]  # every item that came is handed out first
 
     stream = await client.get("/whole", cast_to=Delta, stream=True, stream_end_event="message_stop")
-    assert [delta.index async for delta in stream] == [0, 1, 9]
+    assert [delta.index async for delta in stream] == [0, 1]  # the end event is no Delta
     assert client.pool_stats() == PoolStats(in_use=0, idle=1)
 
 
@@ -529,3 +529,85 @@ def test_the_streaming_example_runs() -> None:
     assert "in use after stopping early: 0" in out
     assert 'line: {"seq": 1, "level": "info", "message": "step 1 done"}' in out
     assert out.splitlines()[-1] == "at the end: PoolStats(in_use=0, idle=1)"
+
+
+# -- what APIs actually send (issue 11, item 7) --------------------------------------
+
+
+async def test_json_lines_served_as_application_json_stream_with_stream_format(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    lines = '{"index": 0, "text": "a"}\n{"index": 1, "text": "b"}\n'
+    base, _ = await start(raw_server, lines=body(lines, content_type="application/json"))
+    client = make_client(base)
+    stream = await client.get("/lines", cast_to=Delta, stream=True, stream_format="jsonl")
+    assert [delta.text async for delta in stream] == ["a", "b"]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_sse_under_another_content_type_streams_with_stream_format(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(*deltas(2), content_type="text/plain"))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_format="sse")
+    assert [delta.index async for delta in stream] == [0, 1]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/html; charset=utf-8"])
+async def test_an_unknown_stream_content_type_raises_naming_it(
+    raw_server: StartRaw, make_client: MakeClient, content_type: str
+) -> None:
+    lines = '{"index": 0, "text": "a"}\n'
+    base, _ = await start(raw_server, lines=body(lines, content_type=content_type))
+    client = make_client(base)
+    with pytest.raises(stackwire.APIResponseValidationError) as info:
+        await client.get("/lines", cast_to=Delta, stream=True)
+    assert repr(content_type.partition(";")[0]) in str(info.value)
+    assert "stream_format" in str(info.value)
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_bad_stream_format_is_rejected_before_any_io(make_client: MakeClient) -> None:
+    client = make_client("http://127.0.0.1:9/")
+    with pytest.raises(stackwire.InvalidRequestError, match="stream_format"):
+        await client.get("/x", stream=True, stream_format="ndjson")  # type: ignore[call-overload]
+
+
+async def test_done_ends_a_typed_stream_cleanly(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(*deltas(2), sse("[DONE]")))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert [delta.index async for delta in stream] == [0, 1]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_nothing_after_done_is_read_or_decoded(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    async def open_after_done(writer: asyncio.StreamWriter) -> None:
+        writer.write(head() + chunk(deltas(1)[0] + sse("[DONE]")) + chunk(sse("not json")))
+        await writer.drain()
+        await asyncio.sleep(STALL)  # the server never ends the body
+
+    base, _ = await start(raw_server, events=open_after_done)
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert [delta.index async for delta in stream] == [0]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)  # closed, not waited on
+
+
+async def test_the_end_event_has_its_own_shape_and_ends_the_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    done = sse('{"reason": "stop", "usage": {"tokens": 3}}', "message_stop")
+    base, _ = await start(raw_server, events=body(*deltas(2), done, *deltas(1)))
+    client = make_client(base)
+    stream = await client.get(
+        "/events", cast_to=Delta, stream=True, stream_end_event="message_stop"
+    )
+    assert [delta.index async for delta in stream] == [0, 1]
+    assert client.pool_stats().in_use == 0  # released, or closed if the body was still coming
