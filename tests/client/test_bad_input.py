@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 import stackwire
 from tests.conftest import Serve, routes
@@ -47,9 +48,7 @@ async def test_bad_call_input_fails_before_any_io(
 ) -> None:
     hits: list[str] = []
 
-    async def handler(request: Any) -> Any:
-        from aiohttp import web
-
+    async def handler(request: web.Request) -> web.Response:
         hits.append(request.path)
         return web.json_response({})
 
