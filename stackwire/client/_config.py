@@ -30,6 +30,7 @@ from ..middlewares.timeout import check_deadline
 from ..pipeline.middleware import Middleware
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.response import REQUEST_ID_HEADERS
+from ..pipeline.transport import Transport
 from ._secrets import _guard_secrets
 
 
@@ -67,6 +68,7 @@ class ClientOptions(TypedDict, total=False):
     middlewares: Iterable[Middleware]
     auth: Auth | None
     session: aiohttp.ClientSession | None
+    transport: Transport | None
     max_connections: int
     on_retry: Callable[[RetryEvent], object] | None
     sleep: Callable[[float], Awaitable[object]]
@@ -119,6 +121,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     middlewares: tuple[Middleware, ...] = ()
     auth: Auth | None = None
     session: aiohttp.ClientSession | None = None
+    transport: Transport | None = None
     max_connections: int = 1000
     on_retry: Callable[[RetryEvent], object] | None = None
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
@@ -128,7 +131,9 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
 
 # Options that change the session itself: a derived client that changes one gets a
 # session of its own (which it then owns and closes).
-_TRANSPORT_OPTIONS = frozenset({"trust_env", "proxy", "verify", "session", "max_connections"})
+_TRANSPORT_OPTIONS = frozenset(
+    {"trust_env", "proxy", "verify", "session", "max_connections", "transport"}
+)
 
 
 def _check_size(name: str, value: object) -> None:
@@ -264,7 +269,35 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         values["request_id_headers"] = _check_request_id_headers(values["request_id_headers"])
     if values.get("api_key") is not None and not isinstance(values["api_key"], str):
         raise InvalidRequestError(f"api_key must be a str, got {type(values['api_key']).__name__}")
-    return _guard_secrets(msgspec.structs.replace(config, **values))
+    resolved = msgspec.structs.replace(config, **values)
+    if resolved.transport is not None:
+        _check_transport(resolved)
+    return _guard_secrets(resolved)
+
+
+def _check_transport(config: _Config) -> None:
+    """``transport=`` is a `Transport`, and no option of the default transport is set
+    beside it (it would be silently ignored)."""
+    transport = config.transport
+    if not isinstance(transport, Transport):
+        raise InvalidRequestError(
+            "transport must be a Transport (with send, close and pool_stats), "
+            f"got {type(transport).__name__}"
+        )
+    clashing = [
+        name
+        for name, given in (
+            ("session", config.session is not None),
+            ("proxy", config.proxy is not None),
+            ("verify", config.verify is not True),
+        )
+        if given
+    ]
+    if clashing:
+        raise InvalidRequestError(
+            f"transport= cannot be combined with {', '.join(n + '=' for n in clashing)}: "
+            "those configure the default transport; set them on your transport instead"
+        )
 
 
 def _check_request_id_headers(names: object) -> tuple[str, ...]:

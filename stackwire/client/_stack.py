@@ -17,6 +17,7 @@ from ..middlewares.retry import (
 from ..middlewares.timeout import TimeoutMiddleware
 from ..pipeline.middleware import Middleware
 from ..pipeline.pipeline import Pipeline
+from ..pipeline.transport import Transport
 from ..transports import AiohttpTransport
 
 
@@ -72,7 +73,10 @@ def _default_pipeline(config: _Config) -> Pipeline:
     return Pipeline(stack)
 
 
-def _transport(config: _Config) -> AiohttpTransport:
+def _transport(config: _Config) -> Transport:
+    """The transport a client sends through: the one given, else the default one."""
+    if config.transport is not None:
+        return config.transport
     return AiohttpTransport(
         session=config.session,
         max_connections=config.max_connections,

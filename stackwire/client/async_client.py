@@ -35,7 +35,7 @@ from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
 from ..pipeline.request import ExtensionKey, Request, redact
 from ..pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Response
-from ..pipeline.transport import PoolStats
+from ..pipeline.transport import PoolStats, Transport
 from ..transports import AiohttpTransport
 from ._bodies import build_body, load_files
 from ._config import (
@@ -103,6 +103,15 @@ def _request_verb(doc: str) -> Any:
     return request
 
 
+class _Lifetime:
+    """Whether a transport was closed, shared by the clients that send through it."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
+
+
 class AsyncClient:
     """A typed client for one HTTP API.
 
@@ -155,11 +164,14 @@ class AsyncClient:
             hint = f" (or set {env_prefix}_BASE_URL)" if env_prefix else ""
             raise InvalidRequestError(f"base_url is required{hint}")
         config = _resolve(_Config(base_url=normalize_base_url(base_url)), options)
-        self._setup(config, _transport(config), owner=True)
+        self._setup(config, _transport(config), _Lifetime(), owner=True)
 
-    def _setup(self, config: _Config, transport: AiohttpTransport, *, owner: bool) -> None:
+    def _setup(
+        self, config: _Config, transport: Transport, lifetime: _Lifetime, *, owner: bool
+    ) -> None:
         self._config = config
         self._transport = transport
+        self._lifetime = lifetime  # shared by every client on this transport
         self._owner = owner
         self._closed = False
         # Derived clients with a session of their own, closed with this transport's
@@ -168,7 +180,7 @@ class AsyncClient:
         self._dependents: list[AsyncClient] = []
         self._origin_dependents: list[AsyncClient] | None = None
         self._pipeline = _default_pipeline(config)
-        self._handler = self._pipeline.compose(transport)
+        self._handler = self._pipeline.compose(transport.send)
         self._secrets = _secret_values(config)
         self._sensitive_names = _sensitive_names(config)
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
@@ -189,16 +201,16 @@ class AsyncClient:
             getattr(config, name) != getattr(parent._config, name) for name in _TRANSPORT_OPTIONS
         )
         if changes_transport:
-            client._setup(config, _transport(config), owner=True)
+            client._setup(config, _transport(config), _Lifetime(), owner=True)
             # Closing the client it came from closes it too (held until then).
             parent._dependents.append(client)
             client._origin_dependents = parent._dependents
         else:
-            client._setup(config, parent._transport, owner=False)
+            client._setup(config, parent._transport, parent._lifetime, owner=False)
             client._dependents = parent._dependents
         if pipeline is not None:
             client._pipeline = pipeline
-            client._handler = pipeline.compose(client._transport)
+            client._handler = pipeline.compose(client._transport.send)
         return client
 
     # -- the stack -----------------------------------------------------------------
@@ -304,7 +316,7 @@ class AsyncClient:
         auth: Auth | NotGiven | None = NOT_GIVEN,
         stream_format: Literal["sse", "jsonl"] | None = None,
     ) -> Request:
-        if self._closed or self._transport._closed:
+        if self._closed or self._lifetime.closed:
             raise ClientClosedError("this client is closed; create a new one")
         if not isinstance(method, str) or (
             method not in _KNOWN_METHODS and _METHOD.fullmatch(method) is None
@@ -417,7 +429,7 @@ class AsyncClient:
         """`_build_request` for a call that sets nothing but these, the usual call:
         the same request, made from the URL this client joined for ``path`` before."""
         url = self._urls.get(path) if type(path) is str else None
-        if url is None or method not in _KNOWN_METHODS or self._closed or self._transport._closed:
+        if url is None or method not in _KNOWN_METHODS or self._closed or self._lifetime.closed:
             return self._build_request(
                 method, path, cast_to=cast_to, stream=stream, raw_response=raw_response
             )
@@ -468,7 +480,7 @@ class AsyncClient:
             raise
         if request.options.raw_response:
             return response
-        return response._parsed
+        return response.parsed
 
     def paginate(
         self,
@@ -513,8 +525,30 @@ class AsyncClient:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def _transport_closed(self) -> bool:
-        return self._transport._closed
+    @property
+    def transport(self) -> Transport:
+        """The `Transport` this client sends through (shared with clients derived from
+        it that change no transport option)."""
+        return self._transport
+
+    @property
+    def owns_transport(self) -> bool:
+        """Whether ``close()`` closes the transport: this client created it or was given
+        it, rather than sharing the one of the client it was derived from."""
+        return self._owner
+
+    @property
+    def leaves_connections_open(self) -> bool:
+        """Whether dropping this client now, unclosed, would leave connections open: it
+        owns a transport that opened a pool of its own and was not closed."""
+        transport = self._transport
+        return (
+            self._owner
+            and not self._lifetime.closed
+            and isinstance(transport, AiohttpTransport)
+            and transport.owns_session
+            and transport.session_created
+        )
 
     def pool_stats(self) -> PoolStats:
         """Connections of this client's pool in use and idle (to check nothing leaked)."""
@@ -534,7 +568,8 @@ class AsyncClient:
             origin.remove(self)
         if not self._owner:
             return
-        await self._transport.aclose()
+        self._lifetime.closed = True
+        await self._transport.close()
         dependents = self._dependents
         while dependents:
             await dependents[-1].close()  # removes itself from the list
@@ -551,14 +586,7 @@ class AsyncClient:
         await self.close()
 
     def __del__(self) -> None:
-        transport = getattr(self, "_transport", None)
-        if (
-            transport is not None
-            and getattr(self, "_owner", False)
-            and transport.owns_session
-            and transport.session_created
-            and not transport._closed
-        ):
+        if getattr(self, "_lifetime", None) is not None and self.leaves_connections_open:
             warnings.warn(
                 f"unclosed {type(self).__name__} for {self._config.base_url}: use "
                 "`async with` or `await client.close()`",

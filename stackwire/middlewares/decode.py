@@ -82,27 +82,27 @@ class DecodeMiddleware:
         try:
             # What ``parse()`` decodes into (a Response arrives from the transport
             # knowing nothing of ``cast_to``).
-            response._cast_to = options.cast_to
-            response._strict = self.strict
-            if response.raw.status >= 300:
+            response.bind(options.cast_to, strict=self.strict)
+            if response.status_code >= 300:
                 await response.read(max_bytes=limit)
                 raise status_error(response)
             if options.stream:
                 if not options.raw_response:
-                    response._parsed = make_stream(
-                        response,
-                        cast_to=options.cast_to,
-                        strict=self.strict,
-                        max_event_bytes=self.max_event_bytes,
-                        end_event=options.stream_end_event,
-                        stream_format=options.stream_format,
+                    response.set_parsed(
+                        make_stream(
+                            response,
+                            cast_to=options.cast_to,
+                            strict=self.strict,
+                            max_event_bytes=self.max_event_bytes,
+                            end_event=options.stream_end_event,
+                            stream_format=options.stream_format,
+                        )
                     )
                 return response
-            content = response._read_arrived(limit)  # the usual case: no waiting
-            if content is None:
-                content = await response.read(max_bytes=limit)
+            if response.read_now(limit) is None:  # the usual case: no waiting
+                await response.read(max_bytes=limit)
             if not options.raw_response:
-                response._parsed = response._decode(content)
+                response.parse_now()
         except BaseException:
             response.close()
             raise

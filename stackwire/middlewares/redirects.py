@@ -160,7 +160,7 @@ class RedirectMiddleware:
         hops = 0
         while True:
             response = await call_next(request)
-            if response.raw.status not in REDIRECT_STATUSES:
+            if response.status_code not in REDIRECT_STATUSES:
                 return response
             location = response.headers.get("Location")
             if location is None:

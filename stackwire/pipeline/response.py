@@ -1,9 +1,15 @@
-"""`Response`: one HTTP response, wrapping aiohttp's.
+"""`Response`: one HTTP response, its body and its decoded value.
 
-The transport hands back a `Response` as soon as the headers are in; the body is
-still on the socket. Whoever receives a response owns it: read it (which releases
-the connection to the pool), or close it. ``decode`` reads it inside the attempt, so
-that a connection dropped mid-body is an attempt failure the retry middleware sees.
+A transport hands back a `Response` as soon as the headers are in; the body may still
+be on the socket. Whoever receives a response owns it: read it (which releases the
+connection to the pool), or close it. ``decode`` reads it inside the attempt, so that
+a connection dropped mid-body is an attempt failure the retry middleware sees, and
+hands the decoded value over through `Response.bind` / `Response.parse_now` /
+`Response.set_parsed`, which the client returns as `Response.parsed`.
+
+Any transport can build one (``Response(request, status, headers=..., content=...)``
+or ``stream=`` an async iterable of chunks); the default transport's subclass reads
+its aiohttp connection instead, through the few private hooks marked below.
 """
 
 from __future__ import annotations
@@ -12,28 +18,35 @@ import asyncio
 import codecs
 import io
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, cast, get_origin
+from typing import Any, Generic, Self, TypeVar, cast, get_origin
 
-import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._http.content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
-from .._types import NOT_GIVEN
+from .._types import NOT_GIVEN, NotGiven
 from ..errors import (
     APIConnectionError,
+    APITimeoutError,
     InvalidRequestError,
     ResponseConsumedError,
     ResponseTooLargeError,
     StackwireError,
 )
-from ._aiohttp_errors import map_transport_error
+from ..models.decoding import decode_typed
 from ._expiry import Expiry
 from .request import ExtensionKey, Request
 
-__all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "Response"]
+__all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "BodyReader", "Response"]
 
 _T = TypeVar("_T")
 
@@ -48,73 +61,128 @@ REQUEST_ID_HEADERS_KEY: ExtensionKey[tuple[str, ...]] = ExtensionKey("request_id
 class Response(Generic[_T]):
     """A response from the API.
 
-    - ``status_code``, ``headers``, ``request`` (the final request), ``url``,
-      ``http_version``, ``elapsed`` (to the last body byte, or to now while reading);
+    - ``status_code``, ``reason``, ``headers``, ``request`` (the final request),
+      ``url``, ``http_version``, ``charset``, ``elapsed`` (to the last body byte, or to
+      now while reading);
     - ``retries_taken``: how many retries the call made before this response;
     - ``request_id``: the ``request-id`` / ``x-request-id`` header;
-    - ``content`` (after ``await read()``), ``text``, ``json()``, ``await parse()``.
+    - the body: ``await read()`` then ``content``, ``text``, ``json()``; or one of the
+      ``iter_*`` methods; bodies are decoded from their ``Content-Encoding`` (gzip,
+      deflate) and capped by ``max_bytes``;
+    - the decoded value: ``decode`` binds the call's ``cast_to`` (`bind`); ``await
+      parse()`` reads and decodes the body into it, ``parse_now()`` decodes a body
+      already read, ``parsed`` is the value once decoded (`NOT_GIVEN` before);
+    - ``raw``: the transport's own response object, if it has one.
+
+    Anyone may construct one (a transport, a test double, a cache), with the whole
+    body as ``content`` or as an async iterable of chunks as ``stream``:
+
+    >>> from stackwire import Request
+    >>> from yarl import URL
+    >>> request = Request(method="GET", url=URL("https://api.example.com/v1/ping"))
+    >>> response = Response(request, 200, headers={"Content-Type": "application/json"},
+    ...                     content=b'{"ok": true}')
+    >>> response.read_now()
+    b'{"ok": true}'
+    >>> response.json()
+    {'ok': True}
+
+    Whoever receives a response owns it: read it to its end (which releases the
+    connection) or ``close()`` it.
     """
 
     __slots__ = (
         "_cast_to",
+        "_closed",
         "_consumed",
         "_content",
-        "_decompress",
         "_expiry",
         "_finished_at",
+        "_headers",
+        "_http_version",
         "_parsed",
+        "_reason",
+        "_source",
         "_started_at",
+        "_status",
         "_strict",
         "raw",
         "request",
         "retries_taken",
     )
 
-    raw: aiohttp.ClientResponse
+    raw: Any
     request: Request
     retries_taken: int
 
     def __init__(
         self,
-        raw: aiohttp.ClientResponse,
         request: Request,
-        started_at: float,
-        decompress: bool = False,
-        expiry: Expiry | None = None,
+        status_code: int = 200,
         *,
-        cast_to: Any = NOT_GIVEN,
-        strict: bool = False,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        content: bytes | None = None,
+        stream: AsyncIterable[bytes] | None = None,
+        reason: str | None = None,
+        http_version: str = "HTTP/1.1",
+        raw: Any = None,
     ) -> None:
-        # ``decompress``: the body arrives as sent (aiohttp's auto_decompress off) and
-        # gzip/deflate are decoded here, checked for truncation (see _content_encoding).
-        # ``expiry``: the attempt's ``total`` limit, when the transport keeps it on its
-        # shared timer instead of aiohttp's: it bounds ``read()`` too.
-        self.raw = raw
+        if not isinstance(request, Request):
+            raise InvalidRequestError(f"request must be a Request, not {type(request).__name__}")
+        if (
+            not isinstance(status_code, int)
+            or isinstance(status_code, bool)
+            or not 100 <= status_code <= 599
+        ):
+            raise InvalidRequestError(
+                f"status_code must be an int from 100 to 599, not {status_code!r}"
+            )
+        if content is not None and stream is not None:
+            raise InvalidRequestError("give the body as content= or as stream=, not both")
+        if content is not None and not isinstance(content, (bytes, bytearray, memoryview)):
+            raise InvalidRequestError(f"content must be bytes, not {type(content).__name__}")
+        if stream is not None and not hasattr(stream, "__aiter__"):
+            raise InvalidRequestError(
+                f"stream must be an async iterable of bytes, not {type(stream).__name__}"
+            )
         self.request = request
         self.retries_taken = 0
-        self._started_at = started_at
+        self.raw = raw
+        self._status = status_code
+        self._reason = reason
+        self._http_version = http_version
+        self._headers = CIMultiDictProxy(CIMultiDict(headers or ()))
+        self._source: bytes | AsyncIterator[bytes] | None = (
+            bytes(content)
+            if content is not None
+            else stream.__aiter__()
+            if stream is not None
+            else b""
+        )
+        self._closed = False
+        self._started_at = time.monotonic()
         self._finished_at: float | None = None
         self._content: bytes | None = None
         self._consumed = False
-        self._parsed: Any = _UNPARSED
-        self._cast_to = cast_to
-        self._strict = strict
-        self._decompress = decompress
-        self._expiry = expiry
+        self._parsed: Any = NOT_GIVEN
+        self._cast_to: Any = NOT_GIVEN
+        self._strict = False
+        self._expiry: Expiry | None = None
 
     # -- the status line and headers -------------------------------------------------
 
     @property
     def status_code(self) -> int:
-        return self.raw.status
+        return self._status
 
     @property
     def reason(self) -> str:
-        return self.raw.reason or ""
+        """The reason phrase of the status line (``""`` when there was none)."""
+        return self._reason or ""
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
-        return self.raw.headers
+        return self._headers
 
     @property
     def url(self) -> URL:
@@ -124,14 +192,25 @@ class Response(Generic[_T]):
     @property
     def http_version(self) -> str:
         """The protocol version of the response, e.g. ``"HTTP/1.1"``."""
-        version = self.raw.version
-        return f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1"
+        return self._http_version
+
+    @property
+    def charset(self) -> str | None:
+        """The ``charset`` parameter of ``Content-Type``, if any."""
+        content_type = self._headers.get("Content-Type")
+        if content_type is None or ";" not in content_type:
+            return None
+        for param in content_type.split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                return value.strip().strip('"') or None
+        return None
 
     @property
     def request_id(self) -> str | None:
         """The first of the request-id headers present (``request-id``, then
         ``x-request-id``, unless the client's ``request_id_headers=`` names others)."""
-        headers = self.raw.headers
+        headers = self._headers
         for name in self.request.extension(REQUEST_ID_HEADERS_KEY) or REQUEST_ID_HEADERS:
             value = headers.get(name)
             if value is not None:
@@ -145,7 +224,79 @@ class Response(Generic[_T]):
 
     @property
     def is_closed(self) -> bool:
-        return self.raw.closed
+        """Whether the body's source is closed (read to its end, or closed early)."""
+        return self._closed
+
+    # -- where the body comes from: a transport's response overrides these ----------
+    #
+    # The base class serves ``content=`` bytes or a ``stream=`` iterator; a
+    # transport's subclass reads its own connection instead (see
+    # ``transports/_aiohttp_response.py``). Everything above them (caps, decoding,
+    # timeouts, the streaming methods) is shared.
+
+    def _take_arrived(self, max_bytes: int | None) -> bytes | None:
+        """The whole body as it was sent, when it is all here (and small) and within
+        ``max_bytes``, without waiting; else ``None``."""
+        source = self._source
+        if not isinstance(source, bytes) or (max_bytes is not None and len(source) > max_bytes):
+            return None
+        self._source = b""
+        return source
+
+    async def _next_raw(self) -> bytes:
+        """The next chunk of the body as it was sent, ``b""`` only at its end."""
+        source = self._source
+        if isinstance(source, bytes):
+            self._source = b""
+            return source
+        while source is not None:
+            chunk = await anext(source, None)
+            if chunk is None:
+                break
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"a response stream must yield bytes, got {type(chunk).__name__}")
+            if chunk:
+                return bytes(chunk)
+        self._source = None
+        return b""
+
+    async def _read_whole(self, max_bytes: int | None) -> bytes:
+        """A body without ``Content-Encoding``, read whole."""
+        source = self._source
+        if isinstance(source, bytes):
+            if max_bytes is not None and len(source) > max_bytes:
+                raise self._too_large(max_bytes)
+            self._source = b""
+            return source
+        return await self._read_capped(max_bytes, None)
+
+    def _body_arrived(self) -> bool:
+        """Whether the rest of the body is here (reading it will not wait)."""
+        return isinstance(self._source, bytes) or self._source is None
+
+    def _release(self) -> None:
+        """The body was read to its end: the connection may be reused."""
+        self._closed = True
+
+    def _abort(self) -> None:
+        """Stop before the end of the body: the connection must not be reused."""
+        self._closed = True
+        self._source = None
+
+    def _body_failure(self, exc: BaseException) -> StackwireError | None:
+        """The stackwire error for a failure while reading the body, or ``None`` when
+        ``exc`` is to be raised as it is (a stackwire error already, a cancellation)."""
+        if isinstance(exc, BrokenContentEncodingError):
+            return self._broken_encoding(exc)
+        if isinstance(exc, StackwireError) or not isinstance(exc, Exception):
+            return None
+        where = _where(self.request)
+        if isinstance(exc, TimeoutError):
+            return APITimeoutError(f"Request timed out: {where}", request=self.request)
+        return APIConnectionError(
+            f"Connection error: {where}: reading the body failed ({type(exc).__name__}: {exc})",
+            request=self.request,
+        )
 
     # -- the body --------------------------------------------------------------------
 
@@ -157,10 +308,9 @@ class Response(Generic[_T]):
         the cap fails before reading. A connection lost mid-body, or a gzip/deflate
         body that is corrupt or ends before its compressed stream does, raises
         `APIConnectionError`. Either way the connection is closed, not reused (unless
-        the whole response had already arrived, in which case aiohttp has already put
-        the connection, clean, back in the pool).
+        the whole response had already arrived, in which case it is back in the pool).
         """
-        content = self._read_arrived(max_bytes)
+        content = self.read_now(max_bytes)
         if content is not None:
             return content
         if self._consumed:
@@ -171,28 +321,23 @@ class Response(Generic[_T]):
         self._done_reading(content)
         return content
 
-    def _read_arrived(self, max_bytes: int | None) -> bytes | None:
-        """``read()`` without awaiting: the body when it was read already, or when all
-        of it came in with the headers, is small, needs no decoding and is within
-        ``max_bytes``; else ``None`` (``read()`` then waits for it in `_receive`)."""
+    def read_now(self, max_bytes: int | None = None) -> bytes | None:
+        """``read()`` without waiting: the body if it was read already, or if all of
+        it has arrived, is small, needs no decoding and is within ``max_bytes``; else
+        ``None`` (then ``await read()`` waits for it). The usual JSON response of an
+        API arrives with its headers, so ``decode`` tries this first."""
         if self._content is not None:
             return self._content
-        raw = self.raw
-        stream = raw.content
         expiry = self._expiry
-        size = stream.total_bytes
         if (
-            size > _JOIN_BYTES
-            or (max_bytes is not None and size > max_bytes)
-            or self._consumed
-            or not stream.is_eof()
-            or stream.exception() is not None
+            self._consumed
             or (expiry is not None and expiry.expired)
-            or self.request.body is not None  # its writer may still be running
-            or "Content-Encoding" in raw.headers
+            or "Content-Encoding" in self._headers
         ):
             return None
-        content = stream.read_nowait()
+        content = self._take_arrived(max_bytes)
+        if content is None:
+            return None
         if expiry is not None:
             expiry.done()
         self._done_reading(content)
@@ -201,36 +346,32 @@ class Response(Generic[_T]):
     def _done_reading(self, content: bytes) -> None:
         self._content = content
         self._finished_at = time.monotonic()
-        self.raw.release()
+        self._release()
 
     async def _receive(self, max_bytes: int | None) -> bytes:
         """Read the body as it comes: capped, decoded, bounded by the attempt's limit."""
-        raw = self.raw
-        coding = raw.headers.get("Content-Encoding")
+        coding = self._headers.get("Content-Encoding")
         expiry = self._expiry
         try:
             if expiry is not None:
                 expiry.enter()
             if coding is None:
-                length = raw.content_length
+                length = _content_length(self._headers)
                 if max_bytes is not None and length is not None and length > max_bytes:
                     raise self._too_large(max_bytes)
-                if length is not None and length <= _JOIN_BYTES:
-                    # A small body (an API's JSON) in one piece: aiohttp's own read.
-                    content = await raw.read()
-                else:
-                    content = await self._read_capped(max_bytes, None)
+                content = await self._read_whole(max_bytes)
             else:
-                decoder = content_decoder(coding) if self._decompress else None
-                content = await self._read_capped(max_bytes, decoder)
+                content = await self._read_capped(max_bytes, content_decoder(coding))
         except BaseException as exc:
-            raw.close()
+            self._abort()
             if (
                 isinstance(exc, asyncio.CancelledError)
                 and expiry is not None
                 and expiry.timed_out()
             ):
-                raise map_transport_error(TimeoutError(), self.request) from exc
+                raise APITimeoutError(
+                    f"Request timed out: {_where(self.request)}", request=self.request
+                ) from exc
             mapped = self._body_failure(exc)
             if mapped is None:
                 raise
@@ -241,15 +382,6 @@ class Response(Generic[_T]):
                 expiry.done()
         return content
 
-    def _body_failure(self, exc: BaseException) -> StackwireError | None:
-        """The stackwire error for a failure while reading the body, or ``None`` when
-        ``exc`` is to be raised as it is (a stackwire error already, a cancellation)."""
-        if isinstance(exc, BrokenContentEncodingError):
-            return self._broken_encoding(exc)
-        if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
-            return map_transport_error(exc, self.request)
-        return None
-
     async def _read_capped(self, max_bytes: int | None, decoder: ContentDecoder | None) -> bytes:
         # Pieces are appended to a BytesIO, whose buffer grows in place and becomes
         # the returned bytes without a copy: a large body peaks at about its own size
@@ -257,9 +389,9 @@ class Response(Generic[_T]):
         first = b""
         buffer: io.BytesIO | None = None
         size = 0
-        stream = self.raw.content
+        next_raw = self._next_raw
         while True:
-            chunk = await stream.readany()
+            chunk = await next_raw()
             if not chunk:
                 break
             for piece in decoder.feed(chunk) if decoder is not None else (chunk,):
@@ -280,14 +412,12 @@ class Response(Generic[_T]):
         return first if buffer is None else buffer.getvalue()
 
     def _content_decoder(self) -> ContentDecoder | None:
-        if not self._decompress:
-            return None
-        return content_decoder(self.raw.headers.get("Content-Encoding"))
+        return content_decoder(self._headers.get("Content-Encoding"))
 
     def _broken_encoding(self, exc: BrokenContentEncodingError) -> APIConnectionError:
-        request = self.request
-        where = f"{request.method} {request.url.with_query(None).with_user(None)}"
-        return APIConnectionError(f"Connection error: {where}: {exc}", request=request)
+        return APIConnectionError(
+            f"Connection error: {_where(self.request)}: {exc}", request=self.request
+        )
 
     def _too_large(self, limit: int) -> ResponseTooLargeError:
         return ResponseTooLargeError(
@@ -312,7 +442,7 @@ class Response(Generic[_T]):
     @property
     def text(self) -> str:
         """The body decoded as text (the declared charset, else UTF-8), after ``read()``."""
-        charset = self.raw.charset or "utf-8"
+        charset = self.charset or "utf-8"
         try:
             return self.content.decode(charset, errors="replace")
         except LookupError:
@@ -320,16 +450,42 @@ class Response(Generic[_T]):
 
     def json(self) -> Any:
         """The body as JSON values (dicts, lists, ...), after ``read()``."""
-        from ..models.decoding import decode_body
+        return decode_typed(self.content, Any, False, self._status)
 
-        return decode_body(self.content, Any, status_code=self.status_code)
+    # -- the decoded value -----------------------------------------------------------
+
+    def bind(self, cast_to: Any, *, strict: bool = False) -> Self:
+        """Set what ``parse()`` decodes the body into (``decode`` binds the call's
+        ``cast_to``); ``strict`` as for the client option. Returns the response."""
+        self._cast_to = cast_to
+        self._strict = strict
+        return self
+
+    @property
+    def parsed(self) -> _T | NotGiven:
+        """The decoded value once ``parse()``, ``parse_now()`` or ``set_parsed()``
+        produced it; `NOT_GIVEN` before."""
+        return cast("_T | NotGiven", self._parsed)
+
+    def set_parsed(self, value: _T) -> None:
+        """Hand over a value produced another way (``decode`` sets a stream's
+        `AsyncStream` here; a cache or an adapter may set its own)."""
+        self._parsed = value
+
+    def parse_now(self) -> _T:
+        """The body, already read, decoded into the bound ``cast_to`` (decoded once,
+        then cached); the response itself when none is bound, or it is `Response`.
+        Raises `ResponseConsumedError` when the body has not been read."""
+        parsed = self._parsed
+        if parsed is NOT_GIVEN:
+            parsed = self._parsed = self._decode(self.content)
+        return cast("_T", parsed)
 
     async def parse(self) -> _T:
-        """The body decoded into the call's ``cast_to`` (decoded once, then cached)."""
-        if self._parsed is _UNPARSED:
-            content = await self.read()
-            self._parsed = self._decode(content)
-        return cast("_T", self._parsed)
+        """The body decoded into the bound ``cast_to`` (read first if need be)."""
+        if self._parsed is NOT_GIVEN and self._content is None:
+            await self.read()
+        return self.parse_now()
 
     def _decode(self, content: bytes) -> Any:
         cast_to = self._cast_to
@@ -339,9 +495,8 @@ class Response(Generic[_T]):
             or (not isinstance(cast_to, type) and get_origin(cast_to) is Response)
         ):
             return self
-        decode = _decode_typed or _load_decoder()
         try:
-            return decode(content, cast_to, self._strict, self.raw.status)
+            return decode_typed(content, cast_to, self._strict, self._status)
         except StackwireError as exc:
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]
@@ -442,7 +597,7 @@ class Response(Generic[_T]):
 
     def _text_decoder(self) -> codecs.IncrementalDecoder:
         try:
-            return codecs.getincrementaldecoder(self.raw.charset or "utf-8")(errors="replace")
+            return codecs.getincrementaldecoder(self.charset or "utf-8")(errors="replace")
         except LookupError:
             return codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -451,34 +606,33 @@ class Response(Generic[_T]):
         self.close()
 
     def close(self) -> None:
-        raw = self.raw
-        if raw.closed:
+        """Close the response: release the connection if the body was read, else close it."""
+        if self.is_closed:
             return
         if self._content is not None:
-            raw.release()
+            self._release()
         else:
-            raw.close()
+            self._abort()
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] {self.request.method} {self.request.url}>"
 
 
-_UNPARSED: Any = object()
-
-# Bodies up to this size are read with aiohttp's ``read()`` (fastest for the small
-# JSON of an API); larger ones, or of unknown length, are gathered by `_read_capped`.
+# Bodies up to this size are taken whole when they arrived with the headers (fastest
+# for the small JSON of an API); larger ones are gathered by `_read_capped`.
 _JOIN_BYTES = 256 * 1024
 
-# ``models.decoding`` imports this module's neighbours; it is looked up on first use.
-_decode_typed: Callable[[bytes, Any, bool, int | None], Any] | None = None
+
+def _where(request: Request) -> str:
+    """The request as error messages name it: no query, no userinfo."""
+    return f"{request.method} {request.url.with_query(None).with_user(None)}"
 
 
-def _load_decoder() -> Callable[[bytes, Any, bool, int | None], Any]:
-    global _decode_typed
-    from ..models.decoding import decode_typed
-
-    _decode_typed = decode_typed
-    return decode_typed
+def _content_length(headers: CIMultiDictProxy[str]) -> int | None:
+    value = headers.get("Content-Length")
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
 
 
 class BodyReader:
@@ -525,7 +679,6 @@ class BodyReader:
             self._done = True
             return self._buffered
         response = self._response
-        raw = response.raw
         try:
             while True:
                 if self._pieces is not None:
@@ -533,7 +686,7 @@ class BodyReader:
                     if piece is not None:
                         return piece
                     self._pieces = None
-                chunk = await raw.content.readany()
+                chunk = await response._next_raw()
                 if not chunk:
                     break
                 if self._decoder is None:
@@ -549,13 +702,17 @@ class BodyReader:
             raise mapped from exc
         self._done = True
         response._finished_at = time.monotonic()
-        raw.release()
+        response._release()
         return b""
 
     def _fail(self) -> None:
         self._done = True
         self._pieces = None
-        self._response.raw.close()
+        self._response._abort()
+
+    def rest_arrived(self) -> bool:
+        """Whether the rest of the body is here, so reading it to its end will not wait."""
+        return self._done or self._response._body_arrived()
 
     def close(self) -> None:
         """Stop reading: close the connection unless the body was read to its end."""

@@ -214,7 +214,7 @@ class AsyncStream(Generic[_T]):
         """The stream ended at a terminal event before its body did: if the rest of
         the body has arrived, read it so the connection goes back to the pool; else
         close the connection (waiting could hang on a server that keeps it open)."""
-        if self.response.raw.content.is_eof():
+        if self._reader.rest_arrived():
             while await self._reader.next_chunk():
                 pass
         else:

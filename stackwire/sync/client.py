@@ -63,7 +63,6 @@ from ..errors import ClientClosedError, InvalidRequestError
 from ..pipeline.middleware import Middleware
 from ..pipeline.options import Timeout
 from ..pipeline.pipeline import Pipeline
-from ..pipeline.request import redact
 from ..pipeline.response import Response
 from ..pipeline.stream import AsyncStream
 from ..pipeline.transport import PoolStats
@@ -472,7 +471,7 @@ class Client:
     def _derive(self, async_client: AsyncClient) -> Self:
         client = type(self).__new__(type(self))
         client._setup(async_client, self._runtime, root=False)
-        if async_client._owner:  # it changed a transport option: a session of its own
+        if async_client.owns_transport:  # it changed a transport option: its own transport
             self._runtime.register(async_client)
         return client
 
@@ -534,9 +533,15 @@ class Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         self._check_open()
         kwargs = _adapt_call(kwargs)
-        async_client = self._async
+        # Through the async client's public faces: `request`, and its raw view.
+        raw = kwargs.pop("raw_response", False)
+        target: Any = self._async.with_raw_response if raw else self._async
+
+        async def send() -> Any:
+            return await target.request(method, path, **kwargs)
+
         value = self._runtime.run(
-            lambda: async_client._call(method, path, **kwargs),
+            send,
             what=f"Client.{str(method).lower()}()",
         )
         if isinstance(value, Response):
@@ -633,10 +638,8 @@ class Client:
         runtime = self._runtime
         if runtime.stopped or not runtime.started:
             return
-        if not self._root:
-            transport = self._async._transport
-            if not (self._async._owner and transport.session_created and not transport._closed):
-                return
+        if not self._root and not self._async.leaves_connections_open:
+            return
         warnings.warn(
             f"unclosed Client for {self._async.base_url}: use `with stackwire.Client(...)` "
             "or call `client.close()`",
@@ -647,9 +650,7 @@ class Client:
         # No cleanup from here: the loop closes what it owns once nothing refers to it.
 
     def __repr__(self) -> str:
-        api_key = self._async._config.api_key
-        key = f", api_key={redact(api_key)!r}" if api_key else ""
-        return f"Client({str(self._async.base_url)!r}{key})"
+        return "Client" + repr(self._async).removeprefix("AsyncClient")
 
 
 class SyncRawResponseView:

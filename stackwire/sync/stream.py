@@ -188,7 +188,7 @@ class SyncResponse(Generic[_T]):
 
     def iter_lines(self) -> Iterator[str]:
         """The body as text lines, without their line endings (CRLF, LF or CR)."""
-        charset = self.async_response.raw.charset or "utf-8"
+        charset = self.async_response.charset or "utf-8"
         try:
             decoder = codecs.getincrementaldecoder(charset)(errors="replace")
         except LookupError:

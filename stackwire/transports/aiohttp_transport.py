@@ -1,15 +1,8 @@
-"""`AiohttpTransport`: the terminal stage, sending one attempt with aiohttp.
+"""`AiohttpTransport`: the default transport, sending one attempt with aiohttp.
 
-Obligations (the transport contract):
-
-- send exactly one HTTP request per call; never follow redirects (stackwire's
-  ``redirects`` middleware does), never retry;
-- return as soon as the headers are in, the body unread: the `Response` owns the
-  connection from then on;
-- map every aiohttp or OS failure to `APIConnectionError` / `APITimeoutError` with the
-  original as ``__cause__`` (a malformed response is a connection error, never an HTTP
-  status) and scrub request headers out of that original;
-- never catch ``CancelledError``; release or close the connection on every path.
+It keeps the `Transport` contract (``pipeline/transport.py``); beyond it, it scrubs
+the request headers out of the aiohttp exceptions it chains as ``__cause__``, and
+hands back an `AiohttpResponse`, whose body is read from aiohttp's connection.
 
 Its session is created on first use (inside the running loop) and owned, or borrowed
 from the caller and then never closed.
@@ -33,12 +26,13 @@ from .._http.content_encoding import ACCEPT_ENCODING
 from .._http.query import encode_params
 from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
-from ..pipeline._aiohttp_errors import map_transport_error
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
+from ._aiohttp_errors import map_transport_error
+from ._aiohttp_response import AiohttpResponse
 
 __all__ = ["AiohttpTransport"]
 
@@ -190,8 +184,13 @@ class AiohttpTransport:
         """The event loop the owned session lives on (``None`` before first use)."""
         return self._loop
 
-    async def aclose(self) -> None:
-        """Close the owned session (a borrowed one is left alone)."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Close the owned session (a borrowed one is left alone); idempotent."""
         self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
@@ -301,7 +300,8 @@ class AiohttpTransport:
             options["auto_decompress"] = False  # an owned session has it off already
         return options
 
-    async def __call__(self, request: Request) -> Response[Any]:
+    async def send(self, request: Request) -> Response[Any]:
+        """Send one attempt; its `Response` as soon as the headers are in."""
         session = self._get_session()
         url = request.url
         if request.query:
@@ -357,7 +357,7 @@ class AiohttpTransport:
             if expiry is not None:
                 expiry.done()
             raise
-        return Response(raw, request, started, True, expiry)
+        return AiohttpResponse(raw, request, started, expiry)
 
     def _expiry_wheel(self) -> ExpiryWheel:
         wheel = self._expiries

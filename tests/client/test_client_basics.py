@@ -93,12 +93,12 @@ async def test_unclosed_client_warns(echo_server: EchoStart) -> None:
     base, _ = await echo_server()
     client = stackwire.AsyncClient(base)
     await client.get("/a")
-    transport = client._transport
+    transport = client.transport
     holder = [client]
     del client
     with pytest.warns(ResourceWarning, match="unclosed AsyncClient"):
         _drop_and_collect(holder)
-    await transport.aclose()  # what the user should have done; nothing leaks
+    await transport.close()  # what the user should have done; nothing leaks
 
 
 def _drop_and_collect(holder: list[Any]) -> None:

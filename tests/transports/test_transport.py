@@ -32,7 +32,8 @@ async def test_owned_session_is_created_on_first_use_and_closed(
 ) -> None:
     base, _ = await echo_server()
     client = stackwire.AsyncClient(base)
-    transport = client._transport
+    transport = client.transport
+    assert isinstance(transport, AiohttpTransport)
     assert transport.owns_session
     assert not transport.session_created  # nothing happens before the first call
     await client.get("/a")
@@ -50,7 +51,8 @@ async def test_borrowed_session_is_used_and_never_closed(echo_server: EchoStart)
     session = aiohttp.ClientSession()
     try:
         client = stackwire.AsyncClient(base, session=session)
-        assert not client._transport.owns_session
+        assert isinstance(client.transport, AiohttpTransport)
+        assert not client.transport.owns_session
         await client.get("/a")
         await client.get("/b")
         assert server.connections == 1
@@ -84,7 +86,8 @@ async def test_unclosed_client_with_borrowed_session_does_not_warn(
 def test_the_pool_limit_is_configurable() -> None:
     assert AiohttpTransport()._max_connections == 1000
     client = stackwire.AsyncClient("http://api.test/", max_connections=7)
-    assert client._transport._max_connections == 7
+    assert isinstance(client.transport, AiohttpTransport)
+    assert client.transport._max_connections == 7
 
 
 # -- real sockets ----------------------------------------------------------------------
@@ -398,7 +401,7 @@ async def test_a_body_that_arrived_with_the_headers_is_taken_without_a_wait(
         async with client.with_streaming_response.get("/a") as response:
             # The echo server writes status, headers and body in one piece.
             assert response.raw.content.is_eof()
-            assert response._read_arrived(None) == b"{}"
+            assert response.read_now() == b"{}"
             assert response.content == b"{}"
         assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
     finally:
@@ -414,6 +417,7 @@ async def test_a_body_that_arrived_whole_still_meets_the_cap_and_the_timer(
     with pytest.raises(stackwire.ResponseTooLargeError):
         await client.get("/a", max_response_bytes=1)
     # Every attempt's share of the coarse timer was given back.
-    wheel = client._transport._expiries
+    assert isinstance(client.transport, AiohttpTransport)
+    wheel = client.transport._expiries
     assert wheel is not None
     assert all(not bucket for bucket in wheel._buckets.values())

@@ -13,7 +13,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..errors import APIConnectionError, APIError, APITimeoutError
-from .request import Request, redact
+from ..pipeline.request import Request, redact
 
 __all__ = ["map_transport_error"]
 

@@ -1,0 +1,108 @@
+"""`Response` over an ``aiohttp.ClientResponse``: the default transport's body hooks.
+
+`Response` reads its body through a few private hooks (see ``pipeline/response.py``);
+this subclass points them at aiohttp's connection, so that the whole of ``Response``
+(caps, decoding, timeouts, streaming, the decoded value) is shared with any other
+transport. It adds no per-response cost over wrapping aiohttp directly: the slots
+are filled in one place, without the base class's argument checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from .._types import NOT_GIVEN
+from ..errors import StackwireError
+from ..pipeline._expiry import Expiry
+from ..pipeline.request import Request
+from ..pipeline.response import _JOIN_BYTES, Response
+from ._aiohttp_errors import map_transport_error
+
+__all__ = ["AiohttpResponse"]
+
+
+class AiohttpResponse(Response[Any]):
+    """A `Response` whose body is read from ``raw``, aiohttp's response."""
+
+    __slots__ = ()
+
+    raw: aiohttp.ClientResponse
+
+    def __init__(
+        self,
+        raw: aiohttp.ClientResponse,
+        request: Request,
+        started_at: float,
+        expiry: Expiry | None,
+    ) -> None:
+        # Every slot of `Response`, as its __init__ sets them (a test checks that
+        # none is missed).
+        self.raw = raw
+        self.request = request
+        self.retries_taken = 0
+        self._status = raw.status
+        self._headers = raw.headers
+        self._reason = None  # read from ``raw`` (see `reason`)
+        self._http_version = ""  # read from ``raw`` (see `http_version`)
+        self._source = None
+        self._closed = False
+        self._started_at = started_at
+        self._finished_at = None
+        self._content = None
+        self._consumed = False
+        self._parsed = NOT_GIVEN
+        self._cast_to = NOT_GIVEN
+        self._strict = False
+        self._expiry = expiry
+
+    @property
+    def reason(self) -> str:
+        return self.raw.reason or ""
+
+    @property
+    def http_version(self) -> str:
+        version = self.raw.version
+        return f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.raw.closed
+
+    def _take_arrived(self, max_bytes: int | None) -> bytes | None:
+        stream = self.raw.content
+        size = stream.total_bytes
+        if (
+            size > _JOIN_BYTES
+            or (max_bytes is not None and size > max_bytes)
+            or not stream.is_eof()
+            or stream.exception() is not None
+            or self.request.body is not None  # its writer may still be running
+        ):
+            return None
+        return stream.read_nowait()
+
+    def _next_raw(self) -> Any:  # an awaitable of bytes, without a coroutine of our own
+        return self.raw.content.readany()
+
+    async def _read_whole(self, max_bytes: int | None) -> bytes:
+        length = self.raw.content_length
+        if length is not None and length <= _JOIN_BYTES:
+            # A small body (an API's JSON) in one piece: aiohttp's own read.
+            return await self.raw.read()
+        return await self._read_capped(max_bytes, None)
+
+    def _body_arrived(self) -> bool:
+        return self.raw.content.is_eof()
+
+    def _release(self) -> None:
+        self.raw.release()
+
+    def _abort(self) -> None:
+        self.raw.close()
+
+    def _body_failure(self, exc: BaseException) -> StackwireError | None:
+        if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
+            return map_transport_error(exc, self.request)
+        return super()._body_failure(exc)
