@@ -510,8 +510,15 @@ class AsyncClient:
         for name in ("content", "files", "stream", "cast_to"):
             if name in options:
                 raise InvalidRequestError(f"paginate() does not take {name}=")
-        request = _PageRequest(self, page, method.upper(), path, dict(options))
+        request = _PageRequest(self._fetch_page, page, method.upper(), path, dict(options))
         return AsyncPaginator(request)
+
+    async def _fetch_page(
+        self, method: str, path: str, options: Mapping[str, Any]
+    ) -> Response[Any]:
+        """The `PageFetcher` of this client's paginators: one raw call."""
+        response = await self._call(method, path, raw_response=True, **options)
+        return cast("Response[Any]", response)
 
     @property
     def with_raw_response(self) -> RawResponseView:

@@ -46,8 +46,6 @@ from ._verbs import BaseCallOptions
 if TYPE_CHECKING:
     from typing import Self
 
-    from .async_client import AsyncClient
-
 __all__ = [
     "AsyncPaginator",
     "BasePage",
@@ -56,6 +54,7 @@ __all__ = [
     "LinkPage",
     "OffsetPage",
     "PageCallOptions",
+    "PageFetcher",
     "PageInfo",
     "PageNumberPage",
     "parse_link_header",
@@ -89,21 +88,27 @@ class PageInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 # -- the request behind a page ---------------------------------------------------------
 
+PageFetcher = Callable[[str, str, Mapping[str, Any]], Awaitable[Response[Any]]]
+"""How pages are fetched: ``fetch(method, path, options)`` sends one call with the
+verbs' keyword ``options`` (``cast_to`` the page type) and returns its `Response`,
+body read and bound to ``cast_to``. The client hands its own to `AsyncPaginator`; a
+page never sees the client."""
+
 
 class _PageRequest:
     """What a page was requested with; the next page's request is derived from it."""
 
-    __slots__ = ("client", "method", "options", "page_type", "path", "url")
+    __slots__ = ("fetch_page", "method", "options", "page_type", "path", "url")
 
     def __init__(
         self,
-        client: AsyncClient,
+        fetch_page: PageFetcher,
         page_type: Any,
         method: str,
         path: str,
         options: Mapping[str, Any],
     ) -> None:
-        self.client = client
+        self.fetch_page = fetch_page
         self.page_type = page_type
         self.method = method
         self.path = path
@@ -135,11 +140,11 @@ class _PageRequest:
         if info.params:
             key = "json" if self.params_in_body else "query"
             options[key] = {**(options.get(key) or {}), **info.params}
-        return _PageRequest(self.client, self.page_type, self.method, path, options)
+        return _PageRequest(self.fetch_page, self.page_type, self.method, path, options)
 
     async def fetch(self) -> BasePage[Any]:
-        response = await self.client._call(
-            self.method, self.path, cast_to=self.page_type, raw_response=True, **self.options
+        response = await self.fetch_page(
+            self.method, self.path, {**self.options, "cast_to": self.page_type}
         )
         page_class = get_origin(self.page_type) or self.page_type
         page = await page_class.from_response(response)
