@@ -80,6 +80,7 @@ from .pipeline import (
     Response,
     StreamingBody,
     Timeout,
+    Transport,
 )
 from .sync import Client, Stream, SyncCallOptions, SyncPaginator, SyncResponse
 from .transports import AiohttpTransport
@@ -160,6 +161,7 @@ __all__ = [
     "Timeout",
     "TimeoutMiddleware",
     "Token",
+    "Transport",
     "UnprocessableEntityError",
     "__version__",
     "default_should_retry",

@@ -26,6 +26,7 @@ PROMISED = {
     "NamedMiddleware",
     "PoolStats",
     "AiohttpTransport",
+    "Transport",
     "AsyncStream",
     "Stream",
     "ServerSentEvent",

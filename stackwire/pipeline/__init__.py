@@ -8,7 +8,7 @@ from .pipeline import NamedMiddleware, Pipeline
 from .request import ExtensionKey, Request
 from .response import Response
 from .stream import AsyncStream
-from .transport import PoolStats
+from .transport import PoolStats, Transport
 
 __all__ = [
     "AsyncStream",
@@ -24,5 +24,6 @@ __all__ = [
     "Response",
     "StreamingBody",
     "Timeout",
+    "Transport",
     "is_replayable",
 ]
