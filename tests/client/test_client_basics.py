@@ -254,25 +254,43 @@ async def test_a_client_is_freed_without_the_cycle_collector(echo_server: EchoSt
 # path the first time; everything else must be checked as for a new call.
 
 
-def test_a_plain_call_builds_the_request_a_general_call_builds() -> None:
-    client = stackwire.AsyncClient("https://api.test/v1", api_key="sk-test-123456789")
-    general = client._build_request("GET", "/users/1", cast_to=User)
-    plain = client._plain_request("GET", "/users/1", User, False, False)
-    assert plain == general
-    assert plain.url is general.url  # joined once
-    raw = client._plain_request("GET", "/users/1", User, True, True)
-    assert raw == client._build_request(
-        "GET", "/users/1", cast_to=User, stream=True, raw_response=True
-    )
+async def test_a_plain_call_sends_what_a_general_call_sends(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base + "v1", api_key="sk-test-123456789")
+    await client.get("/users/1", cast_to=dict)  # the shortcut: no option but cast_to
+    await client.get("/users/1", cast_to=dict, query=None)  # the general path
+    await client.get("/users/1", cast_to=dict)  # the shortcut again, its URL reused
+    async with client.with_streaming_response.get("/users/1", cast_to=dict) as response:
+        await response.read()
+    async with client.with_streaming_response.get(
+        "/users/1", cast_to=dict, max_retries=2
+    ) as response:
+        await response.read()
+    sent = [(r.method, r.target, r.headers) for r in server.requests]
+    assert sent[0][1] == "/v1/users/1"
+    assert ("Authorization", "Bearer sk-test-123456789") in sent[0][2]
+    assert sent[0] == sent[1] == sent[2] == sent[3] == sent[4]
 
 
-def test_the_joined_urls_a_client_keeps_are_bounded() -> None:
-    client = stackwire.AsyncClient("https://api.test/v1")
-    for i in range(1500):
-        client._build_request("GET", f"/items/{i}")
-    assert len(client._urls) == 1024
-    client._build_request("GET", "/users/{id}", path_params={"id": 1})
-    assert "/users/{id}" not in client._urls
+async def test_a_path_with_placeholders_is_filled_on_every_call(
+    echo_server: EchoStart, make_client: Callable[..., stackwire.AsyncClient]
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base + "v1")
+    for i in range(3):
+        await client.get("/users/{id}", path_params={"id": i})
+    for i in range(3):
+        await client.get(f"/items/{i}")
+    assert [r.target for r in server.requests] == [
+        "/v1/users/0",
+        "/v1/users/1",
+        "/v1/users/2",
+        "/v1/items/0",
+        "/v1/items/1",
+        "/v1/items/2",
+    ]
 
 
 async def test_a_repeated_path_is_checked_like_a_new_one(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from yarl import URL
 
 import stackwire
 from stackwire import CallNext, NamedMiddleware, Pipeline, Request, Response
-from tests.conftest import Serve, SleepRecorder, names, routes
+from tests.conftest import EchoServer, Serve, SleepRecorder, names, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 
@@ -337,13 +337,27 @@ async def test_a_middleware_can_answer_without_calling_next(
     assert server.hits == 0
 
 
-def test_the_extension_map_shared_by_requests_is_read_only() -> None:
-    client = stackwire.AsyncClient("http://127.0.0.1:9/", request_id_headers=["x-trace"])
-    plain = stackwire.AsyncClient("http://127.0.0.1:9/")
+async def test_the_extension_map_shared_by_requests_is_read_only(
+    echo_server: Callable[[], Awaitable[tuple[str, EchoServer]]],
+) -> None:
+    base, _ = await echo_server()
     key: stackwire.ExtensionKey[str] = stackwire.ExtensionKey("note")
-    for c in (client, plain):
-        first = c._build_request("GET", "/a")
-        second = c._build_request("GET", "/b")
+    seen: list[Request] = []
+
+    async def record(request: Request, call_next: CallNext) -> Response[Any]:
+        seen.append(request)  # as the client built it: this runs first
+        return await call_next(request)
+
+    for client in (
+        stackwire.AsyncClient(base, request_id_headers=["x-trace"]),
+        stackwire.AsyncClient(base),
+    ):
+        seen.clear()
+        async with client:
+            outermost = client.with_middleware(record, before="headers")
+            await outermost.get("/a")
+            await outermost.get("/b")
+        first, second = seen
         # Writing in place would change every later request of the client: refused.
         shared: Any = first.extensions
         with pytest.raises(TypeError):

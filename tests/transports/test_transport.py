@@ -83,11 +83,32 @@ async def test_unclosed_client_with_borrowed_session_does_not_warn(
     await session.close()
 
 
-def test_the_pool_limit_is_configurable() -> None:
-    assert AiohttpTransport()._max_connections == 1000
-    client = stackwire.AsyncClient("http://api.test/", max_connections=7)
-    assert isinstance(client.transport, AiohttpTransport)
-    assert client.transport._max_connections == 7
+async def test_the_pool_limit_reaches_the_connector(
+    raw_server: Callable[[RawHandler], Awaitable[tuple[str, RawServer]]],
+) -> None:
+    # Each connection answers only once `release` is set: with max_connections=2,
+    # the third of three concurrent calls waits for a free connection.
+    release = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await release.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    base, server = await raw_server(slow)
+    async with stackwire.AsyncClient(base, max_connections=2) as client:
+        calls = [asyncio.ensure_future(client.get("/a")) for _ in range(3)]
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if client.pool_stats().in_use == 2:
+                break
+        assert client.pool_stats().in_use == 2
+        assert server.connections == 2
+        release.set()
+        await asyncio.gather(*calls)
+    assert server.connections == 2  # the third call reused a released connection
 
 
 # -- real sockets ----------------------------------------------------------------------
