@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import random as _random
@@ -20,17 +21,17 @@ from .._http.urls import normalize_base_url
 from .._types import Omit
 from ..auth import Auth
 from ..errors import APIError, InvalidRequestError
+from ..middlewares.decode import DEFAULT_MAX_RESPONSE_BYTES, check_size
 from ..middlewares.headers import check_header, split_headers
-from ..middlewares.retry import (
-    RetryEvent,
-    check_max_retries,
-    default_should_retry,
-)
+from ..middlewares.redirects import RedirectMiddleware
+from ..middlewares.retry import RetryEvent, RetryMiddleware, check_max_retries
 from ..middlewares.timeout import check_deadline
+from ..models.sse import DEFAULT_MAX_EVENT_BYTES
 from ..pipeline.middleware import Middleware
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.response import REQUEST_ID_HEADERS
 from ..pipeline.transport import Transport
+from ..transports.aiohttp_transport import DEFAULT_MAX_CONNECTIONS
 from ._secrets import _guard_secrets
 
 
@@ -86,6 +87,20 @@ class DerivedOptions(ClientOptions, total=False):
     set_query: Mapping[str, object] | None
 
 
+def _defaults(cls: type) -> dict[str, Any]:
+    """The keyword defaults of ``cls``'s constructor: each option's default is written
+    once, where the part that owns the option is."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(cls).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+_RETRY = _defaults(RetryMiddleware)
+_REDIRECTS = _defaults(RedirectMiddleware)
+
+
 class _Config(msgspec.Struct, frozen=True, kw_only=True):
     """A client's resolved options; derived clients copy and change it."""
 
@@ -96,21 +111,21 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     query: Mapping[str, object] = {}
     timeout: Timeout | None = DEFAULT_TIMEOUT
     deadline: float | None = None
-    max_retries: int = 2
-    max_retry_after: float = 60.0
-    idempotency_header: str | None = "Idempotency-Key"
-    retry_count_header: str | None = "X-Retry-Count"
-    initial_delay: float = 0.5
-    max_delay: float = 8.0
-    jitter: float = 0.25
-    should_retry: Callable[[APIError], bool] = default_should_retry
+    max_retries: int = _RETRY["max_retries"]
+    max_retry_after: float = _RETRY["max_retry_after"]
+    idempotency_header: str | None = _RETRY["idempotency_header"]
+    retry_count_header: str | None = _RETRY["retry_count_header"]
+    initial_delay: float = _RETRY["initial_delay"]
+    max_delay: float = _RETRY["max_delay"]
+    jitter: float = _RETRY["jitter"]
+    should_retry: Callable[[APIError], bool] = _RETRY["should_retry"]
     query_array_format: ArrayFormat = "repeat"
     query_nested_format: NestedFormat = "brackets"
-    follow_redirects: bool = True
-    max_redirects: int = 10
+    follow_redirects: bool = _REDIRECTS["follow_redirects"]
+    max_redirects: int = _REDIRECTS["max_redirects"]
     sensitive_headers: frozenset[str] = frozenset()
-    max_response_bytes: int | None = 64 * 2**20
-    max_event_bytes: int | None = 16 * 2**20
+    max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES
     trust_env: bool = True
     proxy: str | URL | None = None
     verify: bool | ssl.SSLContext = True
@@ -122,7 +137,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     auth: Auth | None = None
     session: aiohttp.ClientSession | None = None
     transport: Transport | None = None
-    max_connections: int = 1000
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     on_retry: Callable[[RetryEvent], object] | None = None
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     clock: Callable[[], float] = time.time
@@ -134,11 +149,6 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
 _TRANSPORT_OPTIONS = frozenset(
     {"trust_env", "proxy", "verify", "session", "max_connections", "transport"}
 )
-
-
-def _check_size(name: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise InvalidRequestError(f"{name} must be a positive int (bytes) or None, got {value!r}")
 
 
 _BOOL_OPTIONS = ("follow_redirects", "trust_env", "strict", "platform_headers")
@@ -260,7 +270,7 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         values["sensitive_headers"] = frozenset(h.lower() for h in values["sensitive_headers"])
     for name in ("max_response_bytes", "max_event_bytes"):
         if name in values:
-            _check_size(name, values[name])
+            check_size(name, values[name])
     if values.get("verify") is False:
         values["verify"] = False
     if "headers" in values:

@@ -26,6 +26,7 @@ from .._http.urls import fill_path, join_url, normalize_base_url
 from .._types import NOT_GIVEN, NotGiven, Omit
 from ..auth import AUTH_OVERRIDE, Auth
 from ..errors import ClientClosedError, InvalidRequestError, StackwireError
+from ..middlewares.decode import check_size
 from ..middlewares.headers import split_headers
 from ..middlewares.retry import (
     check_max_retries,
@@ -42,7 +43,6 @@ from ._config import (
     _TRANSPORT_OPTIONS,
     ClientOptions,
     DerivedOptions,
-    _check_size,
     _Config,
     _from_environment,
     _resolve,
@@ -335,7 +335,7 @@ class AsyncClient:
         if not isinstance(max_retries, NotGiven):
             check_max_retries(max_retries)
         if not isinstance(max_response_bytes, NotGiven):
-            _check_size("max_response_bytes", max_response_bytes)
+            check_size("max_response_bytes", max_response_bytes)
         if stream_format is not None and stream_format not in ("sse", "jsonl"):
             raise InvalidRequestError(
                 f'stream_format must be "sse", "jsonl" or None, got {stream_format!r}'

@@ -26,7 +26,8 @@ from typing import Any
 import msgspec
 
 from .._types import NotGiven
-from ..errors import APIStatusError, status_error_class
+from ..errors import APIStatusError, InvalidRequestError, status_error_class
+from ..models.sse import DEFAULT_MAX_EVENT_BYTES
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -57,6 +58,16 @@ def status_error(response: Response[Any]) -> APIStatusError:
     return status_error_class(response.status_code)(message, response=response, body=body)
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
+"""The default cap on a response body (after decompression): 64 MiB."""
+
+
+def check_size(name: str, value: object) -> None:
+    """A byte cap is a positive int or ``None``; else `InvalidRequestError`."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise InvalidRequestError(f"{name} must be a positive int (bytes) or None, got {value!r}")
+
+
 class DecodeMiddleware:
     """Reads and decodes the body, or raises the status error; see the module docs."""
 
@@ -65,10 +76,14 @@ class DecodeMiddleware:
     def __init__(
         self,
         *,
-        max_response_bytes: int | None = 64 * 2**20,
-        max_event_bytes: int | None = 16 * 2**20,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES,
         strict: bool = False,
     ) -> None:
+        check_size("max_response_bytes", max_response_bytes)
+        check_size("max_event_bytes", max_event_bytes)
+        if not isinstance(strict, bool):
+            raise InvalidRequestError(f"strict must be True or False, got {strict!r}")
         self.max_response_bytes = max_response_bytes
         self.max_event_bytes = max_event_bytes
         self.strict = strict

@@ -39,7 +39,6 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._http.query import encode_params
 from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline.body import is_replayable
@@ -145,8 +144,6 @@ class RedirectMiddleware:
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
         url = request.url
-        if request.query:  # not encoded yet: a stack without ``query``
-            url = url.extend_query(encode_params(request.query))
         # Credentials belong to the base URL's origin, else to the first URL's (known
         # once the first redirect comes).
         trusted = self._origin

@@ -52,7 +52,7 @@ import msgspec
 from .._types import NotGiven
 from ..errors import APIResponseValidationError, ResponseTooLargeError, StreamError
 from ..models.decoding import decoder_for
-from ..models.sse import ServerSentEvent, SSEDecoder
+from ..models.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
 from .response import BodyReader
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class AsyncStream(Generic[_T]):
         *,
         cast_to: Any,
         strict: bool = False,
-        max_event_bytes: int | None = 16 * 2**20,
+        max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES,
         end_event: str | None = None,
         stream_format: str | None = None,
     ) -> None:
@@ -417,7 +417,7 @@ def make_stream(
     *,
     cast_to: Any,
     strict: bool = False,
-    max_event_bytes: int | None = 16 * 2**20,
+    max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES,
     end_event: str | None = None,
     stream_format: str | None = None,
 ) -> AsyncStream[Any]:

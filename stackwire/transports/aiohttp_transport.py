@@ -23,7 +23,6 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from .._http.content_encoding import ACCEPT_ENCODING
-from .._http.query import encode_params
 from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
@@ -35,6 +34,9 @@ from ._aiohttp_errors import map_transport_error
 from ._aiohttp_response import AiohttpResponse
 
 __all__ = ["AiohttpTransport"]
+
+DEFAULT_MAX_CONNECTIONS = 1000
+"""The default size of the connection pool."""
 
 _NO_LIMITS = Timeout(total=None, connect=None, read=None)
 # A timer may fire this much before its due time; a timeout this close to the
@@ -122,7 +124,7 @@ class AiohttpTransport:
         self,
         *,
         session: aiohttp.ClientSession | None = None,
-        max_connections: int = 1000,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         verify: bool | ssl.SSLContext = True,
         trust_env: bool = True,
         proxy: str | URL | None = None,
@@ -305,7 +307,11 @@ class AiohttpTransport:
         session = self._get_session()
         url = request.url
         if request.query:
-            url = url.extend_query(encode_params(request.query))
+            # Encoded in one place, with the client's formats: never guessed here.
+            raise InvalidRequestError(
+                "request.query reached the transport unencoded: the stack has no `query` "
+                "middleware (add stackwire.QueryMiddleware() above the transport)"
+            )
         client_timeout, headers_limit, coarse = self._client_timeout(request)
         started = time.monotonic()
         expiry: Expiry | None = None

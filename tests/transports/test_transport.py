@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 import stackwire
 from stackwire import CallNext, Request, Response
@@ -442,3 +443,24 @@ async def test_a_body_that_arrived_whole_still_meets_the_cap_and_the_timer(
     wheel = client.transport._expiries
     assert wheel is not None
     assert all(not bucket for bucket in wheel._buckets.values())
+
+
+async def test_an_unencoded_query_is_refused_not_guessed(echo_server: EchoStart) -> None:
+    # A stack without the ``query`` middleware would otherwise send the query encoded
+    # with formats the client was never asked for.
+    base, server = await echo_server()
+    transport = AiohttpTransport()
+    handler = stackwire.Pipeline([]).compose(transport.send)
+    request = Request(method="GET", url=URL(base + "a"), query={"ids": [1, 2]})
+    try:
+        with pytest.raises(stackwire.InvalidRequestError, match="no `query` middleware"):
+            await handler(request)
+    finally:
+        await transport.close()
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize("option", ["max_response_bytes", "max_event_bytes"])
+def test_decode_checks_its_own_caps(option: str) -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match=option):
+        stackwire.DecodeMiddleware(**{option: -1})  # type: ignore[arg-type]
