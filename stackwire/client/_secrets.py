@@ -88,7 +88,24 @@ def _hide_secrets(error: StackwireError, secrets: tuple[str, ...]) -> None:
         message = getattr(current, "message", None)
         if isinstance(current, APIError) and isinstance(message, str):
             current.message = _hide_in(message, secrets)
+        if isinstance(current, APIError) and current.body is not None:
+            current.body = _hide_in_value(current.body, secrets)
         current = current.__cause__ or current.__context__
+
+
+def _hide_in_value(value: object, secrets: tuple[str, ...]) -> Any:
+    """``value`` (a decoded JSON body) with ``secrets`` redacted from its strings."""
+    if isinstance(value, str):
+        return _hide_in(value, secrets)
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+        hidden = _hide_in(text, secrets)
+        return value if hidden == text else hidden.encode()
+    if isinstance(value, dict):
+        return {key: _hide_in_value(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_hide_in_value(item, secrets) for item in value]
+    return value
 
 
 def _hide_in(text: str, secrets: tuple[str, ...]) -> str:

@@ -468,10 +468,17 @@ class AsyncClient:
             response = await self._handler(request)
         except StackwireError as exc:
             # Every credential this call sent is a secret of its errors, not only the
-            # client's own (a per-call Authorization or Cookie the server echoes back).
+            # client's own: a per-call Authorization or Cookie, or what auth= added to
+            # the final request (which the error carries), echoed back by the server.
+            final = getattr(exc, "request", None)
             sent = [
                 value
-                for name, value in request.headers.items()
+                for headers in (
+                    (request.headers, final.headers)
+                    if isinstance(final, Request) and final is not request
+                    else (request.headers,)
+                )
+                for name, value in headers.items()
                 if name.lower() in self._sensitive_names
             ]
             secrets = self._secrets + secrets_in(sent) if sent else self._secrets

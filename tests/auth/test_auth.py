@@ -328,3 +328,37 @@ async def test_no_credential_on_a_hop_back_after_another_origin(
     await client.get("/go")
     assert back == [""]
     assert seen.auth == [None]
+
+
+TOKEN = "tok-canary-5e1f9a7c3b"
+PASSWORD = "pw-canary-0d8e4b2a61"
+
+
+async def _echo_credentials(request: web.Request) -> web.Response:
+    # An API that quotes what it got back in its 401 (some do, in "debug" messages).
+    return web.json_response(
+        {"error": {"message": f"bad credentials: {request.headers.get('Authorization')}"}},
+        status=401,
+    )
+
+
+@pytest.mark.parametrize(
+    ("auth", "secret"),
+    [
+        (BearerToken(lambda: Token(TOKEN)), TOKEN),
+        (BasicAuth("ada", PASSWORD), base64.b64encode(f"ada:{PASSWORD}".encode()).decode()),
+    ],
+)
+async def test_a_credential_added_by_auth_never_shows_in_the_error(
+    serve: Serve, make_client: MakeClient, auth: stackwire.Auth, secret: str
+) -> None:
+    app = web.Application()
+    app.router.add_get("/denied", _echo_credentials)
+    client = make_client(await serve(app), auth=auth, max_retries=0)
+    with pytest.raises(stackwire.AuthenticationError) as info:
+        await client.get("/denied")
+    error = info.value
+    shown = [str(error), repr(error), error.message, repr(error.body), repr(error.request)]
+    shown += [repr(error.response), repr(auth), repr(client)]
+    assert not [text for text in shown if secret in text or TOKEN in text or PASSWORD in text]
+    assert "bad credentials" in str(error)

@@ -698,3 +698,23 @@ def test_head_and_options_verbs_block_too(
     with client.with_streaming_response.options("/u") as unread:
         assert unread.headers["Allow"] == "GET, HEAD"
     assert client.pool_stats().in_use == 0
+
+
+def test_the_blocking_client_takes_auth_on_the_client_and_per_call(
+    server: ServerThread,
+) -> None:
+    seen: list[str | None] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    base = server.app(app)
+    auth = stackwire.BearerToken(lambda: stackwire.Token("sync-token"))
+    with stackwire.Client(base, auth=auth) as client:
+        assert client.get("/x", cast_to=dict) == {"ok": True}
+        assert client.get("/y", auth=None, cast_to=dict) == {"ok": True}
+        assert client.get("/z", auth=stackwire.BasicAuth("u", "p"), cast_to=dict) == {"ok": True}
+    assert seen == ["Bearer sync-token", None, "Basic dTpw"]
