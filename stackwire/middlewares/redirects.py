@@ -41,6 +41,7 @@ from yarl import URL
 
 from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
+from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import ExtensionKey, Request
@@ -124,17 +125,16 @@ class RedirectMiddleware:
         self.max_redirects = max_redirects
         self.base_url = URL(base_url) if isinstance(base_url, str) else base_url
         self._origin = origin_of(self.base_url) if self.base_url is not None else None
-        # The last URL checked against the base URL's origin, and the answer: most
-        # calls of a client go to a handful of paths, whose URLs are shared objects.
-        self._last_checked: tuple[URL, bool] | None = None
+        # Whether a URL is foreign, by URL: most calls of a client go to a handful of
+        # paths, whose joined URLs are shared objects.
+        self._foreign_urls: IdentityMemo[bool] = IdentityMemo()
 
     def _foreign(self, url: URL) -> bool:
         """Whether ``url`` is outside the base URL's origin."""
-        last = self._last_checked
-        if last is not None and last[0] is url:
-            return last[1]
-        foreign = origin_of(url) != self._origin
-        self._last_checked = (url, foreign)
+        foreign = self._foreign_urls.get(url)
+        if foreign is MISSING:
+            foreign = origin_of(url) != self._origin
+            self._foreign_urls.put(url, foreign)
         return foreign
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:

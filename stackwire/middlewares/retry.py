@@ -74,6 +74,7 @@ from ..errors import (
     RateLimitExceededError,
     ResponseTooLargeError,
 )
+from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
@@ -236,9 +237,8 @@ class RetryMiddleware:
         self._clock = clock
         self._random = random
         self._monotonic = monotonic
-        self._first_attempt_headers: (
-            tuple[CIMultiDictProxy[str], str, CIMultiDictProxy[str]] | None
-        ) = None
+        # The first attempt's headers (with X-Retry-Count: 0), by the call's headers.
+        self._first_attempt_headers: IdentityMemo[CIMultiDictProxy[str]] = IdentityMemo()
 
     # -- the loop ------------------------------------------------------------------
 
@@ -331,18 +331,13 @@ class RetryMiddleware:
         """A fresh copy of the call's request for one attempt, with its number."""
         header = self.retry_count_header
         headers = request.headers
-        first = self._first_attempt_headers
-        if (
-            attempt == 0
-            and first is not None
-            and first[0] is headers
-            and first[1] == header
-            and not request.omit_headers
-        ):
+        shared = attempt == 0 and not request.omit_headers
+        first = self._first_attempt_headers.get(headers) if shared else MISSING
+        if first is not MISSING:
             # Calls that share their headers (those without headers of their own)
             # share their first attempt's too: a proxy is read-only, so nothing an
             # attempt does can reach another through it.
-            headers = first[2]
+            headers = first
         elif not (
             header is None
             or header in headers  # the caller's own value wins
@@ -351,8 +346,8 @@ class RetryMiddleware:
             counted = CIMultiDict(headers)
             counted[header] = str(attempt)
             proxy = CIMultiDictProxy(counted)
-            if attempt == 0 and not request.omit_headers:
-                self._first_attempt_headers = (headers, header, proxy)
+            if shared:
+                self._first_attempt_headers.put(headers, proxy)
             headers = proxy
         # A copy of the extension map too: a middleware below that changes the map
         # in place changes only its own attempt's copy.

@@ -37,8 +37,9 @@ from msgspec.structs import replace
 
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import InvalidRequestError
+from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.middleware import RequestRewriter
-from ..pipeline.options import DEFAULT_TIMEOUT, OptionsMemo, Timeout
+from ..pipeline.options import DEFAULT_TIMEOUT, RequestOptions, Timeout
 from ..pipeline.request import Request
 
 __all__ = ["TimeoutMiddleware", "check_deadline", "resolve_timeout"]
@@ -100,7 +101,9 @@ class TimeoutMiddleware(RequestRewriter):
         self.timeout = DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
         self.deadline = check_deadline(deadline)
         self._monotonic = monotonic
-        self._memo = OptionsMemo()
+        # The client's options, resolved: the same resolution for every call that sets
+        # no per-request option, made once.
+        self._memo: IdentityMemo[RequestOptions] = IdentityMemo()
 
     def rewrite(self, request: Request) -> Request:
         options = request.options
@@ -109,7 +112,7 @@ class TimeoutMiddleware(RequestRewriter):
             # The client's values: the same resolution every time, made once.
             seconds = self.deadline
             resolved = self._memo.get(options)
-            if resolved is None:
+            if resolved is MISSING:
                 resolved = replace(options, timeout=self.timeout, deadline=seconds)
                 self._memo.put(options, resolved)
         else:

@@ -14,7 +14,7 @@ import msgspec
 
 from .._types import NOT_GIVEN, NotGiven
 
-__all__ = ["OptionsMemo", "RequestOptions", "Timeout"]
+__all__ = ["RequestOptions", "Timeout"]
 
 
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,35 +86,3 @@ class RequestOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_response_bytes: int | NotGiven | None = NOT_GIVEN
     stream_end_event: str | None = None
     stream_format: Literal["sse", "jsonl"] | None = None
-
-
-class OptionsMemo:
-    """What a middleware resolved a `RequestOptions` into, remembered by identity.
-
-    A client shares one options object among its calls that set no per-request
-    option, so a middleware that resolves them (``timeout``) can do it
-    once and reuse the result instead of copying the options on every call. At most
-    ``size`` entries; each keeps its options alive, so an id is never reused.
-    """
-
-    __slots__ = ("_entries", "_last", "_size")
-
-    def __init__(self, size: int = 64) -> None:
-        self._entries: dict[int, tuple[RequestOptions, RequestOptions]] = {}
-        self._size = size
-        # The entry found last: most calls share the options of the call before.
-        self._last: tuple[RequestOptions, RequestOptions] | None = None
-
-    def get(self, options: RequestOptions) -> RequestOptions | None:
-        """What ``options`` resolved into, if remembered."""
-        entry = self._last
-        if entry is None or entry[0] is not options:
-            entry = self._entries.get(id(options))
-            if entry is None or entry[0] is not options:
-                return None
-            self._last = entry
-        return entry[1]
-
-    def put(self, options: RequestOptions, resolved: RequestOptions) -> None:
-        if len(self._entries) < self._size:
-            self._entries[id(options)] = (options, resolved)

@@ -26,6 +26,7 @@ from .._http.content_encoding import ACCEPT_ENCODING
 from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
+from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -52,6 +53,7 @@ KEEPALIVE_PROBES = 5
 
 # aiohttp's timeout, the limit on a stream's headers, the total on the coarse timer.
 _AttemptLimits = tuple[aiohttp.ClientTimeout, float | None, float | None]
+_LimitsMemo = IdentityMemo[_AttemptLimits]
 
 
 # The most one read from the socket asks for. asyncio reads with ``recv(256 KiB)``: a
@@ -137,7 +139,14 @@ class AiohttpTransport:
         self._proxy = _check_proxy(proxy)
         self._closed = False
         self._client_timeouts: dict[tuple[Timeout, bool], _AttemptLimits] = {}
-        self._last_timeout: tuple[object, bool, _AttemptLimits] | None = None
+        # The limits of a Timeout, by the Timeout object (most calls carry the
+        # client's), one memo for buffered attempts and one for streams.
+        self._limits_by_timeout: tuple[
+            IdentityMemo[_AttemptLimits], IdentityMemo[_AttemptLimits]
+        ] = (
+            IdentityMemo(),
+            IdentityMemo(),
+        )
         self._expiries: ExpiryWheel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Proxy per (scheme, host, port), read from the environment once per origin.
@@ -228,14 +237,12 @@ class AiohttpTransport:
         """
         timeout = request.options.timeout
         stream = request.options.stream
-        last = self._last_timeout
-        if (
-            last is not None
-            and last[0] is timeout
-            and last[1] is stream
-            and request.deadline_at is None
-        ):
-            return last[2]
+        memo = self._limits_by_timeout[stream]
+        if request.deadline_at is None:
+            remembered = memo.get(timeout)
+            if remembered is not MISSING:
+                return remembered
+        given = timeout
         if isinstance(timeout, NotGiven):
             timeout = DEFAULT_TIMEOUT
         elif not isinstance(timeout, Timeout):
@@ -259,8 +266,7 @@ class AiohttpTransport:
                 )
                 if len(self._client_timeouts) < 256:
                     self._client_timeouts[key] = limits
-            # Most calls carry the very Timeout of the call before (the client's).
-            self._last_timeout = (request.options.timeout, stream, limits)
+            memo.put(given, limits)
             return limits
         remaining = request.deadline_at - time.monotonic()
         if remaining <= 0:

@@ -16,7 +16,6 @@ from aiohttp import web
 import stackwire
 from stackwire import APITimeoutError, ServerSentEvent, Timeout
 from stackwire.middlewares.timeout import resolve_timeout
-from stackwire.pipeline.options import OptionsMemo, RequestOptions
 from tests.conftest import RawHandler, RawServer, Serve, SleepRecorder, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -292,18 +291,3 @@ async def test_bad_deadlines_are_rejected_before_io(
     with pytest.raises(stackwire.InvalidRequestError, match="deadline must be"):
         await client.get("/r", deadline=bad)
     assert hits == []
-
-
-def test_the_options_memo_answers_by_identity_whatever_was_asked_last() -> None:
-    memo = OptionsMemo(size=2)
-    a, b, c = RequestOptions(), RequestOptions(stream=True), RequestOptions()
-    resolved_a, resolved_b = RequestOptions(timeout=1.0), RequestOptions(timeout=2.0)
-    memo.put(a, resolved_a)
-    memo.put(b, resolved_b)
-    memo.put(c, RequestOptions(timeout=3.0))  # past the size: not remembered
-    for _ in range(2):  # alternating, so the last-found entry changes every time
-        assert memo.get(a) is resolved_a
-        assert memo.get(b) is resolved_b
-        assert memo.get(c) is None  # equal to `a`, but not the same object
-    assert memo.get(a) is resolved_a
-    assert memo.get(a) is resolved_a  # found again through the last entry
