@@ -11,9 +11,10 @@ from __future__ import annotations
 import posixpath
 import re
 from pathlib import Path
-from typing import Any
 
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 _PREFIX = "repo/"
 # A relative Markdown link target: ](path) or ](path#anchor), no scheme, not absolute.
@@ -24,8 +25,8 @@ def _links(markdown: str) -> list[str]:
     return [match.group(1) for match in _LINK.finditer(markdown)]
 
 
-def on_files(files: Files, config: Any) -> Files:
-    docs = Path(config["docs_dir"]).resolve()
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    docs = Path(config.docs_dir).resolve()
     root = docs.parent
     wanted: list[str] = []
     for file in list(files):
@@ -52,7 +53,7 @@ def on_files(files: Files, config: Any) -> Files:
     return files
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     if page.file.src_uri.startswith(_PREFIX):
         return markdown  # a copied file links relative to itself, inside repo/
     depth = page.file.src_uri.count("/")
