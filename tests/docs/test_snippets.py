@@ -80,15 +80,25 @@ def test_no_inline_python_in_docs(page: Path) -> None:
                 assert region(target, match.group(2)).strip(), f"{page.name}: {line} is empty"
 
 
+def doctest_blocks(page: Path) -> list[str]:
+    """The ```python blocks of a page that are doctests (they start with ``>>>``)."""
+    blocks = python_blocks(page.read_text(encoding="utf-8"))
+    return [block for block in blocks if block.lstrip().startswith(">>>")]
+
+
+def test_docs_have_doctests() -> None:
+    """The doctest path of test_no_inline_python_in_docs is taken, and run."""
+    assert sum(len(doctest_blocks(page)) for page in PAGES) >= 1
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_doctests_in_docs(page: Path) -> None:
-    result = doctest.testfile(
-        str(page),
-        module_relative=False,
-        optionflags=doctest.ELLIPSIS,
-        globs={"stackwire": stackwire},
-    )
-    assert result.failed == 0
+    parser = doctest.DocTestParser()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for number, block in enumerate(doctest_blocks(page)):
+        test = parser.get_doctest(block, {}, f"{page.name}[{number}]", str(page), 0)
+        runner.run(test)
+    assert runner.failures == 0
 
 
 def test_readme_first_example_is_the_examples_region() -> None:
