@@ -2,12 +2,15 @@
 #   make demo   create .venv, install, run the demo against a local demo API
 #   make test   create .venv, install, run ruff, the layers contract (lint-imports),
 #               mypy --strict and pytest
+# and, for the manual:
+#   make docs   create .venv, install, build the manual (docs/, mkdocs.yml) into site/
+#               with --strict: a broken link or a missing snippet file fails it
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +39,11 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 bench:
 	$(MAKE) -C benchmarks bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache

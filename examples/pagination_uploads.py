@@ -27,10 +27,12 @@ class User(stackwire.Model):
     name: str
 
 
+# --8<-- [start:items_page]
 class ItemsPage(CursorPage[T]):
     data: list[T] = msgspec.field(name="items")
     next_cursor: str | None = msgspec.field(default=None, name="after")
     cursor_param: ClassVar[str] = "after"
+    # --8<-- [end:items_page]
 
 
 def cursor_page(cursor: str | None, limit: int) -> dict[str, object]:
@@ -89,9 +91,12 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         report_path = pathlib.Path(folder) / "report.csv"
         report_path.write_bytes(b"a,b\n1,2\n")
+        # --8<-- [start:env_prefix]
         async with stackwire.AsyncClient(env_prefix="MYAPI") as client:
             print(repr(client))
+            # --8<-- [end:env_prefix]
 
+            # --8<-- [start:pagination]
             # -- pagination
             async for user_ in client.paginate("/users", page=CursorPage[User], query={"limit": 2}):
                 print(user_.name)
@@ -102,10 +107,16 @@ async def main() -> None:
                 print([u.id for u in second.data])
             async for page in first.iter_pages():
                 print([u.id for u in page.data])
+            # --8<-- [end:pagination]
+            # --8<-- [start:search]
             hits = client.paginate("/search", page=CursorPage[User], method="POST", json={"q": "a"})
             print([u.id async for u in hits])
+            # --8<-- [end:search]
+            # --8<-- [start:items]
             print([u.id async for u in client.paginate("/items", page=ItemsPage[User])])
+            # --8<-- [end:items]
 
+            # --8<-- [start:bodies]
             # -- bodies
             await client.post("/notes", json={"text": "hi"})
             await client.post("/login", data={"user": "ada", "tags": ["a", "b"]})
@@ -116,6 +127,8 @@ async def main() -> None:
                 yield b"not buffered"
 
             await client.put("/blob", content=chunks())
+            # --8<-- [end:bodies]
+            # --8<-- [start:uploads]
             uploaded = await client.post(
                 "/files",
                 data={"purpose": "fine-tune"},
@@ -123,7 +136,9 @@ async def main() -> None:
             )
             await uploaded.read()
             print(uploaded.json())
+            # --8<-- [end:uploads]
 
+            # --8<-- [start:raw]
             # -- raw responses
             response = await client.with_raw_response.get(
                 "/users/{id}", path_params={"id": 1}, cast_to=User
@@ -135,12 +150,15 @@ async def main() -> None:
                 response.retries_taken,
             )
             print(await response.parse())
+            # --8<-- [end:raw]
 
+            # --8<-- [start:options]
             # -- options
             admin = client.with_options(headers={"X-Role": "admin"}, max_retries=5)
             bare = client.with_options(set_headers={"X-Only": "this"})
             await admin.get("/users")
             await bare.get("/users")
+            # --8<-- [end:options]
     await runner.cleanup()
 
 

@@ -31,6 +31,7 @@ async def main() -> None:
     await server.start_server()
     await other.start_server()
     try:
+        # --8<-- [start:redirects]
         async with stackwire.AsyncClient(
             str(server.make_url("/v1/")), api_key="sk-example-1234567890"
         ) as client:
@@ -42,6 +43,7 @@ async def main() -> None:
                 await client.post("/upload", json={}, follow_redirects=False)
             except stackwire.APIStatusError as error:
                 print(error.status_code, error.response.headers["Location"])  # 307 ...
+        # --8<-- [end:redirects]
     finally:
         await server.close()
         await other.close()

@@ -44,6 +44,7 @@ def serve_in_background() -> tuple[str, threading.Event]:
 def main() -> None:
     base_url, stop = serve_in_background()
     try:
+        # --8<-- [start:blocking]
         with stackwire.Client(base_url, max_retries=3) as client:
             ada = client.post("/users", json={"name": "Ada"}, cast_to=User)  # -> User
             same = client.get("/users/{id}", path_params={"id": ada.id}, cast_to=User)
@@ -69,6 +70,7 @@ def main() -> None:
                 print("user:", user.name)
 
             print(client.pool_stats())
+        # --8<-- [end:blocking]
     finally:
         stop.set()
 

@@ -1,4 +1,4 @@
-"""The runnable examples the README shows: each runs to the end and prints what it says.
+"""The runnable examples the README and docs/ show: each runs to the end and prints what it says.
 
 The scripts run as users run them (a subprocess, warnings as errors), except the
 quickstart, which retries with real backoff: it runs in-process with a fake sleep.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +16,49 @@ import pytest
 from tests.conftest import SleepRecorder
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DOCS = EXAMPLES.parent / "docs"
+
+
+_RUNS: dict[str, subprocess.Popen[str]] = {}
+_STARTED: set[str] = set()
+
+
+def _start_all() -> None:
+    """Start every example script at once (each takes ~2 s, mostly imports); the
+    tests then collect their output one by one."""
+    for path in sorted(EXAMPLES.glob("*.py")):
+        if path.name in ("demo_server.py", "quickstart.py") or path.name in _STARTED:
+            continue
+        _STARTED.add(path.name)
+        _RUNS[path.name] = subprocess.Popen(
+            [sys.executable, "-W", "error", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reap_examples() -> Iterator[None]:
+    """Scripts started for tests that did not run (``-k``) are stopped at the end."""
+    yield
+    while _RUNS:
+        _, process = _RUNS.popitem()
+        process.kill()
+        process.communicate()
 
 
 def run_example(name: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-W", "error", str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    _start_all()
+    process = _RUNS.pop(name)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    return stdout
 
 
 async def test_quickstart(capsys: pytest.CaptureFixture[str], client_sleeps: SleepRecorder) -> None:
@@ -99,3 +131,101 @@ def test_streaming_example() -> None:
     assert "events: [('delta', '0'), ('done', '0')]" in out
     assert "in use after stopping early: 0" in out
     assert lines[-1] == "at the end: PoolStats(in_use=0, idle=1)"
+
+
+def test_first_call_example() -> None:
+    out = run_example("first_call.py")
+    lines = out.splitlines()
+    assert lines[0] == "User(id=1, name='Ada')"
+    assert lines[1:] == [
+        "1. headers",
+        "2. query",
+        "3. timeout",
+        "4. retry",
+        "5. decode",
+        "6. redirects",
+    ]
+
+
+def test_middlewares_example() -> None:
+    out = run_example("middlewares.py")
+    lines = out.splitlines()
+    assert lines[0] == "log: POST /v1/users 201"
+    # the pipeline the docs page shows is the one the example prints
+    page = (DOCS / "middlewares.md").read_text(encoding="utf-8")
+    shown = page.split("The printed pipeline of `traced` is:\n\n```text\n", 1)[1]
+    shown = shown.split("```", 1)[0]
+    assert "\n".join(lines[1:12]) + "\n" == shown
+    # above retry once per call, below it once per attempt
+    assert [line for line in lines if line.startswith("attempt ")] == [
+        "attempt 0 of trace-1",
+        "attempt 1 of trace-1",
+        "attempt 2 of trace-1",
+    ]
+    assert lines[-1] == "attempts timed: 4"  # one POST, three GET attempts
+
+
+def test_retries_example() -> None:
+    out = run_example("retries.py")
+    assert "[0.5, 1.0, 2.0, 4.0]" in out
+    assert "retry after attempt 0: status 424, sleeping 0.50 s\n{'ready': True}" in out
+    assert "no retry: 500 retries_taken = 0" in out
+    assert "{'retry_count': '2', 'idempotency_key': 'stackwire-retry-" in out
+    assert "timed out: APITimeoutError" in out
+    assert "deadline: Deadline of 0.3 s would pass during the 0.5 s wait" in out
+
+
+def test_stream_formats_example() -> None:
+    out = run_example("stream_formats.py")
+    assert out.splitlines() == [
+        "Hello",
+        "[0, 1, 2]",
+        "refused: cannot stream a body of Content-Type 'application/json'",
+        "got: partial",
+        "incomplete: StreamError",
+        "got: a",
+        "error event: {'message': 'overloaded'}",
+        "in use at the end: 0",
+    ]
+
+
+def test_errors_example() -> None:
+    out = run_example("errors.py")
+    assert "404 {'error': {'message': 'no user 999', 'status': 404}}" in out
+    assert "validation: Response body does not match list" in out
+    assert "invalid: header 'X-Note' has a CR, LF or NUL" in out
+    assert "connection: APIConnectionError" in out
+    assert out.splitlines()[-1] == "status 404"
+
+
+def test_security_example() -> None:
+    out = run_example("security.py")
+    assert "0123456789abcdef" not in out  # the key, never whole
+    assert "session-0123456789" not in out
+    assert "api_key='***cdef'" in out
+    assert "('Authorization', '***cdef'), ('X-Session', '***6789')" in out
+    assert 'Error code: 401 - {"error":"bad credential Bearer ***cdef"}' in out
+    assert "[{'Authorization': None, 'X-Session': None}]" in out
+    assert "too large: Response body exceeds max_response_bytes=1024" in out
+
+
+def test_bearer_token_example() -> None:
+    out = run_example("bearer_token.py")
+    assert out.splitlines() == [
+        "{'auth': 'Bearer token-1'}",
+        "{'auth': 'Bearer token-1'}",
+        "['headers', 'query', 'timeout', 'retry', 'decode', 'redirects', 'auth']",
+        "tokens issued: 1",
+    ]
+
+
+def test_every_example_is_run_here() -> None:
+    """A new file under examples/ gets a test in this module (the docs include them)."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    for path in sorted(EXAMPLES.glob("*.py")):
+        if path.name == "demo_server.py":
+            continue  # the API the others run against
+        if path.name == "quickstart.py":
+            assert "import quickstart" in source
+            continue
+        assert f'run_example("{path.name}")' in source, f"{path.name} is not run by a test"
