@@ -229,3 +229,12 @@ def test_every_example_is_run_here() -> None:
             assert "import quickstart" in source
             continue
         assert f'run_example("{path.name}")' in source, f"{path.name} is not run by a test"
+
+
+def test_custom_transport_example() -> None:
+    out = run_example("custom_transport.py")
+    assert out.splitlines() == [
+        "User(id=7, name='Ada')",
+        "['Hello', 'world']",
+        "0 https://api.example.com/v1/users/7",
+    ]
