@@ -7,7 +7,7 @@ aiohttp rounds the due time up to a whole second anyway, so the transport puts s
 limits here instead: every attempt due in the same second shares one loop timer.
 
 An `Expiry` is the limit of one attempt. Its owner wraps each wait on the network in
-``enter()`` ... ``leave()`` and reports the end of the attempt with ``done()``. When the
+``with expiry:`` and reports the end of the attempt with ``done()``. When the
 second passes, the expiry is marked expired and, if its task is waiting inside such
 a region at that moment, the task is cancelled; `Expiry.timed_out` then tells the
 owner that the `CancelledError` it caught is this timeout (to raise as a
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from types import TracebackType
 
 __all__ = ["COARSE_AFTER", "Expiry", "ExpiryWheel"]
 
@@ -59,6 +60,23 @@ class Expiry:
         this limit's doing (then the cancellation is withdrawn from the task)."""
         task = self._task
         return self.expired and task is not None and task.uncancel() <= self._cancelling
+
+    def __enter__(self) -> Expiry:
+        """``with expiry: await ...``: one wait under the limit (``enter``/``leave``);
+        a cancellation that is this limit's doing leaves it as `TimeoutError`."""
+        self.enter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        timed_out = exc_type is asyncio.CancelledError and self.timed_out()
+        self.leave()
+        if timed_out:
+            raise TimeoutError from exc
 
     def done(self) -> None:
         """The attempt is over: the limit no longer applies."""

@@ -14,8 +14,8 @@ its aiohttp connection instead, through the few private hooks marked below.
 
 from __future__ import annotations
 
-import asyncio
 import codecs
+import contextlib
 import io
 import time
 from collections.abc import (
@@ -353,32 +353,22 @@ class Response(Generic[_T]):
         coding = self._headers.get("Content-Encoding")
         expiry = self._expiry
         try:
-            if expiry is not None:
-                expiry.enter()
-            if coding is None:
-                length = _content_length(self._headers)
-                if max_bytes is not None and length is not None and length > max_bytes:
-                    raise self._too_large(max_bytes)
-                content = await self._read_whole(max_bytes)
-            else:
-                content = await self._read_capped(max_bytes, content_decoder(coding))
+            with expiry if expiry is not None else _NO_LIMIT:  # the attempt's total
+                if coding is None:
+                    length = _content_length(self._headers)
+                    if max_bytes is not None and length is not None and length > max_bytes:
+                        raise self._too_large(max_bytes)
+                    content = await self._read_whole(max_bytes)
+                else:
+                    content = await self._read_capped(max_bytes, content_decoder(coding))
         except BaseException as exc:
             self._abort()
-            if (
-                isinstance(exc, asyncio.CancelledError)
-                and expiry is not None
-                and expiry.timed_out()
-            ):
-                raise APITimeoutError(
-                    f"Request timed out: {_where(self.request)}", request=self.request
-                ) from exc
-            mapped = self._body_failure(exc)
+            mapped = self._body_failure(exc)  # the limit's TimeoutError: APITimeoutError
             if mapped is None:
                 raise
             raise mapped from exc
         finally:
             if expiry is not None:
-                expiry.leave()
                 expiry.done()
         return content
 
@@ -621,6 +611,9 @@ class Response(Generic[_T]):
 # Bodies up to this size are taken whole when they arrived with the headers (fastest
 # for the small JSON of an API); larger ones are gathered by `_read_capped`.
 _JOIN_BYTES = 256 * 1024
+
+
+_NO_LIMIT = contextlib.nullcontext()
 
 
 def _where(request: Request) -> str:

@@ -336,15 +336,8 @@ class AiohttpTransport:
             )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
                 expiry = self._expiry_wheel().start(coarse)
-                expiry.enter()
-                try:
+                with expiry:
                     raw = await sending
-                except asyncio.CancelledError:
-                    if expiry.timed_out():
-                        raise TimeoutError from None
-                    raise
-                finally:
-                    expiry.leave()
             elif headers_limit is None:
                 raw = await sending
             else:  # a stream: ``total`` bounds the wait for the headers only
