@@ -47,6 +47,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    # The one import loop of the package, for annotations only (as httpx does): the
+    # pipeline raises these errors, and they carry its Request and Response. Nothing
+    # is imported at run time.
     from .pipeline.request import Request
     from .pipeline.response import Response
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .._version import __version__
 from ..errors import AuthError, InvalidRequestError
+from ..middlewares.decode import DecodeMiddleware
+from ..middlewares.redirects import RedirectMiddleware
+from ..middlewares.retry import RetryMiddleware
+from ..middlewares.timeout import TimeoutMiddleware
+from ..pipeline.options import RequestOptions, Timeout
+from ..pipeline.pipeline import Pipeline
+from ..pipeline.request import Request
+from ..transports.aiohttp_transport import AiohttpTransport
 from ._bearer import BearerToken, Token
-
-if TYPE_CHECKING:
-    from ..pipeline import Timeout
 
 __all__ = ["OAuth2ClientCredentials"]
 
@@ -39,8 +45,9 @@ class OAuth2ClientCredentials(BearerToken):
     and ``client_secret`` in the form. The answer's ``expires_in`` sets the token's
     expiry on the client's clock.
 
-    The grant goes over its own small stackwire client (``max_retries`` retries,
-    ``timeout``) to ``token_url``, wherever that is; the secret never appears in a
+    The grant goes over its own small stackwire stack (``timeout``, ``max_retries``
+    retries, typed decoding and errors; redirects are not followed) to ``token_url``,
+    wherever that is; the secret never appears in a
     message, repr or log line.
 
     >>> auth = OAuth2ClientCredentials("https://auth.example.com/token", "app", "s3cret")
@@ -104,22 +111,36 @@ class OAuth2ClientCredentials(BearerToken):
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     async def fetch(self, *, now: float) -> Token:
-        # The one deliberate upward reach of this tier: the grant is an HTTP call with
-        # retries and timeouts, which is what a client is. Resolved at call time, so
-        # importing stackwire.auth never imports the client.
-        from ..client.async_client import AsyncClient
-
-        url = self.token_url
-        async with AsyncClient(
-            url.origin(), max_retries=self.max_retries, timeout=self.timeout, api_key=None
-        ) as client:
-            answer = await client.post(
-                url.path,
-                query=dict(url.query) or None,
-                data=self._form(),
-                headers={"Accept": "application/json", **self._headers()},
-                cast_to=_TokenResponse,
-            )
+        # The grant is an HTTP call with retries and timeouts: a small stack of the
+        # built-in middlewares over a transport of its own, closed after the call.
+        transport = AiohttpTransport()
+        handler = Pipeline(
+            [
+                TimeoutMiddleware(self.timeout),
+                RetryMiddleware(max_retries=self.max_retries),
+                DecodeMiddleware(),
+                RedirectMiddleware(follow_redirects=False),
+            ]
+        ).compose(transport.send)
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": f"stackwire/{__version__}",
+            **self._headers(),
+        }
+        request = Request(
+            method="POST",
+            url=self.token_url,
+            headers=CIMultiDictProxy(CIMultiDict(headers)),
+            body=urlencode(self._form()).encode("ascii"),
+            options=RequestOptions(cast_to=_TokenResponse),
+        )
+        try:
+            response = await handler(request)
+        finally:
+            await transport.close()
+        answer = response.parsed
+        assert isinstance(answer, _TokenResponse)
         if answer.token_type.lower() != "bearer":
             raise AuthError(f"The token endpoint gave a {answer.token_type!r} token, not a bearer")
         expires_at = None if answer.expires_in is None else now + answer.expires_in

@@ -29,10 +29,11 @@ from ..middlewares.timeout import check_deadline
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES
 from ..pipeline.middleware import Middleware
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
+from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS
 from ..pipeline.response import REQUEST_ID_HEADERS
 from ..pipeline.transport import Transport
 from ..transports.aiohttp_transport import DEFAULT_MAX_CONNECTIONS
-from ._secrets import _guard_secrets
+from ._secrets import _Secret, secrets_in
 
 
 class ClientOptions(TypedDict, total=False):
@@ -330,3 +331,44 @@ def _from_environment(env_prefix: object, options: dict[str, Any]) -> None:
         options["base_url"] = os.environ[f"{env_prefix}_BASE_URL"]
     if options.get("api_key") is None and os.environ.get(f"{env_prefix}_API_KEY"):
         options["api_key"] = os.environ[f"{env_prefix}_API_KEY"]
+
+
+# -- the secrets a configuration holds ------------------------------------------------
+
+
+def _sensitive_names(config: _Config) -> frozenset[str]:
+    names = ALWAYS_SENSITIVE_HEADERS | config.sensitive_headers
+    if config.api_key_header is not None:
+        names |= {config.api_key_header.lower()}
+    return names
+
+
+def _guard_secrets(config: _Config) -> _Config:
+    """``config`` with the API key and sensitive header values wrapped in `_Secret`."""
+    changes: dict[str, Any] = {}
+    if config.api_key is not None and not isinstance(config.api_key, _Secret):
+        changes["api_key"] = _Secret(config.api_key)
+    sensitive = _sensitive_names(config)
+    if any(
+        name.lower() in sensitive and isinstance(value, str) and not isinstance(value, _Secret)
+        for name, value in config.headers.items()
+    ):
+        changes["headers"] = {
+            name: _Secret(value) if name.lower() in sensitive and isinstance(value, str) else value
+            for name, value in config.headers.items()
+        }
+    return msgspec.structs.replace(config, **changes) if changes else config
+
+
+def _secret_values(config: _Config) -> tuple[str, ...]:
+    """The secrets to hide in error messages: the key, sensitive header values and
+    the credentials after their scheme (``Bearer <token>``). Very short values are
+    left alone (hiding them would mangle ordinary text)."""
+    sensitive = _sensitive_names(config)
+    values = [config.api_key] if config.api_key is not None else []
+    values += [
+        value
+        for name, value in config.headers.items()
+        if name.lower() in sensitive and isinstance(value, str)
+    ]
+    return secrets_in(values)

@@ -1,18 +1,12 @@
-"""Secrets a client holds: wrapped so that reprs redact them, and hidden in error messages."""
+"""Secrets: wrapped so that reprs redact them (`_Secret`), and hidden in error messages."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._config import _Config
 from typing import Any
 
-import msgspec
-
 from ..errors import APIError, StackwireError
-from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, redact
+from ..pipeline.request import redact
 
 
 class _Secret(str):
@@ -23,44 +17,6 @@ class _Secret(str):
 
     def __repr__(self) -> str:
         return repr(redact(self))
-
-
-def _sensitive_names(config: _Config) -> frozenset[str]:
-    names = ALWAYS_SENSITIVE_HEADERS | config.sensitive_headers
-    if config.api_key_header is not None:
-        names |= {config.api_key_header.lower()}
-    return names
-
-
-def _guard_secrets(config: _Config) -> _Config:
-    """``config`` with the API key and sensitive header values wrapped in `_Secret`."""
-    changes: dict[str, Any] = {}
-    if config.api_key is not None and not isinstance(config.api_key, _Secret):
-        changes["api_key"] = _Secret(config.api_key)
-    sensitive = _sensitive_names(config)
-    if any(
-        name.lower() in sensitive and isinstance(value, str) and not isinstance(value, _Secret)
-        for name, value in config.headers.items()
-    ):
-        changes["headers"] = {
-            name: _Secret(value) if name.lower() in sensitive and isinstance(value, str) else value
-            for name, value in config.headers.items()
-        }
-    return msgspec.structs.replace(config, **changes) if changes else config
-
-
-def _secret_values(config: _Config) -> tuple[str, ...]:
-    """The secrets to hide in error messages: the key, sensitive header values and
-    the credentials after their scheme (``Bearer <token>``). Very short values are
-    left alone (hiding them would mangle ordinary text)."""
-    sensitive = _sensitive_names(config)
-    values = [config.api_key] if config.api_key is not None else []
-    values += [
-        value
-        for name, value in config.headers.items()
-        if name.lower() in sensitive and isinstance(value, str)
-    ]
-    return secrets_in(values)
 
 
 def secrets_in(values: Iterable[object]) -> tuple[str, ...]:

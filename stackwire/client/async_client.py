@@ -46,8 +46,10 @@ from ._config import (
     _Config,
     _from_environment,
     _resolve,
+    _secret_values,
+    _sensitive_names,
 )
-from ._secrets import _hide_secrets, _secret_values, _sensitive_names, secrets_in
+from ._secrets import _hide_secrets, secrets_in
 from ._stack import _default_pipeline, _transport
 from ._verbs import (
     AsyncRequest,
