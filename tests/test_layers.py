@@ -41,3 +41,22 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     result = _lint(tree)
     assert result.returncode != 0
     assert "stackwire._http is not allowed to import stackwire.client" in result.stdout
+
+
+def test_no_import_loop_but_the_type_only_errors_edge() -> None:
+    import grimp
+
+    graph = grimp.build_graph("stackwire", exclude_type_checking_imports=False, cache_dir=None)
+
+    def loops() -> list[tuple[str, str]]:
+        return [
+            (module, imported)
+            for module in sorted(graph.modules)
+            for imported in graph.find_modules_directly_imported_by(module)
+            if graph.chain_exists(importer=imported, imported=module)
+        ]
+
+    assert loops()  # errors.py imports Request and Response for its annotations ...
+    for imported in ("stackwire.pipeline.request", "stackwire.pipeline.response"):
+        graph.remove_import(importer="stackwire.errors", imported=imported)
+    assert loops() == []  # ... and that edge is the only loop there is
