@@ -12,17 +12,11 @@ from typing import Any
 import msgspec
 
 from ..errors import APIError, StackwireError
-from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, redact
+from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, SecretValue, redact
 
-
-class _Secret(str):
-    """A secret as a client keeps it: the whole value when sent, but ``repr()`` (of
-    the config, of headers holding it) shows at most its last 4 characters."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return repr(redact(self))
+# A secret as a client keeps it: the whole value when sent, but ``repr()`` (of the
+# config, of headers holding it) shows at most its last 4 characters.
+_Secret = SecretValue
 
 
 def _sensitive_names(config: _Config) -> frozenset[str]:

@@ -22,7 +22,7 @@ from typing import Any, Literal, Self, TypeVar, Unpack, cast, get_origin
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._http.urls import fill_path, join_url, normalize_base_url
+from .._http.urls import fill_path, join_url, normalize_base_url, shown_url
 from .._types import NOT_GIVEN, NotGiven, Omit
 from ..auth import AUTH_OVERRIDE, Auth
 from ..errors import ClientClosedError, InvalidRequestError, StackwireError
@@ -560,7 +560,7 @@ class AsyncClient:
             and not transport._closed
         ):
             warnings.warn(
-                f"unclosed {type(self).__name__} for {self._config.base_url}: use "
+                f"unclosed {type(self).__name__} for {shown_url(self._config.base_url)}: use "
                 "`async with` or `await client.close()`",
                 ResourceWarning,
                 stacklevel=2,
@@ -569,7 +569,7 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         key = f", api_key={redact(self._config.api_key)!r}" if self._config.api_key else ""
-        return f"{type(self).__name__}({str(self._config.base_url)!r}{key})"
+        return f"{type(self).__name__}({shown_url(self._config.base_url)!r}{key})"
 
 
 class RawResponseView:

@@ -20,10 +20,17 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from .._http.content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
+from .._http.content_encoding import (
+    BrokenContentEncodingError,
+    ContentDecoder,
+    content_decoder,
+    undecodable_coding,
+)
+from .._http.urls import shown_url
 from .._types import NOT_GIVEN
 from ..errors import (
     APIConnectionError,
+    APIResponseValidationError,
     InvalidRequestError,
     ResponseConsumedError,
     ResponseTooLargeError,
@@ -284,6 +291,21 @@ class Response(Generic[_T]):
             return None
         return content_decoder(self.raw.headers.get("Content-Encoding"))
 
+    def check_decodable(self) -> None:
+        """Raise `APIResponseValidationError` naming the ``Content-Encoding`` when the
+        body arrived in a coding stackwire cannot decode (``read()`` hands such a body
+        on as received; decoding it as JSON or events would only report garbage)."""
+        if not self._decompress:
+            return  # the transport decoded the body, or hands it on as it is
+        coding = self.raw.headers.get("Content-Encoding")
+        if coding is None:
+            return
+        problem = undecodable_coding(coding)
+        if problem is not None:
+            raise APIResponseValidationError(
+                problem, request=self.request, status_code=self.status_code
+            )
+
     def _broken_encoding(self, exc: BrokenContentEncodingError) -> APIConnectionError:
         request = self.request
         where = f"{request.method} {request.url.with_query(None).with_user(None)}"
@@ -322,7 +344,9 @@ class Response(Generic[_T]):
         """The body as JSON values (dicts, lists, ...), after ``read()``."""
         from ..models.decoding import decode_body
 
-        return decode_body(self.content, Any, status_code=self.status_code)
+        content = self.content
+        self.check_decodable()
+        return decode_body(content, Any, status_code=self.status_code)
 
     async def parse(self) -> _T:
         """The body decoded into the call's ``cast_to`` (decoded once, then cached)."""
@@ -339,6 +363,7 @@ class Response(Generic[_T]):
             or (not isinstance(cast_to, type) and get_origin(cast_to) is Response)
         ):
             return self
+        self.check_decodable()
         decode = _decode_typed or _load_decoder()
         try:
             return decode(content, cast_to, self._strict, self.raw.status)
@@ -460,7 +485,8 @@ class Response(Generic[_T]):
             raw.close()
 
     def __repr__(self) -> str:
-        return f"<Response [{self.status_code}] {self.request.method} {self.request.url}>"
+        request = self.request
+        return f"<Response [{self.status_code}] {request.method} {shown_url(request.url)}>"
 
 
 _UNPARSED: Any = object()

@@ -54,6 +54,7 @@ from typing import (
 
 from yarl import URL
 
+from .._http.urls import shown_url
 from .._types import NOT_GIVEN
 from ..auth import Auth
 from ..client._verbs import BaseCallOptions, Files
@@ -638,7 +639,8 @@ class Client:
             if not (self._async._owner and transport.session_created and not transport._closed):
                 return
         warnings.warn(
-            f"unclosed Client for {self._async.base_url}: use `with stackwire.Client(...)` "
+            f"unclosed Client for {shown_url(self._async.base_url)}: "
+            "use `with stackwire.Client(...)` "
             "or call `client.close()`",
             ResourceWarning,
             stacklevel=2,
@@ -649,7 +651,7 @@ class Client:
     def __repr__(self) -> str:
         api_key = self._async._config.api_key
         key = f", api_key={redact(api_key)!r}" if api_key else ""
-        return f"Client({str(self._async.base_url)!r}{key})"
+        return f"Client({shown_url(self._async.base_url)!r}{key})"
 
 
 class SyncRawResponseView:

@@ -29,7 +29,7 @@ from aiohttp import hdrs
 from multidict import CIMultiDict
 from yarl import URL
 
-from .._http.content_encoding import ACCEPT_ENCODING
+from .._http.content_encoding import accept_encoding
 from .._http.query import encode_params
 from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
@@ -120,8 +120,11 @@ class AiohttpTransport:
     on each socket, TLS verification per ``verify``, proxies from the environment
     when ``trust_env`` (``.netrc`` is never read), no cookie jar (an API client
     should not carry cookies from one call to the next) and no redirect following.
-    aiohttp's decompression is off: `Response` decodes gzip and deflate itself
-    (checked for truncation, bounded by the size cap), and only those are asked for.
+    aiohttp's decompression is off: `Response` decodes gzip and deflate (and br and
+    zstd when their package is installed) itself, checked for truncation and bounded
+    by the size cap. The ``headers`` middleware asks for those codings
+    (``Accept-Encoding``); a request without that header (a stack without
+    ``headers``) gets the same value here, and one that omits it gets none.
     """
 
     def __init__(
@@ -140,6 +143,8 @@ class AiohttpTransport:
         self._trust_env = trust_env
         self._proxy = _check_proxy(proxy)
         self._closed = False
+        # Only codings `Response` can decode (aiohttp's own default may name others).
+        self._accept_encoding = accept_encoding()
         self._client_timeouts: dict[tuple[Timeout, bool], _AttemptLimits] = {}
         self._last_timeout: tuple[object, bool, _AttemptLimits] | None = None
         self._expiries: ExpiryWheel | None = None
@@ -175,7 +180,7 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientTimeout(total=None),
                 # Bodies are decoded by `Response` (checked for truncation, bounded).
                 auto_decompress=False,
-                headers={"Accept-Encoding": ACCEPT_ENCODING},
+                # No session default headers: each would reach every request past Omit.
             )
             # aiohttp re-sends an idempotent request once, on its own, when a pooled
             # connection drops; one call of the transport is one attempt (retries are
@@ -294,8 +299,8 @@ class AiohttpTransport:
         if proxy is not None:
             options["proxy"] = proxy
         if request.omit_headers:
-            # A header the caller removed with Omit (User-Agent, Accept, ...) must not
-            # come back as one of aiohttp's defaults.
+            # A header the caller removed with Omit (User-Agent, Accept, Accept-Encoding)
+            # must not come back as one of aiohttp's defaults.
             options["skip_auto_headers"] = request.omit_headers
         if not self._owns_session:
             options["auto_decompress"] = False  # an owned session has it off already
@@ -311,9 +316,9 @@ class AiohttpTransport:
         expiry: Expiry | None = None
         try:
             headers = request.headers
-            if not self._owns_session and "Accept-Encoding" not in headers:
-                # Only codings `Response` can decode (an owned session sends this itself).
-                headers = request.with_headers({"Accept-Encoding": ACCEPT_ENCODING}).headers
+            if "Accept-Encoding" not in headers and "accept-encoding" not in request.omit_headers:
+                # Not from ``headers`` (which sends it): only codings `Response` decodes.
+                headers = request.with_headers({"Accept-Encoding": self._accept_encoding}).headers
             sending = session.request(
                 request.method,
                 url,
