@@ -121,9 +121,25 @@ class ContentDecoder:
             )
 
 
+def _pieces(out: bytes) -> Iterator[bytes]:
+    """``out`` in pieces of at most `PIECE_BYTES`."""
+    if len(out) <= PIECE_BYTES:
+        if out:
+            yield out
+        return
+    with memoryview(out) as view:
+        for at in range(0, len(out), PIECE_BYTES):
+            yield bytes(view[at : at + PIECE_BYTES])
+
+
+# brotli's output buffer grows in steps until it reaches this size, so one step
+# returns somewhat more than it: at most about twice `PIECE_BYTES`.
+_BROTLI_LIMIT = PIECE_BYTES
+
+
 class _BrotliDecoder(ContentDecoder):
-    """``br``: brotli's bounded output (``output_buffer_limit``) yields pieces of at most
-    `PIECE_BYTES` however far a chunk expands."""
+    """``br``: brotli's bounded output (``output_buffer_limit``) keeps each step small
+    however far a chunk expands; it is handed on in pieces of at most `PIECE_BYTES`."""
 
     __slots__ = ("_brotli", "_error")
 
@@ -140,13 +156,14 @@ class _BrotliDecoder(ContentDecoder):
         try:
             if decompressor.is_finished():
                 return  # bytes after the end of the stream are ignored, as for deflate
-            piece = decompressor.process(data, output_buffer_limit=PIECE_BYTES)
+            out = decompressor.process(data, output_buffer_limit=_BROTLI_LIMIT)
             while True:
-                if piece:
-                    yield piece
-                if decompressor.can_accept_more_data():
+                yield from _pieces(out)
+                # Output stops growing once past the limit: a full buffer may have more
+                # behind it, a shorter one means the input is used up.
+                if len(out) < _BROTLI_LIMIT and decompressor.can_accept_more_data():
                     return
-                piece = decompressor.process(b"", output_buffer_limit=PIECE_BYTES)
+                out = decompressor.process(b"", output_buffer_limit=_BROTLI_LIMIT)
         except self._error as exc:
             raise BrokenContentEncodingError(f"the br body is corrupt ({exc})") from exc
 
@@ -193,13 +210,7 @@ class _ZstdDecoder(ContentDecoder):
                         pending = frame.unused_data
                         self._frame = self._zstd.decompressobj()
                         self._in_frame = False
-                    if len(out) <= PIECE_BYTES:
-                        if out:
-                            yield out
-                        continue
-                    with memoryview(out) as view:
-                        for at in range(0, len(out), PIECE_BYTES):
-                            yield bytes(view[at : at + PIECE_BYTES])
+                    yield from _pieces(out)
         except self._module.ZstdError as exc:
             raise BrokenContentEncodingError(f"the zstd body is corrupt ({exc})") from exc
 
