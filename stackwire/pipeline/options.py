@@ -51,7 +51,8 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
                 from ..errors import InvalidRequestError
 
                 raise InvalidRequestError(
-                    f"Timeout.{name} must be a positive number of seconds or None, got {value!r:.100}"
+                    f"Timeout.{name} must be a positive number of seconds or None, "
+                    f"got {value!r:.100}"
                 )
 
     @classmethod
