@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Self, TypeVar, Unpack, cast, get_origin
@@ -312,6 +312,15 @@ class AsyncClient:
             raise InvalidRequestError(f"invalid HTTP method {method!r}; use a token like 'GET'")
         if not isinstance(path, str):
             raise InvalidRequestError(f"path must be a str, got {type(path).__name__}")
+        if path_params is not None and not isinstance(path_params, Mapping):
+            raise InvalidRequestError(
+                f"path_params= must be a mapping of placeholder names to values, "
+                f"got {type(path_params).__name__}"
+            )
+        if headers is not None and (
+            isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable)
+        ):
+            raise InvalidRequestError(f"headers= must be a mapping, got {type(headers).__name__}")
         if path_params:
             url = join_url(self._config.base_url, fill_path(path, path_params))
         elif "{" in path:

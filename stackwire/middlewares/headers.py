@@ -82,7 +82,7 @@ def split_headers(
     omitted: set[str] = set()
     if not headers:
         return values, frozenset()
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    items = headers.items() if isinstance(headers, Mapping) else _pairs(headers)
     for name, value in items:
         if isinstance(value, Omit):
             check_header(name, "")
@@ -93,6 +93,20 @@ def split_headers(
             values[name] = value
             omitted.discard(name.lower())
     return values, frozenset(omitted)
+
+
+def _pairs(headers: object) -> Iterable[tuple[str, str | Omit]]:
+    """The ``(name, value)`` pairs of headers given as an iterable of pairs."""
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise InvalidRequestError(
+            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
+        )
+    pairs: list[tuple[str, str | Omit]] = []
+    for pair in headers:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise InvalidRequestError(f"headers must be (name, value) pairs, got {pair!r:.100}")
+        pairs.append(pair)
+    return pairs
 
 
 def platform_headers() -> dict[str, str]:

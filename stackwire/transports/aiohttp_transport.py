@@ -18,6 +18,7 @@ from the caller and then never closed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import socket
 import ssl
@@ -26,7 +27,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._http.content_encoding import accept_encoding
@@ -36,7 +37,7 @@ from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._aiohttp_errors import map_transport_error
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
-from ..pipeline.request import Request
+from ..pipeline.request import Request, SecretValue
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 
@@ -316,6 +317,8 @@ class AiohttpTransport:
         expiry: Expiry | None = None
         try:
             headers = request.headers
+            if url.raw_user is not None or url.raw_password is not None:
+                url, headers = _userinfo_as_basic_auth(url, headers, request.omit_headers)
             if "Accept-Encoding" not in headers and "accept-encoding" not in request.omit_headers:
                 # Not from ``headers`` (which sends it): only codings `Response` decodes.
                 headers = request.with_headers({"Accept-Encoding": self._accept_encoding}).headers
@@ -369,6 +372,28 @@ class AiohttpTransport:
         if wheel is None:
             wheel = self._expiries = ExpiryWheel(asyncio.get_running_loop())
         return wheel
+
+
+def _userinfo_as_basic_auth(
+    url: URL, headers: CIMultiDictProxy[str], omitted: frozenset[str]
+) -> tuple[URL, CIMultiDictProxy[str]]:
+    """The URL without its ``user:password@`` and the headers with them as ``Authorization:
+    Basic``, as aiohttp would send them, but without its failures: aiohttp refuses
+    credentials in the URL next to an ``Authorization`` header (a ``ValueError``; here the
+    header, the more explicit credential, wins) and cannot encode a name or password
+    outside Latin-1 (encoded here as UTF-8, RFC 7617). ``Omit`` of ``Authorization``
+    sends neither."""
+    bare = url.with_user(None)
+    if "Authorization" in headers or "authorization" in omitted:
+        return bare, headers
+    pair = f"{url.user or ''}:{url.password or ''}"
+    try:
+        raw = pair.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = pair.encode("utf-8")
+    merged = CIMultiDict(headers)
+    merged["Authorization"] = SecretValue("Basic " + base64.b64encode(raw).decode("ascii"))
+    return bare, CIMultiDictProxy(merged)
 
 
 def _finite(seconds: float | None) -> float | None:
