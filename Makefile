@@ -15,12 +15,13 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# An editable install in compat mode puts the checkout on sys.path with a plain .pth
-# line, which type checkers follow (the default mode's import hook is invisible to
-# them, so `mypy` of an SDK in another folder would not find stackwire).
+# The build backend (hatchling) makes the editable install a plain .pth line with the
+# checkout's path, which type checkers follow: `mypy` of an SDK in another folder
+# finds stackwire (an import hook, as setuptools' default editable mode installs,
+# would be invisible to them).
 $(STAMP): $(BIN)/python pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

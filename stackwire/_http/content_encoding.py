@@ -1,4 +1,5 @@
-"""Decoding ``gzip`` and ``deflate`` response bodies, checked and bounded.
+"""Decoding compressed response bodies (``gzip``, ``deflate``, and ``br`` / ``zstd``
+when their optional package is installed), checked and bounded.
 
 stackwire decodes compressed bodies itself (the transport turns aiohttp's automatic
 decompression off) for two reasons aiohttp's own decoder does not cover:
@@ -10,25 +11,40 @@ decompression off) for two reasons aiohttp's own decoder does not cover:
   chunk expands, so a size cap stops a decompression bomb after about ``cap +
   PIECE_BYTES`` bytes, not after inflating a whole network chunk.
 
-Other content codings (``br``, ``zstd``, ...) are never asked for by default (the
-transport sends ``Accept-Encoding: gzip, deflate``); a body in one that the caller
-asked for is handed on as received.
+``br`` needs the ``brotli`` package (or ``brotlicffi``), 1.2 or newer for its bounded
+output (``pip install stackwire[brotli]``); ``zstd`` needs ``zstandard``
+(``stackwire[zstd]``). `accept_encoding` asks only for the codings that can be
+decoded here. A body in any other coding is handed on as received by ``read()`` (a
+caller who asked for it may decode it); decoding it into a value raises an error that
+names the coding (`undecodable_coding`), never one about malformed JSON.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = [
     "ACCEPT_ENCODING",
     "PIECE_BYTES",
     "BrokenContentEncodingError",
     "ContentDecoder",
+    "accept_encoding",
     "content_decoder",
+    "undecodable_coding",
 ]
 
+# What is always asked for: the codings the standard library decodes.
 ACCEPT_ENCODING = "gzip, deflate"
+
+# The optional codings: the packages that decode each one (any of them will do), and
+# the extra that installs one.
+_OPTIONAL_CODINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "br": (("brotli", "brotlicffi"), "brotli"),
+    "zstd": (("zstandard",), "zstd"),
+}
 
 # The most output one decompression step produces.
 PIECE_BYTES = 256 * 1024
@@ -105,14 +121,177 @@ class ContentDecoder:
             )
 
 
+def _pieces(out: bytes) -> Iterator[bytes]:
+    """``out`` in pieces of at most `PIECE_BYTES`."""
+    if len(out) <= PIECE_BYTES:
+        if out:
+            yield out
+        return
+    with memoryview(out) as view:
+        for at in range(0, len(out), PIECE_BYTES):
+            yield bytes(view[at : at + PIECE_BYTES])
+
+
+# brotli's output buffer grows in steps until it reaches this size, so one step
+# returns somewhat more than it: at most about twice `PIECE_BYTES`.
+_BROTLI_LIMIT = PIECE_BYTES
+
+
+class _BrotliDecoder(ContentDecoder):
+    """``br``: brotli's bounded output (``output_buffer_limit``) keeps each step small
+    however far a chunk expands; it is handed on in pieces of at most `PIECE_BYTES`."""
+
+    __slots__ = ("_brotli", "_error")
+
+    def __init__(self, module: Any) -> None:
+        super().__init__("br")
+        self._brotli = module.Decompressor()
+        self._error: type[Exception] = module.error
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data:
+            return
+        self._fed = True
+        decompressor = self._brotli
+        try:
+            if decompressor.is_finished():
+                return  # bytes after the end of the stream are ignored, as for deflate
+            out = decompressor.process(data, output_buffer_limit=_BROTLI_LIMIT)
+            while True:
+                yield from _pieces(out)
+                # Output stops growing once past the limit: a full buffer may have more
+                # behind it, a shorter one means the input is used up.
+                if len(out) < _BROTLI_LIMIT and decompressor.can_accept_more_data():
+                    return
+                out = decompressor.process(b"", output_buffer_limit=_BROTLI_LIMIT)
+        except self._error as exc:
+            raise BrokenContentEncodingError(f"the br body is corrupt ({exc})") from exc
+
+    def finish(self) -> None:
+        if self._fed and not self._brotli.is_finished():
+            raise BrokenContentEncodingError("the br body ended before its compressed stream did")
+
+
+# zstandard's decompressor returns all the output of the input it is given. One zstd
+# block (at most 128 KiB of output) takes 4 bytes or more on the wire, so the input is
+# fed this many bytes at a time: at most 2 MiB of output per step, cut into pieces of
+# `PIECE_BYTES` (measured: 64-byte steps decode 500 KB of zstd in 6 ms).
+_ZSTD_STEP = 64
+# The largest window a zstd body may use (RFC 8878 section 3: 8 MB for HTTP): a larger
+# one is refused rather than allocated.
+_ZSTD_MAX_WINDOW = 8 * 2**20
+
+
+class _ZstdDecoder(ContentDecoder):
+    """``zstd``: one frame after another, each fed in small steps (see `_ZSTD_STEP`)."""
+
+    __slots__ = ("_frame", "_in_frame", "_module", "_zstd")
+
+    def __init__(self, module: Any) -> None:
+        super().__init__("zstd")
+        self._module = module
+        self._zstd = module.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
+        self._frame = self._zstd.decompressobj()
+        self._in_frame = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data:
+            return
+        self._fed = True
+        try:
+            for start in range(0, len(data), _ZSTD_STEP):
+                pending = data[start : start + _ZSTD_STEP]
+                while pending:
+                    frame = self._frame
+                    self._in_frame = True
+                    out = frame.decompress(pending)
+                    pending = b""
+                    if frame.eof:  # a frame ended; another may follow in the same body
+                        pending = frame.unused_data
+                        self._frame = self._zstd.decompressobj()
+                        self._in_frame = False
+                    yield from _pieces(out)
+        except self._module.ZstdError as exc:
+            raise BrokenContentEncodingError(f"the zstd body is corrupt ({exc})") from exc
+
+    def finish(self) -> None:
+        if self._in_frame:
+            raise BrokenContentEncodingError("the zstd body ended before its compressed stream did")
+
+
+def _coding_module(coding: str) -> Any:
+    """The package that decodes an optional coding, imported now, or ``None``."""
+    names, _ = _OPTIONAL_CODINGS[coding]
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if coding == "br" and not hasattr(module.Decompressor, "can_accept_more_data"):
+            continue  # before 1.2: no bounded output, so no bomb cap
+        return module
+    return None
+
+
+def _installed(coding: str) -> bool:
+    """Whether the package for an optional coding is there, without importing it."""
+    names, _ = _OPTIONAL_CODINGS[coding]
+    return any(importlib.util.find_spec(name) is not None for name in names)
+
+
+def accept_encoding() -> str:
+    """The ``Accept-Encoding`` to send: gzip and deflate, and ``br`` / ``zstd`` when
+    their package is installed (found, not imported: importing waits for a body)."""
+    extra = [coding for coding in _OPTIONAL_CODINGS if _installed(coding)]
+    return ", ".join([ACCEPT_ENCODING, *extra])
+
+
+def _normalized(content_encoding: str) -> str:
+    coding = content_encoding.strip().lower()
+    return "gzip" if coding == "x-gzip" else coding
+
+
 def content_decoder(content_encoding: str | None) -> ContentDecoder | None:
     """A decoder for a ``Content-Encoding`` value, or ``None`` when the body is to be
-    taken as it is (no coding, ``identity``, or a coding stackwire does not decode)."""
+    taken as it is (no coding, ``identity``, or a coding stackwire cannot decode here:
+    `undecodable_coding` says why)."""
     if not content_encoding:
         return None
-    coding = content_encoding.strip().lower()
-    if coding in ("gzip", "x-gzip"):
-        return ContentDecoder("gzip")
-    if coding == "deflate":
-        return ContentDecoder("deflate")
+    coding = _normalized(content_encoding)
+    if coding in ("gzip", "deflate"):
+        return ContentDecoder(coding)
+    if coding in _OPTIONAL_CODINGS:
+        module = _coding_module(coding)
+        if module is None:
+            return None
+        return _BrotliDecoder(module) if coding == "br" else _ZstdDecoder(module)
     return None
+
+
+def undecodable_coding(content_encoding: str | None) -> str | None:
+    """Why a body in this ``Content-Encoding`` cannot be decoded (a message naming the
+    coding and, for an optional one, the package to install), or ``None`` if it can.
+
+    >>> undecodable_coding("gzip") is None
+    True
+    >>> print(undecodable_coding("x-made-up"))  # doctest: +ELLIPSIS
+    the response's Content-Encoding 'x-made-up' is not supported (...)
+    """
+    if not content_encoding:
+        return None
+    coding = _normalized(content_encoding)
+    if coding in ("identity", "gzip", "deflate"):
+        return None
+    if coding in _OPTIONAL_CODINGS:
+        if _coding_module(coding) is not None:
+            return None
+        names, extra = _OPTIONAL_CODINGS[coding]
+        package = f"'{names[0]}'" if coding != "br" else "'brotli' (1.2 or newer)"
+        return (
+            f"the response's Content-Encoding {coding!r} cannot be decoded: install the "
+            f"{package} package (pip install 'stackwire[{extra}]')"
+        )
+    return (
+        f"the response's Content-Encoding {content_encoding.strip()!r} is not supported "
+        "(stackwire decodes gzip, deflate, br and zstd)"
+    )

@@ -18,13 +18,22 @@ from yarl import URL
 
 from ..errors import InvalidRequestError
 
-__all__ = ["fill_path", "join_url", "normalize_base_url"]
+__all__ = ["fill_path", "join_url", "normalize_base_url", "shown_url"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # A lone surrogate (``"\\ud800"``) has no UTF-8 form: it cannot be sent, only mangled.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def shown_url(url: URL) -> str:
+    """A URL as a repr or a warning may show it: a password in it is masked.
+
+    >>> shown_url(URL("https://user:hunter2@api.test/v1/"))
+    'https://user:***@api.test/v1/'
+    """
+    return str(url.with_password("***")) if url.password is not None else str(url)
 
 
 def normalize_base_url(base_url: str | URL) -> URL:

@@ -212,8 +212,37 @@ def _check_options(values: Mapping[str, Any]) -> None:
             isinstance(value, (int, float))
             and not isinstance(value, bool)
             and not _finite_positive(value)
-        ):
+        ) or not (value is None or isinstance(value, (int, float, Timeout))):
             raise _bad_option("timeout", value, "a finite number of seconds > 0, a Timeout or None")
+    for name in ("headers", "query"):
+        if values.get(name) is not None and not isinstance(values[name], Mapping):
+            raise _bad_option(name, values[name], "a mapping (e.g. a dict) or None")
+    if "middlewares" in values:
+        _check_middlewares(values["middlewares"])
+    if "verify" in values and not isinstance(values["verify"], (bool, ssl.SSLContext)):
+        raise _bad_option("verify", values["verify"], "True, False or an ssl.SSLContext")
+    if values.get("proxy") is not None and not isinstance(values["proxy"], (str, URL)):
+        raise _bad_option("proxy", values["proxy"], "an http(s) URL (a str or yarl.URL) or None")
+    if values.get("session") is not None and not isinstance(
+        values["session"], aiohttp.ClientSession
+    ):
+        raise _bad_option("session", values["session"], "an aiohttp.ClientSession or None")
+
+
+def _check_middlewares(middlewares: object) -> None:
+    if (
+        isinstance(middlewares, (str, bytes, Mapping))
+        or not isinstance(middlewares, Iterable)
+        or callable(middlewares)
+    ):
+        raise _bad_option("middlewares", middlewares, "a list of middlewares")
+    for middleware in tuple(middlewares):
+        if not callable(middleware):
+            raise _bad_option(
+                "middlewares",
+                middleware,
+                "a list of middlewares (async callables taking request and call_next)",
+            )
 
 
 def _is_token(name: str) -> bool:
@@ -249,8 +278,13 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         if field in changes and f"set_{field}" in changes:
             raise InvalidRequestError(f"pass {field}= (merge) or set_{field}= (replace), not both")
         if f"set_{field}" in changes:
-            values[field] = dict(changes[f"set_{field}"] or {})
-        elif changes.get(field):
+            replacement = changes[f"set_{field}"]
+            if replacement is not None and not isinstance(replacement, Mapping):
+                raise _bad_option(f"set_{field}", replacement, "a mapping (e.g. a dict) or None")
+            values[field] = dict(replacement or {})
+        elif changes.get(field) is not None:
+            if not isinstance(changes[field], Mapping):
+                raise _bad_option(field, changes[field], "a mapping (e.g. a dict) or None")
             values[field] = {**getattr(config, field), **changes[field]}
     _check_options(values)
     if "base_url" in values:
@@ -317,7 +351,7 @@ def _check_request_id_headers(names: object) -> tuple[str, ...]:
             "request_id_headers must be a sequence of header names, e.g. ('x-request-id',)"
         )
     checked = tuple(names)
-    if not all(isinstance(name, str) and name for name in checked):
+    if not all(isinstance(name, str) and _is_token(name) for name in checked):
         raise InvalidRequestError(f"request_id_headers must hold header names, got {checked!r}")
     return checked
 

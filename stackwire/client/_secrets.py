@@ -6,17 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import APIError, StackwireError
-from ..pipeline.request import redact
+from ..pipeline.request import SecretValue, redact
 
-
-class _Secret(str):
-    """A secret as a client keeps it: the whole value when sent, but ``repr()`` (of
-    the config, of headers holding it) shows at most its last 4 characters."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return repr(redact(self))
+# A secret as a client keeps it: the whole value when sent, but ``repr()`` (of the
+# config, of headers holding it) shows at most its last 4 characters.
+_Secret = SecretValue
 
 
 def secrets_in(values: Iterable[object]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Self, TypeVar, Unpack, cast, get_origin
@@ -22,7 +22,7 @@ from typing import Any, Literal, Self, TypeVar, Unpack, cast, get_origin
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._http.urls import fill_path, join_url, normalize_base_url
+from .._http.urls import fill_path, join_url, normalize_base_url, shown_url
 from .._types import NOT_GIVEN, NotGiven, Omit
 from ..auth import AUTH_OVERRIDE, Auth
 from ..errors import ClientClosedError, InvalidRequestError, StackwireError
@@ -326,6 +326,15 @@ class AsyncClient:
             raise InvalidRequestError(f"invalid HTTP method {method!r}; use a token like 'GET'")
         if not isinstance(path, str):
             raise InvalidRequestError(f"path must be a str, got {type(path).__name__}")
+        if path_params is not None and not isinstance(path_params, Mapping):
+            raise InvalidRequestError(
+                f"path_params= must be a mapping of placeholder names to values, "
+                f"got {type(path_params).__name__}"
+            )
+        if headers is not None and (
+            isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable)
+        ):
+            raise InvalidRequestError(f"headers= must be a mapping, got {type(headers).__name__}")
         if path_params:
             url = join_url(self._config.base_url, fill_path(path, path_params))
         elif "{" in path:
@@ -604,7 +613,7 @@ class AsyncClient:
     def __del__(self) -> None:
         if getattr(self, "_lifetime", None) is not None and self.leaves_connections_open:
             warnings.warn(
-                f"unclosed {type(self).__name__} for {self._config.base_url}: use "
+                f"unclosed {type(self).__name__} for {shown_url(self._config.base_url)}: use "
                 "`async with` or `await client.close()`",
                 ResourceWarning,
                 stacklevel=2,
@@ -613,7 +622,7 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         key = f", api_key={redact(self._config.api_key)!r}" if self._config.api_key else ""
-        return f"{type(self).__name__}({str(self._config.base_url)!r}{key})"
+        return f"{type(self).__name__}({shown_url(self._config.base_url)!r}{key})"
 
 
 class RawResponseView:

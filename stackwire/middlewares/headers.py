@@ -11,8 +11,12 @@ Where it sits: first, above ``retry``: headers are the same for every attempt, s
 they are built once per call. Middlewares below may still add per-attempt headers
 (``retry`` adds the retry count).
 
-Defaults: ``User-Agent: stackwire/<version>``, ``Accept: application/json``; with
-``api_key``, ``Authorization: Bearer <key>`` (or the bare key in ``api_key_header``).
+Defaults: ``User-Agent: stackwire/<version>``, ``Accept: application/json``,
+``Accept-Encoding: gzip, deflate`` (with ``br`` and ``zstd`` when their package is
+installed: the codings `Response` decodes); with ``api_key``, ``Authorization: Bearer
+<key>`` (or the bare key in ``api_key_header``). Each one can be removed with `Omit`, on
+the client or per request, and is then not sent at all (not even as aiohttp's own
+default).
 
 Retries and timeouts: none; it runs once per call and never fails after I/O began.
 """
@@ -27,11 +31,12 @@ from collections.abc import Iterable, Mapping
 from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .._http.content_encoding import accept_encoding
 from .._types import Omit
 from .._version import __version__
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import RequestRewriter
-from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request
+from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request, SecretValue
 
 __all__ = ["HeadersMiddleware", "check_header", "platform_headers", "split_headers"]
 
@@ -77,7 +82,7 @@ def split_headers(
     omitted: set[str] = set()
     if not headers:
         return values, frozenset()
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    items = headers.items() if isinstance(headers, Mapping) else _pairs(headers)
     for name, value in items:
         if isinstance(value, Omit):
             check_header(name, "")
@@ -88,6 +93,20 @@ def split_headers(
             values[name] = value
             omitted.discard(name.lower())
     return values, frozenset(omitted)
+
+
+def _pairs(headers: object) -> Iterable[tuple[str, str | Omit]]:
+    """The ``(name, value)`` pairs of headers given as an iterable of pairs."""
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise InvalidRequestError(
+            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
+        )
+    pairs: list[tuple[str, str | Omit]] = []
+    for pair in headers:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise InvalidRequestError(f"headers must be (name, value) pairs, got {pair!r:.100}")
+        pairs.append(pair)
+    return pairs
 
 
 def platform_headers() -> dict[str, str]:
@@ -119,6 +138,7 @@ class HeadersMiddleware(RequestRewriter):
     ) -> None:
         defaults: CIMultiDict[str] = CIMultiDict()
         defaults["Accept"] = "application/json"
+        defaults["Accept-Encoding"] = accept_encoding()
         defaults["User-Agent"] = user_agent or f"stackwire/{__version__}"
         if include_platform_headers:
             defaults.update(platform_headers())
@@ -127,13 +147,17 @@ class HeadersMiddleware(RequestRewriter):
         if api_key is not None:
             if api_key_header is not None:
                 check_header(api_key_header, api_key)
-                defaults[api_key_header] = api_key
+                defaults[api_key_header] = SecretValue(api_key)
                 sensitive.add(api_key_header.lower())
             else:
                 check_header("Authorization", api_key)
-                defaults["Authorization"] = f"Bearer {api_key}"
+                defaults["Authorization"] = SecretValue(f"Bearer {api_key}")
         given, omitted = split_headers(headers)
-        defaults.update(given)
+        for name, value in given.items():
+            # A credential's repr is redacted: a middleware may log ``request.headers``.
+            if name.lower() in sensitive and not isinstance(value, SecretValue):
+                value = SecretValue(value)
+            defaults[name] = value
         for name in omitted:
             defaults.popall(name, None)
         self.sensitive_headers = frozenset(sensitive)
@@ -155,8 +179,11 @@ class HeadersMiddleware(RequestRewriter):
                 return replace(request, headers=headers, sensitive_headers=self.sensitive_headers)
         else:
             merged = CIMultiDict(self._defaults)
+            sensitive = self.sensitive_headers
             for name, value in own.items():
                 check_header(name, value)
+                if name.lower() in sensitive and not isinstance(value, SecretValue):
+                    value = SecretValue(value)
                 merged[name] = value
             for name in omitted:
                 merged.popall(name, None)

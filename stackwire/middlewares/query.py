@@ -39,11 +39,11 @@ class QueryMiddleware(RequestRewriter):
         array_format: ArrayFormat = "repeat",
         nested_format: NestedFormat = "brackets",
     ) -> None:
-        if array_format not in ARRAY_FORMATS:
+        if not isinstance(array_format, str) or array_format not in ARRAY_FORMATS:
             raise InvalidRequestError(
                 f"query_array_format must be one of {sorted(ARRAY_FORMATS)}, got {array_format!r}"
             )
-        if nested_format not in NESTED_FORMATS:
+        if not isinstance(nested_format, str) or nested_format not in NESTED_FORMATS:
             raise InvalidRequestError(
                 f"query_nested_format must be one of {sorted(NESTED_FORMATS)}, "
                 f"got {nested_format!r}"

@@ -17,6 +17,16 @@ from .._types import NOT_GIVEN, NotGiven
 __all__ = ["RequestOptions", "Timeout"]
 
 
+def _positive_seconds(value: object) -> bool:
+    """A number of seconds > 0 (infinity is no limit) that fits in a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return float(value) > 0
+    except OverflowError:  # an int too large for a float: no timer can be set for it
+        return False
+
+
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     """Time limits of one attempt, in seconds; ``None`` disables a limit.
 
@@ -37,13 +47,12 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         for name in ("total", "connect", "read"):
             value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-            ):
+            if value is not None and not _positive_seconds(value):
                 from ..errors import InvalidRequestError
 
                 raise InvalidRequestError(
-                    f"Timeout.{name} must be a positive number of seconds or None, got {value!r}"
+                    f"Timeout.{name} must be a positive number of seconds or None, "
+                    f"got {value!r:.100}"
                 )
 
     @classmethod
@@ -56,7 +65,7 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
         if value is None or isinstance(value, Timeout):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return cls(total=float(value))
+            return cls(total=float(value) if _positive_seconds(value) else value)
         from ..errors import InvalidRequestError
 
         raise InvalidRequestError(

@@ -15,11 +15,19 @@ import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .._http.urls import shown_url
 from .._types import Omit
 from .body import Body
 from .options import RequestOptions
 
-__all__ = ["ALWAYS_SENSITIVE_HEADERS", "ExtensionKey", "Request", "redact"]
+__all__ = [
+    "ALWAYS_SENSITIVE_HEADERS",
+    "ExtensionKey",
+    "Request",
+    "SecretValue",
+    "redact",
+    "redact_credentials",
+]
 
 _T = TypeVar("_T")
 
@@ -38,6 +46,36 @@ def redact(value: str) -> str:
     '***'
     """
     return "***" + value[-4:] if len(value) >= 12 else "***"
+
+
+def redact_credentials(value: str) -> str:
+    """A header value holding a secret, as it may be shown: an auth scheme
+    (``Bearer``, ``Basic``, ...) stays, the credentials after it are redacted.
+
+    >>> redact_credentials("Bearer sk-live-1234567890abcd")
+    'Bearer ***abcd'
+    >>> redact_credentials("sk-live-1234567890abcd")
+    '***abcd'
+    """
+    scheme, space, credentials = value.partition(" ")
+    if space and credentials and scheme.isalpha():
+        return f"{scheme} {redact(credentials)}"
+    return redact(value)
+
+
+class SecretValue(str):
+    """A secret header value (or key): sent whole, but its ``repr()`` (and so the repr
+    of any headers, config or container holding it) is redacted, so a middleware or a
+    debugger printing ``request.headers`` never shows it.
+
+    >>> SecretValue("Bearer sk-live-1234567890abcd")
+    'Bearer ***abcd'
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact_credentials(self))
 
 
 class ExtensionKey(Generic[_T]):
@@ -99,16 +137,22 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
         self, headers: Mapping[str, str | Omit] | Iterable[tuple[str, str]]
     ) -> Request:
         """A copy with these headers set (replacing same-named ones); `Omit` removes.
+        The value of a sensitive header becomes a `SecretValue` (redacted in reprs).
 
         >>> r = Request(method="GET", url=URL("http://api.test/"))
         >>> r.with_headers({"X-Trace": "1"}).headers["x-trace"]
         '1'
+        >>> r.with_headers({"Authorization": "Bearer sk-live-1234567890abcd"}).headers
+        <CIMultiDictProxy('Authorization': 'Bearer ***abcd')>
         """
         merged = CIMultiDict(self.headers)
         items = headers.items() if isinstance(headers, Mapping) else headers
+        sensitive = self.sensitive_headers
         for name, value in items:
             if isinstance(value, Omit):
                 merged.popall(name, None)
+            elif name.lower() in sensitive and not isinstance(value, SecretValue):
+                merged[name] = SecretValue(value)
             else:
                 merged[name] = value
         return msgspec.structs.replace(self, headers=CIMultiDictProxy(merged))
@@ -130,11 +174,11 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
         ]
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url}>"
+        return f"<Request {self.method} {shown_url(self.url)}>"
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:  # pragma: no cover - rich only
         return [
             ("method", self.method),
-            ("url", str(self.url)),
+            ("url", shown_url(self.url)),
             ("headers", self.redacted_headers()),
         ]

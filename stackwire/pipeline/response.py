@@ -32,10 +32,17 @@ from typing import Any, Generic, Self, TypeVar, cast, get_origin
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._http.content_encoding import BrokenContentEncodingError, ContentDecoder, content_decoder
+from .._http.content_encoding import (
+    BrokenContentEncodingError,
+    ContentDecoder,
+    content_decoder,
+    undecodable_coding,
+)
+from .._http.urls import shown_url
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APITimeoutError,
     InvalidRequestError,
     ResponseConsumedError,
@@ -94,6 +101,7 @@ class Response(Generic[_T]):
     __slots__ = (
         "_cast_to",
         "_closed",
+        "_coded",
         "_consumed",
         "_content",
         "_expiry",
@@ -160,6 +168,7 @@ class Response(Generic[_T]):
             else b""
         )
         self._closed = False
+        self._coded = False  # set when a body with a Content-Encoding is read
         self._started_at = time.monotonic()
         self._finished_at: float | None = None
         self._content: bytes | None = None
@@ -360,6 +369,7 @@ class Response(Generic[_T]):
                         raise self._too_large(max_bytes)
                     content = await self._read_whole(max_bytes)
                 else:
+                    self._coded = True
                     content = await self._read_capped(max_bytes, content_decoder(coding))
         except BaseException as exc:
             self._abort()
@@ -404,6 +414,19 @@ class Response(Generic[_T]):
     def _content_decoder(self) -> ContentDecoder | None:
         return content_decoder(self._headers.get("Content-Encoding"))
 
+    def check_decodable(self) -> None:
+        """Raise `APIResponseValidationError` naming the ``Content-Encoding`` when the
+        body arrived in a coding stackwire cannot decode (``read()`` hands such a body
+        on as received; decoding it as JSON or events would only report garbage)."""
+        coding = self._headers.get("Content-Encoding")
+        if coding is None:
+            return
+        problem = undecodable_coding(coding)
+        if problem is not None:
+            raise APIResponseValidationError(
+                problem, request=self.request, status_code=self.status_code
+            )
+
     def _broken_encoding(self, exc: BrokenContentEncodingError) -> APIConnectionError:
         return APIConnectionError(
             f"Connection error: {_where(self.request)}: {exc}", request=self.request
@@ -440,7 +463,9 @@ class Response(Generic[_T]):
 
     def json(self) -> Any:
         """The body as JSON values (dicts, lists, ...), after ``read()``."""
-        return decode_typed(self.content, Any, False, self._status)
+        content = self.content
+        self.check_decodable()
+        return decode_typed(content, Any, False, self._status)
 
     # -- the decoded value -----------------------------------------------------------
 
@@ -485,6 +510,8 @@ class Response(Generic[_T]):
             or (not isinstance(cast_to, type) and get_origin(cast_to) is Response)
         ):
             return self
+        if self._coded:  # (only a body with a Content-Encoding is checked)
+            self.check_decodable()
         try:
             return decode_typed(content, cast_to, self._strict, self._status)
         except StackwireError as exc:
@@ -605,7 +632,8 @@ class Response(Generic[_T]):
             self._abort()
 
     def __repr__(self) -> str:
-        return f"<Response [{self.status_code}] {self.request.method} {self.request.url}>"
+        request = self.request
+        return f"<Response [{self.status_code}] {request.method} {shown_url(request.url)}>"
 
 
 # Bodies up to this size are taken whole when they arrived with the headers (fastest

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import msgspec
 
+from .._http.urls import shown_url
 from .._types import NotGiven
 from ..errors import APIResponseValidationError, ResponseTooLargeError, StreamError
 from ..models.decoding import decoder_for
@@ -118,6 +119,7 @@ class AsyncStream(Generic[_T]):
         end_event: str | None = None,
         stream_format: str | None = None,
     ) -> None:
+        response.check_decodable()  # a body in an unknown coding: an error naming it
         self.response = response
         self._finished = False
         self._ended = False
@@ -314,7 +316,8 @@ class AsyncStream(Generic[_T]):
             return
         request = self.response.request
         warnings.warn(
-            f"unclosed stream for {request.method} {request.url}: iterate it to the end, "
+            f"unclosed stream for {request.method} {shown_url(request.url)}: "
+            "iterate it to the end, "
             "use `async with`, or `await stream.close()`",
             ResourceWarning,
             stacklevel=2,
@@ -336,7 +339,7 @@ class AsyncStream(Generic[_T]):
 
     def __repr__(self) -> str:
         request = self.response.request
-        return f"<AsyncStream {request.method} {request.url}>"
+        return f"<AsyncStream {request.method} {shown_url(request.url)}>"
 
 
 class _LineBuffer:

@@ -54,6 +54,7 @@ from typing import (
 
 from yarl import URL
 
+from .._http.urls import shown_url
 from .._types import NOT_GIVEN
 from ..auth import Auth
 from ..client._verbs import BaseCallOptions, Files
@@ -641,7 +642,8 @@ class Client:
         if not self._root and not self._async.leaves_connections_open:
             return
         warnings.warn(
-            f"unclosed Client for {self._async.base_url}: use `with stackwire.Client(...)` "
+            f"unclosed Client for {shown_url(self._async.base_url)}: "
+            "use `with stackwire.Client(...)` "
             "or call `client.close()`",
             ResourceWarning,
             stacklevel=2,

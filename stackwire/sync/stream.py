@@ -26,6 +26,7 @@ from typing import Any, Generic, Self, TypeVar, cast
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from .._http.urls import shown_url
 from ..errors import ClientClosedError
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -219,7 +220,7 @@ class SyncResponse(Generic[_T]):
 
     def __repr__(self) -> str:
         request = self.async_response.request
-        return f"<SyncResponse [{self.status_code}] {request.method} {request.url}>"
+        return f"<SyncResponse [{self.status_code}] {request.method} {shown_url(request.url)}>"
 
 
 class Stream(Generic[_T]):
@@ -282,7 +283,8 @@ class Stream(Generic[_T]):
             return
         request = stream.response.request
         warnings.warn(
-            f"unclosed stream for {request.method} {request.url}: iterate it to the end, "
+            f"unclosed stream for {request.method} {shown_url(request.url)}: "
+            "iterate it to the end, "
             "use `with`, or call `stream.close()`",
             ResourceWarning,
             stacklevel=2,
@@ -294,7 +296,7 @@ class Stream(Generic[_T]):
 
     def __repr__(self) -> str:
         request = self.async_stream.response.request
-        return f"<Stream {request.method} {request.url}>"
+        return f"<Stream {request.method} {shown_url(request.url)}>"
 
 
 def split_lines(texts: Iterable[str]) -> Iterator[str]:

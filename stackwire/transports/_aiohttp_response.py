@@ -48,6 +48,7 @@ class AiohttpResponse(Response[Any]):
         self._http_version = ""  # read from ``raw`` (see `http_version`)
         self._source = None
         self._closed = False
+        self._coded = False
         self._started_at = started_at
         self._finished_at = None
         self._content = None

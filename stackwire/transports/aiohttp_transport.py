@@ -11,6 +11,7 @@ from the caller and then never closed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import socket
 import ssl
@@ -19,16 +20,16 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._http.content_encoding import ACCEPT_ENCODING
+from .._http.content_encoding import accept_encoding
 from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
-from ..pipeline.request import Request
+from ..pipeline.request import Request, SecretValue
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
@@ -118,8 +119,11 @@ class AiohttpTransport:
     on each socket, TLS verification per ``verify``, proxies from the environment
     when ``trust_env`` (``.netrc`` is never read), no cookie jar (an API client
     should not carry cookies from one call to the next) and no redirect following.
-    aiohttp's decompression is off: `Response` decodes gzip and deflate itself
-    (checked for truncation, bounded by the size cap), and only those are asked for.
+    aiohttp's decompression is off: `Response` decodes gzip and deflate (and br and
+    zstd when their package is installed) itself, checked for truncation and bounded
+    by the size cap. The ``headers`` middleware asks for those codings
+    (``Accept-Encoding``); a request without that header (a stack without
+    ``headers``) gets the same value here, and one that omits it gets none.
     """
 
     def __init__(
@@ -138,6 +142,8 @@ class AiohttpTransport:
         self._trust_env = trust_env
         self._proxy = _check_proxy(proxy)
         self._closed = False
+        # Only codings `Response` can decode (aiohttp's own default may name others).
+        self._accept_encoding = accept_encoding()
         self._client_timeouts: dict[tuple[Timeout, bool], _AttemptLimits] = {}
         # The limits of a Timeout, by the Timeout object (most calls carry the
         # client's), one memo for buffered attempts and one for streams.
@@ -180,7 +186,7 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientTimeout(total=None),
                 # Bodies are decoded by `Response` (checked for truncation, bounded).
                 auto_decompress=False,
-                headers={"Accept-Encoding": ACCEPT_ENCODING},
+                # No session default headers: each would reach every request past Omit.
             )
             # aiohttp re-sends an idempotent request once, on its own, when a pooled
             # connection drops; one call of the transport is one attempt (retries are
@@ -301,8 +307,8 @@ class AiohttpTransport:
         if proxy is not None:
             options["proxy"] = proxy
         if request.omit_headers:
-            # A header the caller removed with Omit (User-Agent, Accept, ...) must not
-            # come back as one of aiohttp's defaults.
+            # A header the caller removed with Omit (User-Agent, Accept, Accept-Encoding)
+            # must not come back as one of aiohttp's defaults.
             options["skip_auto_headers"] = request.omit_headers
         if not self._owns_session:
             options["auto_decompress"] = False  # an owned session has it off already
@@ -323,9 +329,11 @@ class AiohttpTransport:
         expiry: Expiry | None = None
         try:
             headers = request.headers
-            if not self._owns_session and "Accept-Encoding" not in headers:
-                # Only codings `Response` can decode (an owned session sends this itself).
-                headers = request.with_headers({"Accept-Encoding": ACCEPT_ENCODING}).headers
+            if url.raw_user is not None or url.raw_password is not None:
+                url, headers = _userinfo_as_basic_auth(url, headers, request.omit_headers)
+            if "Accept-Encoding" not in headers and "accept-encoding" not in request.omit_headers:
+                # Not from ``headers`` (which sends it): only codings `Response` decodes.
+                headers = request.with_headers({"Accept-Encoding": self._accept_encoding}).headers
             sending = session.request(
                 request.method,
                 url,
@@ -369,6 +377,28 @@ class AiohttpTransport:
         if wheel is None:
             wheel = self._expiries = ExpiryWheel(asyncio.get_running_loop())
         return wheel
+
+
+def _userinfo_as_basic_auth(
+    url: URL, headers: CIMultiDictProxy[str], omitted: frozenset[str]
+) -> tuple[URL, CIMultiDictProxy[str]]:
+    """The URL without its ``user:password@`` and the headers with them as ``Authorization:
+    Basic``, as aiohttp would send them, but without its failures: aiohttp refuses
+    credentials in the URL next to an ``Authorization`` header (a ``ValueError``; here the
+    header, the more explicit credential, wins) and cannot encode a name or password
+    outside Latin-1 (encoded here as UTF-8, RFC 7617). ``Omit`` of ``Authorization``
+    sends neither."""
+    bare = url.with_user(None)
+    if "Authorization" in headers or "authorization" in omitted:
+        return bare, headers
+    pair = f"{url.user or ''}:{url.password or ''}"
+    try:
+        raw = pair.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = pair.encode("utf-8")
+    merged = CIMultiDict(headers)
+    merged["Authorization"] = SecretValue("Basic " + base64.b64encode(raw).decode("ascii"))
+    return bare, CIMultiDictProxy(merged)
 
 
 def _finite(seconds: float | None) -> float | None:

@@ -75,3 +75,111 @@ async def test_bad_call_input_fails_before_any_io(
 def test_bad_client_options_fail_at_construction(options: dict[str, Any]) -> None:
     with pytest.raises(stackwire.InvalidRequestError):
         stackwire.AsyncClient("http://api.test/", **options)
+
+
+class _NotAMiddleware:
+    pass
+
+
+# One wrong value of every client option: (option, value, what the message names).
+BAD_OPTIONS: list[tuple[str, Any]] = [
+    ("api_key", 5),
+    ("api_key", "sk\r\nInjected: 1"),
+    ("api_key_header", 1.5),
+    ("api_key_header", "X Key"),
+    ("headers", 5),
+    ("headers", "Accept: */*"),
+    ("headers", [("X-A", "1")]),
+    ("headers", {"X-A": 5}),
+    ("headers", {"X\nA": "1"}),
+    ("query", 5),
+    ("query", "a=1"),
+    ("query", {"a": object()}),
+    ("query", {"a": "\ud800"}),
+    ("timeout", "10"),
+    ("timeout", -1),
+    ("timeout", 10**400),
+    ("timeout", float("nan")),
+    ("deadline", "10"),
+    ("deadline", -1),
+    ("max_retries", -1),
+    ("max_retries", 1.5),
+    ("max_retries", True),
+    ("max_retry_after", -1),
+    ("max_retry_after", "60"),
+    ("idempotency_header", 5),
+    ("idempotency_header", "Idempotency Key"),
+    ("retry_count_header", b"X-Retry-Count"),
+    ("initial_delay", -0.5),
+    ("max_delay", float("inf")),
+    ("jitter", "0.25"),
+    ("should_retry", True),
+    ("query_array_format", "csv"),
+    ("query_nested_format", None),
+    ("follow_redirects", 1),
+    ("max_redirects", -1),
+    ("sensitive_headers", None),
+    ("sensitive_headers", "X-Token"),
+    ("sensitive_headers", ["X Token"]),
+    ("max_response_bytes", 0),
+    ("max_response_bytes", "64M"),
+    ("max_event_bytes", -1),
+    ("trust_env", "yes"),
+    ("proxy", 5),
+    ("proxy", b"http://proxy.test:3128"),
+    ("proxy", "ftp://proxy.test"),
+    ("proxy", "proxy.test:3128"),
+    ("verify", 1),
+    ("verify", "/etc/ssl/certs/ca.pem"),
+    ("verify", None),
+    ("strict", "true"),
+    ("platform_headers", 0),
+    ("request_id_headers", "x-request-id"),
+    ("request_id_headers", [5]),
+    ("request_id_headers", ["x request id"]),
+    ("user_agent", 12345),
+    ("user_agent", "sdk/1\r\n"),
+    ("middlewares", None),
+    ("middlewares", 5),
+    ("middlewares", [_NotAMiddleware()]),
+    ("auth", "Bearer sk-123"),
+    ("session", "session"),
+    ("session", 5),
+    ("max_connections", 0),
+    ("max_connections", -1),
+    ("max_connections", None),
+    ("on_retry", 5),
+    ("sleep", None),
+    ("clock", 5),
+    ("random", 0.5),
+]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [pytest.param(*bad, id=f"{bad[0]}={bad[1]!r}") for bad in BAD_OPTIONS]
+)
+@pytest.mark.parametrize("how", ["AsyncClient", "Client", "with_options"])
+async def test_every_bad_client_option_is_named_in_an_invalid_request_error(
+    how: str, option: str, value: Any
+) -> None:
+    with pytest.raises(stackwire.InvalidRequestError) as info:
+        if how == "AsyncClient":
+            stackwire.AsyncClient("http://api.test/", **{option: value})
+        elif how == "Client":
+            stackwire.Client("http://api.test/", **{option: value}).close()
+        else:
+            async with stackwire.AsyncClient("http://api.test/") as client:
+                client.with_options(**{option: value})
+    message = str(info.value)
+    # The option (or, for a header value, the header) is named.
+    assert option in message or "header" in message or "Timeout" in message, message
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("set_headers", 5), ("set_headers", ["X-A"]), ("set_query", "a=1"), ("env_prefix", 5)],
+)
+async def test_with_options_checks_its_own_options_too(option: str, value: Any) -> None:
+    async with stackwire.AsyncClient("http://api.test/") as client:
+        with pytest.raises(stackwire.InvalidRequestError, match=option):
+            client.with_options(**{option: value})
