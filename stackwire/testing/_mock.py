@@ -175,13 +175,19 @@ class MockResponse:
         return mock
 
     @classmethod
-    def connection_reset(cls, *, after: Iterable[bytes] | None = None) -> MockResponse:
+    def connection_reset(
+        cls,
+        *,
+        after: Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> MockResponse:
         """The peer resets the connection: `APIConnectionError`, retried like any
-        connection error. With ``after=`` chunks, a ``200`` arrives and its body is
-        cut short after them (an error while reading, inside the attempt)."""
+        connection error. With ``after=`` chunks, a ``200`` (with ``headers``) arrives
+        and its body is cut short after them: the error comes while reading, inside
+        the attempt for a buffered body, from the iteration for a stream."""
         if after is None:
             return cls._faulty("connection_reset")
-        mock = cls(chunks=after)
+        mock = cls(chunks=after, headers=headers)
         mock._fault = "connection_reset"
         return mock
 
