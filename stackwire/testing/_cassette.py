@@ -110,7 +110,9 @@ class _Redactor:
             return str(url) + "?" + urlencode(pairs, safe="[]/:,")
         return str(url)
 
-    def header_list(self, headers: Iterable[tuple[str, str]], sensitive: frozenset[str]) -> Any:
+    def header_list(
+        self, headers: Iterable[tuple[str, str]], sensitive: frozenset[str]
+    ) -> list[list[str]]:
         shown = []
         for name, value in headers:
             if name.lower() in sensitive or name.lower() in self.headers:
@@ -157,6 +159,28 @@ class _Redactor:
             for item in value:
                 changed = self._redact_fields(item) or changed
         return changed
+
+
+def _headers_json(pairs: list[list[str]]) -> dict[str, str | list[str]]:
+    """Headers as a JSON object: one value a name, a list for a repeated name."""
+    shown: dict[str, str | list[str]] = {}
+    for name, value in pairs:
+        before = shown.get(name)
+        if before is None:
+            shown[name] = value
+        elif isinstance(before, list):
+            before.append(value)
+        else:
+            shown[name] = [before, value]
+    return shown
+
+
+def _headers_from_json(shown: dict[str, str | list[str]]) -> list[tuple[str, str]]:
+    return [
+        (name, item)
+        for name, value in shown.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
 
 
 def _encode_chunk(chunk: bytes) -> Any:
@@ -318,7 +342,7 @@ class Cassette:
         return {
             "method": request.method,
             "url": redactor.url(request.url),
-            "headers": headers,
+            "headers": _headers_json(headers),
             "body": None
             if body is None
             else _encode_chunk(redactor.body(body, request.headers.get("Content-Type"))),
@@ -369,12 +393,18 @@ class Cassette:
                         chunks = [redacted]
             elif len(chunks) == 1:
                 chunks = [redactor.body(chunks[0], content_type)]
+            if any(name.lower() == "content-length" for name, _ in response_headers):
+                size = len(b"".join(redactor.scrub_bytes(chunk) for chunk in chunks))
+                response_headers = [
+                    [name, str(size) if name.lower() == "content-length" else value]
+                    for name, value in response_headers
+                ]
             written = {
                 "request": shown_request,
                 "response": {
                     "status": response.status_code,
                     "reason": response.reason,
-                    "headers": response_headers,
+                    "headers": _headers_json(response_headers),
                     "chunks": chunks,
                     "complete": bool(record.get("complete", False)),
                 },
@@ -438,7 +468,7 @@ class Cassette:
             raise kind(error["message"] + " (replayed from a cassette)", request=request)
         stored = interaction["response"]
         chunks = [_decode_chunk(chunk) for chunk in stored["chunks"]]
-        headers = [(name, value) for name, value in stored["headers"]]
+        headers = _headers_from_json(stored["headers"])
         reason = stored.get("reason") or None
         if len(chunks) <= 1:
             return Response(
