@@ -30,7 +30,9 @@ async def test_mock_client(
     assert str(stackwire_router.calls[0].request.url) == "https://api.test/users/1"
 
 
-def test_mock_sync_client(stackwire_mock_sync_client: stackwire.Client, stackwire_router: Router) -> None:
+def test_mock_sync_client(
+    stackwire_mock_sync_client: stackwire.Client, stackwire_router: Router
+) -> None:
     stackwire_router.get("/ping").respond(json={"pong": True})
     assert stackwire_mock_sync_client.get("/ping", cast_to=dict) == {"pong": True}
 
