@@ -109,7 +109,7 @@ class MockResponse:
     MockResponse(201, application/json, 9 bytes)
     """
 
-    __slots__ = ("_chunks", "_content", "_fault", "_headers", "status")
+    __slots__ = ("_chunks", "_content", "_fault", "_headers", "_reason", "status")
 
     def __init__(
         self,
@@ -163,6 +163,7 @@ class MockResponse:
         if self._content is not None and "Content-Length" not in merged:
             merged["Content-Length"] = str(len(self._content))
         self.status = status
+        self._reason = _reason(status)
         self._headers = CIMultiDictProxy(merged)
         self._fault: FaultKind | None = None
 
@@ -219,7 +220,7 @@ class MockResponse:
         if fault is not None and (fault != "connection_reset" or self._chunks is None):
             cause = fault_exception(fault, request)
             raise map_transport_error(cause, request) from cause
-        reason = _reason(self.status)
+        reason = self._reason
         if self._chunks is None:
             return Response(
                 request, self.status, headers=self._headers, content=self._content, reason=reason
@@ -325,6 +326,8 @@ class MockTransport:
             request = await final_request(request)
         self.requests.append(request)
         answer = self.handler(request)
+        if isinstance(answer, MockResponse):
+            return answer.build(request)
         if inspect.isawaitable(answer):
             answer = await answer
         if isinstance(answer, MockResponse):
