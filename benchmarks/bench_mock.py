@@ -28,11 +28,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payloads import USER_BODY, models_on  # noqa: E402
-from server import running_server  # noqa: E402
+from payloads import USER_BODY, models_on
+from server import running_server
 
-import stackwire  # noqa: E402
-from stackwire.testing import MockResponse, MockTransport, Router  # noqa: E402
+import stackwire
+from stackwire.testing import MockTransport, Router
 
 User: Any = models_on(stackwire.Model).User
 
