@@ -6,8 +6,10 @@ quickstart, which retries with real backoff: it runs in-process with a fake slee
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,32 @@ def test_streaming_example() -> None:
     assert "events: [('delta', '0'), ('done', '0')]" in out
     assert "in use after stopping early: 0" in out
     assert lines[-1] == "at the end: PoolStats(in_use=0, idle=1)"
+
+
+def test_testing_your_sdk_example() -> None:
+    out = run_example("testing_your_sdk.py")
+    assert "User(id=1, name='Ada') User(id=2, name='Grace')" in out
+    assert 'POST https://api.example.com/v1/users b\'{"name":"Grace"}\'' in out
+    assert "idempotency key: True" in out
+    assert "retries: 2 slept: [0.394, 2.0]" in out
+    assert "retry counts: ['0', '1', '2']" in out
+    assert "  GET /users/{id}: segment 1 is 'user', not 'users'" in out
+    assert "kinds: ['503', 'connection_reset', 'malformed', 'timeout']" in out
+    assert "replayed: True User(id=1, name='Ada')" in out
+    assert "key in the file: False" in out
+    assert out.splitlines()[-1] == "blocking: User(id=1, name='Ada')"
+
+
+def test_the_testing_page_shows_only_code_that_ci_runs() -> None:
+    """Every Python snippet of docs/testing.md is lines of a file under examples/."""
+    page = (EXAMPLES.parent / "docs" / "testing.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    sources = [path.read_text() for path in EXAMPLES.rglob("*.py")]
+    assert len(snippets) >= 5
+    for snippet in snippets:
+        body = textwrap.dedent(snippet)
+        assert any(
+            textwrap.indent(body, " " * indent) in source
+            for source in sources
+            for indent in (0, 4, 8, 12)
+        ), snippet
