@@ -31,7 +31,6 @@ RouteFunction: TypeAlias = Callable[..., "MockResponse | Awaitable[MockResponse]
 awaitable of one)."""
 
 _F = TypeVar("_F", bound=RouteFunction)
-_UNSEEN = object()
 _MEMO_SIZE = 4096
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -269,7 +268,7 @@ class Router:
         self.base_path = URL(str(base_url)).raw_path if base_url is not None else ""
         self.routes: list[Route] = []
         self.calls: list[Call] = []
-        self._matched: dict[tuple[object, ...], object] = {}
+        self._matched: dict[tuple[object, ...], tuple[Route, dict[str, str]] | None] = {}
 
     def route(self, method: str, template: str) -> Route:
         """A new route for ``method`` and ``template``."""
@@ -306,18 +305,19 @@ class Router:
         # clears the memo.
         url = request.url
         key = (request.method, url.scheme, url.raw_host, url.port, url.raw_path)
-        best = self._matched.get(key, _UNSEEN)
-        if best is _UNSEEN:
+        try:
+            best = self._matched[key]
+        except KeyError:
             best = self._match(request)
             if len(self._matched) < _MEMO_SIZE:
                 self._matched[key] = best
         if best is None:
             self.calls.append(Call(request, None))
             raise AssertionError(self._unmatched_message(request))
-        assert isinstance(best, tuple)
-        call = Call(request, best[0], dict(best[1]))
+        route, params = best
+        call = Call(request, route, dict(params))
         self.calls.append(call)
-        return best[0].answer(call)
+        return route.answer(call)
 
     def _match(self, request: Request) -> tuple[Route, dict[str, str]] | None:
         best: tuple[Route, dict[str, str]] | None = None
