@@ -106,7 +106,7 @@ class MockResponse:
     error the default transport raises for that failure.
 
     >>> MockResponse(201, json={"id": 1})
-    MockResponse(201, application/json, 9 bytes)
+    MockResponse(201, application/json, 8 bytes)
     """
 
     __slots__ = ("_chunks", "_content", "_fault", "_headers", "_reason", "status")
