@@ -1,5 +1,11 @@
-"""Transports (tier 2b): the only code that sends. `AiohttpTransport` is the default."""
+"""Transports (tier 2b): the only code that sends. `AiohttpTransport` is the default.
 
+`map_transport_error` is the one mapping from an aiohttp or OS failure to the stackwire
+error the default transport raises; the testing kit uses it so that its faults are
+exactly those errors.
+"""
+
+from ._aiohttp_errors import map_transport_error
 from .aiohttp_transport import AiohttpTransport
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "map_transport_error"]

@@ -1,4 +1,5 @@
-"""Pagination end to end: every page kind over real sockets, and the Link parser."""
+"""Pagination: every page kind end to end over real sockets, the page logic (next
+parameters, the end of the list) over the testing kit's `MockTransport`, and the Link parser."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 import stackwire
 from stackwire import CursorPage, LinkPage, OffsetPage, PageNumberPage
 from stackwire.client.pagination import Link, parse_link_header
+from stackwire.testing import MockResponse, MockTransport, Router
 from tests.conftest import Serve, routes
 
 T = TypeVar("T")
@@ -51,6 +53,23 @@ class Recorder:
             }
         )
         self.bodies.append(await request.json() if request.can_read_body else None)
+
+
+def mocked(router: Router) -> stackwire.AsyncClient:
+    """A client over the testing kit's `MockTransport`: the page *logic* (which
+    parameters the next request sends, when the list ends) needs no socket."""
+    return stackwire.AsyncClient("http://api.test/", transport=MockTransport(router))
+
+
+def queries(router: Router) -> list[dict[str, list[str]]]:
+    """The query of every request the router saw, as ``{name: [values]}``."""
+    seen: list[dict[str, list[str]]] = []
+    for call in router.calls:
+        query: dict[str, list[str]] = {}
+        for key, value in call.request.url.query.items():
+            query.setdefault(key, []).append(value)
+        seen.append(query)
+    return seen
 
 
 # -- cursor ----------------------------------------------------------------------------
@@ -230,27 +249,25 @@ async def test_following_pages_keep_timeout_and_retry_options(
 # -- offset and page number ------------------------------------------------------------
 
 
-async def test_offset_pages_advance_by_items_seen_and_stop_on_an_empty_page(
-    serve: Serve, make_client: MakeClient
-) -> None:
-    recorder = Recorder()
+async def test_offset_pages_advance_by_items_seen_and_stop_on_an_empty_page() -> None:
+    router = Router("http://api.test/")
 
-    async def handler(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        offset = int(request.query.get("offset", "0"))
-        limit = int(request.query["limit"])
-        return web.json_response({"data": USERS[offset : offset + limit]})
+    @router.get("/users")
+    def users(request: stackwire.Request) -> MockResponse:
+        offset = int(request.url.query.get("offset", "0"))
+        limit = int(request.url.query["limit"])
+        return MockResponse(json={"data": USERS[offset : offset + limit]})
 
-    client = make_client(await serve(routes(("GET", "/users", handler))))
-    got = [
-        user
-        async for user in client.paginate(
-            "/users", page=OffsetPage[User], query={"limit": 2, "sort": "id"}
-        )
-    ]
+    async with mocked(router) as client:
+        got = [
+            user
+            async for user in client.paginate(
+                "/users", page=OffsetPage[User], query={"limit": 2, "sort": "id"}
+            )
+        ]
 
     assert ids(got) == [1, 2, 3, 4, 5]
-    assert recorder.queries == [
+    assert queries(router) == [
         {"limit": ["2"], "sort": ["id"]},
         {"limit": ["2"], "sort": ["id"], "offset": ["2"]},
         {"limit": ["2"], "sort": ["id"], "offset": ["4"]},
@@ -258,44 +275,44 @@ async def test_offset_pages_advance_by_items_seen_and_stop_on_an_empty_page(
     ]
 
 
-async def test_offset_starts_from_the_callers_offset(serve: Serve, make_client: MakeClient) -> None:
-    recorder = Recorder()
+async def test_offset_starts_from_the_callers_offset() -> None:
+    router = Router("http://api.test/")
 
-    async def handler(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        offset = int(request.query["offset"])
-        return web.json_response({"data": USERS[offset : offset + 2]})
+    @router.get("/users")
+    def users(request: stackwire.Request) -> MockResponse:
+        offset = int(request.url.query["offset"])
+        return MockResponse(json={"data": USERS[offset : offset + 2]})
 
-    client = make_client(await serve(routes(("GET", "/users", handler))))
-    got = [u async for u in client.paginate("/users", page=OffsetPage[User], query={"offset": 1})]
+    async with mocked(router) as client:
+        got = [
+            u async for u in client.paginate("/users", page=OffsetPage[User], query={"offset": 1})
+        ]
     assert ids(got) == [2, 3, 4, 5]
-    assert [q["offset"] for q in recorder.queries] == [["1"], ["3"], ["5"]]
+    assert [q["offset"] for q in queries(router)] == [["1"], ["3"], ["5"]]
 
 
-async def test_page_number_pages_count_up_and_stop_on_an_empty_page(
-    serve: Serve, make_client: MakeClient
-) -> None:
-    recorder = Recorder()
+async def test_page_number_pages_count_up_and_stop_on_an_empty_page() -> None:
+    router = Router("http://api.test/")
 
-    async def handler(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        number = int(request.query.get("page", "1"))
-        return web.json_response({"data": USERS[(number - 1) * 2 : number * 2]})
+    @router.get("/users")
+    def users(request: stackwire.Request) -> MockResponse:
+        number = int(request.url.query.get("page", "1"))
+        return MockResponse(json={"data": USERS[(number - 1) * 2 : number * 2]})
 
-    client = make_client(await serve(routes(("GET", "/users", handler))))
-    paginator = client.paginate(
-        "/users", page=PageNumberPage[User], query={"per_page": 2}, headers={"X-Trace": "t"}
-    )
-    pages = [page async for page in paginator.iter_pages()]
+    async with mocked(router) as client:
+        paginator = client.paginate(
+            "/users", page=PageNumberPage[User], query={"per_page": 2}, headers={"X-Trace": "t"}
+        )
+        pages = [page async for page in paginator.iter_pages()]
 
     assert [ids(page.data) for page in pages] == [[1, 2], [3, 4], [5], []]
-    assert recorder.queries == [
+    assert queries(router) == [
         {"per_page": ["2"]},
         {"per_page": ["2"], "page": ["2"]},
         {"per_page": ["2"], "page": ["3"]},
         {"per_page": ["2"], "page": ["4"]},
     ]
-    assert [h["X-Trace"] for h in recorder.headers] == ["t"] * 4
+    assert [call.request.headers["X-Trace"] for call in router.calls] == ["t"] * 4
 
 
 # -- Link header -----------------------------------------------------------------------
@@ -462,35 +479,33 @@ class ZeroBasedPage(PageNumberPage[T]):
     first_page: ClassVar[int] = 0
 
 
-async def test_a_subclass_renames_fields_and_parameters(
-    serve: Serve, make_client: MakeClient
-) -> None:
-    recorder = Recorder()
+async def test_a_subclass_renames_fields_and_parameters() -> None:
+    router = Router("http://api.test/")
 
-    async def cursor(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        after = request.query.get("after")
-        if after is None:
-            return web.json_response({"items": USERS[:2], "has_more": True, "after": "x"})
-        return web.json_response({"items": USERS[2:3], "has_more": False})
+    @router.get("/a")
+    def cursor(request: stackwire.Request) -> MockResponse:
+        if request.url.query.get("after") is None:
+            return MockResponse(json={"items": USERS[:2], "has_more": True, "after": "x"})
+        return MockResponse(json={"items": USERS[2:3], "has_more": False})
 
-    async def start(request: web.Request) -> web.Response:
-        begin = int(request.query.get("start", "0"))
-        return web.json_response({"data": USERS[begin : begin + 3]})
+    @router.get("/b")
+    def start(request: stackwire.Request) -> MockResponse:
+        begin = int(request.url.query.get("start", "0"))
+        return MockResponse(json={"data": USERS[begin : begin + 3]})
 
-    async def zero(request: web.Request) -> web.Response:
-        number = int(request.query["p"])
-        return web.json_response({"data": USERS[number * 3 : number * 3 + 3]})
+    @router.get("/c")
+    def zero(request: stackwire.Request) -> MockResponse:
+        number = int(request.url.query["p"])
+        return MockResponse(json={"data": USERS[number * 3 : number * 3 + 3]})
 
-    base = await serve(routes(("GET", "/a", cursor), ("GET", "/b", start), ("GET", "/c", zero)))
-    client = make_client(base)
-
-    got = [u async for u in client.paginate("/a", page=ItemsPage[User])]
-    assert ids(got) == [1, 2, 3]
-    assert recorder.queries == [{}, {"after": ["x"]}]
-    assert ids([u async for u in client.paginate("/b", page=StartPage[User])]) == [1, 2, 3, 4, 5]
-    zero_pages = client.paginate("/c", page=ZeroBasedPage[User], query={"p": 0})
-    assert ids([u async for u in zero_pages]) == [1, 2, 3, 4, 5]
+    async with mocked(router) as client:
+        got = [u async for u in client.paginate("/a", page=ItemsPage[User])]
+        assert ids(got) == [1, 2, 3]
+        assert queries(router) == [{}, {"after": ["x"]}]
+        started = client.paginate("/b", page=StartPage[User])
+        assert ids([u async for u in started]) == [1, 2, 3, 4, 5]
+        zero_pages = client.paginate("/c", page=ZeroBasedPage[User], query={"p": 0})
+        assert ids([u async for u in zero_pages]) == [1, 2, 3, 4, 5]
 
 
 class UserPage(CursorPage[User]):

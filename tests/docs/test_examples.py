@@ -238,3 +238,17 @@ def test_custom_transport_example() -> None:
         "['Hello', 'world']",
         "0 https://api.example.com/v1/users/7",
     ]
+
+
+def test_testing_your_sdk_example() -> None:
+    out = run_example("testing_your_sdk.py")
+    assert "User(id=1, name='Ada') User(id=2, name='Grace')" in out
+    assert 'POST https://api.example.com/v1/users b\'{"name":"Grace"}\'' in out
+    assert "idempotency key: True" in out
+    assert "retries: 2 slept: [0.394, 2.0]" in out
+    assert "retry counts: ['0', '1', '2']" in out
+    assert "  GET /users/{id}: segment 1 is 'user', not 'users'" in out
+    assert "kinds: ['503', 'connection_reset', 'malformed', 'timeout']" in out
+    assert "replayed: True User(id=1, name='Ada')" in out
+    assert "key in the file: False" in out
+    assert out.splitlines()[-1] == "blocking: User(id=1, name='Ada')"

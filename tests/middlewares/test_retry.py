@@ -1,4 +1,5 @@
-"""The ``retry`` middleware over real sockets (sleeps are recorded, never slept)."""
+"""The ``retry`` middleware: its decisions over the testing kit's `MockTransport` with
+virtual time, what it does on the wire over real sockets (sleeps recorded, never slept)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import stackwire
 from stackwire import APIError, APIStatusError, RetryEvent
 from stackwire.middlewares.retry import default_should_retry
 from stackwire.pipeline import ExtensionKey, Pipeline
+from stackwire.testing import MockResponse, MockTransport, Router, VirtualTime
 from tests.conftest import RawHandler, RawServer, Serve, SleepRecorder, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -64,6 +66,45 @@ def free_port() -> int:
     return port
 
 
+# Retry *decisions* (what is retried, how often, how long it waits) need no socket:
+# these tests run over the testing kit's MockTransport, with virtual time. The tests
+# of what retries do on the wire (released connections, bodies, keys after a dropped
+# connection) stay on real sockets below.
+
+
+class Mocked:
+    """A client over a `MockTransport` answering ``/r`` from a script of replies (the
+    last one repeats), with the attempts seen and the virtual sleeps."""
+
+    def __init__(self, *replies: tuple[int, Mapping[str, str]] | int, **options: Any) -> None:
+        script = [r if isinstance(r, tuple) else (r, {}) for r in replies]
+        self.answers = [MockResponse(s, json={"status": s}, headers=h) for s, h in script]
+        self.router = Router("http://api.test/")
+        self.route = self.router.get("/r").respond_with(self._answer)
+        self.time = VirtualTime()
+        options.setdefault("random", self.time.random)
+        self.client = stackwire.AsyncClient(
+            "http://api.test/",
+            transport=MockTransport(self.router),
+            sleep=self.time.sleep,
+            clock=self.time.clock,
+            **options,
+        )
+
+    def _answer(self, request: stackwire.Request) -> MockResponse:
+        return self.answers[min(self.route.call_count, len(self.answers)) - 1]
+
+    @property
+    def count(self) -> int:
+        return self.route.call_count
+
+    async def __aenter__(self) -> Mocked:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.client.close()
+
+
 # -- the budget and the schedule ---------------------------------------------------------
 
 
@@ -80,54 +121,42 @@ async def test_500_always_makes_three_requests_then_raises(
     assert client.pool_stats().in_use == 0
 
 
-async def test_exact_backoff_with_jitter_pinned(
-    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
-) -> None:
-    base, script = await scripted(serve, 500, 500, 500, 500, 200)
-    client = make_client(base, max_retries=4, **PINNED)
-    response = await client.with_raw_response.get("/r")
+async def test_exact_backoff_with_jitter_pinned() -> None:
+    async with Mocked(500, 500, 500, 500, 200, max_retries=4, **PINNED) as api:
+        response = await api.client.with_raw_response.get("/r")
     assert response.status_code == 200
-    assert client_sleeps.delays == [0.5, 1.0, 2.0, 4.0]
+    assert api.time.slept == [0.5, 1.0, 2.0, 4.0]
     assert response.retries_taken == 4
-    assert script.count == 5
-    assert client.pool_stats().in_use == 0
+    assert api.count == 5
 
 
-async def test_backoff_is_configurable_on_the_client(
-    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
-) -> None:
-    base, _ = await scripted(serve, 503)
-    client = make_client(base, max_retries=4, initial_delay=0.1, max_delay=0.3, jitter=0.0)
-    with pytest.raises(stackwire.ServiceUnavailableError):
-        await client.get("/r")
-    assert client_sleeps.delays == [0.1, 0.2, 0.3, 0.3]
+async def test_backoff_is_configurable_on_the_client() -> None:
+    async with Mocked(503, max_retries=4, initial_delay=0.1, max_delay=0.3, jitter=0.0) as api:
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await api.client.get("/r")
+    assert api.time.slept == [0.1, 0.2, 0.3, 0.3]
 
 
-async def test_max_retries_per_request_never_changes_the_client(
-    serve: Serve, make_client: MakeClient
-) -> None:
-    base, script = await scripted(serve, 500)
-    client = make_client(base)
-    with pytest.raises(stackwire.InternalServerError) as info:
-        await client.get("/r", max_retries=0)
-    assert (script.count, info.value.retries_taken) == (1, 0)
-    with pytest.raises(stackwire.InternalServerError):
-        await client.get("/r", max_retries=4)
-    assert script.count == 1 + 5
-    assert client.max_retries == 2
-    with pytest.raises(stackwire.InternalServerError):
-        await client.get("/r")
-    assert script.count == 6 + 3
+async def test_max_retries_per_request_never_changes_the_client() -> None:
+    async with Mocked(500) as api:
+        client = api.client
+        with pytest.raises(stackwire.InternalServerError) as info:
+            await client.get("/r", max_retries=0)
+        assert (api.count, info.value.retries_taken) == (1, 0)
+        with pytest.raises(stackwire.InternalServerError):
+            await client.get("/r", max_retries=4)
+        assert api.count == 1 + 5
+        assert client.max_retries == 2
+        with pytest.raises(stackwire.InternalServerError):
+            await client.get("/r")
+        assert api.count == 6 + 3
 
 
-async def test_max_retries_zero_on_the_client_disables(
-    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
-) -> None:
-    base, script = await scripted(serve, 503)
-    client = make_client(base, max_retries=0)
-    with pytest.raises(stackwire.ServiceUnavailableError):
-        await client.get("/r")
-    assert (script.count, client_sleeps.delays) == (1, [])
+async def test_max_retries_zero_on_the_client_disables() -> None:
+    async with Mocked(503, max_retries=0) as api:
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await api.client.get("/r")
+    assert (api.count, api.time.slept) == (1, [])
 
 
 @pytest.mark.parametrize("bad", [None, -1, 1.5, True, "2"])
@@ -166,26 +195,20 @@ def test_bad_retry_options_are_rejected_at_construction(option: str, value: Any)
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
-async def test_retryable_status_is_retried_once_then_succeeds(
-    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder, status: int
-) -> None:
-    base, script = await scripted(serve, status, 200)
-    client = make_client(base, **PINNED)
-    response = await client.with_raw_response.get("/r")
-    assert (response.status_code, response.retries_taken, script.count) == (200, 1, 2)
-    assert client_sleeps.delays == [0.5]
+async def test_retryable_status_is_retried_once_then_succeeds(status: int) -> None:
+    async with Mocked(status, 200, **PINNED) as api:
+        response = await api.client.with_raw_response.get("/r")
+    assert (response.status_code, response.retries_taken, api.count) == (200, 1, 2)
+    assert api.time.slept == [0.5]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])
-async def test_other_4xx_is_not_retried(
-    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder, status: int
-) -> None:
-    base, script = await scripted(serve, status, 200)
-    client = make_client(base)
-    with pytest.raises(APIStatusError) as info:
-        await client.get("/r")
-    assert (info.value.status_code, info.value.retries_taken, script.count) == (status, 0, 1)
-    assert client_sleeps.delays == []
+async def test_other_4xx_is_not_retried(status: int) -> None:
+    async with Mocked(status, 200) as api:
+        with pytest.raises(APIStatusError) as info:
+            await api.client.get("/r")
+    assert (info.value.status_code, info.value.retries_taken, api.count) == (status, 0, 1)
+    assert api.time.slept == []
 
 
 @pytest.mark.parametrize(
@@ -200,36 +223,31 @@ async def test_other_4xx_is_not_retried(
     ],
 )
 async def test_x_should_retry_overrides_the_status_rule(
-    serve: Serve, make_client: MakeClient, status: int, value: str, requests: int
+    status: int, value: str, requests: int
 ) -> None:
-    base, script = await scripted(serve, (status, {"x-should-retry": value}), 200)
-    client = make_client(base)
-    if requests == 2:
-        assert (await client.get("/r")).status_code == 200
-    else:
-        with pytest.raises(APIStatusError):
-            await client.get("/r")
-    assert script.count == requests
+    async with Mocked((status, {"x-should-retry": value}), 200) as api:
+        if requests == 2:
+            assert (await api.client.get("/r")).status_code == 200
+        else:
+            with pytest.raises(APIStatusError):
+                await api.client.get("/r")
+    assert api.count == requests
 
 
-async def test_should_retry_is_replaceable_on_the_client(
-    serve: Serve, make_client: MakeClient
-) -> None:
+async def test_should_retry_is_replaceable_on_the_client() -> None:
     def retry_424_too(error: APIError) -> bool:
         if isinstance(error, APIStatusError) and error.status_code == 424:
             return True
         return default_should_retry(error)
 
-    base, script = await scripted(serve, 424, 424, 200)
-    client = make_client(base, should_retry=retry_424_too)
-    assert (await client.get("/r")).retries_taken == 2
-    assert script.count == 3
+    async with Mocked(424, 424, 200, should_retry=retry_424_too) as api:
+        assert (await api.client.get("/r")).retries_taken == 2
+    assert api.count == 3
 
-    base, script = await scripted(serve, 424, 200)
-    plain = make_client(base)  # the default rule: a 424 is final
-    with pytest.raises(APIStatusError) as info:
-        await plain.get("/r")
-    assert (info.value.status_code, script.count) == (424, 1)
+    async with Mocked(424, 200) as plain:  # the default rule: a 424 is final
+        with pytest.raises(APIStatusError) as info:
+            await plain.client.get("/r")
+    assert (info.value.status_code, plain.count) == (424, 1)
 
 
 async def test_a_predicate_cannot_make_validation_or_size_errors_retryable(

@@ -1,0 +1,499 @@
+"""`Cassette`: a transport that records real exchanges to a JSON file and replays them.
+
+Recording goes through a real transport (the default `AiohttpTransport`, unless one
+is given) and keeps every response body chunk by chunk, as it arrived, so a replayed
+stream (SSE, JSON Lines, a download) arrives in the same pieces. Bodies are kept
+decoded (a gzip body is written as its text, without ``Content-Encoding``), as text
+where they are UTF-8 and as base64 where not, so the file reads like the exchange.
+
+Nothing secret is ever written: before an interaction is stored, every sensitive
+header (``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
+``X-Api-Key``, the request's ``sensitive_headers`` and any given here), URL userinfo,
+the secret query values (``key``, ``api_key``, ``token``, ``access_token``, ``sig``,
+``password``, ``client_secret``, ...) and the same-named fields of JSON and form
+bodies become ``[redacted]``, and every value found that way is cut out of everything
+else written (an API that echoes the key in a body does not leak it either).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
+
+from yarl import URL
+
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ClientClosedError,
+    InvalidRequestError,
+)
+from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request
+from ..pipeline.response import BodyReader, Response
+from ..pipeline.transport import PoolStats, Transport
+from ._mock import _Chunks, final_request
+
+__all__ = ["SECRET_FIELDS", "Cassette", "CassetteMode"]
+
+CassetteMode = Literal["record", "replay", "once"]
+MatchField = Literal["method", "url", "path", "query", "body"]
+
+REDACTED = "[redacted]"
+FORMAT_VERSION = 1
+
+SECRET_FIELDS: frozenset[str] = frozenset(
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "api-key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "sig",
+        "signature",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+    }
+)
+"""Query parameters and JSON / form fields whose values are never written."""
+
+_ALWAYS_SECRET_HEADERS = ALWAYS_SENSITIVE_HEADERS | {"set-cookie", "proxy-authorization"}
+_MATCH_FIELDS = ("method", "url", "path", "query", "body")
+
+
+class _Redactor:
+    """Redacts one exchange: names it knows, then every secret value it found."""
+
+    def __init__(self, headers: frozenset[str], fields: frozenset[str]) -> None:
+        self.headers = headers
+        self.fields = fields
+        self.values: set[str] = set()
+
+    def learn(self, value: str | None) -> None:
+        if value and len(value) >= 4 and value != REDACTED:
+            self.values.add(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.isalpha() and len(credential) >= 4:
+                self.values.add(credential.strip())
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self.values, key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+        return text
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        for value in sorted(self.values, key=len, reverse=True):
+            data = data.replace(value.encode(), REDACTED.encode())
+        return data
+
+    def url(self, url: URL) -> str:
+        self.learn(url.password)
+        self.learn(url.user)
+        url = url.with_user(None)
+        if url.raw_query_string:
+            pairs = []
+            for name, value in parse_qsl(url.raw_query_string, keep_blank_values=True):
+                if name.lower() in self.fields:
+                    self.learn(value)
+                    value = REDACTED
+                pairs.append((name, value))
+            url = url.with_query(None)
+            return str(url) + "?" + urlencode(pairs, safe="[]/:,")
+        return str(url)
+
+    def header_list(
+        self, headers: Iterable[tuple[str, str]], sensitive: frozenset[str]
+    ) -> list[list[str]]:
+        shown = []
+        for name, value in headers:
+            if name.lower() in sensitive or name.lower() in self.headers:
+                self.learn(value)
+                value = REDACTED
+            shown.append([name, value])
+        return shown
+
+    def body(self, data: bytes, content_type: str | None) -> bytes:
+        """Secret fields of a JSON or form body redacted (other bodies as they are)."""
+        kind = (content_type or "").split(";")[0].strip().lower()
+        if kind == "application/x-www-form-urlencoded":
+            try:
+                pairs = parse_qsl(data.decode(), keep_blank_values=True)
+            except UnicodeDecodeError:
+                return data
+            changed = []
+            for name, value in pairs:
+                if name.lower() in self.fields:
+                    self.learn(value)
+                    value = REDACTED
+                changed.append((name, value))
+            return urlencode(changed).encode()
+        if kind.endswith("json") and data[:1] in (b"{", b"["):
+            try:
+                value = json.loads(data)
+            except ValueError:
+                return data
+            if self._redact_fields(value):
+                return json.dumps(value).encode()
+        return data
+
+    def _redact_fields(self, value: Any) -> bool:
+        changed = False
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if name.lower() in self.fields and isinstance(item, (str, int, float)):
+                    self.learn(str(item))
+                    value[name] = REDACTED
+                    changed = True
+                else:
+                    changed = self._redact_fields(item) or changed
+        elif isinstance(value, list):
+            for item in value:
+                changed = self._redact_fields(item) or changed
+        return changed
+
+
+def _headers_json(pairs: list[list[str]]) -> dict[str, str | list[str]]:
+    """Headers as a JSON object: one value a name, a list for a repeated name."""
+    shown: dict[str, str | list[str]] = {}
+    for name, value in pairs:
+        before = shown.get(name)
+        if before is None:
+            shown[name] = value
+        elif isinstance(before, list):
+            before.append(value)
+        else:
+            shown[name] = [before, value]
+    return shown
+
+
+def _headers_from_json(shown: dict[str, str | list[str]]) -> list[tuple[str, str]]:
+    return [
+        (name, item)
+        for name, value in shown.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
+
+
+def _encode_chunk(chunk: bytes) -> Any:
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(chunk).decode("ascii")}
+
+
+def _decode_chunk(stored: Any) -> bytes:
+    if isinstance(stored, str):
+        return stored.encode("utf-8")
+    return base64.b64decode(stored["base64"])
+
+
+class _RecordingResponse(Response[Any]):
+    """The recorded transport's response, read through, keeping each chunk."""
+
+    __slots__ = ("_done", "_reader", "_record")
+
+    def __init__(self, request: Request, inner: Response[Any], record: dict[str, Any]) -> None:
+        headers = [
+            (name, value)
+            for name, value in inner.headers.items()
+            if "Content-Encoding" not in inner.headers
+            or name.lower() not in ("content-encoding", "content-length")
+        ]
+        super().__init__(
+            request,
+            inner.status_code,
+            headers=headers,
+            reason=inner.reason or None,
+            http_version=inner.http_version,
+            raw=inner.raw,
+        )
+        self._source = None  # the body comes from ``inner``, through `_next_raw`
+        self._reader = BodyReader(inner)
+        self._record = record
+        self._done = False
+
+    async def _next_raw(self) -> bytes:
+        chunk = await self._reader.next_chunk()
+        if chunk:
+            self._record["chunks"].append(chunk)
+        else:
+            self._finish(complete=True)
+        return chunk
+
+    def _body_arrived(self) -> bool:
+        return self._reader.rest_arrived()
+
+    def _abort(self) -> None:
+        super()._abort()
+        self._reader.close()
+        self._finish(complete=False)  # a no-op when the body had ended
+
+    def _finish(self, *, complete: bool) -> None:
+        if not self._done:
+            self._done = True
+            self._record["complete"] = complete
+
+
+class Cassette:
+    """Records real exchanges to ``path`` (JSON) and replays them; a `Transport`.
+
+    ``mode``: ``"record"`` sends through ``transport`` (the default `AiohttpTransport`)
+    and writes every exchange at ``close()``; ``"replay"`` answers from the file and
+    never opens a socket; ``"once"`` replays if the file exists, else records.
+
+    Matching: a request matches a recorded one with the same ``match`` fields (by
+    default ``("method", "url", "body")``: the method, the full URL with its query
+    and the body, redacted as written; also ``"path"``, ``"query"``); headers are
+    ignored. Requests that match the same recordings get them in recorded order (the
+    first retry of a call gets the second recording). In replay, a request that
+    matches none left fails the test with an ``AssertionError`` naming it and what
+    the file holds.
+
+    Recorded connection failures and timeouts replay as the same error classes.
+    ``sensitive_headers`` and ``secret_fields`` add names to redact (see the module
+    docstring). ``close()`` is idempotent: it writes the file (when recording) and
+    closes the transport it recorded through.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        mode: CassetteMode = "once",
+        match: Iterable[MatchField] = ("method", "url", "body"),
+        transport: Transport | None = None,
+        sensitive_headers: Iterable[str] = (),
+        secret_fields: Iterable[str] = (),
+    ) -> None:
+        if mode not in ("record", "replay", "once"):
+            raise InvalidRequestError(f"mode must be 'record', 'replay' or 'once', not {mode!r}")
+        self.path = Path(path)
+        self.match = tuple(match)
+        unknown = [name for name in self.match if name not in _MATCH_FIELDS]
+        if unknown or not self.match:
+            raise InvalidRequestError(
+                f"match takes fields of {', '.join(_MATCH_FIELDS)}; got {self.match!r}"
+            )
+        if mode == "once":
+            mode = "replay" if self.path.exists() else "record"
+        self.mode: Literal["record", "replay"] = mode
+        self._headers = frozenset(name.lower() for name in sensitive_headers)
+        self._fields = SECRET_FIELDS | {name.lower() for name in secret_fields}
+        self._transport = transport
+        self._closed = False
+        self.interactions: list[dict[str, Any]] = []
+        self._used: set[int] = set()
+        if mode == "replay":
+            if not self.path.exists():
+                raise InvalidRequestError(
+                    f"cassette {self.path} does not exist: record it first "
+                    "(mode='record', or mode='once' records when the file is missing)"
+                )
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self.interactions = list(data["interactions"])
+
+    # -- the transport contract --------------------------------------------------------
+
+    async def send(self, request: Request, /) -> Response[Any]:
+        if self._closed:
+            raise ClientClosedError("the cassette is closed; create a new one")
+        request = await final_request(request)
+        if self.mode == "replay":
+            return self._replay(request)
+        return await self._record(request)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.mode == "record":
+            self.save()
+        if self._transport is not None:
+            await self._transport.close()
+
+    def pool_stats(self) -> PoolStats:
+        if self._transport is None:
+            return PoolStats(in_use=0, idle=0)
+        return self._transport.pool_stats()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- recording ---------------------------------------------------------------------
+
+    def _redactor(self, request: Request) -> _Redactor:
+        return _Redactor(
+            _ALWAYS_SECRET_HEADERS | request.sensitive_headers | self._headers, self._fields
+        )
+
+    def _request_record(self, request: Request, redactor: _Redactor) -> dict[str, Any]:
+        headers = redactor.header_list(request.headers.items(), request.sensitive_headers)
+        body = request.body if isinstance(request.body, bytes) else None
+        return {
+            "method": request.method,
+            "url": redactor.url(request.url),
+            "headers": _headers_json(headers),
+            "body": None
+            if body is None
+            else _encode_chunk(redactor.body(body, request.headers.get("Content-Type"))),
+        }
+
+    async def _record(self, request: Request) -> Response[Any]:
+        if self._transport is None:
+            from ..transports import AiohttpTransport
+
+            self._transport = AiohttpTransport()
+        record: dict[str, Any] = {"request": request, "chunks": []}
+        self.interactions.append(record)
+        try:
+            inner = await self._transport.send(request)
+        except APIError as exc:
+            record["error"] = {"type": type(exc).__name__, "message": exc.message}
+            raise
+        record["response"] = inner
+        return _RecordingResponse(request, inner, record)
+
+    def _written(self, record: dict[str, Any]) -> dict[str, Any]:
+        """One interaction as it is written: everything secret redacted."""
+        request: Request = record["request"]
+        redactor = self._redactor(request)
+        shown_request = self._request_record(request, redactor)
+        if "error" in record:
+            error = dict(record["error"])
+            error["message"] = redactor.scrub(error["message"])
+            written: dict[str, Any] = {"request": shown_request, "error": error}
+        else:
+            response: Response[Any] = record["response"]
+            response_headers = redactor.header_list(
+                response.headers.items(), request.sensitive_headers
+            )
+            if "Content-Encoding" in response.headers:
+                response_headers = [
+                    pair
+                    for pair in response_headers
+                    if pair[0].lower() not in ("content-encoding", "content-length")
+                ]
+            chunks: list[bytes] = record["chunks"]
+            content_type = response.headers.get("Content-Type")
+            if len(chunks) > 1 and content_type is not None and "json" in content_type:
+                if not content_type.startswith(("application/x-ndjson", "application/jsonl")):
+                    joined = b"".join(chunks)
+                    redacted = redactor.body(joined, content_type)
+                    if redacted != joined:
+                        chunks = [redacted]
+            elif len(chunks) == 1:
+                chunks = [redactor.body(chunks[0], content_type)]
+            if any(name.lower() == "content-length" for name, _ in response_headers):
+                size = len(b"".join(redactor.scrub_bytes(chunk) for chunk in chunks))
+                response_headers = [
+                    [name, str(size) if name.lower() == "content-length" else value]
+                    for name, value in response_headers
+                ]
+            written = {
+                "request": shown_request,
+                "response": {
+                    "status": response.status_code,
+                    "reason": response.reason,
+                    "headers": _headers_json(response_headers),
+                    "chunks": chunks,
+                    "complete": bool(record.get("complete", False)),
+                },
+            }
+        scrubbed: dict[str, Any] = _scrub_tree(written, redactor)
+        return scrubbed
+
+    def save(self) -> None:
+        """Write the file now (``close()`` does it when recording)."""
+        interactions = [self._written(record) for record in self.interactions]
+        text = json.dumps(
+            {"stackwire_cassette": FORMAT_VERSION, "interactions": interactions},
+            indent=2,
+            ensure_ascii=False,
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(text + "\n", encoding="utf-8")
+
+    # -- replaying ---------------------------------------------------------------------
+
+    def _key(self, request: dict[str, Any]) -> tuple[Any, ...]:
+        url = URL(request["url"])
+        values = {
+            "method": request["method"],
+            "url": request["url"],
+            "path": url.path,
+            "query": sorted(url.query.items()),
+            "body": request["body"],
+        }
+        return tuple(repr(values[name]) for name in self.match)
+
+    def _replay(self, request: Request) -> Response[Any]:
+        redactor = self._redactor(request)
+        shown = _scrub_tree(self._request_record(request, redactor), redactor)
+        key = self._key(shown)
+        for index, interaction in enumerate(self.interactions):
+            if index not in self._used and self._key(interaction["request"]) == key:
+                self._used.add(index)
+                return self._answer(request, interaction)
+        recorded = [
+            f"{item['request']['method']} {item['request']['url']}" for item in self.interactions
+        ]
+        same = sum(self._key(item["request"]) == key for item in self.interactions)
+        why = (
+            f"all {same} recordings of it were replayed already"
+            if same
+            else "it was never recorded"
+        )
+        raise AssertionError(
+            f"cassette {self.path} has no recording left for {shown['method']} {shown['url']} "
+            f"(matching on {', '.join(self.match)}): {why}. It holds: "
+            + (", ".join(recorded[:10]) or "nothing")
+            + (" ..." if len(recorded) > 10 else "")
+            + ". Record it again with mode='record'."
+        )
+
+    def _answer(self, request: Request, interaction: dict[str, Any]) -> Response[Any]:
+        error = interaction.get("error")
+        if error is not None:
+            kind = APITimeoutError if error["type"] == "APITimeoutError" else APIConnectionError
+            raise kind(error["message"] + " (replayed from a cassette)", request=request)
+        stored = interaction["response"]
+        chunks = [_decode_chunk(chunk) for chunk in stored["chunks"]]
+        headers = _headers_from_json(stored["headers"])
+        reason = stored.get("reason") or None
+        if len(chunks) <= 1:
+            return Response(
+                request,
+                stored["status"],
+                headers=headers,
+                content=chunks[0] if chunks else b"",
+                reason=reason,
+            )
+        return Response(
+            request, stored["status"], headers=headers, stream=_Chunks(chunks, None), reason=reason
+        )
+
+    def __repr__(self) -> str:
+        return f"Cassette({str(self.path)!r}, mode={self.mode!r})"
+
+
+def _scrub_tree(value: Any, redactor: _Redactor) -> Any:
+    """Every secret value the redactor learned, cut out of every string (and body)."""
+    if isinstance(value, str):
+        return redactor.scrub(value)
+    if isinstance(value, bytes):
+        return _encode_chunk(redactor.scrub_bytes(value))
+    if isinstance(value, list):
+        return [_scrub_tree(item, redactor) for item in value]
+    if isinstance(value, dict):
+        return {name: _scrub_tree(item, redactor) for name, item in value.items()}
+    return value

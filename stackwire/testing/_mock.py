@@ -1,0 +1,352 @@
+"""`MockResponse` and `MockTransport`: answer attempts from a function, with no socket.
+
+A `MockTransport` is a `Transport` (``pipeline/transport.py``): the whole stack above
+it (headers, query, timeout, retry, decode, redirects, auth, the client's middlewares)
+runs as over a socket. Its responses are real `Response` objects built with
+``content=`` or ``stream=``, so size caps, ``Content-Encoding`` decoding, streams and
+their limits apply to them exactly as to a socket's. Its faults are the very errors the
+default transport raises for the same failure (built by `map_transport_error` from the
+aiohttp exception that failure raises), so they are retried the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import http
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Literal, TypeAlias
+
+import aiohttp
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .._http.query import encode_params
+from .._types import NOT_GIVEN, NotGiven
+from ..errors import ClientClosedError, InvalidRequestError
+from ..models.sse import ServerSentEvent
+from ..pipeline.body import StreamingBody
+from ..pipeline.request import Request
+from ..pipeline.response import Response
+from ..pipeline.transport import PoolStats
+from ..transports import map_transport_error
+
+__all__ = ["Handler", "MockResponse", "MockTransport", "final_request"]
+
+FaultKind = Literal["connection_reset", "timeout", "malformed"]
+
+Handler: TypeAlias = Callable[
+    [Request],
+    "MockResponse | Response[Any] | Awaitable[MockResponse | Response[Any]]",
+]
+"""What `MockTransport` calls for each attempt: a `MockResponse` (or a `Response`),
+or an awaitable of one."""
+
+
+def _encode_sse(event: ServerSentEvent | str) -> bytes:
+    if isinstance(event, str):
+        event = ServerSentEvent(data=event)
+    if not isinstance(event, ServerSentEvent):
+        raise InvalidRequestError(
+            f"sse= takes ServerSentEvent or str items, not {type(event).__name__}"
+        )
+    lines: list[str] = []
+    if event.event != "message":
+        lines.append(f"event: {event.event}")
+    if event.id is not None:
+        lines.append(f"id: {event.id}")
+    if event.retry is not None:
+        lines.append(f"retry: {event.retry}")
+    lines.extend(f"data: {line}" for line in event.data.split("\n"))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class _Chunks:
+    """An async iterator over prepared chunks (one loop turn between two, as chunks
+    arriving on a socket), ending with ``failure`` if there is one. A plain iterator,
+    not a generator: dropping it early leaves nothing to finalize."""
+
+    __slots__ = ("_chunks", "_failure", "_index")
+
+    def __init__(self, chunks: list[bytes], failure: BaseException | None) -> None:
+        self._chunks = chunks
+        self._failure = failure
+        self._index = 0
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        index = self._index
+        if index:
+            await asyncio.sleep(0)
+        if index < len(self._chunks):
+            self._index = index + 1
+            return self._chunks[index]
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+        raise StopAsyncIteration
+
+
+class MockResponse:
+    """A canned answer to one attempt (reusable: each use builds a fresh `Response`).
+
+    The body is one of ``json=`` (any value msgspec encodes: dicts, lists, Structs;
+    sets ``Content-Type: application/json``), ``content=`` bytes, ``sse=`` (an
+    iterable of `ServerSentEvent` or ``str``, one event's data each; sets
+    ``text/event-stream``), ``jsonl=`` (an iterable of JSON values, one a line; sets
+    ``application/x-ndjson``) or ``chunks=`` (raw byte chunks, sent one by one). A
+    content type in ``headers=`` wins. ``sse=``, ``jsonl=`` and ``chunks=`` are streamed
+    chunk by chunk (an event or a line a chunk), so a client sees them arrive as from a
+    socket.
+
+    The faults `connection_reset`, `timeout` and `malformed` fail the attempt with the
+    error the default transport raises for that failure.
+
+    >>> MockResponse(201, json={"id": 1})
+    MockResponse(201, application/json, 8 bytes)
+    """
+
+    __slots__ = ("_chunks", "_content", "_fault", "_headers", "_reason", "status")
+
+    def __init__(
+        self,
+        status: int = 200,
+        *,
+        json: Any = NOT_GIVEN,
+        content: bytes = b"",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        sse: Iterable[ServerSentEvent | str] | None = None,
+        jsonl: Iterable[Any] | None = None,
+        chunks: Iterable[bytes] | None = None,
+    ) -> None:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise InvalidRequestError(f"status must be an int from 100 to 599, not {status!r}")
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise InvalidRequestError(f"content must be bytes, not {type(content).__name__}")
+        given = [
+            name
+            for name, value in (
+                ("json", json is not NOT_GIVEN),
+                ("content", bool(content)),
+                ("sse", sse is not None),
+                ("jsonl", jsonl is not None),
+                ("chunks", chunks is not None),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            raise InvalidRequestError(
+                f"give one body, not {' and '.join(f'{name}=' for name in given)}"
+            )
+        merged: CIMultiDict[str] = CIMultiDict(headers or ())
+        content_type: str | None = None
+        self._content: bytes | None = None
+        self._chunks: list[bytes] | None = None
+        if not isinstance(json, NotGiven):
+            self._content = msgspec.json.encode(json)
+            content_type = "application/json"
+        elif sse is not None:
+            self._chunks = [_encode_sse(event) for event in sse]
+            content_type = "text/event-stream"
+        elif jsonl is not None:
+            self._chunks = [msgspec.json.encode(value) + b"\n" for value in jsonl]
+            content_type = "application/x-ndjson"
+        elif chunks is not None:
+            self._chunks = [bytes(chunk) for chunk in chunks]
+        else:
+            self._content = bytes(content)
+        if content_type is not None and "Content-Type" not in merged:
+            merged["Content-Type"] = content_type
+        if self._content is not None and "Content-Length" not in merged:
+            merged["Content-Length"] = str(len(self._content))
+        self.status = status
+        self._reason = _reason(status)
+        self._headers = CIMultiDictProxy(merged)
+        self._fault: FaultKind | None = None
+
+    # -- faults ----------------------------------------------------------------------
+
+    @classmethod
+    def _faulty(cls, kind: FaultKind) -> MockResponse:
+        mock = cls()
+        mock._fault = kind
+        return mock
+
+    @classmethod
+    def connection_reset(
+        cls,
+        *,
+        after: Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> MockResponse:
+        """The peer resets the connection: `APIConnectionError`, retried like any
+        connection error. With ``after=`` chunks, a ``200`` (with ``headers``) arrives
+        and its body is cut short after them: the error comes while reading, inside
+        the attempt for a buffered body, from the iteration for a stream."""
+        if after is None:
+            return cls._faulty("connection_reset")
+        mock = cls(chunks=after, headers=headers)
+        mock._fault = "connection_reset"
+        return mock
+
+    @classmethod
+    def timeout(cls) -> MockResponse:
+        """The attempt times out, at once (no waiting): `APITimeoutError`."""
+        return cls._faulty("timeout")
+
+    @classmethod
+    def malformed(cls) -> MockResponse:
+        """The server answers with something that is not HTTP: `APIConnectionError`
+        (never a fake HTTP status), retried like any connection error."""
+        return cls._faulty("malformed")
+
+    @property
+    def fault(self) -> FaultKind | None:
+        """The fault this answer injects, or ``None`` for a plain response."""
+        return self._fault
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self._headers
+
+    # -- building --------------------------------------------------------------------
+
+    def build(self, request: Request) -> Response[Any]:
+        """A fresh `Response` to ``request`` (or the fault's error, raised)."""
+        fault = self._fault
+        if fault is not None and (fault != "connection_reset" or self._chunks is None):
+            cause = fault_exception(fault, request)
+            raise map_transport_error(cause, request) from cause
+        reason = self._reason
+        if self._chunks is None:
+            return Response(
+                request, self.status, headers=self._headers, content=self._content, reason=reason
+            )
+        failure: BaseException | None = None
+        if fault is not None:
+            cause = aiohttp.ClientPayloadError(
+                "Response payload is not completed: the connection was reset"
+            )
+            cause.__cause__ = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+            failure = map_transport_error(cause, request)
+            failure.__cause__ = cause
+        return Response(
+            request,
+            self.status,
+            headers=self._headers,
+            stream=_Chunks(self._chunks, failure),
+            reason=reason,
+        )
+
+    def __repr__(self) -> str:
+        if self._fault is not None and self._chunks is None:
+            return f"MockResponse.{self._fault}()"
+        kind = self._headers.get("Content-Type", "no content type")
+        if self._chunks is not None:
+            size = f"{len(self._chunks)} chunks"
+        else:
+            size = f"{len(self._content or b'')} bytes"
+        return f"MockResponse({self.status}, {kind}, {size})"
+
+
+def _reason(status: int) -> str | None:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return None
+
+
+def fault_exception(kind: FaultKind, request: Request) -> BaseException:
+    """The exception aiohttp (or the OS) raises for this failure of ``request``; the
+    default transport maps it with `map_transport_error`."""
+    if kind == "timeout":
+        return TimeoutError()
+    if kind == "connection_reset":
+        return aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer")
+    if kind == "malformed":
+        info = aiohttp.RequestInfo(
+            request.url,
+            request.method,
+            CIMultiDictProxy(CIMultiDict(request.redacted_headers())),
+            request.url,
+        )
+        return aiohttp.ClientResponseError(
+            info, (), status=400, message="Bad status line: not an HTTP response (injected fault)"
+        )
+    raise InvalidRequestError(f"unknown fault kind {kind!r}")
+
+
+async def final_request(request: Request) -> Request:
+    """``request`` as a transport sends it: the query encoded into the URL and a
+    streamed body read into bytes (which marks it started, so it is never re-sent)."""
+    if request.query:
+        request = request.replace(
+            url=request.url.extend_query(encode_params(request.query)), query=None
+        )
+    body = request.body
+    if isinstance(body, StreamingBody):
+        request = request.replace(body=b"".join([chunk async for chunk in body]))
+    return request
+
+
+class MockTransport:
+    """A `Transport` that answers every attempt with ``handler(request)``; no socket.
+
+    The handler gets the attempt's `Request` as a socket transport would send it (see
+    `final_request`): ``url`` with the encoded query, the final ``headers``
+    (``X-Retry-Count``, ``Idempotency-Key``, auth ...), ``body`` as bytes. It returns a
+    `MockResponse` (or a `Response` of its own), or an awaitable of one; anything it
+    raises propagates as it is (an ``AssertionError`` of a `Router` is never retried:
+    the retry middleware retries only `APIError`).
+
+    ``requests`` lists every attempt seen. ``pool_stats()`` is ``PoolStats(0, 0)``;
+    ``close()`` is idempotent, and ``send`` after it raises `ClientClosedError`.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        if not callable(handler):
+            raise InvalidRequestError(
+                f"MockTransport takes a handler function or a Router, not {type(handler).__name__}"
+            )
+        self.handler = handler
+        self.requests: list[Request] = []
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def send(self, request: Request, /) -> Response[Any]:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new one")
+        if request.query or request.body is not None:
+            request = await final_request(request)
+        self.requests.append(request)
+        answer = self.handler(request)
+        if isinstance(answer, MockResponse):
+            return answer.build(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, MockResponse):
+            return answer.build(request)
+        if isinstance(answer, Response):
+            return answer
+        raise TypeError(
+            f"a MockTransport handler must return a MockResponse (or a Response), "
+            f"not {type(answer).__name__}"
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+
+    def pool_stats(self) -> PoolStats:
+        return _NO_POOL
+
+    def __repr__(self) -> str:
+        return f"MockTransport({self.handler!r})"
+
+
+_NO_POOL = PoolStats(in_use=0, idle=0)
