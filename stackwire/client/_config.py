@@ -30,6 +30,7 @@ from ..middlewares.timeout import check_deadline
 from ..pipeline.middleware import Middleware
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.response import REQUEST_ID_HEADERS
+from ..resilience.budget import RetryBudget
 from ._secrets import _guard_secrets
 
 
@@ -69,6 +70,7 @@ class ClientOptions(TypedDict, total=False):
     session: aiohttp.ClientSession | None
     max_connections: int
     on_retry: Callable[[RetryEvent], object] | None
+    retry_budget: RetryBudget | None
     sleep: Callable[[float], Awaitable[object]]
     clock: Callable[[], float]
     random: Callable[[], float]
@@ -121,6 +123,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     session: aiohttp.ClientSession | None = None
     max_connections: int = 1000
     on_retry: Callable[[RetryEvent], object] | None = None
+    retry_budget: RetryBudget | None = None
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     clock: Callable[[], float] = time.time
     random: Callable[[], float] = _random.random
@@ -247,6 +250,10 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         check_max_retries(values["max_retries"])
     if "middlewares" in values:
         values["middlewares"] = tuple(values["middlewares"])
+    if values.get("retry_budget") is not None and not isinstance(
+        values["retry_budget"], RetryBudget
+    ):
+        raise _bad_option("retry_budget", values["retry_budget"], "a RetryBudget or None")
     if values.get("auth") is not None and not isinstance(values["auth"], Auth):
         raise InvalidRequestError(
             f"auth must be an Auth or None, got {type(values['auth']).__name__}"

@@ -1,0 +1,423 @@
+"""`StateStore`: where the resilience parts keep their state, and `MemoryStateStore`.
+
+The parts never keep counters themselves: each asks its store, in one call, to do one
+whole step (take a token, record an outcome, ...). Every operation is atomic and the
+*store* owns "now": refills, windows and ``open_for`` are timed on the store's own
+monotonic clock, never on a time the caller passes. The caller passes only durations
+(``reset_in`` seconds announced by a server, converted from a date by the part with the
+client's wall clock). So a store shared between processes (Redis: one Lua script per
+operation, timed on the server's ``TIME``) gives every process the same answers
+whatever their clocks say.
+
+Keys are opaque strings built by the parts: ``<part>:<settings>:<origin>`` (a part with
+other settings uses other keys, so two parts share state only when they are of the same
+kind, with the same settings and the same store). A store may expire a key that has not
+been used for longer than the longest duration its operations mention (``burst/rate``,
+``window``, ``open_for``, the announced reset).
+
+The operations (all ``async``; an implementation must be safe to call from many tasks,
+and, for a shared store, from many processes):
+
+Token bucket (`RateLimit`'s own rate)
+    ``take_tokens(key, *, rate, burst, max_wait) -> tuple[bool, float]``: refill the
+    bucket (``rate`` tokens a second, at most ``burst``; a new bucket is full), then
+    reserve one token: ``(True, wait)``, ``wait`` the seconds the caller must wait before
+    it may send (``0.0``: now); the bucket may go into debt, so waiting callers are
+    served in order. ``(False, wait)`` when that wait would be longer than ``max_wait``:
+    then nothing is taken.
+
+Server quota (`RateLimit` from response headers)
+    ``take_quota(key, *, max_wait) -> tuple[bool, float, int]``: take one unit of the
+    budget the server announced: ``(True, 0.0, ticket)`` while some remains (or when
+    nothing was announced); at 0, a reservation in the next window: ``(True, wait,
+    ticket)`` with the seconds until it opens; ``(False, wait, ticket)`` when that is
+    longer than ``max_wait`` (nothing taken). ``ticket`` numbers the takes.
+    ``announce_quota(key, *, limit, remaining, reset_in, window, ticket)``: the latest
+    announcement of a response: ``remaining`` of ``limit`` (``None``: not said) until
+    ``reset_in`` seconds from now (``window``: the policy's window length, if said);
+    ``ticket`` is the one the request got, so takes made after it (which the server may
+    not have counted yet) are subtracted when the announcement starts a new window.
+    Within the current window, the remaining budget only goes down. When the window
+    ends, at most ``limit`` is released (reservations first), and the next window is
+    assumed as long as the last one until a response says otherwise.
+    ``pause_quota(key, *, seconds)``: nothing goes through for ``seconds`` (a 429 with
+    ``Retry-After``); a later pause never shortens an earlier one.
+
+Concurrency slots (`ConcurrencyLimit`)
+    ``acquire_slot(key, *, limit) -> int | None``: a slot (its lease number) when fewer
+    than ``limit`` are held, else ``None``. ``release_slot(key, lease)``: give it back
+    (a lease released twice, or unknown, is ignored). Waiting is the part's job.
+
+Circuit breaker (`CircuitBreaker`)
+    ``breaker_acquire(key, *, open_for) -> tuple[str, float]``: ``("closed", 0.0)``: go;
+    ``("probe", 0.0)``: go, as the one probe (the breaker was open for ``open_for`` and no
+    probe is out); ``("open", retry_after)``: refuse.
+    ``breaker_record(key, *, outcome, probe, failure_ratio, min_calls, window,
+    open_for) -> str``: count an attempt's ``outcome`` (``"success"``, ``"failure"``, or
+    ``"abandoned"`` for a cancelled one, which only frees the probe) in a sliding
+    ``window`` and move the breaker: closed -> open when the window holds at least
+    ``min_calls`` attempts and ``failures / attempts >= failure_ratio``; a probe's success
+    closes it (with an empty window), its failure reopens it for ``open_for``. Returns
+    the state after: ``"closed"``, ``"open"`` or ``"half-open"``.
+
+Retry budget (`RetryBudget`)
+    ``budget_deposit(key, *, window)``: count one call in the sliding ``window``.
+    ``budget_withdraw(key, *, ratio, min_per_second, window) -> bool``: count one retry
+    and return ``True`` when the retries in the window stay within ``ratio`` times the
+    calls plus ``min_per_second * window``; else ``False`` (nothing counted).
+
+`MemoryStateStore` is the in-process store; every part without ``store=`` makes one
+for itself (on the client's clock, so tests with a virtual clock work).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+__all__ = ["MemoryStateStore", "StateStore"]
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """The operations the resilience parts need from a store; see the module docstring."""
+
+    async def take_tokens(
+        self, key: str, *, rate: float, burst: float, max_wait: float
+    ) -> tuple[bool, float]: ...
+
+    async def take_quota(self, key: str, *, max_wait: float) -> tuple[bool, float, int]: ...
+
+    async def announce_quota(
+        self,
+        key: str,
+        *,
+        limit: int | None,
+        remaining: int,
+        reset_in: float,
+        window: float | None,
+        ticket: int,
+    ) -> None: ...
+
+    async def pause_quota(self, key: str, *, seconds: float) -> None: ...
+
+    async def acquire_slot(self, key: str, *, limit: int) -> int | None: ...
+
+    async def release_slot(self, key: str, lease: int) -> None: ...
+
+    async def breaker_acquire(self, key: str, *, open_for: float) -> tuple[str, float]: ...
+
+    async def breaker_record(
+        self,
+        key: str,
+        *,
+        outcome: str,
+        probe: bool,
+        failure_ratio: float,
+        min_calls: int,
+        window: float,
+        open_for: float,
+    ) -> str: ...
+
+    async def budget_deposit(self, key: str, *, window: float) -> None: ...
+
+    async def budget_withdraw(
+        self, key: str, *, ratio: float, min_per_second: float, window: float
+    ) -> bool: ...
+
+
+_SLICES = 10  # a sliding window is kept as this many slices
+
+
+class _SlidingCounts:
+    """Counts per slice of a sliding window (``window / _SLICES`` seconds a slice)."""
+
+    __slots__ = ("counts", "slice", "starts")
+
+    def __init__(self, window: float, fields: int) -> None:
+        self.slice = window / _SLICES
+        self.starts: list[int] = []  # slice numbers, oldest first
+        self.counts: list[list[int]] = []
+
+    def _trim(self, now: float) -> int:
+        current = math.floor(now / self.slice)
+        oldest = current - _SLICES + 1
+        while self.starts and self.starts[0] < oldest:
+            del self.starts[0]
+            del self.counts[0]
+        return current
+
+    def add(self, now: float, values: tuple[int, ...]) -> None:
+        current = self._trim(now)
+        if not self.starts or self.starts[-1] != current:
+            self.starts.append(current)
+            self.counts.append([0] * len(values))
+        row = self.counts[-1]
+        for index, value in enumerate(values):
+            row[index] += value
+
+    def totals(self, now: float, fields: int) -> list[int]:
+        self._trim(now)
+        return [sum(row[index] for row in self.counts) for index in range(fields)]
+
+    def clear(self) -> None:
+        self.starts.clear()
+        self.counts.clear()
+
+
+class _Bucket:
+    __slots__ = ("tokens", "updated")
+
+    def __init__(self, tokens: float, updated: float) -> None:
+        self.tokens = tokens
+        self.updated = updated
+
+
+class _Quota:
+    __slots__ = ("limit", "remaining", "reserved", "reset_at", "taken", "window")
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+        self.remaining: int | None = None  # None: nothing announced (no limit known)
+        self.reset_at = -math.inf
+        self.window: float | None = None
+        self.reserved = 0  # takes waiting for the next window(s)
+        self.taken = 0  # the ticket counter
+
+    def roll(self, now: float) -> None:
+        """Open the windows that began by ``now``, releasing at most ``limit`` each."""
+        while self.remaining is not None and now >= self.reset_at:
+            if self.limit is None or self.window is None or self.window <= 0:
+                # Nothing says how much the next window holds: forget the budget (the
+                # next response announces it again).
+                self.remaining = None
+                self.reserved = 0
+                return
+            served = min(self.reserved, self.limit)
+            self.reserved -= served
+            self.remaining = self.limit - served
+            self.reset_at += self.window
+            if self.reset_at <= now and self.reserved == 0:
+                # Idle for several windows: the next one starts from now.
+                self.reset_at = now + self.window
+
+
+class _Breaker:
+    __slots__ = ("counts", "opened_at", "probe_out", "state")
+
+    def __init__(self, window: float) -> None:
+        self.state = "closed"
+        self.opened_at = 0.0
+        self.probe_out = False
+        self.counts = _SlidingCounts(window, 2)
+
+
+class MemoryStateStore:
+    """The in-process `StateStore`: plain dictionaries, atomic because no operation
+    awaits anything. ``monotonic`` is its clock (`time.monotonic` by default; a part
+    that makes its own store passes the client's injected clock).
+
+    Give the same store to several parts (or to parts on several clients) to share
+    their state: parts of the same kind and settings share it per origin.
+    """
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._now = monotonic
+        self._buckets: dict[str, _Bucket] = {}
+        self._quotas: dict[str, _Quota] = {}
+        self._slots: dict[str, set[int]] = {}
+        self._leases = 0
+        self._breakers: dict[str, _Breaker] = {}
+        self._budgets: dict[str, _SlidingCounts] = {}
+
+    # -- token bucket --------------------------------------------------------------
+
+    async def take_tokens(
+        self, key: str, *, rate: float, burst: float, max_wait: float
+    ) -> tuple[bool, float]:
+        now = self._now()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(burst, now)
+        elif now > bucket.updated:
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+        wait = 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / rate
+        if wait > max_wait:
+            return False, wait
+        bucket.tokens -= 1.0
+        return True, wait
+
+    # -- server quota --------------------------------------------------------------
+
+    def _quota(self, key: str) -> _Quota:
+        quota = self._quotas.get(key)
+        if quota is None:
+            quota = self._quotas[key] = _Quota()
+        return quota
+
+    async def take_quota(self, key: str, *, max_wait: float) -> tuple[bool, float, int]:
+        now = self._now()
+        quota = self._quota(key)
+        quota.roll(now)
+        if quota.remaining is None:
+            quota.taken += 1
+            return True, 0.0, quota.taken
+        if quota.remaining > 0:
+            quota.remaining -= 1
+            quota.taken += 1
+            return True, 0.0, quota.taken
+        wait = quota.reset_at - now
+        if quota.limit is not None and quota.window is not None and quota.limit > 0:
+            wait += quota.window * (quota.reserved // quota.limit)
+        wait = max(wait, 0.0)
+        if wait > max_wait:
+            return False, wait, quota.taken
+        quota.reserved += 1
+        quota.taken += 1
+        return True, wait, quota.taken
+
+    async def announce_quota(
+        self,
+        key: str,
+        *,
+        limit: int | None,
+        remaining: int,
+        reset_in: float,
+        window: float | None,
+        ticket: int,
+    ) -> None:
+        now = self._now()
+        quota = self._quota(key)
+        quota.roll(now)
+        reset_at = now + reset_in
+        if limit is not None:
+            quota.limit = limit
+        if window is not None:
+            quota.window = window
+        elif quota.window is None or reset_in > quota.window:
+            quota.window = reset_in  # the longest reset seen: about one window
+        tolerance = min(1.0, 0.5 * quota.window) if quota.window else 1.0
+        if quota.remaining is not None and reset_at < quota.reset_at - tolerance:
+            return  # about a window that is over (a slow response): stale
+        if quota.remaining is not None and reset_at <= quota.reset_at + tolerance:
+            # The same window: the budget only goes down.
+            quota.remaining = min(quota.remaining, remaining)
+            return
+        # A new window (or the first announcement): the server's count, less the takes
+        # made after this request's, which it may not have seen yet.
+        quota.remaining = max(0, remaining - max(0, quota.taken - ticket))
+        quota.reset_at = reset_at
+
+    async def pause_quota(self, key: str, *, seconds: float) -> None:
+        now = self._now()
+        quota = self._quota(key)
+        quota.roll(now)
+        until = now + seconds
+        if quota.remaining == 0 and quota.reset_at >= until:
+            return
+        quota.remaining = 0
+        quota.reset_at = until
+        quota.reserved = 0
+
+    # -- concurrency slots ---------------------------------------------------------
+
+    async def acquire_slot(self, key: str, *, limit: int) -> int | None:
+        held = self._slots.get(key)
+        if held is None:
+            held = self._slots[key] = set()
+        if len(held) >= limit:
+            return None
+        self._leases += 1
+        held.add(self._leases)
+        return self._leases
+
+    async def release_slot(self, key: str, lease: int) -> None:
+        held = self._slots.get(key)
+        if held is not None:
+            held.discard(lease)
+
+    def slots_in_use(self, key: str) -> int:
+        """How many slots of ``key`` are held (for tests and introspection)."""
+        return len(self._slots.get(key, ()))
+
+    # -- circuit breaker -----------------------------------------------------------
+
+    def _breaker(self, key: str, window: float) -> _Breaker:
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = _Breaker(window)
+        return breaker
+
+    async def breaker_acquire(self, key: str, *, open_for: float) -> tuple[str, float]:
+        breaker = self._breakers.get(key)
+        if breaker is None or breaker.state == "closed":
+            return "closed", 0.0
+        now = self._now()
+        reopens = breaker.opened_at + open_for
+        if breaker.probe_out or now < reopens:
+            return "open", max(reopens - now, 0.0) if not breaker.probe_out else open_for
+        breaker.probe_out = True
+        breaker.state = "half-open"
+        return "probe", 0.0
+
+    async def breaker_record(
+        self,
+        key: str,
+        *,
+        outcome: str,
+        probe: bool,
+        failure_ratio: float,
+        min_calls: int,
+        window: float,
+        open_for: float,
+    ) -> str:
+        now = self._now()
+        breaker = self._breaker(key, window)
+        if probe:
+            breaker.probe_out = False
+            if outcome == "success":
+                breaker.state = "closed"
+                breaker.counts.clear()
+            elif outcome == "failure":
+                breaker.state = "open"
+                breaker.opened_at = now
+            else:  # abandoned: the next attempt after open_for probes again
+                breaker.state = "open"
+            return breaker.state
+        if outcome == "abandoned" or breaker.state != "closed":
+            return breaker.state  # an attempt let through before the breaker opened
+        breaker.counts.add(now, (1, 1 if outcome == "failure" else 0))
+        calls, failures = breaker.counts.totals(now, 2)
+        if calls >= min_calls and failures >= failure_ratio * calls:
+            breaker.state = "open"
+            breaker.opened_at = now
+            breaker.counts.clear()
+        return breaker.state
+
+    # -- retry budget --------------------------------------------------------------
+
+    def _budget(self, key: str, window: float) -> _SlidingCounts:
+        counts = self._budgets.get(key)
+        if counts is None:
+            counts = self._budgets[key] = _SlidingCounts(window, 2)
+        return counts
+
+    async def budget_deposit(self, key: str, *, window: float) -> None:
+        self._budget(key, window).add(self._now(), (1, 0))
+
+    async def budget_withdraw(
+        self, key: str, *, ratio: float, min_per_second: float, window: float
+    ) -> bool:
+        now = self._now()
+        counts = self._budget(key, window)
+        calls, retries = counts.totals(now, 2)
+        if retries + 1 > ratio * calls + min_per_second * window + 1e-9:
+            return False
+        counts.add(now, (0, 1))
+        return True
+
+    def __repr__(self) -> str:
+        return "MemoryStateStore()"
