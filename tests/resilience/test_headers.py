@@ -37,7 +37,7 @@ def headers(**values: str) -> CIMultiDictProxy[str]:
         ("1.5s", 1.5),
         (".5s", 0.5),
         ("500us", 0.0005),
-        ("500µs", 0.0005),  # noqa: RUF001 - Go's own spelling
+        ("500µs", 0.0005),
         ("250ns", 2.5e-7),
         ("0s", 0.0),
         ("0", 0.0),

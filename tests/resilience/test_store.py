@@ -123,7 +123,9 @@ async def test_pause_holds_everything_and_never_shortens(
 async def test_slots(store: MemoryStateStore) -> None:
     first = await store.acquire_slot("c", limit=2)
     second = await store.acquire_slot("c", limit=2)
-    assert first is not None and second is not None and first != second
+    assert first is not None
+    assert second is not None
+    assert first != second
     assert await store.acquire_slot("c", limit=2) is None
     await store.release_slot("c", first)
     await store.release_slot("c", first)  # twice: ignored
@@ -152,7 +154,9 @@ async def test_breaker_opens_at_the_ratio_with_enough_calls(
     assert await _record(store, "success") == "open"  # 3 of 4 failed
     assert await store.breaker_acquire("k", open_for=30.0) == ("open", 30.0)
     clock.now += 29.0
-    assert await store.breaker_acquire("k", open_for=30.0) == ("open", pytest.approx(1.0))
+    state, retry_after = await store.breaker_acquire("k", open_for=30.0)
+    assert state == "open"
+    assert retry_after == pytest.approx(1.0)
     clock.now += 1.0
     assert await store.breaker_acquire("k", open_for=30.0) == ("probe", 0.0)
     # while the probe is out, the others still fail fast
