@@ -27,19 +27,21 @@ Token bucket (`RateLimit`'s own rate)
     then nothing is taken.
 
 Server quota (`RateLimit` from response headers)
-    ``take_quota(key, *, max_wait) -> tuple[bool, float, int]``: take one unit of the
-    budget the server announced: ``(True, 0.0, ticket)`` while some remains (or when
-    nothing was announced); at 0, a reservation in the next window: ``(True, wait,
-    ticket)`` with the seconds until it opens; ``(False, wait, ticket)`` when that is
-    longer than ``max_wait`` (nothing taken). ``ticket`` numbers the takes.
+    ``take_quota(key) -> tuple[bool, float, int]``: take one unit of the budget the
+    server announced: ``(True, 0.0, ticket)`` while some remains (or when nothing was
+    announced; ``ticket`` numbers the takes); at 0, ``(False, wait, 0)``: nothing is
+    taken, and the window ends in ``wait`` seconds, when the caller asks again. (No
+    reservations: the end of a window is an estimate that later responses correct, so
+    a waiter asks again rather than trusting a wait computed earlier.)
     ``announce_quota(key, *, limit, remaining, reset_in, window, ticket)``: the latest
     announcement of a response: ``remaining`` of ``limit`` (``None``: not said) until
     ``reset_in`` seconds from now (``window``: the policy's window length, if said);
     ``ticket`` is the one the request got, so takes made after it (which the server may
     not have counted yet) are subtracted when the announcement starts a new window.
-    Within the current window, the remaining budget only goes down. When the window
-    ends, at most ``limit`` is released (reservations first), and the next window is
-    assumed as long as the last one until a response says otherwise.
+    Within the current window, the remaining budget only goes down (and its end is the
+    latest estimate of it: each includes a network delay). When the window
+    ends, at most ``limit`` is released, and the next window is assumed as long as the
+    last one until a response says otherwise.
     ``pause_quota(key, *, seconds)``: nothing goes through for ``seconds`` (a 429 with
     ``Retry-After``); a later pause never shortens an earlier one.
 
@@ -88,7 +90,7 @@ class StateStore(Protocol):
         self, key: str, *, rate: float, burst: float, max_wait: float
     ) -> tuple[bool, float]: ...
 
-    async def take_quota(self, key: str, *, max_wait: float) -> tuple[bool, float, int]: ...
+    async def take_quota(self, key: str) -> tuple[bool, float, int]: ...
 
     async def announce_quota(
         self,
@@ -176,32 +178,28 @@ class _Bucket:
 
 
 class _Quota:
-    __slots__ = ("limit", "remaining", "reserved", "reset_at", "taken", "window")
+    __slots__ = ("limit", "remaining", "reset_at", "taken", "window")
 
     def __init__(self) -> None:
         self.limit: int | None = None
         self.remaining: int | None = None  # None: nothing announced (no limit known)
         self.reset_at = -math.inf
         self.window: float | None = None
-        self.reserved = 0  # takes waiting for the next window(s)
         self.taken = 0  # the ticket counter
 
     def roll(self, now: float) -> None:
         """Open the windows that began by ``now``, releasing at most ``limit`` each."""
-        while self.remaining is not None and now >= self.reset_at:
-            if self.limit is None or self.window is None or self.window <= 0:
-                # Nothing says how much the next window holds: forget the budget (the
-                # next response announces it again).
-                self.remaining = None
-                self.reserved = 0
-                return
-            served = min(self.reserved, self.limit)
-            self.reserved -= served
-            self.remaining = self.limit - served
-            self.reset_at += self.window
-            if self.reset_at <= now and self.reserved == 0:
-                # Idle for several windows: the next one starts from now.
-                self.reset_at = now + self.window
+        if self.remaining is None or now < self.reset_at:
+            return
+        if self.limit is None or self.window is None or self.window <= 0:
+            # Nothing says how much the next window holds: forget the budget (the next
+            # response announces it again).
+            self.remaining = None
+            return
+        self.remaining = self.limit
+        self.reset_at += self.window
+        if self.reset_at <= now:  # idle for several windows: the next starts now
+            self.reset_at = now + self.window
 
 
 class _Breaker:
@@ -258,7 +256,7 @@ class MemoryStateStore:
             quota = self._quotas[key] = _Quota()
         return quota
 
-    async def take_quota(self, key: str, *, max_wait: float) -> tuple[bool, float, int]:
+    async def take_quota(self, key: str) -> tuple[bool, float, int]:
         now = self._now()
         quota = self._quota(key)
         quota.roll(now)
@@ -269,15 +267,7 @@ class MemoryStateStore:
             quota.remaining -= 1
             quota.taken += 1
             return True, 0.0, quota.taken
-        wait = quota.reset_at - now
-        if quota.limit is not None and quota.window is not None and quota.limit > 0:
-            wait += quota.window * (quota.reserved // quota.limit)
-        wait = max(wait, 0.0)
-        if wait > max_wait:
-            return False, wait, quota.taken
-        quota.reserved += 1
-        quota.taken += 1
-        return True, wait, quota.taken
+        return False, quota.reset_at - now, 0
 
     async def announce_quota(
         self,
@@ -303,8 +293,10 @@ class MemoryStateStore:
         if quota.remaining is not None and reset_at < quota.reset_at - tolerance:
             return  # about a window that is over (a slow response): stale
         if quota.remaining is not None and reset_at <= quota.reset_at + tolerance:
-            # The same window: the budget only goes down.
+            # The same window: the budget only goes down, and of two estimates of its
+            # end, the later one is safe (it includes the network's delay).
             quota.remaining = min(quota.remaining, remaining)
+            quota.reset_at = max(quota.reset_at, reset_at)
             return
         # A new window (or the first announcement): the server's count, less the takes
         # made after this request's, which it may not have seen yet.
@@ -320,7 +312,6 @@ class MemoryStateStore:
             return
         quota.remaining = 0
         quota.reset_at = until
-        quota.reserved = 0
 
     # -- concurrency slots ---------------------------------------------------------
 

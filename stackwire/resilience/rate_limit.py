@@ -46,6 +46,8 @@ from ._store import StateStore
 
 __all__ = ["RateLimit"]
 
+_MIN_WAIT = 0.001  # a window said to end now: look again in a millisecond
+
 
 class RateLimit:
     """A token bucket per origin plus the server's announced budget; see the module
@@ -92,24 +94,35 @@ class RateLimit:
         store = self._store.get(clocks)
         max_wait = self.max_wait
         assert max_wait is not None
-        wait = 0.0
+        waited = 0.0
         ticket = 0
         quota_key = ""
         if self.from_headers:
             quota_key = self._quota_keys(request.url)
-            granted, wait, ticket = await store.take_quota(quota_key, max_wait=max_wait)
-            if not granted:
-                raise self._refusal(request, wait, "the server's announced budget is spent")
+            granted, quota_wait, ticket = await store.take_quota(quota_key)
+            while not granted:
+                # Spent: wait for the window's end and ask again (its end may have been
+                # corrected meanwhile; others may have been quicker).
+                if waited + quota_wait > max_wait:
+                    raise self._refusal(
+                        request, quota_wait, "the server's announced budget is spent"
+                    )
+                quota_wait = max(quota_wait, _MIN_WAIT)
+                await clocks.sleep(quota_wait)
+                waited += quota_wait
+                granted, quota_wait, ticket = await store.take_quota(quota_key)
         if self.rate is not None:
             assert self.burst is not None
-            granted, bucket_wait = await store.take_tokens(
-                self._bucket_keys(request.url), rate=self.rate, burst=self.burst, max_wait=max_wait
+            granted, wait = await store.take_tokens(
+                self._bucket_keys(request.url),
+                rate=self.rate,
+                burst=self.burst,
+                max_wait=max_wait - waited,
             )
             if not granted:
-                raise self._refusal(request, bucket_wait, f"the rate of {self.rate:g}/s")
-            wait = max(wait, bucket_wait)
-        if wait > 0:
-            await clocks.sleep(wait)
+                raise self._refusal(request, wait, f"the rate of {self.rate:g}/s")
+            if wait > 0:
+                await clocks.sleep(wait)
         response = await call_next(request)
         if self.from_headers:
             await self._learn(store, quota_key, response, clocks, ticket)

@@ -99,3 +99,19 @@ def test_streaming_example() -> None:
     assert "events: [('delta', '0'), ('done', '0')]" in out
     assert "in use after stopping early: 0" in out
     assert lines[-1] == "at the end: PoolStats(in_use=0, idle=1)"
+
+
+def test_resilient_llm_client_example() -> None:
+    out = run_example("resilient_llm_client.py")
+    lines = out.splitlines()
+    assert "6. circuit_breaker" in lines
+    assert "7. rate_limit" in lines
+    # paced by the announced budget: every call answered, none refused with a 429
+    assert "replies: 12, 429s: 0" in lines
+    reached = int(next(line for line in lines if line.startswith("/down:")).split()[3])
+    fast = int(
+        next(line for line in lines if line.startswith("failed fast:")).split()[2].rstrip(",")
+    )
+    assert reached < 30  # a dead upstream sees fewer requests than calls
+    assert fast >= 10  # once open, the breaker fails calls without a request
+    assert lines[-1] == "connections in use: 0"

@@ -59,32 +59,44 @@ async def test_token_bucket_never_fills_past_burst(store: MemoryStateStore, cloc
 async def test_quota_counts_down_then_waits_for_the_reset(
     store: MemoryStateStore, clock: Clock
 ) -> None:
-    assert await store.take_quota("q", max_wait=60) == (True, 0.0, 1)  # nothing announced yet
+    assert await store.take_quota("q") == (True, 0.0, 1)  # nothing announced yet
     await store.announce_quota("q", limit=3, remaining=2, reset_in=10.0, window=None, ticket=1)
-    assert (await store.take_quota("q", max_wait=60))[:2] == (True, 0.0)
-    assert (await store.take_quota("q", max_wait=60))[:2] == (True, 0.0)
-    # spent: the next one is a reservation in the next window
-    assert (await store.take_quota("q", max_wait=60))[:2] == (True, 10.0)
-    assert (await store.take_quota("q", max_wait=5))[:2] == (False, 10.0)
-    clock.now += 10.0
-    # the window opened with 3: one went to the reservation
-    got = [(await store.take_quota("q", max_wait=60))[:2] for _ in range(3)]
-    assert got == [(True, 0.0), (True, 0.0), (True, 10.0)]
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)
+    # spent: nothing taken, the window ends in 10 s
+    assert await store.take_quota("q") == (False, 10.0, 0)
+    clock.now += 4.0
+    assert await store.take_quota("q") == (False, 6.0, 0)
+    clock.now += 6.0
+    # the next window opens with the announced limit, and no more
+    got = [(await store.take_quota("q"))[:2] for _ in range(4)]
+    assert got == [(True, 0.0), (True, 0.0), (True, 0.0), (False, 10.0)]
 
 
-async def test_quota_releases_at_most_the_limit_to_waiters(
+async def test_an_idle_quota_starts_its_next_window_now(
     store: MemoryStateStore, clock: Clock
 ) -> None:
-    await store.announce_quota("q", limit=2, remaining=0, reset_in=5.0, window=5.0, ticket=0)
-    waits = [(await store.take_quota("q", max_wait=60))[1] for _ in range(5)]
-    assert waits == [5.0, 5.0, 10.0, 10.0, 15.0]
+    await store.announce_quota("q", limit=1, remaining=0, reset_in=5.0, window=5.0, ticket=0)
+    clock.now += 60.0
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)
+    assert (await store.take_quota("q"))[:2] == (False, 5.0)
+
+
+async def test_a_later_estimate_of_the_same_window_end_wins(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    await store.announce_quota("q", limit=2, remaining=0, reset_in=5.0, window=None, ticket=0)
+    await store.announce_quota("q", limit=2, remaining=0, reset_in=5.2, window=None, ticket=0)
+    granted, wait, _ = await store.take_quota("q")
+    assert not granted
+    assert wait == pytest.approx(5.2)
 
 
 async def test_quota_same_window_only_goes_down(store: MemoryStateStore, clock: Clock) -> None:
     await store.announce_quota("q", limit=10, remaining=5, reset_in=10.0, window=None, ticket=0)
     # a slow response from earlier in the window says more remains: ignored
     await store.announce_quota("q", limit=10, remaining=8, reset_in=9.9, window=None, ticket=0)
-    assert [(await store.take_quota("q", max_wait=0))[0] for _ in range(6)] == [True] * 5 + [False]
+    assert [(await store.take_quota("q"))[0] for _ in range(6)] == [True] * 5 + [False]
 
 
 async def test_quota_new_window_subtracts_later_takes(
@@ -92,21 +104,21 @@ async def test_quota_new_window_subtracts_later_takes(
 ) -> None:
     await store.announce_quota("q", limit=10, remaining=0, reset_in=1.0, window=None, ticket=0)
     clock.now += 1.0
-    tickets = [(await store.take_quota("q", max_wait=0))[2] for _ in range(3)]
+    tickets = [(await store.take_quota("q"))[2] for _ in range(3)]
     # the first request's response announces a new window: 9 left as it saw it, but
     # two more were taken after it
     clock.now += 0.1
     await store.announce_quota(
         "q", limit=10, remaining=9, reset_in=5.0, window=None, ticket=tickets[0]
     )
-    granted = [(await store.take_quota("q", max_wait=0))[0] for _ in range(8)]
+    granted = [(await store.take_quota("q"))[0] for _ in range(8)]
     assert granted == [True] * 7 + [False]
 
 
 async def test_a_stale_announcement_is_ignored(store: MemoryStateStore, clock: Clock) -> None:
     await store.announce_quota("q", limit=5, remaining=4, reset_in=30.0, window=30.0, ticket=0)
     await store.announce_quota("q", limit=5, remaining=0, reset_in=2.0, window=30.0, ticket=0)
-    assert (await store.take_quota("q", max_wait=0))[0] is True
+    assert (await store.take_quota("q"))[0] is True
 
 
 async def test_pause_holds_everything_and_never_shortens(
@@ -114,10 +126,9 @@ async def test_pause_holds_everything_and_never_shortens(
 ) -> None:
     await store.pause_quota("q", seconds=5.0)
     await store.pause_quota("q", seconds=1.0)
-    granted, wait, _ = await store.take_quota("q", max_wait=60)
-    assert (granted, wait) == (True, 5.0)
+    assert await store.take_quota("q") == (False, 5.0, 0)
     clock.now += 5.0
-    assert (await store.take_quota("q", max_wait=0))[:2] == (True, 0.0)  # nothing known: open
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)  # nothing known: open
 
 
 async def test_slots(store: MemoryStateStore) -> None:
