@@ -43,11 +43,11 @@ class Clocks(msgspec.Struct, frozen=True, kw_only=True):
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
 
-    @classmethod
-    def of(cls, request: Request) -> Clocks:
+    @staticmethod
+    def of(request: Request) -> Clocks:
         """The clocks of the client that built ``request`` (the real ones if it has none)."""
-        clocks = request.extensions.get(cls.KEY)
-        return clocks if isinstance(clocks, Clocks) else DEFAULT_CLOCKS
+        clocks = request.extensions.get(_KEY)
+        return DEFAULT_CLOCKS if clocks is None else clocks
 
     @classmethod
     def for_client(
@@ -62,3 +62,4 @@ class Clocks(msgspec.Struct, frozen=True, kw_only=True):
 
 
 DEFAULT_CLOCKS = Clocks()
+_KEY = Clocks.KEY

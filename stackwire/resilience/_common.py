@@ -9,6 +9,7 @@ from yarl import URL
 
 from ..errors import InvalidRequestError
 from ..pipeline.clocks import Clocks
+from ..pipeline.request import Request
 from ._store import MemoryStateStore, StateStore
 
 __all__ = ["OriginKeys", "StoreSlot", "check_number", "check_store"]
@@ -52,17 +53,23 @@ def check_store(store: object) -> StateStore | None:
 
 class StoreSlot:
     """A part's store: the one given, or an in-memory one made at first use on the
-    monotonic clock of the client that first calls through the part."""
+    monotonic clock of the client that first calls through the part.
 
-    __slots__ = ("store",)
+    ``memory`` is the store again when it is a `MemoryStateStore`: its operations never
+    suspend, so parts call their ``*_sync`` twins without a coroutine.
+    """
+
+    __slots__ = ("memory", "store")
 
     def __init__(self, store: StateStore | None) -> None:
         self.store = store
+        self.memory = store if type(store) is MemoryStateStore else None
 
-    def get(self, clocks: Clocks) -> StateStore:
+    def get(self, request: Request) -> StateStore:
         store = self.store
         if store is None:
-            store = self.store = MemoryStateStore(monotonic=clocks.monotonic)
+            memory = MemoryStateStore(monotonic=Clocks.of(request).monotonic)
+            self.store = self.memory = store = memory
         return store
 
 
@@ -76,10 +83,10 @@ class OriginKeys:
         self._cache: dict[tuple[Any, ...], str] = {}
 
     def __call__(self, url: URL) -> str:
-        origin = (url.scheme, url.host, url.port)
-        key = self._cache.get(origin)
+        seen = (url.scheme, url.raw_authority)  # cheap to read; userinfo stays out of keys
+        key = self._cache.get(seen)
         if key is None:
             if len(self._cache) > 4096:
                 self._cache.clear()
-            key = self._cache[origin] = f"{self.prefix}:{origin[0]}://{origin[1]}:{origin[2]}"
+            key = self._cache[seen] = f"{self.prefix}:{url.scheme}://{url.host}:{url.port}"
         return key

@@ -18,6 +18,7 @@ negative, infinite or absurd value is ignored, never an exception. The families 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ import msgspec
 
 __all__ = [
     "ServerBudget",
+    "announces",
     "parse_anthropic",
     "parse_github",
     "parse_go_duration",
@@ -73,6 +75,7 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_go_duration(text: str) -> float | None:
     """Seconds in a Go-style duration (``1m30.5s`` -> 90.5), or ``None``.
 
@@ -272,6 +275,16 @@ def parse_ietf(policy: str | None, ratelimit: str | None) -> ServerBudget | None
         if best is None or candidate.remaining < best.remaining:
             best = candidate
     return best
+
+
+def announces(headers: Mapping[str, str]) -> bool:
+    """Whether the headers hold any family's remaining count (a cheap first look)."""
+    return (
+        "x-ratelimit-remaining-requests" in headers
+        or "ratelimit" in headers
+        or "x-ratelimit-remaining" in headers
+        or "anthropic-ratelimit-requests-remaining" in headers
+    )
 
 
 def server_budget(headers: Mapping[str, str], now: float) -> ServerBudget | None:

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -134,39 +135,47 @@ _SLICES = 10  # a sliding window is kept as this many slices
 
 
 class _SlidingCounts:
-    """Counts per slice of a sliding window (``window / _SLICES`` seconds a slice)."""
+    """Counts per slice of a sliding window (``window / _SLICES`` seconds a slice),
+    with running totals so that reading them costs nothing."""
 
-    __slots__ = ("counts", "slice", "starts")
+    __slots__ = ("counts", "slice", "starts", "sums")
 
     def __init__(self, window: float, fields: int) -> None:
         self.slice = window / _SLICES
-        self.starts: list[int] = []  # slice numbers, oldest first
-        self.counts: list[list[int]] = []
+        self.starts: deque[int] = deque()  # slice numbers, oldest first
+        self.counts: deque[list[int]] = deque()
+        self.sums = [0] * fields
 
     def _trim(self, now: float) -> int:
         current = math.floor(now / self.slice)
         oldest = current - _SLICES + 1
-        while self.starts and self.starts[0] < oldest:
-            del self.starts[0]
-            del self.counts[0]
+        starts = self.starts
+        while starts and starts[0] < oldest:
+            starts.popleft()
+            row = self.counts.popleft()
+            sums = self.sums
+            for index, value in enumerate(row):
+                sums[index] -= value
         return current
 
-    def add(self, now: float, values: tuple[int, ...]) -> None:
+    def add(self, now: float, field: int) -> list[int]:
+        """Count one in ``field``; returns the totals."""
         current = self._trim(now)
         if not self.starts or self.starts[-1] != current:
             self.starts.append(current)
-            self.counts.append([0] * len(values))
-        row = self.counts[-1]
-        for index, value in enumerate(values):
-            row[index] += value
+            self.counts.append([0] * len(self.sums))
+        self.counts[-1][field] += 1
+        self.sums[field] += 1
+        return self.sums
 
-    def totals(self, now: float, fields: int) -> list[int]:
+    def totals(self, now: float) -> list[int]:
         self._trim(now)
-        return [sum(row[index] for row in self.counts) for index in range(fields)]
+        return self.sums
 
     def clear(self) -> None:
         self.starts.clear()
         self.counts.clear()
+        self.sums = [0] * len(self.sums)
 
 
 class _Bucket:
@@ -232,7 +241,7 @@ class MemoryStateStore:
 
     # -- token bucket --------------------------------------------------------------
 
-    async def take_tokens(
+    def take_tokens_sync(
         self, key: str, *, rate: float, burst: float, max_wait: float
     ) -> tuple[bool, float]:
         now = self._now()
@@ -256,7 +265,7 @@ class MemoryStateStore:
             quota = self._quotas[key] = _Quota()
         return quota
 
-    async def take_quota(self, key: str) -> tuple[bool, float, int]:
+    def take_quota_sync(self, key: str) -> tuple[bool, float, int]:
         now = self._now()
         quota = self._quota(key)
         quota.roll(now)
@@ -269,7 +278,7 @@ class MemoryStateStore:
             return True, 0.0, quota.taken
         return False, quota.reset_at - now, 0
 
-    async def announce_quota(
+    def announce_quota_sync(
         self,
         key: str,
         *,
@@ -303,7 +312,7 @@ class MemoryStateStore:
         quota.remaining = max(0, remaining - max(0, quota.taken - ticket))
         quota.reset_at = reset_at
 
-    async def pause_quota(self, key: str, *, seconds: float) -> None:
+    def pause_quota_sync(self, key: str, *, seconds: float) -> None:
         now = self._now()
         quota = self._quota(key)
         quota.roll(now)
@@ -315,7 +324,7 @@ class MemoryStateStore:
 
     # -- concurrency slots ---------------------------------------------------------
 
-    async def acquire_slot(self, key: str, *, limit: int) -> int | None:
+    def acquire_slot_sync(self, key: str, *, limit: int) -> int | None:
         held = self._slots.get(key)
         if held is None:
             held = self._slots[key] = set()
@@ -325,7 +334,7 @@ class MemoryStateStore:
         held.add(self._leases)
         return self._leases
 
-    async def release_slot(self, key: str, lease: int) -> None:
+    def release_slot_sync(self, key: str, lease: int) -> None:
         held = self._slots.get(key)
         if held is not None:
             held.discard(lease)
@@ -342,7 +351,7 @@ class MemoryStateStore:
             breaker = self._breakers[key] = _Breaker(window)
         return breaker
 
-    async def breaker_acquire(self, key: str, *, open_for: float) -> tuple[str, float]:
+    def breaker_acquire_sync(self, key: str, *, open_for: float) -> tuple[str, float]:
         breaker = self._breakers.get(key)
         if breaker is None or breaker.state == "closed":
             return "closed", 0.0
@@ -354,7 +363,7 @@ class MemoryStateStore:
         breaker.state = "half-open"
         return "probe", 0.0
 
-    async def breaker_record(
+    def breaker_record_sync(
         self,
         key: str,
         *,
@@ -380,8 +389,9 @@ class MemoryStateStore:
             return breaker.state
         if outcome == "abandoned" or breaker.state != "closed":
             return breaker.state  # an attempt let through before the breaker opened
-        breaker.counts.add(now, (1, 1 if outcome == "failure" else 0))
-        calls, failures = breaker.counts.totals(now, 2)
+        # fields: 0 successes, 1 failures
+        successes, failures = breaker.counts.add(now, 1 if outcome == "failure" else 0)
+        calls = successes + failures
         if calls >= min_calls and failures >= failure_ratio * calls:
             breaker.state = "open"
             breaker.opened_at = now
@@ -396,19 +406,88 @@ class MemoryStateStore:
             counts = self._budgets[key] = _SlidingCounts(window, 2)
         return counts
 
-    async def budget_deposit(self, key: str, *, window: float) -> None:
-        self._budget(key, window).add(self._now(), (1, 0))
+    def budget_deposit_sync(self, key: str, *, window: float) -> None:
+        self._budget(key, window).add(self._now(), 0)
 
-    async def budget_withdraw(
+    def budget_withdraw_sync(
         self, key: str, *, ratio: float, min_per_second: float, window: float
     ) -> bool:
         now = self._now()
         counts = self._budget(key, window)
-        calls, retries = counts.totals(now, 2)
+        calls, retries = counts.totals(now)
         if retries + 1 > ratio * calls + min_per_second * window + 1e-9:
             return False
-        counts.add(now, (0, 1))
+        counts.add(now, 1)
         return True
+
+    # -- the StateStore protocol: the operations above, as coroutines ----------------
+    # (The parts call the ``*_sync`` twins of a MemoryStateStore directly: they never
+    # suspend, so a coroutine around them would only cost time.)
+
+    async def take_tokens(
+        self, key: str, *, rate: float, burst: float, max_wait: float
+    ) -> tuple[bool, float]:
+        return self.take_tokens_sync(key, rate=rate, burst=burst, max_wait=max_wait)
+
+    async def take_quota(self, key: str) -> tuple[bool, float, int]:
+        return self.take_quota_sync(key)
+
+    async def announce_quota(
+        self,
+        key: str,
+        *,
+        limit: int | None,
+        remaining: int,
+        reset_in: float,
+        window: float | None,
+        ticket: int,
+    ) -> None:
+        self.announce_quota_sync(
+            key, limit=limit, remaining=remaining, reset_in=reset_in, window=window, ticket=ticket
+        )
+
+    async def pause_quota(self, key: str, *, seconds: float) -> None:
+        self.pause_quota_sync(key, seconds=seconds)
+
+    async def acquire_slot(self, key: str, *, limit: int) -> int | None:
+        return self.acquire_slot_sync(key, limit=limit)
+
+    async def release_slot(self, key: str, lease: int) -> None:
+        self.release_slot_sync(key, lease)
+
+    async def breaker_acquire(self, key: str, *, open_for: float) -> tuple[str, float]:
+        return self.breaker_acquire_sync(key, open_for=open_for)
+
+    async def breaker_record(
+        self,
+        key: str,
+        *,
+        outcome: str,
+        probe: bool,
+        failure_ratio: float,
+        min_calls: int,
+        window: float,
+        open_for: float,
+    ) -> str:
+        return self.breaker_record_sync(
+            key,
+            outcome=outcome,
+            probe=probe,
+            failure_ratio=failure_ratio,
+            min_calls=min_calls,
+            window=window,
+            open_for=open_for,
+        )
+
+    async def budget_deposit(self, key: str, *, window: float) -> None:
+        self.budget_deposit_sync(key, window=window)
+
+    async def budget_withdraw(
+        self, key: str, *, ratio: float, min_per_second: float, window: float
+    ) -> bool:
+        return self.budget_withdraw_sync(
+            key, ratio=ratio, min_per_second=min_per_second, window=window
+        )
 
     def __repr__(self) -> str:
         return "MemoryStateStore()"

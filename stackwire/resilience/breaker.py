@@ -39,7 +39,6 @@ from ..errors import (
     InvalidRequestError,
     RateLimitExceededError,
 )
-from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -99,9 +98,14 @@ class CircuitBreaker:
         )
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
-        store = self._store.get(Clocks.of(request))
+        slot = self._store
+        store = slot.store or slot.get(request)
+        memory = slot.memory
         key = self._keys(request.url)
-        state, retry_after = await store.breaker_acquire(key, open_for=self.open_for)
+        if memory is not None:
+            state, retry_after = memory.breaker_acquire_sync(key, open_for=self.open_for)
+        else:
+            state, retry_after = await store.breaker_acquire(key, open_for=self.open_for)
         if state == "open":
             raise CircuitOpenError(
                 f"Circuit breaker for {request.url.origin()} is open after repeated "
@@ -122,8 +126,19 @@ class CircuitBreaker:
             failed = self._judge(exc)
             await self._record(store, key, "failure" if failed else "success", probe)
             raise
-        failed = self._judge(response)
-        await self._record(store, key, "failure" if failed else "success", probe)
+        outcome = "failure" if self._judge(response) else "success"
+        if memory is not None:
+            memory.breaker_record_sync(
+                key,
+                outcome=outcome,
+                probe=probe,
+                failure_ratio=self.failure_ratio,
+                min_calls=self.min_calls,
+                window=self.window,
+                open_for=self.open_for,
+            )
+        else:
+            await self._record(store, key, outcome, probe)
         return response
 
     def _judge(self, outcome: Response[Any] | Exception) -> bool:

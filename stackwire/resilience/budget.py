@@ -25,7 +25,6 @@ other retried failure.
 
 from __future__ import annotations
 
-from ..pipeline.clocks import Clocks
 from ..pipeline.request import Request
 from ._common import StoreSlot, check_number, check_store
 from ._store import StateStore
@@ -56,12 +55,15 @@ class RetryBudget:
 
     async def deposit(self, request: Request) -> None:
         """Count one call (``retry`` calls it once per call)."""
-        store = self._store.get(Clocks.of(request))
-        await store.budget_deposit(self._key, window=self.window)
+        slot = self._store
+        if slot.memory is not None:
+            slot.memory.budget_deposit_sync(self._key, window=self.window)
+        else:
+            await (slot.store or slot.get(request)).budget_deposit(self._key, window=self.window)
 
     async def withdraw(self, request: Request) -> bool:
         """Spend one retry: ``True`` if the budget allows it."""
-        store = self._store.get(Clocks.of(request))
+        store = self._store.store or self._store.get(request)
         return await store.budget_withdraw(
             self._key, ratio=self.ratio, min_per_second=self.min_per_second, window=self.window
         )

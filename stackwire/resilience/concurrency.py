@@ -32,7 +32,6 @@ from collections import deque
 from typing import Any
 
 from ..errors import ConcurrencyLimitError, InvalidRequestError
-from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -98,6 +97,7 @@ class ConcurrencyLimit:
         )
         self._store = StoreSlot(check_store(store))
         self._key = f"concurrency_limit:{max_in_flight}"
+        self._queue: tuple[StateStore, deque[asyncio.Future[None]]] | None = None
 
     def in_flight(self) -> int:
         """How many attempts hold a slot now (with an in-memory store)."""
@@ -106,17 +106,31 @@ class ConcurrencyLimit:
         return int(counter(self._key)) if counter is not None else 0
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
-        store = self._store.get(Clocks.of(request))
+        slot = self._store
+        store = slot.store or slot.get(request)
+        memory = slot.memory
         key = self._key
-        queue = _queue(store, key)
-        lease = None if queue else await store.acquire_slot(key, limit=self.max_in_flight)
+        queue = self._queue
+        if queue is None or queue[0] is not store:
+            queue = self._queue = (store, _queue(store, key))
+        waiters = queue[1]
+        lease: int | None = None
+        if not waiters:
+            if memory is not None:
+                lease = memory.acquire_slot_sync(key, limit=self.max_in_flight)
+            else:
+                lease = await store.acquire_slot(key, limit=self.max_in_flight)
         if lease is None:
-            lease = await self._wait(store, key, queue, request)
+            lease = await self._wait(store, key, waiters, request)
         try:
             return await call_next(request)
         finally:
-            await store.release_slot(key, lease)
-            _wake(queue)
+            if memory is not None:
+                memory.release_slot_sync(key, lease)
+            else:
+                await store.release_slot(key, lease)
+            if waiters:
+                _wake(waiters)
 
     async def _wait(
         self,

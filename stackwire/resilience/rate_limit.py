@@ -41,7 +41,7 @@ from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._common import OriginKeys, StoreSlot, check_number, check_store
-from ._headers import server_budget
+from ._headers import announces, server_budget
 from ._store import StateStore
 
 __all__ = ["RateLimit"]
@@ -83,50 +83,65 @@ class RateLimit:
         if not isinstance(from_headers, bool):
             raise InvalidRequestError(f"from_headers must be True or False, got {from_headers!r}")
         self.from_headers = from_headers
-        self.max_wait = check_number("max_wait", max_wait, inclusive=True, allow_inf=True)
+        self.max_wait: float = check_number("max_wait", max_wait, inclusive=True, allow_inf=True)  # type: ignore[assignment]
         self._store = StoreSlot(check_store(store))
         settings = f"rate_limit:{self.rate!r}:{self.burst!r}"
         self._bucket_keys = OriginKeys(settings + ":bucket")
         self._quota_keys = OriginKeys("rate_limit:server")
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
-        clocks = Clocks.of(request)
-        store = self._store.get(clocks)
-        max_wait = self.max_wait
-        assert max_wait is not None
-        waited = 0.0
+        slot = self._store
+        store = slot.store or slot.get(request)
+        memory = slot.memory
         ticket = 0
+        waited = 0.0
         quota_key = ""
         if self.from_headers:
             quota_key = self._quota_keys(request.url)
-            granted, quota_wait, ticket = await store.take_quota(quota_key)
-            while not granted:
-                # Spent: wait for the window's end and ask again (its end may have been
-                # corrected meanwhile; others may have been quicker).
-                if waited + quota_wait > max_wait:
-                    raise self._refusal(
-                        request, quota_wait, "the server's announced budget is spent"
-                    )
-                quota_wait = max(quota_wait, _MIN_WAIT)
-                await clocks.sleep(quota_wait)
-                waited += quota_wait
-                granted, quota_wait, ticket = await store.take_quota(quota_key)
+            if memory is not None:
+                granted, wait, ticket = memory.take_quota_sync(quota_key)
+            else:
+                granted, wait, ticket = await store.take_quota(quota_key)
+            if not granted:
+                ticket, waited = await self._wait_for_quota(store, quota_key, wait, request)
         if self.rate is not None:
             assert self.burst is not None
-            granted, wait = await store.take_tokens(
-                self._bucket_keys(request.url),
-                rate=self.rate,
-                burst=self.burst,
-                max_wait=max_wait - waited,
-            )
+            key = self._bucket_keys(request.url)
+            budget = self.max_wait - waited
+            if memory is not None:
+                granted, wait = memory.take_tokens_sync(
+                    key, rate=self.rate, burst=self.burst, max_wait=budget
+                )
+            else:
+                granted, wait = await store.take_tokens(
+                    key, rate=self.rate, burst=self.burst, max_wait=budget
+                )
             if not granted:
                 raise self._refusal(request, wait, f"the rate of {self.rate:g}/s")
             if wait > 0:
-                await clocks.sleep(wait)
+                await Clocks.of(request).sleep(wait)
         response = await call_next(request)
-        if self.from_headers:
-            await self._learn(store, quota_key, response, clocks, ticket)
+        if self.from_headers and (response.status_code == 429 or announces(response.headers)):
+            await self._learn(store, quota_key, response, Clocks.of(request), ticket)
         return response
+
+    async def _wait_for_quota(
+        self, store: StateStore, key: str, wait: float, request: Request
+    ) -> tuple[int, float]:
+        """Wait for the window's end and ask again (its end may have been corrected
+        meanwhile; others may have been quicker), until granted or past ``max_wait``.
+        Returns the ticket and the seconds waited."""
+        sleep = Clocks.of(request).sleep
+        waited = 0.0
+        while True:
+            if waited + wait > self.max_wait:
+                raise self._refusal(request, wait, "the server's announced budget is spent")
+            wait = max(wait, _MIN_WAIT)
+            await sleep(wait)
+            waited += wait
+            granted, wait, ticket = await store.take_quota(key)
+            if granted:
+                return ticket, waited
 
     async def _learn(
         self, store: StateStore, key: str, response: Response[Any], clocks: Clocks, ticket: int
