@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench resilience clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# The resilience figures of issue 15 against local scripted servers (about 15 s).
+resilience: $(STAMP)
+	$(BIN)/python benchmarks/resilience.py
 
 bench:
 	$(MAKE) -C benchmarks bench

@@ -1,6 +1,6 @@
 """The figures of the resilience parts (issue 15), each against a local scripted server.
 
-Run with ``python benchmarks/resilience.py`` (``make -C benchmarks resilience``); it
+Run with ``make resilience`` (or ``python benchmarks/resilience.py``); it
 needs only stackwire and aiohttp, takes about 15 s, and prints four figures:
 
 1. header-driven throttling: a server announcing R requests per window (OpenAI-style
@@ -195,7 +195,11 @@ async def breaker(open_for: float) -> dict[str, Any]:
     return {
         "failed attempts before it opened": failed,
         "fast-fail per call, median (ms)": round(statistics.median(times) * 1000, 4),
+        "fast-fail per call, p99 (ms)": round(
+            statistics.quantiles(times, n=100)[98] * 1000, 4
+        ),
         "fast-fail per call, max (ms)": round(max(times) * 1000, 4),
+        "fast-fail calls under 1 ms": f"{sum(t < 0.001 for t in times)} of {len(times)}",
         "requests sent while open": 0 if no_io else "some",
         f"recovery after the upstream is back (s, open_for={open_for:g})": round(recovered, 3),
         "requests to recover (the probe)": probes,
