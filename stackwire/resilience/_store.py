@@ -146,8 +146,7 @@ class _SlidingCounts:
         self.counts: deque[list[int]] = deque()
         self.sums = [0] * fields
 
-    def _trim(self, now: float) -> int:
-        current = math.floor(now / self.slice)
+    def _trim(self, current: int) -> None:
         oldest = current - _SLICES + 1
         starts = self.starts
         while starts and starts[0] < oldest:
@@ -156,20 +155,23 @@ class _SlidingCounts:
             sums = self.sums
             for index, value in enumerate(row):
                 sums[index] -= value
-        return current
 
     def add(self, now: float, field: int) -> list[int]:
         """Count one in ``field``; returns the totals."""
-        current = self._trim(now)
-        if not self.starts or self.starts[-1] != current:
-            self.starts.append(current)
+        current = int(now // self.slice)
+        starts = self.starts
+        if not starts or starts[-1] != current:
+            # A new slice: drop those that left the window (while the newest slice
+            # stays the current one, nothing older can have left it).
+            self._trim(current)
+            starts.append(current)
             self.counts.append([0] * len(self.sums))
         self.counts[-1][field] += 1
         self.sums[field] += 1
         return self.sums
 
     def totals(self, now: float) -> list[int]:
-        self._trim(now)
+        self._trim(int(now // self.slice))
         return self.sums
 
     def clear(self) -> None:
@@ -266,12 +268,18 @@ class MemoryStateStore:
         return quota
 
     def take_quota_sync(self, key: str) -> tuple[bool, float, int]:
-        now = self._now()
-        quota = self._quota(key)
-        quota.roll(now)
-        if quota.remaining is None:
+        quota = self._quotas.get(key)
+        if quota is None:
+            quota = self._quotas[key] = _Quota()
+        if quota.remaining is None:  # nothing announced: no clock to read
             quota.taken += 1
             return True, 0.0, quota.taken
+        now = self._now()
+        if now >= quota.reset_at:
+            quota.roll(now)
+            if quota.remaining is None:
+                quota.taken += 1
+                return True, 0.0, quota.taken
         if quota.remaining > 0:
             quota.remaining -= 1
             quota.taken += 1
@@ -375,7 +383,9 @@ class MemoryStateStore:
         open_for: float,
     ) -> str:
         now = self._now()
-        breaker = self._breaker(key, window)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = _Breaker(window)
         if probe:
             breaker.probe_out = False
             if outcome == "success":
@@ -491,3 +501,7 @@ class MemoryStateStore:
 
     def __repr__(self) -> str:
         return "MemoryStateStore()"
+
+
+# The protocol's reference is this module's docstring: show it as the class's too.
+StateStore.__doc__ = __doc__

@@ -126,7 +126,10 @@ class CircuitBreaker:
             failed = self._judge(exc)
             await self._record(store, key, "failure" if failed else "success", probe)
             raise
-        outcome = "failure" if self._judge(response) else "success"
+        if self.is_failure is default_is_failure:
+            outcome = "failure" if response.status_code >= 500 else "success"
+        else:
+            outcome = "failure" if self._judge(response) else "success"
         if memory is not None:
             memory.breaker_record_sync(
                 key,

@@ -41,7 +41,7 @@ from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._common import OriginKeys, StoreSlot, check_number, check_store
-from ._headers import announces, server_budget
+from ._headers import ServerBudget, announces, server_budget
 from ._store import StateStore
 
 __all__ = ["RateLimit"]
@@ -122,7 +122,32 @@ class RateLimit:
                 await Clocks.of(request).sleep(wait)
         response = await call_next(request)
         if self.from_headers and (response.status_code == 429 or announces(response.headers)):
-            await self._learn(store, quota_key, response, Clocks.of(request), ticket)
+            learned = self._learn(response, Clocks.of(request))
+            if learned is None:
+                pass
+            elif memory is not None:
+                if isinstance(learned, float):
+                    memory.pause_quota_sync(quota_key, seconds=learned)
+                else:
+                    memory.announce_quota_sync(
+                        quota_key,
+                        limit=learned.limit,
+                        remaining=learned.remaining,
+                        reset_in=learned.reset_in,
+                        window=learned.window,
+                        ticket=ticket,
+                    )
+            elif isinstance(learned, float):
+                await store.pause_quota(quota_key, seconds=learned)
+            else:
+                await store.announce_quota(
+                    quota_key,
+                    limit=learned.limit,
+                    remaining=learned.remaining,
+                    reset_in=learned.reset_in,
+                    window=learned.window,
+                    ticket=ticket,
+                )
         return response
 
     async def _wait_for_quota(
@@ -143,25 +168,16 @@ class RateLimit:
             if granted:
                 return ticket, waited
 
-    async def _learn(
-        self, store: StateStore, key: str, response: Response[Any], clocks: Clocks, ticket: int
-    ) -> None:
+    @staticmethod
+    def _learn(response: Response[Any], clocks: Clocks) -> ServerBudget | float | None:
+        """What a response says: a pause (a 429's ``Retry-After``, in seconds), the
+        server's budget, or nothing usable."""
         headers = response.headers
         if response.status_code == 429:
             pause = parse_retry_after(headers, clocks.clock())
             if pause is not None:
-                await store.pause_quota(key, seconds=pause)
-                return
-        budget = server_budget(headers, clocks.clock())
-        if budget is not None:
-            await store.announce_quota(
-                key,
-                limit=budget.limit,
-                remaining=budget.remaining,
-                reset_in=budget.reset_in,
-                window=budget.window,
-                ticket=ticket,
-            )
+                return pause
+        return server_budget(headers, clocks.clock())
 
     def _refusal(self, request: Request, wait: float, why: str) -> RateLimitExceededError:
         return RateLimitExceededError(
