@@ -291,15 +291,12 @@ def server_budget(headers: Mapping[str, str], now: float) -> ServerBudget | None
     """The tightest budget any header family of the response announces (the lowest
     remaining), or ``None``. ``now`` is the client's wall clock, for absolute resets."""
     found: ServerBudget | None = None
+    ratelimit = headers.get("ratelimit")
     for budget in (
-        parse_openai(headers) if "x-ratelimit-remaining-requests" in headers else None,
-        parse_anthropic(headers, now)
-        if "anthropic-ratelimit-requests-remaining" in headers
-        else None,
-        parse_ietf(headers.get("ratelimit-policy"), headers.get("ratelimit"))
-        if "ratelimit" in headers
-        else None,
-        parse_github(headers, now) if "x-ratelimit-remaining" in headers else None,
+        parse_openai(headers),
+        parse_anthropic(headers, now),
+        None if ratelimit is None else parse_ietf(headers.get("ratelimit-policy"), ratelimit),
+        parse_github(headers, now),
     ):
         if budget is not None and (found is None or budget.remaining < found.remaining):
             found = budget
