@@ -9,7 +9,9 @@ attempt goes at once (paced only by the bucket); at 0 it waits for the reset, an
 the reset at most the announced limit goes through. A 429 with ``Retry-After`` (or
 ``retry-after-ms``) pauses the whole origin, not only the call that got it. A wait
 longer than ``max_wait`` raises `RateLimitExceededError` at once, before any I/O, with
-the wait in ``retry_after``. Malformed headers are ignored.
+the wait in ``retry_after`` (a call that waited for one window and finds the next one
+spent too, as others were quicker, is refused as soon as its total wait would pass
+``max_wait``). Malformed headers are ignored.
 
 Where it sits: added with ``client.with_middleware(RateLimit(...))``, below ``retry``
 (once per attempt): every attempt, retries included, spends budget, as it does on the
