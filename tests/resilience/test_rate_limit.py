@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 import stackwire
 from stackwire import MemoryStateStore, RateLimit
@@ -236,3 +237,38 @@ async def test_visible_in_the_pipeline_and_absent_by_default(make_client: MakeCl
 def test_bad_settings_fail_at_construction(kwargs: dict[str, Any]) -> None:
     with pytest.raises(stackwire.InvalidRequestError):
         RateLimit(**kwargs)
+
+
+async def test_a_call_outpaced_for_several_windows_is_refused_past_max_wait(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    store = MemoryStateStore(monotonic=vt.clock)
+    part = RateLimit(max_wait=15.0, store=store)
+    key = part._quota_keys(URL("http://127.0.0.1:9/"))
+    # The server said: 1 request per 10 s window, spent for the next 10 s.
+    await store.announce_quota(key, limit=1, remaining=0, reset_in=10.0, window=10.0, ticket=0)
+
+    async def others_are_quicker(seconds: float) -> None:
+        await vt.sleep(seconds)
+        await store.take_quota(key)  # someone else takes each new window first
+
+    client = make_client("http://127.0.0.1:9/", sleep=others_are_quicker, clock=vt.clock)
+    with pytest.raises(stackwire.RateLimitExceededError) as caught:
+        await client.with_middleware(part).get("/r")
+    assert vt.slept == [10.0]  # waited one window, then 10 + 10 > 15: refused, never sent
+    assert caught.value.retry_after == pytest.approx(10.0)
+
+
+async def test_a_bucket_and_the_server_budget_together(
+    serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    base, server = await announcing(serve, vt, limit=4, window=10.0, family="openai")
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock).with_middleware(
+        RateLimit(1.0, burst=2)
+    )
+    for _ in range(5):
+        await client.get("/r")
+    assert 429 not in server.statuses
+    # the bucket paced calls 3 and 4 by a second each; the fifth waited for the window
+    assert vt.slept[:2] == [1.0, 1.0]
+    assert sum(vt.slept) == pytest.approx(10.0, abs=0.01)
