@@ -41,7 +41,7 @@ statuses arrive here as typed errors carrying their (released) response.
 
 Defaults: ``max_retries=2`` (3 attempts); ``max_retry_after=60`` s; backoff 0.5 s
 doubling to 8 s with jitter 0.25 (a factor in (0.75, 1]); ``Idempotency-Key``;
-``X-Retry-Count``; `asyncio.sleep`, `time.time` and `random.random`.
+``X-Retry-Count``; `asyncio.sleep`, `time.time` and `random.random`; no retry budget.
 
 Retries and timeouts: a timed-out attempt is an `APITimeoutError`, retried like a
 connection error; each attempt gets the full per-attempt `Timeout`. With a deadline
