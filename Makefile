@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench resilience clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: lint typecheck pytest
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
+
+# The resilience figures of issue 15 against local scripted servers (about 15 s).
+resilience: $(STAMP)
+	$(BIN)/python benchmarks/resilience.py
 
 bench:
 	$(MAKE) -C benchmarks bench

@@ -12,6 +12,11 @@ Endpoints, all under ``/v1``:
 - ``GET /events?n=`` -> ``n`` Server-Sent Events (``delta`` events, then ``done``);
 - ``GET /logs?n=`` -> ``n`` log records as JSON Lines (``application/x-ndjson``);
 - ``POST /files`` (multipart) -> what was received: field names, file names, sizes.
+- ``GET /chat?key=`` -> an LLM-style endpoint with a budget of 3 requests per 0.5 s
+  window per ``key``, announced as OpenAI does (``x-ratelimit-*-requests``, resets
+  like ``380ms``); beyond it, 429 with ``retry-after-ms``;
+- ``GET /down`` -> always 503 (a dead upstream); ``GET /hits?key=`` -> how many
+  requests ``/chat`` or ``/down`` received for a key (``chat:<key>``, ``down``).
 
 Run it alone with ``python examples/demo_server.py [port]``.
 """
@@ -21,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -31,6 +38,9 @@ __all__ = ["create_app", "start"]
 
 USERS = web.AppKey("users", dict)
 HITS = web.AppKey("hits", Counter)
+WINDOWS = web.AppKey("windows", dict)
+CHAT_LIMIT = 3
+CHAT_WINDOW = 0.5
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -88,6 +98,41 @@ async def unstable(request: web.Request) -> web.Response:
     if hits[key] <= 2:
         return _error(500, "try again")
     return web.json_response({"ok": True, "attempts": hits[key]})
+
+
+async def chat(request: web.Request) -> web.Response:
+    hits: Counter[str] = request.app[HITS]
+    key = "chat:" + request.query.get("key", "")
+    hits[key] += 1
+    windows: dict[str, tuple[float, int]] = request.app[WINDOWS]
+    now = time.monotonic()
+    start, used = windows.get(key, (now, 0))
+    if now >= start + CHAT_WINDOW:
+        start, used = now, 0
+    reset_ms = max(1, math.ceil((start + CHAT_WINDOW - now) * 1000))
+    limits = {
+        "x-ratelimit-limit-requests": str(CHAT_LIMIT),
+        "x-ratelimit-reset-requests": f"{reset_ms}ms",
+    }
+    if used >= CHAT_LIMIT:
+        windows[key] = (start, used)
+        limits["x-ratelimit-remaining-requests"] = "0"
+        limits["retry-after-ms"] = str(reset_ms)
+        return web.json_response(
+            {"error": {"message": "rate limit reached"}}, status=429, headers=limits
+        )
+    windows[key] = (start, used + 1)
+    limits["x-ratelimit-remaining-requests"] = str(CHAT_LIMIT - used - 1)
+    return web.json_response({"reply": "hello", "n": hits[key]}, headers=limits)
+
+
+async def down(request: web.Request) -> web.Response:
+    request.app[HITS]["down"] += 1
+    return _error(503, "upstream is down")
+
+
+async def hit_count(request: web.Request) -> web.Response:
+    return web.json_response({"hits": request.app[HITS][request.query.get("key", "")]})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -155,6 +200,7 @@ def create_app() -> web.Application:
     app = web.Application()
     app[USERS] = {}
     app[HITS] = Counter()
+    app[WINDOWS] = {}
     app.router.add_post("/v1/users", create_user)
     app.router.add_get("/v1/users", list_users)
     app.router.add_get("/v1/users/{id}", get_user)
@@ -164,6 +210,9 @@ def create_app() -> web.Application:
     app.router.add_get("/v1/logs", logs)
     app.router.add_post("/v1/files", upload)
     app.router.add_post("/v1/signed", signed)
+    app.router.add_get("/v1/chat", chat)
+    app.router.add_get("/v1/down", down)
+    app.router.add_get("/v1/hits", hit_count)
     return app
 
 

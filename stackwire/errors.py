@@ -39,7 +39,8 @@ Every failure a user can see is one of these (or ``asyncio.CancelledError``,
 untouched), with the underlying exception as ``__cause__``.
 
 Every `APIError` has ``retries_taken``: how many retries the call made before it
-raised (0 when the first attempt failed for good).
+raised (0 when the first attempt failed for good), and ``retry_budget_exhausted``:
+``True`` when the client's retry budget stopped a retry it would otherwise have had.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class APIError(StackwireError):
     request: Request | None
     body: object | None
     retries_taken: int
+    retry_budget_exhausted: bool
 
     def __init__(
         self, message: str, *, request: Request | None = None, body: object | None = None
@@ -109,6 +111,9 @@ class APIError(StackwireError):
         self.request = request
         self.body = body
         self.retries_taken = 0
+        # Set by the retry middleware when the client's retry budget (retry_budget=)
+        # stopped a retry this error would otherwise have had.
+        self.retry_budget_exhausted = False
 
     def __str__(self) -> str:
         return self.message

@@ -68,6 +68,17 @@ PROMISED = {
     "InvalidRequestError",
     "ClientClosedError",
     "RedirectError",
+    # DESIGN §8: the resilience parts.
+    "RateLimit",
+    "ConcurrencyLimit",
+    "CircuitBreaker",
+    "RetryBudget",
+    "Hedge",
+    "StateStore",
+    "MemoryStateStore",
+    "RateLimitExceededError",
+    "ConcurrencyLimitError",
+    "CircuitOpenError",
 }
 
 

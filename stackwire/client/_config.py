@@ -32,6 +32,7 @@ from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS
 from ..pipeline.response import REQUEST_ID_HEADERS
 from ..pipeline.transport import Transport
+from ..resilience.budget import RetryBudget
 from ..transports.aiohttp_transport import DEFAULT_MAX_CONNECTIONS
 from ._secrets import _Secret, secrets_in
 
@@ -73,6 +74,7 @@ class ClientOptions(TypedDict, total=False):
     transport: Transport | None
     max_connections: int
     on_retry: Callable[[RetryEvent], object] | None
+    retry_budget: RetryBudget | None
     sleep: Callable[[float], Awaitable[object]]
     clock: Callable[[], float]
     random: Callable[[], float]
@@ -140,6 +142,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     transport: Transport | None = None
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     on_retry: Callable[[RetryEvent], object] | None = None
+    retry_budget: RetryBudget | None = None
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     clock: Callable[[], float] = time.time
     random: Callable[[], float] = _random.random
@@ -297,6 +300,10 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         check_max_retries(values["max_retries"])
     if "middlewares" in values:
         values["middlewares"] = tuple(values["middlewares"])
+    if values.get("retry_budget") is not None and not isinstance(
+        values["retry_budget"], RetryBudget
+    ):
+        raise _bad_option("retry_budget", values["retry_budget"], "a RetryBudget or None")
     if values.get("auth") is not None and not isinstance(values["auth"], Auth):
         raise InvalidRequestError(
             f"auth must be an Auth or None, got {type(values['auth']).__name__}"

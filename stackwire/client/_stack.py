@@ -35,6 +35,7 @@ def _default_pipeline(config: _Config) -> Pipeline:
         sleep=config.sleep,
         clock=config.clock,
         random=config.random,
+        retry_budget=config.retry_budget,
     )
     stack: list[Middleware] = [
         HeadersMiddleware(

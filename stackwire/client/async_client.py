@@ -31,6 +31,7 @@ from ..middlewares.headers import split_headers
 from ..middlewares.retry import (
     check_max_retries,
 )
+from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import Middleware
 from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
@@ -188,11 +189,16 @@ class AsyncClient:
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
         self._urls: dict[str, URL] = {}  # path -> URL, for paths without placeholders
         # Read-only, since every request of this client shares it.
-        self._extensions: Mapping[ExtensionKey[Any], Any] = MappingProxyType(
+        extensions: dict[ExtensionKey[Any], Any] = (
             {}
             if config.request_id_headers == REQUEST_ID_HEADERS
             else {REQUEST_ID_HEADERS_KEY: config.request_id_headers}
         )
+        # An injected sleep/clock reaches the middlewares below retry (Clocks.of).
+        clocks = Clocks.for_client(config.sleep, config.clock)
+        if clocks is not None:
+            extensions[Clocks.KEY] = clocks
+        self._extensions: Mapping[ExtensionKey[Any], Any] = MappingProxyType(extensions)
 
     @classmethod
     def _derive(cls, parent: AsyncClient, config: _Config, pipeline: Pipeline | None) -> Self:

@@ -26,6 +26,10 @@ waits and sends it again, at most ``max_retries`` more times.
   of the pool while sleeping. Each attempt starts from a fresh copy of the request
   this middleware received (extension map included), so nothing an attempt changes
   reaches the next one.
+- *Budget*: with ``retry_budget=`` (a `RetryBudget`), every call deposits once and
+  every retry withdraws once, asked after every other rule has said "retry"; when the
+  budget is spent the call raises its last error at once, with "retry budget exhausted"
+  in its message and ``error.retry_budget_exhausted`` set.
 - *Observability*: ``on_retry`` gets a `RetryEvent` before each sleep;
   ``retries_taken`` is set on the returned `Response` and on every `APIError` raised.
 
@@ -37,7 +41,7 @@ statuses arrive here as typed errors carrying their (released) response.
 
 Defaults: ``max_retries=2`` (3 attempts); ``max_retry_after=60`` s; backoff 0.5 s
 doubling to 8 s with jitter 0.25 (a factor in (0.75, 1]); ``Idempotency-Key``;
-``X-Retry-Count``; `asyncio.sleep`, `time.time` and `random.random`.
+``X-Retry-Count``; `asyncio.sleep`, `time.time` and `random.random`; no retry budget.
 
 Retries and timeouts: a timed-out attempt is an `APITimeoutError`, retried like a
 connection error; each attempt gets the full per-attempt `Timeout`. With a deadline
@@ -54,7 +58,7 @@ import random as _random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 from msgspec.structs import replace
@@ -84,6 +88,7 @@ from .headers import check_header
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "RetryBudgetLike",
     "RetryEvent",
     "RetryMiddleware",
     "check_max_retries",
@@ -104,6 +109,16 @@ _NEVER_RETRIED = (
     ConcurrencyLimitError,
     CircuitOpenError,
 )
+
+
+@runtime_checkable
+class RetryBudgetLike(Protocol):
+    """What ``retry`` needs of a retry budget (``stackwire.resilience.RetryBudget``):
+    ``deposit`` once per call, ``withdraw`` before each retry (``False``: spent)."""
+
+    async def deposit(self, request: Request, /) -> None: ...
+
+    async def withdraw(self, request: Request, /) -> bool: ...
 
 
 class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -200,6 +215,7 @@ class RetryMiddleware:
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = _random.random,
         monotonic: Callable[[], float] = time.monotonic,
+        retry_budget: RetryBudgetLike | None = None,
     ) -> None:
         self.max_retries = check_max_retries(max_retries)
         self.max_retry_after = _seconds(
@@ -237,6 +253,7 @@ class RetryMiddleware:
         self._clock = clock
         self._random = random
         self._monotonic = monotonic
+        self.retry_budget = retry_budget
         # The first attempt's headers (with X-Retry-Count: 0), by the call's headers.
         self._first_attempt_headers: IdentityMemo[CIMultiDictProxy[str]] = IdentityMemo()
 
@@ -248,6 +265,9 @@ class RetryMiddleware:
             or request.options.idempotency_key is not NOT_GIVEN
         ):
             request = self._prepare(request)  # (a GET without a key has nothing to add)
+        budget = self.retry_budget
+        if budget is not None:
+            await budget.deposit(request)
         schedule: Iterator[float] | None = None
         attempt = 0
         while True:
@@ -277,6 +297,9 @@ class RetryMiddleware:
                     delay = jittered(backoff_delay, self.jitter, self._random)
                     source = "backoff"
                 self._check_deadline(request, delay, error)
+                if budget is not None and not await budget.withdraw(request):
+                    self._budget_spent(error)
+                    raise
                 if self.on_retry is not None:
                     await self._report(error, attempt, delay, source, request)
                 await self._sleep(delay)
@@ -364,6 +387,14 @@ class RetryMiddleware:
             f"{error.message} (Retry-After of {hint:g} s exceeds "
             f"max_retry_after={self.max_retry_after:g} s; not retrying: raise "
             "max_retry_after to wait that long)"
+        )
+        error.args = (error.message,)
+
+    def _budget_spent(self, error: APIError) -> None:
+        error.retry_budget_exhausted = True
+        error.message = (
+            f"{error.message} (retry budget exhausted: retries across this client's calls "
+            "are at their limit, so this call was not retried)"
         )
         error.args = (error.message,)
 

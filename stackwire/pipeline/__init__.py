@@ -2,6 +2,7 @@
 `Pipeline` and the transport contract."""
 
 from .body import StreamingBody, is_replayable
+from .clocks import Clocks
 from .middleware import CallNext, Middleware, RequestRewriter
 from .options import RequestOptions, Timeout
 from .pipeline import NamedMiddleware, Pipeline
@@ -13,6 +14,7 @@ from .transport import PoolStats, Transport
 __all__ = [
     "AsyncStream",
     "CallNext",
+    "Clocks",
     "ExtensionKey",
     "Middleware",
     "NamedMiddleware",

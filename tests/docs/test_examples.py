@@ -252,3 +252,19 @@ def test_testing_your_sdk_example() -> None:
     assert "replayed: True User(id=1, name='Ada')" in out
     assert "key in the file: False" in out
     assert out.splitlines()[-1] == "blocking: User(id=1, name='Ada')"
+
+
+def test_resilient_llm_client_example() -> None:
+    out = run_example("resilient_llm_client.py")
+    lines = out.splitlines()
+    assert "6. circuit_breaker" in lines
+    assert "7. rate_limit" in lines
+    # paced by the announced budget: every call answered, none refused with a 429
+    assert "replies: 12, 429s: 0" in lines
+    reached = int(next(line for line in lines if line.startswith("/down:")).split()[3])
+    fast = int(
+        next(line for line in lines if line.startswith("failed fast:")).split()[2].rstrip(",")
+    )
+    assert reached < 30  # a dead upstream sees fewer requests than calls
+    assert fast >= 10  # once open, the breaker fails calls without a request
+    assert lines[-1] == "connections in use: 0"

@@ -1,0 +1,92 @@
+"""What every resilience part shares: argument checks, its store, per-origin keys."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from yarl import URL
+
+from ..errors import InvalidRequestError
+from ..pipeline.clocks import Clocks
+from ..pipeline.request import Request
+from ._store import MemoryStateStore, StateStore
+
+__all__ = ["OriginKeys", "StoreSlot", "check_number", "check_store"]
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    minimum: float = 0.0,
+    inclusive: bool = False,
+    maximum: float | None = None,
+    allow_none: bool = False,
+    allow_inf: bool = False,
+) -> float | None:
+    """``value`` as a float in range, else `InvalidRequestError` naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        ok = (number >= minimum if inclusive else number > minimum) and (
+            maximum is None or number <= maximum
+        )
+        if ok and (allow_inf or math.isfinite(number)):
+            return number
+    bound = ">=" if inclusive else ">"
+    extra = f" and <= {maximum:g}" if maximum is not None else ""
+    none = " or None" if allow_none else ""
+    raise InvalidRequestError(
+        f"{name} must be a number {bound} {minimum:g}{extra}{none}, got {value!r}"
+    )
+
+
+def check_store(store: object) -> StateStore | None:
+    if store is not None and not isinstance(store, StateStore):
+        raise InvalidRequestError(
+            f"store must be a StateStore (such as MemoryStateStore()) or None, got {store!r}"
+        )
+    return store
+
+
+class StoreSlot:
+    """A part's store: the one given, or an in-memory one made at first use on the
+    monotonic clock of the client that first calls through the part.
+
+    ``memory`` is the store again when it is a `MemoryStateStore`: its operations never
+    suspend, so parts call their ``*_sync`` twins without a coroutine.
+    """
+
+    __slots__ = ("memory", "store")
+
+    def __init__(self, store: StateStore | None) -> None:
+        self.store = store
+        self.memory = store if type(store) is MemoryStateStore else None
+
+    def get(self, request: Request) -> StateStore:
+        store = self.store
+        if store is None:
+            memory = MemoryStateStore(monotonic=Clocks.of(request).monotonic)
+            self.store = self.memory = store = memory
+        return store
+
+
+class OriginKeys:
+    """``<prefix>:<scheme>://<host>:<port>`` for a URL, cached per origin."""
+
+    __slots__ = ("_cache", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._cache: dict[tuple[Any, ...], str] = {}
+
+    def __call__(self, url: URL) -> str:
+        seen = (url.scheme, url.raw_authority)  # cheap to read; userinfo stays out of keys
+        key = self._cache.get(seen)
+        if key is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            key = self._cache[seen] = f"{self.prefix}:{url.scheme}://{url.host}:{url.port}"
+        return key

@@ -1,0 +1,176 @@
+"""`ConcurrencyLimit`: at most N attempts in flight; the others queue.
+
+What it does: an attempt takes a slot before it is sent and gives it back when its
+response is handed back up (for a stream: when its headers arrived) or when it fails.
+Without a free slot it queues (first come, first served among the waiters of one
+process); a wait longer than ``max_wait`` raises `ConcurrencyLimitError`, before any
+I/O. Cancellation while queued, or while in flight, gives the slot back: the count is
+always exact.
+
+Where it sits: added with ``client.with_middleware(ConcurrencyLimit(n))``, below
+``retry`` (per attempt): a retry sleeping between attempts holds no slot, and each
+attempt of the client and of every client derived from it (which share the part)
+counts. Put it below `RateLimit` and `CircuitBreaker` so that their waits and refusals
+hold no slot, and below `Hedge` so that every hedged attempt takes one.
+
+Defaults: ``max_wait=None`` (wait as long as it takes); state in a `MemoryStateStore`
+of its own unless ``store=`` is given (parts with the same ``max_in_flight`` and store
+share their slots). The queue wait is measured on the event loop's clock (it is a wait
+for other attempts, not a sleep, so the client's injected ``sleep`` is not used).
+
+Retries and timeouts: a refusal is never retried. The queue wait is not part of the
+per-attempt timeout (it starts when the request is sent), but a call ``deadline`` keeps
+running while queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections import deque
+from typing import Any
+
+from ..errors import ConcurrencyLimitError, InvalidRequestError
+from ..pipeline.middleware import CallNext
+from ..pipeline.request import Request
+from ..pipeline.response import Response
+from ._common import StoreSlot, check_number, check_store
+from ._store import StateStore
+
+__all__ = ["ConcurrencyLimit"]
+
+# Waiters of every part on one store, per key: a slot given back by any of them wakes
+# the first. A store shared between processes cannot wake us: we also look again
+# every _POLL seconds.
+_WAITERS: weakref.WeakKeyDictionary[Any, dict[str, deque[asyncio.Future[None]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_POLL = 0.25
+
+
+def _queue(store: StateStore, key: str) -> deque[asyncio.Future[None]]:
+    queues = _WAITERS.get(store)
+    if queues is None:
+        queues = _WAITERS[store] = {}
+    queue = queues.get(key)
+    if queue is None:
+        queue = queues[key] = deque()
+    return queue
+
+
+def _wake(queue: deque[asyncio.Future[None]]) -> None:
+    while queue:
+        waiter = queue.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return
+
+
+class ConcurrencyLimit:
+    """At most ``max_in_flight`` attempts in flight; see the module docstring.
+
+    >>> from stackwire import AsyncClient
+    >>> client = AsyncClient("https://api.example.com").with_middleware(ConcurrencyLimit(8))
+    >>> "concurrency_limit" in client.pipeline
+    True
+    """
+
+    name = "concurrency_limit"
+
+    def __init__(
+        self,
+        max_in_flight: int,
+        *,
+        max_wait: float | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise InvalidRequestError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
+        self.max_in_flight = max_in_flight
+        self.max_wait = check_number(
+            "max_wait", max_wait, inclusive=True, allow_none=True, allow_inf=True
+        )
+        self._store = StoreSlot(check_store(store))
+        self._key = f"concurrency_limit:{max_in_flight}"
+        self._queue: tuple[StateStore, deque[asyncio.Future[None]]] | None = None
+
+    def in_flight(self) -> int:
+        """How many attempts hold a slot now (with an in-memory store)."""
+        store = self._store.store
+        counter = getattr(store, "slots_in_use", None)
+        return int(counter(self._key)) if counter is not None else 0
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
+        slot = self._store
+        store = slot.store or slot.get(request)
+        memory = slot.memory
+        key = self._key
+        queue = self._queue
+        if queue is None or queue[0] is not store:
+            queue = self._queue = (store, _queue(store, key))
+        waiters = queue[1]
+        lease: int | None = None
+        if not waiters:
+            if memory is not None:
+                lease = memory.acquire_slot_sync(key, limit=self.max_in_flight)
+            else:
+                lease = await store.acquire_slot(key, limit=self.max_in_flight)
+        if lease is None:
+            lease = await self._wait(store, key, waiters, request)
+        try:
+            return await call_next(request)
+        finally:
+            if memory is not None:
+                memory.release_slot_sync(key, lease)
+            else:
+                await store.release_slot(key, lease)
+            if waiters:
+                _wake(waiters)
+
+    async def _wait(
+        self,
+        store: StateStore,
+        key: str,
+        queue: deque[asyncio.Future[None]],
+        request: Request,
+    ) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = None if self.max_wait is None else loop.time() + self.max_wait
+        while True:
+            waiter: asyncio.Future[None] = loop.create_future()
+            queue.append(waiter)
+            timeout = _POLL if deadline is None else min(_POLL, deadline - loop.time())
+            try:
+                if timeout > 0:
+                    await asyncio.wait((waiter,), timeout=timeout)
+                lease = await store.acquire_slot(key, limit=self.max_in_flight)
+            except BaseException:
+                # Cancelled: a wake-up meant for us goes to the next waiter.
+                if waiter.done() and not waiter.cancelled():
+                    _wake(queue)
+                else:
+                    waiter.cancel()
+                raise
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            if lease is not None:
+                return lease
+            if deadline is not None and loop.time() >= deadline:
+                raise ConcurrencyLimitError(
+                    f"No free slot among max_in_flight={self.max_in_flight} attempts in flight "
+                    f"within max_wait={self.max_wait:g} s; not sent (raise max_wait or "
+                    "max_in_flight).",
+                    request=request,
+                )
+
+    def __repr__(self) -> str:
+        shown = "None" if self.max_wait is None else f"{self.max_wait:g}"
+        return f"ConcurrencyLimit({self.max_in_flight}, max_wait={shown})"

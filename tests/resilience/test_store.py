@@ -1,0 +1,216 @@
+"""`MemoryStateStore`: each operation of the `StateStore` protocol, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from stackwire import MemoryStateStore, StateStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(clock: Clock) -> MemoryStateStore:
+    return MemoryStateStore(monotonic=clock)
+
+
+def test_memory_store_is_a_state_store(store: MemoryStateStore) -> None:
+    assert isinstance(store, StateStore)
+
+
+async def test_token_bucket_starts_full_then_paces_in_order(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    waits = [await store.take_tokens("b", rate=2.0, burst=3.0, max_wait=10) for _ in range(5)]
+    # three at once (the burst), then one every 0.5 s, each reserved in turn
+    assert waits == [(True, 0.0), (True, 0.0), (True, 0.0), (True, 0.5), (True, 1.0)]
+    clock.now += 1.0  # the two reservations are now paid back
+    assert await store.take_tokens("b", rate=2.0, burst=3.0, max_wait=10) == (True, 0.5)
+
+
+async def test_token_bucket_refuses_past_max_wait_without_taking(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    assert await store.take_tokens("b", rate=1.0, burst=1.0, max_wait=0.5) == (True, 0.0)
+    assert await store.take_tokens("b", rate=1.0, burst=1.0, max_wait=0.5) == (False, 1.0)
+    assert await store.take_tokens("b", rate=1.0, burst=1.0, max_wait=0.5) == (False, 1.0)
+    clock.now += 1.0
+    assert await store.take_tokens("b", rate=1.0, burst=1.0, max_wait=0.5) == (True, 0.0)
+
+
+async def test_token_bucket_never_fills_past_burst(store: MemoryStateStore, clock: Clock) -> None:
+    await store.take_tokens("b", rate=10.0, burst=2.0, max_wait=1)
+    clock.now += 3600
+    got = [(await store.take_tokens("b", rate=10.0, burst=2.0, max_wait=1))[1] for _ in range(3)]
+    assert got == [0.0, 0.0, pytest.approx(0.1)]
+
+
+async def test_quota_counts_down_then_waits_for_the_reset(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    assert await store.take_quota("q") == (True, 0.0, 1)  # nothing announced yet
+    await store.announce_quota("q", limit=3, remaining=2, reset_in=10.0, window=None, ticket=1)
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)
+    # spent: nothing taken, the window ends in 10 s
+    assert await store.take_quota("q") == (False, 10.0, 0)
+    clock.now += 4.0
+    assert await store.take_quota("q") == (False, 6.0, 0)
+    clock.now += 6.0
+    # the next window opens with the announced limit, and no more
+    got = [(await store.take_quota("q"))[:2] for _ in range(4)]
+    assert got == [(True, 0.0), (True, 0.0), (True, 0.0), (False, 10.0)]
+
+
+async def test_an_idle_quota_starts_its_next_window_now(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    await store.announce_quota("q", limit=1, remaining=0, reset_in=5.0, window=5.0, ticket=0)
+    clock.now += 60.0
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)
+    assert (await store.take_quota("q"))[:2] == (False, 5.0)
+
+
+async def test_a_later_estimate_of_the_same_window_end_wins(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    await store.announce_quota("q", limit=2, remaining=0, reset_in=5.0, window=None, ticket=0)
+    await store.announce_quota("q", limit=2, remaining=0, reset_in=5.2, window=None, ticket=0)
+    granted, wait, _ = await store.take_quota("q")
+    assert not granted
+    assert wait == pytest.approx(5.2)
+
+
+async def test_quota_same_window_only_goes_down(store: MemoryStateStore, clock: Clock) -> None:
+    await store.announce_quota("q", limit=10, remaining=5, reset_in=10.0, window=None, ticket=0)
+    # a slow response from earlier in the window says more remains: ignored
+    await store.announce_quota("q", limit=10, remaining=8, reset_in=9.9, window=None, ticket=0)
+    assert [(await store.take_quota("q"))[0] for _ in range(6)] == [True] * 5 + [False]
+
+
+async def test_quota_new_window_subtracts_later_takes(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    await store.announce_quota("q", limit=10, remaining=0, reset_in=1.0, window=None, ticket=0)
+    clock.now += 1.0
+    tickets = [(await store.take_quota("q"))[2] for _ in range(3)]
+    # the first request's response announces a new window: 9 left as it saw it, but
+    # two more were taken after it
+    clock.now += 0.1
+    await store.announce_quota(
+        "q", limit=10, remaining=9, reset_in=5.0, window=None, ticket=tickets[0]
+    )
+    granted = [(await store.take_quota("q"))[0] for _ in range(8)]
+    assert granted == [True] * 7 + [False]
+
+
+async def test_a_stale_announcement_is_ignored(store: MemoryStateStore, clock: Clock) -> None:
+    await store.announce_quota("q", limit=5, remaining=4, reset_in=30.0, window=30.0, ticket=0)
+    await store.announce_quota("q", limit=5, remaining=0, reset_in=2.0, window=30.0, ticket=0)
+    assert (await store.take_quota("q"))[0] is True
+
+
+async def test_pause_holds_everything_and_never_shortens(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    await store.pause_quota("q", seconds=5.0)
+    await store.pause_quota("q", seconds=1.0)
+    assert await store.take_quota("q") == (False, 5.0, 0)
+    clock.now += 5.0
+    assert (await store.take_quota("q"))[:2] == (True, 0.0)  # nothing known: open
+
+
+async def test_slots(store: MemoryStateStore) -> None:
+    first = await store.acquire_slot("c", limit=2)
+    second = await store.acquire_slot("c", limit=2)
+    assert first is not None
+    assert second is not None
+    assert first != second
+    assert await store.acquire_slot("c", limit=2) is None
+    await store.release_slot("c", first)
+    await store.release_slot("c", first)  # twice: ignored
+    assert store.slots_in_use("c") == 1
+    assert await store.acquire_slot("c", limit=2) is not None
+    assert await store.acquire_slot("other", limit=1) is not None
+
+
+async def _record(store: MemoryStateStore, outcome: str, probe: bool = False) -> str:
+    return await store.breaker_record(
+        "k",
+        outcome=outcome,
+        probe=probe,
+        failure_ratio=0.5,
+        min_calls=4,
+        window=10.0,
+        open_for=30.0,
+    )
+
+
+async def test_breaker_opens_at_the_ratio_with_enough_calls(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    for outcome in ("failure", "failure", "failure"):
+        assert await _record(store, outcome) == "closed"  # fewer than min_calls
+    assert await _record(store, "success") == "open"  # 3 of 4 failed
+    assert await store.breaker_acquire("k", open_for=30.0) == ("open", 30.0)
+    clock.now += 29.0
+    state, retry_after = await store.breaker_acquire("k", open_for=30.0)
+    assert state == "open"
+    assert retry_after == pytest.approx(1.0)
+    clock.now += 1.0
+    assert await store.breaker_acquire("k", open_for=30.0) == ("probe", 0.0)
+    # while the probe is out, the others still fail fast
+    assert (await store.breaker_acquire("k", open_for=30.0))[0] == "open"
+    assert await _record(store, "failure", probe=True) == "open"
+    assert (await store.breaker_acquire("k", open_for=30.0))[0] == "open"
+    clock.now += 30.0
+    assert (await store.breaker_acquire("k", open_for=30.0))[0] == "probe"
+    assert await _record(store, "success", probe=True) == "closed"
+    assert await store.breaker_acquire("k", open_for=30.0) == ("closed", 0.0)
+    # closed with an empty window: one failure does not reopen it
+    assert await _record(store, "failure") == "closed"
+
+
+async def test_breaker_window_slides(store: MemoryStateStore, clock: Clock) -> None:
+    for _ in range(3):
+        await _record(store, "failure")
+    clock.now += 11.0  # those fell out of the window
+    assert await _record(store, "failure") == "closed"
+    for _ in range(3):
+        await _record(store, "success")
+    assert await store.breaker_acquire("k", open_for=30.0) == ("closed", 0.0)
+
+
+async def test_an_abandoned_probe_frees_the_probe_slot(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    for _ in range(4):
+        await _record(store, "failure")
+    clock.now += 30.0
+    assert (await store.breaker_acquire("k", open_for=30.0))[0] == "probe"
+    await _record(store, "abandoned", probe=True)
+    assert (await store.breaker_acquire("k", open_for=30.0))[0] == "probe"
+
+
+async def test_budget_allows_ratio_of_calls_plus_the_floor(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    for _ in range(10):
+        await store.budget_deposit("r", window=10.0)
+    kwargs = {"ratio": 0.2, "min_per_second": 0.1, "window": 10.0}
+    granted = [await store.budget_withdraw("r", **kwargs) for _ in range(4)]
+    assert granted == [True, True, True, False]  # 0.2 * 10 + 0.1 * 10 = 3
+    clock.now += 10.0  # the window slid past all of it: only the floor remains
+    granted = [await store.budget_withdraw("r", **kwargs) for _ in range(2)]
+    assert granted == [True, False]
