@@ -43,7 +43,8 @@ def bomb(coding: str) -> bytes:
     block = bytes(MIB)
     if coding == "br":
         compressor = brotli.Compressor(quality=5)
-        return b"".join(compressor.process(block) for _ in range(200)) + compressor.finish()
+        out: bytes = b"".join(compressor.process(block) for _ in range(200)) + compressor.finish()
+        return out
     stream = zstandard.ZstdCompressor(level=3).compressobj()
     return b"".join(stream.compress(block) for _ in range(200)) + stream.flush()
 
