@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import sys
 import tracemalloc
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -203,3 +204,19 @@ async def test_without_the_package_a_coding_is_not_asked_for_and_names_what_to_i
     server.accept_encodings.clear()
     await make_client(await server.start(serve)).get("/data")
     assert server.accept_encodings == ["gzip, deflate"]
+
+
+async def test_a_brotli_without_bounded_output_is_not_used(
+    serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class OldDecompressor:  # brotli before 1.2: no output limit, so no bomb cap
+        def process(self, data: bytes) -> bytes:
+            raise AssertionError("an unbounded decoder was used")
+
+    monkeypatch.setitem(sys.modules, "brotli", types.SimpleNamespace(Decompressor=OldDecompressor))
+    monkeypatch.setitem(sys.modules, "brotlicffi", None)
+    assert accept_encoding() == "gzip, deflate, zstd"
+    server = Server(br(DATA), "br")
+    client = make_client(await server.start(serve))
+    with pytest.raises(stackwire.APIResponseValidationError, match=r"'brotli' \(1.2 or newer\)"):
+        await client.get("/data", cast_to=dict[str, Any])
