@@ -21,6 +21,7 @@ names the coding (`undecodable_coding`), never one about malformed JSON.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import zlib
 from collections.abc import Iterator
@@ -243,6 +244,10 @@ def _installed(coding: str) -> bool:
     return any(importlib.util.find_spec(name) is not None for name in names)
 
 
+# Looked up once per process: looking for a package scans sys.path (~0.5 ms), and
+# every client (and every ``with_options``) asks. ``accept_encoding.cache_clear()``
+# looks again.
+@functools.cache
 def accept_encoding() -> str:
     """The ``Accept-Encoding`` to send: gzip and deflate, and ``br`` / ``zstd`` when
     their package is installed (``stackwire[brotli]``, ``stackwire[zstd]``)."""

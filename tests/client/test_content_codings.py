@@ -8,7 +8,7 @@ import functools
 import sys
 import tracemalloc
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import brotli
@@ -163,10 +163,19 @@ async def test_a_coding_the_client_cannot_decode_is_an_error_naming_it(
     assert client.pool_stats().in_use == 0
 
 
+@pytest.fixture(autouse=True)
+def _look_for_packages_again() -> Iterator[None]:
+    """What is installed is looked up once per process; these tests change it."""
+    accept_encoding.cache_clear()
+    yield
+    accept_encoding.cache_clear()
+
+
 def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     """Make importing these modules fail, as if they were not installed."""
     for name in modules:
         monkeypatch.setitem(sys.modules, name, None)
+    accept_encoding.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -214,7 +223,7 @@ async def test_a_brotli_without_bounded_output_is_not_used(
             raise AssertionError("an unbounded decoder was used")
 
     monkeypatch.setitem(sys.modules, "brotli", types.SimpleNamespace(Decompressor=OldDecompressor))
-    monkeypatch.setitem(sys.modules, "brotlicffi", None)
+    _without(monkeypatch, "brotlicffi")
     assert accept_encoding() == "gzip, deflate, zstd"
     server = Server(br(DATA), "br")
     client = make_client(await server.start(serve))
