@@ -95,6 +95,11 @@ def _flatten(
         return
     if isinstance(value, (list, tuple)):
         if array_format == "comma":
+            if any(isinstance(item, (Mapping, list, tuple)) for item in value):
+                raise InvalidRequestError(
+                    f"query_array_format='comma' joins scalars only; {key!r} holds a list "
+                    "or mapping inside its list"
+                )
             items = [primitive(item) for item in value if item is not None]
             if items:
                 out.append((key, ",".join(items)))

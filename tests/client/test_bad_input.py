@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -156,13 +158,14 @@ BAD_OPTIONS: list[tuple[str, Any]] = [
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [pytest.param(*bad, id=f"{bad[0]}={bad[1]!r}") for bad in BAD_OPTIONS]
+    ("option", "value"),
+    [pytest.param(*bad, id=f"{bad[0]}-{i}") for i, bad in enumerate(BAD_OPTIONS)],
 )
 @pytest.mark.parametrize("how", ["AsyncClient", "Client", "with_options"])
 async def test_every_bad_client_option_is_named_in_an_invalid_request_error(
     how: str, option: str, value: Any
 ) -> None:
-    with pytest.raises(stackwire.InvalidRequestError) as info:
+    async def construct() -> None:
         if how == "AsyncClient":
             stackwire.AsyncClient("http://api.test/", **{option: value})
         elif how == "Client":
@@ -170,6 +173,9 @@ async def test_every_bad_client_option_is_named_in_an_invalid_request_error(
         else:
             async with stackwire.AsyncClient("http://api.test/") as client:
                 client.with_options(**{option: value})
+
+    with pytest.raises(stackwire.InvalidRequestError) as info:
+        await construct()
     message = str(info.value)
     # The option (or, for a header value, the header) is named.
     assert option in message or "header" in message or "Timeout" in message, message
@@ -183,3 +189,66 @@ async def test_with_options_checks_its_own_options_too(option: str, value: Any) 
     async with stackwire.AsyncClient("http://api.test/") as client:
         with pytest.raises(stackwire.InvalidRequestError, match=option):
             client.with_options(**{option: value})
+
+
+@pytest.mark.parametrize(
+    ("password", "options", "headers", "expected"),
+    [
+        ("pä55", {}, {}, "Basic " + base64.b64encode("user:pä55".encode("latin-1")).decode()),
+        ("пароль", {}, {}, "Basic " + base64.b64encode("user:пароль".encode()).decode()),
+        ("pw", {"api_key": "sk-test-1234567890"}, {}, "Bearer sk-test-1234567890"),
+        ("pw", {}, {"Authorization": "Token abc"}, "Token abc"),
+        ("pw", {}, {"Authorization": stackwire.Omit()}, None),
+    ],
+)
+async def test_credentials_in_the_base_url_are_sent_as_basic_auth_unless_another_is_given(
+    serve: Serve,
+    make_client: MakeClient,
+    password: str,
+    options: dict[str, Any],
+    headers: dict[str, Any],
+    expected: str | None,
+) -> None:
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({})
+
+    base = await serve(routes(("GET", "/x", handler)))
+    quoted = urllib.parse.quote(password)
+    client = make_client(base.replace("http://", f"http://user:{quoted}@"), **options)
+    await client.get("/x", headers=headers)
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"path_params": 1},
+        {"path_params": ["id"]},
+        {"headers": 5},
+        {"headers": "X-A: 1"},
+        {"headers": [("X-A",)]},
+        {"query": 0},
+        {"query": "a=1"},
+    ],
+)
+async def test_call_arguments_of_the_wrong_type_fail_before_any_io(
+    serve: Serve, make_client: MakeClient, call: dict[str, Any]
+) -> None:
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("GET", "/{tail:.*}", handler))))
+    with pytest.raises(stackwire.InvalidRequestError):
+        await client.get("/u/{id}", **call)
+    assert hits == []
+
+
+def test_a_list_in_a_list_has_no_comma_form() -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match="joins scalars only"):
+        stackwire.AsyncClient("http://api.test/", query={"a": [[1]]}, query_array_format="comma")

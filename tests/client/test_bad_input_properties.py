@@ -86,11 +86,11 @@ raw_text = st.text(st.characters(exclude_categories=[]), max_size=12)
 
 
 def query_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text)
+    # Lists of scalars (a list in a list has no comma form), mappings of anything.
     return st.recursive(
-        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text),
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)
-        ),
+        st.one_of(scalars, st.lists(scalars, max_size=3)),
+        lambda inner: st.dictionaries(text, inner, max_size=3),
         max_leaves=6,
     )
 
@@ -193,7 +193,9 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
         path = (
             "/items/{id}" if template else draw(relative(printable.filter(lambda p: "{" not in p)))
         )
-    params: Any = {"id": draw(st.one_of(printable, st.integers()))} if template else None
+    # Not empty, "." or "..": each is refused, by design, as a path segment.
+    segment = printable.filter(lambda v: v not in ("", ".", ".."))
+    params: Any = {"id": draw(st.one_of(segment, st.integers()))} if template else None
     if flaw == "path_params":
         params = draw(st.one_of(junk, st.fixed_dictionaries({"id": st.one_of(junk, raw_text)})))
     call_headers: Any = draw(headers)
@@ -266,8 +268,8 @@ def test_any_input_succeeds_or_is_an_invalid_request_error_before_any_io() -> No
         port = loop.run_until_complete(server.start())
 
         @settings(
-            # STACKWIRE_FUZZ_EXAMPLES=20000 for a deeper run; 400 take about 5 s.
-            max_examples=int(os.environ.get("STACKWIRE_FUZZ_EXAMPLES", "400")),
+            # STACKWIRE_FUZZ_EXAMPLES=5000 for a deeper run; 250 take about 4 s of CPU.
+            max_examples=int(os.environ.get("STACKWIRE_FUZZ_EXAMPLES", "250")),
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -275,6 +277,8 @@ def test_any_input_succeeds_or_is_an_invalid_request_error_before_any_io() -> No
         @given(case=cases())
         def check(case: dict[str, Any]) -> None:
             outcome = loop.run_until_complete(_check(case, server, port))
+            if case["flaw"] is None:
+                assert outcome == "sent", "a valid call was rejected"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
         check()
@@ -285,4 +289,3 @@ def test_any_input_succeeds_or_is_an_invalid_request_error_before_any_io() -> No
         gc.collect()
     # Every outcome was reached: the property was not vacuous.
     assert set(outcomes) == {"bad client", "bad call", "sent"}, outcomes
-    print(outcomes)

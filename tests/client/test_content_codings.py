@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools
 import sys
 import tracemalloc
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import brotli
@@ -43,7 +44,8 @@ def bomb(coding: str) -> bytes:
     block = bytes(MIB)
     if coding == "br":
         compressor = brotli.Compressor(quality=5)
-        return b"".join(compressor.process(block) for _ in range(200)) + compressor.finish()
+        out: bytes = b"".join(compressor.process(block) for _ in range(200)) + compressor.finish()
+        return out
     stream = zstandard.ZstdCompressor(level=3).compressobj()
     return b"".join(stream.compress(block) for _ in range(200)) + stream.flush()
 
@@ -161,10 +163,19 @@ async def test_a_coding_the_client_cannot_decode_is_an_error_naming_it(
     assert client.pool_stats().in_use == 0
 
 
+@pytest.fixture(autouse=True)
+def _look_for_packages_again() -> Iterator[None]:
+    """What is installed is looked up once per process; these tests change it."""
+    accept_encoding.cache_clear()
+    yield
+    accept_encoding.cache_clear()
+
+
 def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     """Make importing these modules fail, as if they were not installed."""
     for name in modules:
         monkeypatch.setitem(sys.modules, name, None)
+    accept_encoding.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -202,3 +213,19 @@ async def test_without_the_package_a_coding_is_not_asked_for_and_names_what_to_i
     server.accept_encodings.clear()
     await make_client(await server.start(serve)).get("/data")
     assert server.accept_encodings == ["gzip, deflate"]
+
+
+async def test_a_brotli_without_bounded_output_is_not_used(
+    serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class OldDecompressor:  # brotli before 1.2: no output limit, so no bomb cap
+        def process(self, data: bytes) -> bytes:
+            raise AssertionError("an unbounded decoder was used")
+
+    monkeypatch.setitem(sys.modules, "brotli", types.SimpleNamespace(Decompressor=OldDecompressor))
+    _without(monkeypatch, "brotlicffi")
+    assert accept_encoding() == "gzip, deflate, zstd"
+    server = Server(br(DATA), "br")
+    client = make_client(await server.start(serve))
+    with pytest.raises(stackwire.APIResponseValidationError, match=r"'brotli' \(1.2 or newer\)"):
+        await client.get("/data", cast_to=dict[str, Any])
