@@ -289,15 +289,23 @@ def announces(headers: Mapping[str, str]) -> bool:
 
 def server_budget(headers: Mapping[str, str], now: float) -> ServerBudget | None:
     """The tightest budget any header family of the response announces (the lowest
-    remaining), or ``None``. ``now`` is the client's wall clock, for absolute resets."""
-    found: ServerBudget | None = None
+    remaining), or ``None``. ``now`` is the client's wall clock, for absolute resets.
+
+    Only the families whose remaining count is present are parsed (most APIs send
+    one family): a response pays for what it announces, not for every format.
+    """
+    budgets = []
+    if "x-ratelimit-remaining-requests" in headers:
+        budgets.append(parse_openai(headers))
+    if "anthropic-ratelimit-requests-remaining" in headers:
+        budgets.append(parse_anthropic(headers, now))
     ratelimit = headers.get("ratelimit")
-    for budget in (
-        parse_openai(headers),
-        parse_anthropic(headers, now),
-        None if ratelimit is None else parse_ietf(headers.get("ratelimit-policy"), ratelimit),
-        parse_github(headers, now),
-    ):
+    if ratelimit is not None:
+        budgets.append(parse_ietf(headers.get("ratelimit-policy"), ratelimit))
+    if "x-ratelimit-remaining" in headers:
+        budgets.append(parse_github(headers, now))
+    found: ServerBudget | None = None
+    for budget in budgets:
         if budget is not None and (found is None or budget.remaining < found.remaining):
             found = budget
     return found
