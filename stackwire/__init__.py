@@ -52,6 +52,7 @@ from .errors import (
     ResponseTooLargeError,
     ServiceUnavailableError,
     StackwireError,
+    StateStoreError,
     StreamError,
     UnprocessableEntityError,
 )
@@ -88,6 +89,7 @@ from .resilience import (
     Hedge,
     MemoryStateStore,
     RateLimit,
+    RedisStateStore,
     RetryBudget,
     StateStore,
 )
@@ -153,6 +155,7 @@ __all__ = [
     "RateLimitExceededError",
     "RedirectError",
     "RedirectMiddleware",
+    "RedisStateStore",
     "Request",
     "RequestOptions",
     "RequestRewriter",
@@ -169,6 +172,7 @@ __all__ = [
     "Signer",
     "StackwireError",
     "StateStore",
+    "StateStoreError",
     "Stream",
     "StreamError",
     "StreamingBody",
