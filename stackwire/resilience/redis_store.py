@@ -37,9 +37,10 @@ of the clients that use the store, and is never closed by the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InvalidRequestError, StateStoreError
@@ -87,6 +88,7 @@ class RedisStateStore:
         timeout: float = 0.25,
         lease: float = 60.0,
     ) -> None:
+        _import_redis()  # fails here, with the extra to install, when redis-py is missing
         if isinstance(redis, str):
             if not redis.startswith(("redis://", "rediss://", "unix://")):
                 raise InvalidRequestError(
@@ -110,7 +112,7 @@ class RedisStateStore:
         self.on_error = on_error
         self.timeout: float = check_number("timeout", timeout)  # type: ignore[assignment]
         self.lease: float = check_number("lease", lease)  # type: ignore[assignment]
-        self._clients: dict[asyncio.AbstractEventLoop, Redis] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[Redis, AsyncGenerator[None]]] = {}
         self._local: MemoryStateStore | None = None
         self._failed_at: float | None = None  # monotonic time of the last failure
         self._outage_since = 0.0
@@ -119,39 +121,49 @@ class RedisStateStore:
 
     # -- the connection ----------------------------------------------------------------
 
-    def _client(self) -> Redis:
+    async def _client(self) -> Redis:
         if self._given is not None:
             return self._given
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            from redis.asyncio import Redis  # the optional extra, only when used
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
+        opened = self._clients.get(loop)
+        if opened is not None:
+            return opened[0]
+        from redis.asyncio import Redis  # the optional extra, only when used
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-            assert self._url is not None
-            # No retries inside redis-py: the store has its own short timeout and
-            # fallback, and a script run twice would count twice.
-            client = Redis.from_url(
-                self._url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=self.timeout
-            )
-            for old in [old for old in self._clients if old.is_closed()]:
-                del self._clients[old]
-            self._clients[loop] = client
+        assert self._url is not None
+        # No retries inside redis-py: the store has its own short timeout and fallback,
+        # and a script run twice would count twice.
+        client = Redis.from_url(
+            self._url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=self.timeout
+        )
+        for old in [old for old in self._clients if old.is_closed()]:
+            del self._clients[old]
+        keeper = _close_when_loop_ends(client)
+        await keeper.__anext__()
+        self._clients[loop] = (client, keeper)
         return client
 
     async def aclose(self) -> None:
-        """Close the connection the store opened from a URL on this loop (a client
-        passed in is left open: it is yours)."""
+        """Close the connections the store opened from a URL (on every loop that used
+        it); a client passed in is left open: it is yours. Without it, a connection is
+        closed when its loop shuts down (the end of `asyncio.run`, the blocking
+        `Client`'s ``close()``)."""
         loop = asyncio.get_running_loop()
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        opened, self._clients = self._clients, {}
+        for other, (_client, keeper) in opened.items():
+            if other is loop:
+                await keeper.aclose()
+            elif other.is_running():  # the loop thread of a blocking Client
+                done = asyncio.run_coroutine_threadsafe(keeper.aclose(), other)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.wrap_future(done), 5.0)
 
     # -- one round trip, and what happens when it fails --------------------------------
 
     async def _run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        client = self._client()
+        client = await self._client()
         async with asyncio.timeout(self.timeout):
             try:
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
@@ -445,6 +457,23 @@ class RedisStateStore:
             f"RedisStateStore({where}, prefix={self.prefix!r}, on_error={self.on_error!r}, "
             f"timeout={self.timeout:g})"
         )
+
+
+async def _close_when_loop_ends(client: Redis) -> AsyncGenerator[None]:
+    """Parked at its ``yield`` until the loop shuts its async generators down
+    (``asyncio.run`` and the blocking `Client` do when they end): then it closes the
+    connection, on its own loop, where a redis.asyncio client must be closed."""
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+def _import_redis() -> None:
+    try:
+        import redis.asyncio  # noqa: F401  (the optional extra, imported on first use)
+    except ImportError as exc:
+        raise ImportError("RedisStateStore needs redis-py: pip install 'stackwire[redis]'") from exc
 
 
 def _is_noscript(exc: BaseException) -> bool:
