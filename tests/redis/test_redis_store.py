@@ -73,7 +73,9 @@ async def test_slots_are_counted_across_stores_and_a_dead_holders_lease_expires(
     a, b = make_store(lease=0.4), make_store(lease=0.4)
     first = await a.acquire_slot("c", limit=2)
     second = await b.acquire_slot("c", limit=2)
-    assert first and second and first != second
+    assert first
+    assert second
+    assert first != second
     assert await a.acquire_slot("c", limit=2) is None
     await a.release_slot("c", first)
     await a.release_slot("c", first)  # twice: ignored
