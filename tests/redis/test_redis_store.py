@@ -4,6 +4,7 @@ would), atomic, keys under the prefix with one hash tag and a TTL, scripts reloa
 from __future__ import annotations
 
 import asyncio
+from typing import TypedDict
 
 import pytest
 import redis.asyncio
@@ -12,7 +13,15 @@ from stackwire import InvalidRequestError, MemoryStateStore, RedisStateStore, St
 from tests.redis.conftest import MakeStore
 from tests.redis.server import RedisServer
 
-BREAKER = {"failure_ratio": 0.5, "min_calls": 4, "window": 10.0, "open_for": 0.3}
+
+class BreakerSettings(TypedDict):
+    failure_ratio: float
+    min_calls: int
+    window: float
+    open_for: float
+
+
+BREAKER = BreakerSettings(failure_ratio=0.5, min_calls=4, window=10.0, open_for=0.3)
 
 
 async def test_two_stores_share_one_token_bucket(make_store: MakeStore) -> None:
@@ -251,3 +260,20 @@ def test_bad_arguments_are_refused_at_construction() -> None:
     with pytest.raises(InvalidRequestError, match="timeout"):
         RedisStateStore("redis://localhost", timeout=0)
     assert "secret" not in repr(RedisStateStore("redis://:secret@localhost:6379/0"))
+
+
+async def test_a_burst_of_operations_shares_round_trips_within_the_default_timeout(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    # 256 operations at once from one loop go out as a few pipelines: none waits for
+    # 255 others, so the default 0.25 s timeout holds and nothing falls back.
+    store = RedisStateStore(redis_server.url, prefix=prefix)
+    try:
+        await store.take_tokens("warm", rate=1.0, burst=1.0, max_wait=0.0)  # connected
+        results = await asyncio.gather(
+            *(store.take_tokens("b", rate=0.001, burst=100.0, max_wait=0.0) for _ in range(256))
+        )
+    finally:
+        await store.aclose()
+    assert store.reachable
+    assert sum(granted for granted, _ in results) == 100
