@@ -166,17 +166,20 @@ async def breaker_spread(
     )
     openers = [a for a in answers if a["opened"] is not None]
     opened = min(a["opened"] for a in openers)
-    delays, leaks = [], 0
+    delays, last_trips, leaks = [], [], 0
     trips = [end - start for a in answers for start, end, _ in a["acquires"]]
     for answer in answers:
         if answer["opened"] == opened:
             continue
         acquires = answer["acquires"]
         leaks += sum(1 for start, _, state in acquires if start > opened and state != "open")
-        refusals = [end for _, end, state in acquires if state == "open"]
-        delays.append(min(refusals) - opened)
+        refusals = [(end, start) for start, end, state in acquires if state == "open"]
+        end, start = min(refusals)
+        delays.append(end - opened)
+        last_trips.append(end - start)
     return {
         "delays_ms": [d * 1000 for d in delays],
+        "refusal_trips_ms": [d * 1000 for d in last_trips],
         "round_trip_ms": statistics.median(trips) * 1000,
         "leaks": leaks,
         "reached": len(counting.arrivals),
@@ -285,11 +288,13 @@ async def main(rate: float) -> None:
             )
             three = await breaker_spread(workers, redis, counting, base)
             delays = ", ".join(f"{d:.2f}" for d in three["delays_ms"])
+            trips = ", ".join(f"{d:.2f}" for d in three["refusal_trips_ms"])
             print(
-                "3. breaker (min_calls=20) opened by the failures of 4 processes: the "
-                f"other processes refused {delays} ms after it opened (one store round "
-                f"trip: {three['round_trip_ms']:.2f} ms); checks started after the "
-                f"opening that let a call through: {three['leaks']}; requests that "
+                "3. breaker (min_calls=20) opened by the failures of 4 processes: checks "
+                f"started after the opening that let a call through: {three['leaks']}; "
+                f"the other processes' first refusals came {delays} ms after it opened "
+                f"(their attempt in flight finishing, then one check of {trips} ms; "
+                f"median store round trip {three['round_trip_ms']:.2f} ms); requests that "
                 f"reached the server: {three['reached']} of {three['calls']} calls"
             )
             four = await overhead(redis, base)
