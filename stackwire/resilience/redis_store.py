@@ -169,7 +169,7 @@ class RedisStateStore:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.pop(loop, None)
         if batcher is not None:
-            await batcher.aclose()
+            await batcher.aclose(self.timeout)
         opened, self._clients = self._clients, {}
         for other, (_client, keeper) in opened.items():
             if other is loop:
@@ -528,9 +528,8 @@ class _Batcher:
                     await self._send(batch)
         finally:
             self.task = None
-            for *_, future in self.pending:  # cancelled while waiting for a round trip
-                if not future.done():
-                    future.cancel()
+            _fail(self.pending)  # stopped (aclose, the loop ending) before their turn
+            self.pending = []
 
     async def _send(
         self, batch: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]]
@@ -549,14 +548,10 @@ class _Batcher:
                 for i, reply in zip(unknown, await pipe.execute(raise_on_error=False), strict=True):
                     replies[i] = reply
         except asyncio.CancelledError:
-            for *_, future in batch:
-                if not future.done():
-                    future.cancel()
+            _fail(batch)  # the callers were not cancelled: they fall back, or raise
             raise
         except Exception as exc:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
             return
         for (*_, future), reply in zip(batch, replies, strict=True):
             if future.done():
@@ -566,12 +561,23 @@ class _Batcher:
             else:
                 future.set_result(reply)
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float) -> None:
+        """Let the round trip that is out finish (within ``grace`` seconds), then stop."""
         task = self.task
         if task is not None:
+            await asyncio.wait((task,), timeout=grace)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _fail(
+    entries: Sequence[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]],
+    exc: BaseException | None = None,
+) -> None:
+    for *_, future in entries:
+        if not future.done():
+            future.set_exception(exc or ConnectionError("the state store was closed"))
 
 
 async def _close_when_loop_ends(client: Redis) -> AsyncGenerator[None]:

@@ -252,3 +252,30 @@ def test_the_blocking_client_uses_a_store_made_from_a_url(
 
     assert asyncio.run(look()) == 1
     assert len(seen) == 3
+
+
+async def test_a_slot_taken_during_an_outage_is_given_back_to_the_store_that_lent_it(
+    own_redis: RedisServer, prefix: str
+) -> None:
+    store = RedisStateStore(own_redis.url, prefix=prefix, timeout=0.2)
+    shared = await store.acquire_slot("c", limit=1)
+    assert shared is not None
+    assert shared > 0
+    own_redis.kill()
+    local = await store.acquire_slot("c", limit=1)  # per-process state: a slot of its own
+    assert local is not None
+    assert local < 0
+    assert store.local().slots_in_use("c") == 1
+    own_redis.start()  # empty again: the shared slot is gone with the old server
+    await asyncio.sleep(1.05)
+    other = RedisStateStore(own_redis.url, prefix=prefix, timeout=0.2)
+    held = await other.acquire_slot("c", limit=1)  # Redis answers again, for everyone
+    assert held is not None
+    await store.release_slot("c", local)  # to the local store, not to Redis
+    assert store.local().slots_in_use("c") == 0
+    assert await store.acquire_slot("c", limit=1) is None  # `held` still counts
+    await other.release_slot("c", held)
+    assert await store.acquire_slot("c", limit=1) is not None
+    assert store.reachable
+    await store.aclose()
+    await other.aclose()
