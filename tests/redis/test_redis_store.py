@@ -4,6 +4,8 @@ would), atomic, keys under the prefix with one hash tag and a TTL, scripts reloa
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import TypedDict
 
 import pytest
@@ -277,3 +279,13 @@ async def test_a_burst_of_operations_shares_round_trips_within_the_default_timeo
         await store.aclose()
     assert store.reachable
     assert sum(granted for granted, _ in results) == 100
+
+
+def test_import_stackwire_does_not_import_redis() -> None:
+    code = (
+        "import sys, stackwire\n"
+        "assert 'redis' not in sys.modules\n"
+        "stackwire.RedisStateStore('redis://localhost:6379/0')\n"  # the extra, when used
+        "assert 'redis.asyncio' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
