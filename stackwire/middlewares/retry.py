@@ -10,9 +10,10 @@ waits and sends it again, at most ``max_retries`` more times.
   retry, say, a 424. Whatever the predicate says, these are never retried:
   `APIResponseValidationError`, `AuthError`, `ResponseTooLargeError`, the refusals of the
   resilience parts (`RateLimitExceededError`, `ConcurrencyLimitError`,
-  `CircuitOpenError`), any error that is not an
-  `APIError` (such as `InvalidRequestError`), cancellation, and a call whose body
-  cannot be sent again (an async iterable that an attempt already started reading).
+  `CircuitOpenError`), `StateStoreError` (a shared store that did not answer), any
+  error that is not an `APIError` (such as `InvalidRequestError`), cancellation, and a
+  call whose body cannot be sent again (an async iterable that an attempt already
+  started reading).
 - *How long*: the server's hint first (``retry-after-ms``, else ``Retry-After`` in
   seconds or as an HTTP-date, read against the injected ``clock``). A hint in
   ``(0, max_retry_after]`` is slept exactly. A longer one is not waited for: the call
@@ -77,6 +78,7 @@ from ..errors import (
     InvalidRequestError,
     RateLimitExceededError,
     ResponseTooLargeError,
+    StateStoreError,
 )
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
@@ -108,6 +110,9 @@ _NEVER_RETRIED = (
     RateLimitExceededError,
     ConcurrencyLimitError,
     CircuitOpenError,
+    # The shared state store did not answer: the API was not contacted, and the store
+    # already had its short timeout.
+    StateStoreError,
 )
 
 
@@ -161,7 +166,7 @@ def default_should_retry(error: APIError) -> bool:
     """
     if isinstance(error, APIStatusError):
         return should_retry_status(error.status_code, error.response.headers)
-    return isinstance(error, APIConnectionError)
+    return isinstance(error, APIConnectionError) and not isinstance(error, StateStoreError)
 
 
 def check_max_retries(value: object) -> int:
@@ -275,6 +280,8 @@ class RetryMiddleware:
                 response = await call_next(self._attempt_request(request, attempt))
             except APIError as error:
                 error.retries_taken = attempt
+                if error.request is None:  # raised by a state store, which sees no request
+                    error.request = request
                 if isinstance(error, APIStatusError):
                     # Released before anything else (a no-op when ``decode`` did it),
                     # so nothing stays checked out while sleeping or once raised.

@@ -13,6 +13,9 @@ to share their state. Refusals are typed errors raised before any I/O, never ret
 - `RetryBudget`: retries stay a fraction of calls;
 - `Hedge`: another attempt for a slow GET; the first response wins.
 
+`MemoryStateStore` keeps state in the process; `RedisStateStore` (extra
+``stackwire[redis]``) shares it between every process and host that use one Redis.
+
 A recommended stack for an LLM API::
 
     client = AsyncClient(base_url, retry_budget=RetryBudget())
@@ -22,7 +25,12 @@ Parts measure time on the client's injected clock and wait with its injected sle
 (`Clocks`), so tests with a virtual clock take milliseconds.
 """
 
-from ..errors import CircuitOpenError, ConcurrencyLimitError, RateLimitExceededError
+from ..errors import (
+    CircuitOpenError,
+    ConcurrencyLimitError,
+    RateLimitExceededError,
+    StateStoreError,
+)
 from ..pipeline.clocks import Clocks
 from ._store import MemoryStateStore, StateStore
 from .breaker import CircuitBreaker
@@ -30,6 +38,7 @@ from .budget import RetryBudget
 from .concurrency import ConcurrencyLimit
 from .hedge import Hedge
 from .rate_limit import RateLimit
+from .redis_store import RedisStateStore
 
 __all__ = [
     "CircuitBreaker",
@@ -41,6 +50,8 @@ __all__ = [
     "MemoryStateStore",
     "RateLimit",
     "RateLimitExceededError",
+    "RedisStateStore",
     "RetryBudget",
     "StateStore",
+    "StateStoreError",
 ]

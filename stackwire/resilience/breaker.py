@@ -38,6 +38,7 @@ from ..errors import (
     ConcurrencyLimitError,
     InvalidRequestError,
     RateLimitExceededError,
+    StateStoreError,
 )
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
@@ -47,8 +48,9 @@ from ._store import StateStore
 
 __all__ = ["CircuitBreaker", "default_is_failure"]
 
-# Refused by another part before any I/O: says nothing about the origin.
-_REFUSALS = (RateLimitExceededError, ConcurrencyLimitError, CircuitOpenError)
+# Refused by another part before any I/O, or a shared store that did not answer: says
+# nothing about the origin.
+_REFUSALS = (RateLimitExceededError, ConcurrencyLimitError, CircuitOpenError, StateStoreError)
 
 
 def default_is_failure(outcome: Response[Any] | Exception) -> bool:

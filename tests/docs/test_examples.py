@@ -19,6 +19,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DOCS = EXAMPLES.parent / "docs"
 
 
+# Run in-process here (quickstart), not an example (demo_server), or run by the tests
+# of what it needs (shared_limits: a Redis server, tests/redis/test_example.py).
+_ELSEWHERE = {"demo_server.py", "quickstart.py", "shared_limits.py"}
+
 _RUNS: dict[str, subprocess.Popen[str]] = {}
 _STARTED: set[str] = set()
 
@@ -27,7 +31,7 @@ def _start_all() -> None:
     """Start every example script at once (each takes ~2 s, mostly imports); the
     tests then collect their output one by one."""
     for path in sorted(EXAMPLES.glob("*.py")):
-        if path.name in ("demo_server.py", "quickstart.py") or path.name in _STARTED:
+        if path.name in _ELSEWHERE or path.name in _STARTED:
             continue
         _STARTED.add(path.name)
         _RUNS[path.name] = subprocess.Popen(
@@ -227,6 +231,10 @@ def test_every_example_is_run_here() -> None:
             continue  # the API the others run against
         if path.name == "quickstart.py":
             assert "import quickstart" in source
+            continue
+        if path.name == "shared_limits.py":
+            tests = (Path(__file__).parents[1] / "redis" / "test_example.py").read_text()
+            assert "shared_limits.py" in tests
             continue
         assert f'run_example("{path.name}")' in source, f"{path.name} is not run by a test"
 

