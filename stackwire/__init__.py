@@ -66,8 +66,10 @@ from .middlewares import (
     default_should_retry,
 )
 from .models import Model, ServerSentEvent, SSEDecoder
+from .observability import LoggingMiddleware
 from .pipeline import (
     AsyncStream,
+    Attempt,
     CallNext,
     ExtensionKey,
     Middleware,
@@ -80,6 +82,7 @@ from .pipeline import (
     Response,
     StreamingBody,
     Timeout,
+    Timings,
 )
 from .sync import Client, Stream, SyncCallOptions, SyncPaginator, SyncResponse
 from .transports import AiohttpTransport
@@ -95,6 +98,7 @@ __all__ = [
     "AsyncClient",
     "AsyncPaginator",
     "AsyncStream",
+    "Attempt",
     "Auth",
     "AuthError",
     "AuthenticationError",
@@ -118,6 +122,7 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "LinkPage",
+    "LoggingMiddleware",
     "Middleware",
     "Model",
     "NamedMiddleware",
@@ -159,6 +164,7 @@ __all__ = [
     "SyncResponse",
     "Timeout",
     "TimeoutMiddleware",
+    "Timings",
     "Token",
     "UnprocessableEntityError",
     "__version__",

@@ -39,7 +39,8 @@ Every failure a user can see is one of these (or ``asyncio.CancelledError``,
 untouched), with the underlying exception as ``__cause__``.
 
 Every `APIError` has ``retries_taken``: how many retries the call made before it
-raised (0 when the first attempt failed for good).
+raised (0 when the first attempt failed for good), and ``attempts``: the call's
+attempt history (`stackwire.Attempt`, one per attempt, this failure's last).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .pipeline.attempts import Attempt
     from .pipeline.request import Request
     from .pipeline.response import Response
 
@@ -97,6 +99,7 @@ class APIError(StackwireError):
     request: Request | None
     body: object | None
     retries_taken: int
+    attempts: tuple[Attempt, ...]
 
     def __init__(
         self, message: str, *, request: Request | None = None, body: object | None = None
@@ -106,6 +109,7 @@ class APIError(StackwireError):
         self.request = request
         self.body = body
         self.retries_taken = 0
+        self.attempts = ()
 
     def __str__(self) -> str:
         return self.message

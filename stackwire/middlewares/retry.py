@@ -26,8 +26,12 @@ waits and sends it again, at most ``max_retries`` more times.
   of the pool while sleeping. Each attempt starts from a fresh copy of the request
   this middleware received (extension map included), so nothing an attempt changes
   reaches the next one.
-- *Observability*: ``on_retry`` gets a `RetryEvent` before each sleep;
-  ``retries_taken`` is set on the returned `Response` and on every `APIError` raised.
+- *Observability*: ``on_retry`` gets a `RetryEvent` before each sleep, and the
+  ``"stackwire"`` logger one INFO line (the reason, the delay and where it came
+  from, ``retry-after`` or ``backoff``; none for the final failure);
+  ``retries_taken`` and ``attempts`` (one `Attempt` per attempt, with its status or
+  error, its duration, its `Timings` and the sleep after it) are set on the
+  returned `Response` and on every `APIError` raised.
 
 Where it sits: below ``headers``, ``query`` and ``timeout``, which run once per call
 (so the deadline and the headers are fixed for the whole call), and above ``decode``,
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import random as _random
 import time
@@ -60,6 +65,7 @@ import msgspec
 from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .._logging import logger
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import (
     APIConnectionError,
@@ -74,10 +80,12 @@ from ..errors import (
     RateLimitExceededError,
     ResponseTooLargeError,
 )
+from ..pipeline.attempts import Attempt
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
+from ._attempt_history import attempt_record, failed_attempts, log_retry, succeeded_attempts
 from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_retry_status
 from .headers import check_header
 
@@ -249,11 +257,16 @@ class RetryMiddleware:
         ):
             request = self._prepare(request)  # (a GET without a key has nothing to add)
         schedule: Iterator[float] | None = None
+        history: list[Attempt] = []  # the attempts before this one, all retried
+        monotonic = self._monotonic
         attempt = 0
         while True:
+            attempt_request = self._attempt_request(request, attempt)
+            started = monotonic()
             try:
-                response = await call_next(self._attempt_request(request, attempt))
+                response = await call_next(attempt_request)
             except APIError as error:
+                ended = monotonic()
                 error.retries_taken = attempt
                 if isinstance(error, APIStatusError):
                     # Released before anything else (a no-op when ``decode`` did it),
@@ -263,6 +276,9 @@ class RetryMiddleware:
                 if not self._may_retry(error, request, attempt):
                     if hint is not None and isinstance(error, APIStatusError):
                         error.retry_after = hint
+                    error.attempts = failed_attempts(
+                        history, attempt_request, error, started, ended, None
+                    )
                     raise
                 if schedule is None:
                     schedule = backoff_delays(self.initial_delay, self.max_delay)
@@ -271,18 +287,33 @@ class RetryMiddleware:
                 if hint is not None:
                     if hint > self.max_retry_after:
                         self._hint_too_long(error, hint)
+                        error.attempts = failed_attempts(
+                            history, attempt_request, error, started, ended, None
+                        )
                         raise
                     delay, source = hint, "retry-after"
                 else:
                     delay = jittered(backoff_delay, self.jitter, self._random)
                     source = "backoff"
-                self._check_deadline(request, delay, error)
+                try:
+                    self._check_deadline(request, delay, error)
+                except APITimeoutError as timeout:
+                    timeout.attempts = error.attempts = failed_attempts(
+                        history, attempt_request, error, started, ended, None
+                    )
+                    raise
+                history.append(attempt_record(attempt_request, error, started, ended, delay))
                 if self.on_retry is not None:
                     await self._report(error, attempt, delay, source, request)
+                if logger.isEnabledFor(logging.INFO):
+                    log_retry(attempt_request, error, delay, source)
                 await self._sleep(delay)
                 attempt += 1
                 continue
             response.retries_taken = attempt
+            response.attempts = succeeded_attempts(
+                history, attempt_request, response, started, monotonic()
+            )
             return response
 
     def _may_retry(self, error: APIError, request: Request, attempt: int) -> bool:

@@ -1,6 +1,7 @@
 """The pipeline (tier 2): `Request`, `Response`, `AsyncStream`, the middleware contract,
 `Pipeline` and the transport contract."""
 
+from .attempts import Attempt, TimingRecord, Timings
 from .body import StreamingBody, is_replayable
 from .middleware import CallNext, Middleware, RequestRewriter
 from .options import RequestOptions, Timeout
@@ -12,6 +13,7 @@ from .transport import PoolStats
 
 __all__ = [
     "AsyncStream",
+    "Attempt",
     "CallNext",
     "ExtensionKey",
     "Middleware",
@@ -24,5 +26,7 @@ __all__ = [
     "Response",
     "StreamingBody",
     "Timeout",
+    "TimingRecord",
+    "Timings",
     "is_replayable",
 ]

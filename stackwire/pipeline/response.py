@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ._aiohttp_errors import map_transport_error
 from ._expiry import Expiry
+from .attempts import NO_TIMINGS, Attempt, TimingRecord, Timings
 from .request import ExtensionKey, Request
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "Response"]
@@ -51,6 +52,8 @@ class Response(Generic[_T]):
     - ``status_code``, ``headers``, ``request`` (the final request), ``url``,
       ``http_version``, ``elapsed`` (to the last body byte, or to now while reading);
     - ``retries_taken``: how many retries the call made before this response;
+    - ``attempts``: every attempt of the call (`Attempt`), this one last; ``timings``:
+      where this response's time went (`Timings`);
     - ``request_id``: the ``request-id`` / ``x-request-id`` header;
     - ``content`` (after ``await read()``), ``text``, ``json()``, ``await parse()``.
     """
@@ -65,14 +68,20 @@ class Response(Generic[_T]):
         "_parsed",
         "_started_at",
         "_strict",
+        "attempts",
         "raw",
         "request",
         "retries_taken",
+        "timing_record",
     )
 
     raw: aiohttp.ClientResponse
     request: Request
     retries_taken: int
+    # The call's attempts, set by ``retry`` (see `Attempt`).
+    attempts: tuple[Attempt, ...]
+    # What the transport measured of this physical request, if anything.
+    timing_record: TimingRecord | None
 
     def __init__(
         self,
@@ -92,6 +101,8 @@ class Response(Generic[_T]):
         self.raw = raw
         self.request = request
         self.retries_taken = 0
+        self.attempts = ()
+        self.timing_record = None
         self._started_at = started_at
         self._finished_at: float | None = None
         self._content: bytes | None = None
@@ -146,6 +157,13 @@ class Response(Generic[_T]):
     @property
     def is_closed(self) -> bool:
         return self.raw.closed
+
+    @property
+    def timings(self) -> Timings:
+        """Where this physical request's time went (`Timings`; all ``None`` when the
+        transport measured nothing); ``body`` once the body has been read."""
+        record = self.timing_record
+        return NO_TIMINGS if record is None else record.timings(self._finished_at)
 
     # -- the body --------------------------------------------------------------------
 

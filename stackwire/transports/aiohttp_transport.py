@@ -35,10 +35,12 @@ from .._types import NotGiven
 from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._aiohttp_errors import map_transport_error
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
+from ..pipeline.attempts import TimingRecord, attach_timing_record
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
+from ._timings import timing_trace_config
 
 __all__ = ["AiohttpTransport"]
 
@@ -176,6 +178,8 @@ class AiohttpTransport:
                 # Bodies are decoded by `Response` (checked for truncation, bounded).
                 auto_decompress=False,
                 headers={"Accept-Encoding": ACCEPT_ENCODING},
+                # Pool wait, DNS, connect, reuse: into each request's TimingRecord.
+                trace_configs=[timing_trace_config()],
             )
             # aiohttp re-sends an idempotent request once, on its own, when a pooled
             # connection drops; one call of the transport is one attempt (retries are
@@ -308,6 +312,7 @@ class AiohttpTransport:
             url = url.extend_query(encode_params(request.query))
         client_timeout, headers_limit, coarse = self._client_timeout(request)
         started = time.monotonic()
+        record = TimingRecord(started)
         expiry: Expiry | None = None
         try:
             headers = request.headers
@@ -320,6 +325,7 @@ class AiohttpTransport:
                 headers=headers,
                 allow_redirects=False,
                 timeout=client_timeout,
+                trace_request_ctx=record,
                 **self._request_options(request, url),
             )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
@@ -351,13 +357,19 @@ class AiohttpTransport:
                 and deadline_at is not None
                 and time.monotonic() >= deadline_at - _CLOCK_SLACK
             ):
-                raise _deadline_error(request, "before its response came") from exc
-            raise map_transport_error(exc, request) from exc
+                error = _deadline_error(request, "before its response came")
+            else:
+                error = map_transport_error(exc, request)
+            attach_timing_record(error, record)
+            raise error from exc
         except BaseException:
             if expiry is not None:
                 expiry.done()
             raise
-        return Response(raw, request, started, True, expiry)
+        record.headers_at = time.monotonic()
+        response = Response(raw, request, started, True, expiry)
+        response.timing_record = record
+        return response
 
     def _expiry_wheel(self) -> ExpiryWheel:
         wheel = self._expiries
