@@ -32,7 +32,7 @@ from yarl import URL
 from .._http.content_encoding import ACCEPT_ENCODING
 from .._http.query import encode_params
 from .._types import NotGiven
-from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
+from ..errors import APIError, APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._aiohttp_errors import map_transport_error
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline.attempts import TimingRecord, attach_timing_record
@@ -357,7 +357,7 @@ class AiohttpTransport:
                 and deadline_at is not None
                 and time.monotonic() >= deadline_at - _CLOCK_SLACK
             ):
-                error = _deadline_error(request, "before its response came")
+                error: APIError = _deadline_error(request, "before its response came")
             else:
                 error = map_transport_error(exc, request)
             attach_timing_record(error, record)
@@ -367,7 +367,7 @@ class AiohttpTransport:
                 expiry.done()
             raise
         record.headers_at = time.monotonic()
-        response = Response(raw, request, started, True, expiry)
+        response: Response[Any] = Response(raw, request, started, True, expiry)
         response.timing_record = record
         return response
 
