@@ -1,22 +1,17 @@
-"""The attempt history ``retry`` keeps of every call, and its INFO line per retry.
+"""The attempts ``retry`` records of a failing call, and its INFO line per retry.
 
-What it saves: a call that succeeds at once pays one `Attempt` (a small frozen
-Struct) and a tuple; the URL's redaction is remembered for the URL object of the
-call before (`redact_url`), which most calls of a client share.
+(A call that succeeds keeps an `AttemptLog`, made into attempts only when read.)
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from .._http.redaction import redact_url
 from .._logging import logger
 from ..errors import APIError, APIStatusError
 from ..pipeline.attempts import NO_TIMINGS, Attempt, Timings, attached_timing_record
 from ..pipeline.request import Request
-from ..pipeline.response import Response
 
-__all__ = ["attempt_record", "failed_attempts", "log_retry", "succeeded_attempts"]
+__all__ = ["attempt_record", "failed_attempts", "log_retry"]
 
 
 def _error_timings(error: APIError) -> Timings:
@@ -44,7 +39,7 @@ def attempt_record(
 
 
 def failed_attempts(
-    history: list[Attempt],
+    history: list[Attempt] | None,
     request: Request,
     error: APIError,
     started: float,
@@ -52,24 +47,7 @@ def failed_attempts(
     delay_after: float | None,
 ) -> tuple[Attempt, ...]:
     """The attempts of a call that ends with ``error``, its last attempt's."""
-    return (*history, attempt_record(request, error, started, ended, delay_after))
-
-
-def succeeded_attempts(
-    history: list[Attempt], request: Request, response: Response[Any], started: float, ended: float
-) -> tuple[Attempt, ...]:
-    """The attempts of a call that ends with ``response``."""
-    last = Attempt(
-        number=request.attempt,
-        method=request.method,
-        url=redact_url(request.url),
-        status_code=response.status_code,
-        error=None,
-        started=started,
-        duration=ended - started,
-        timings=response.timings,
-        delay_after=None,
-    )
+    last = attempt_record(request, error, started, ended, delay_after)
     return (*history, last) if history else (last,)
 
 

@@ -80,12 +80,12 @@ from ..errors import (
     RateLimitExceededError,
     ResponseTooLargeError,
 )
-from ..pipeline.attempts import Attempt
+from ..pipeline.attempts import Attempt, AttemptLog
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
-from ._attempt_history import attempt_record, failed_attempts, log_retry, succeeded_attempts
+from ._attempt_history import attempt_record, failed_attempts, log_retry
 from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_retry_status
 from .headers import check_header
 
@@ -257,7 +257,7 @@ class RetryMiddleware:
         ):
             request = self._prepare(request)  # (a GET without a key has nothing to add)
         schedule: Iterator[float] | None = None
-        history: list[Attempt] = []  # the attempts before this one, all retried
+        history: list[Attempt] | None = None  # the attempts before this one, retried
         monotonic = self._monotonic
         attempt = 0
         while True:
@@ -302,6 +302,8 @@ class RetryMiddleware:
                         history, attempt_request, error, started, ended, None
                     )
                     raise
+                if history is None:
+                    history = []
                 history.append(attempt_record(attempt_request, error, started, ended, delay))
                 if self.on_retry is not None:
                     await self._report(error, attempt, delay, source, request)
@@ -311,9 +313,7 @@ class RetryMiddleware:
                 attempt += 1
                 continue
             response.retries_taken = attempt
-            response.attempts = succeeded_attempts(
-                history, attempt_request, response, started, monotonic()
-            )
+            response.attempts = AttemptLog(history, attempt_request, started, monotonic())
             return response
 
     def _may_retry(self, error: APIError, request: Request, attempt: int) -> bool:

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import msgspec
 
+from .._http.redaction import redact_url
+from .request import Request
+
 __all__ = [
     "NO_TIMINGS",
     "Attempt",
+    "AttemptLog",
     "TimingRecord",
     "Timings",
     "attach_timing_record",
@@ -80,34 +84,23 @@ class Attempt(msgspec.Struct, frozen=True, kw_only=True):
     delay_after: float | None
 
 
-class TimingRecord:
-    """The moments of one physical request (``time.monotonic()`` values), filled as
-    they happen: by the transport, and by aiohttp's tracing hooks in the default one.
+class TimingRecord(msgspec.Struct):
+    """The moments of one physical request (``time.monotonic()`` values and
+    durations), filled as they happen by the transport (a Struct: made and written
+    in C, once per request).
 
     ``timings(body_end)`` turns them into `Timings`.
     """
 
-    __slots__ = (
-        "connect",
-        "connected_at",
-        "dns",
-        "headers_at",
-        "pool_wait",
-        "reused",
-        "started",
-        "tls",
-    )
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.pool_wait: float | None = None
-        self.dns: float | None = None
-        self.connect: float | None = None
-        self.tls: float | None = None
-        # When the request had its connection (new or reused), if the transport knows.
-        self.connected_at: float | None = None
-        self.headers_at: float | None = None
-        self.reused: bool | None = None
+    started: float
+    pool_wait: float | None = None
+    dns: float | None = None
+    connect: float | None = None
+    tls: float | None = None
+    # When the request had its connection (new or reused), if the transport knows.
+    connected_at: float | None = None
+    headers_at: float | None = None
+    reused: bool | None = None
 
     def timings(self, body_end: float | None = None) -> Timings:
         """The `Timings` so far; ``body_end``: when the last body byte came, if it did."""
@@ -128,8 +121,37 @@ class TimingRecord:
             reused_connection=self.reused,
         )
 
-    def __repr__(self) -> str:
-        return f"<TimingRecord {self.timings()!r}>"
+
+class AttemptLog(msgspec.Struct, frozen=True):
+    """What ``retry`` keeps of a call that succeeded: the attempts before the last
+    (already `Attempt` values) and the raw facts of the last one, made into the
+    ``Response.attempts`` tuple only when someone reads it.
+
+    What it saves: a call read by nobody pays one small Struct instead of an
+    `Attempt`, its `Timings` and a redacted URL (measured: about 4 % of the
+    instructions of a call).
+    """
+
+    before: list[Attempt] | None
+    request: Request
+    started: float
+    ended: float
+
+    def attempts(self, status_code: int, timings: Timings) -> tuple[Attempt, ...]:
+        """The whole history, the last attempt ending with ``status_code``."""
+        request = self.request
+        last = Attempt(
+            number=request.attempt,
+            method=request.method,
+            url=redact_url(request.url),
+            status_code=status_code,
+            error=None,
+            started=self.started,
+            duration=self.ended - self.started,
+            timings=timings,
+            delay_after=None,
+        )
+        return (*self.before, last) if self.before else (last,)
 
 
 _RECORD_ATTRIBUTE = "stackwire_timing_record"

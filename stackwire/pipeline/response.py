@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ._aiohttp_errors import map_transport_error
 from ._expiry import Expiry
-from .attempts import NO_TIMINGS, Attempt, TimingRecord, Timings
+from .attempts import NO_TIMINGS, Attempt, AttemptLog, TimingRecord, Timings
 from .request import ExtensionKey, Request
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "Response"]
@@ -59,6 +59,7 @@ class Response(Generic[_T]):
     """
 
     __slots__ = (
+        "_attempts",
         "_cast_to",
         "_consumed",
         "_content",
@@ -68,7 +69,6 @@ class Response(Generic[_T]):
         "_parsed",
         "_started_at",
         "_strict",
-        "attempts",
         "raw",
         "request",
         "retries_taken",
@@ -78,8 +78,6 @@ class Response(Generic[_T]):
     raw: aiohttp.ClientResponse
     request: Request
     retries_taken: int
-    # The call's attempts, set by ``retry`` (see `Attempt`).
-    attempts: tuple[Attempt, ...]
     # What the transport measured of this physical request, if anything.
     timing_record: TimingRecord | None
 
@@ -101,7 +99,7 @@ class Response(Generic[_T]):
         self.raw = raw
         self.request = request
         self.retries_taken = 0
-        self.attempts = ()
+        self._attempts: tuple[Attempt, ...] | AttemptLog = ()
         self.timing_record = None
         self._started_at = started_at
         self._finished_at: float | None = None
@@ -157,6 +155,18 @@ class Response(Generic[_T]):
     @property
     def is_closed(self) -> bool:
         return self.raw.closed
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """The call's attempts (`Attempt`), this one last; set by ``retry``."""
+        attempts = self._attempts
+        if isinstance(attempts, AttemptLog):  # made on first read (see `AttemptLog`)
+            attempts = self._attempts = attempts.attempts(self.status_code, self.timings)
+        return attempts
+
+    @attempts.setter
+    def attempts(self, attempts: tuple[Attempt, ...] | AttemptLog) -> None:
+        self._attempts = attempts
 
     @property
     def timings(self) -> Timings:

@@ -40,7 +40,7 @@ from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
-from ._timings import timing_trace_config
+from ._timings import CURRENT_RECORD, TimedConnector
 
 __all__ = ["AiohttpTransport"]
 
@@ -164,7 +164,8 @@ class AiohttpTransport:
         if session is None:
             if self._closed:
                 raise ClientClosedError("the client is closed; create a new one")
-            connector = aiohttp.TCPConnector(
+            # Pool wait, DNS and connect times go into each request's TimingRecord.
+            connector = TimedConnector(
                 limit=self._max_connections,
                 ssl=self._verify,
                 socket_factory=keepalive_socket,
@@ -178,8 +179,6 @@ class AiohttpTransport:
                 # Bodies are decoded by `Response` (checked for truncation, bounded).
                 auto_decompress=False,
                 headers={"Accept-Encoding": ACCEPT_ENCODING},
-                # Pool wait, DNS, connect, reuse: into each request's TimingRecord.
-                trace_configs=[timing_trace_config()],
             )
             # aiohttp re-sends an idempotent request once, on its own, when a pooled
             # connection drops; one call of the transport is one attempt (retries are
@@ -313,6 +312,7 @@ class AiohttpTransport:
         client_timeout, headers_limit, coarse = self._client_timeout(request)
         started = time.monotonic()
         record = TimingRecord(started)
+        CURRENT_RECORD.set(record)  # for the pool's hooks (`_timings`)
         expiry: Expiry | None = None
         try:
             headers = request.headers
@@ -325,7 +325,6 @@ class AiohttpTransport:
                 headers=headers,
                 allow_redirects=False,
                 timeout=client_timeout,
-                trace_request_ctx=record,
                 **self._request_options(request, url),
             )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
@@ -367,6 +366,8 @@ class AiohttpTransport:
                 expiry.done()
             raise
         record.headers_at = time.monotonic()
+        if record.reused is None and self._owns_session:
+            record.reused = True  # our pool opened no connection for it
         response: Response[Any] = Response(raw, request, started, True, expiry)
         response.timing_record = record
         return response
