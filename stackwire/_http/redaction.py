@@ -26,6 +26,8 @@ from urllib.parse import unquote_plus
 from yarl import URL
 
 __all__ = [
+    "DEFAULT_HEADER_ALLOWLIST",
+    "DEFAULT_QUERY_ALLOWLIST",
     "REDACTED",
     "SECRET_QUERY_PARAMS",
     "is_secret_param",
@@ -52,6 +54,48 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
     }
 )
 """Query parameters whose values are never shown (compared as `is_secret_param` does)."""
+
+DEFAULT_HEADER_ALLOWLIST: frozenset[str] = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "cache-control",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "date",
+        "idempotency-key",
+        "request-id",
+        "retry-after",
+        "retry-after-ms",
+        "server",
+        "transfer-encoding",
+        "user-agent",
+        "x-request-id",
+        "x-retry-count",
+        "x-should-retry",
+    }
+)
+"""Header names (lower case) whose values log lines show (`LoggingMiddleware`,
+``headers=True``)."""
+
+DEFAULT_QUERY_ALLOWLIST: frozenset[str] = frozenset(
+    {
+        "after",
+        "before",
+        "ending_before",
+        "limit",
+        "offset",
+        "order",
+        "page",
+        "page_size",
+        "per_page",
+        "sort",
+        "starting_after",
+    }
+)
+"""Query parameters (lower case) whose values log lines show (``retry``'s and
+`LoggingMiddleware`'s)."""
 
 # A URL already checked, and what it shows as: most calls of a client share URL objects.
 _last: tuple[URL, str] | None = None

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .._http.redaction import redact_url
+from .._http.redaction import DEFAULT_QUERY_ALLOWLIST, redact_url
 from .._logging import logger
 from ..errors import APIError, APIStatusError
 from ..pipeline.attempts import NO_TIMINGS, Attempt, Timings, attached_timing_record
@@ -59,7 +59,7 @@ def log_retry(request: Request, error: APIError, delay: float, source: str) -> N
     logger.info(
         "retrying %s %s after attempt %d failed (%s): sleeping %.3f s (%s)",
         request.method,
-        redact_url(request.url),
+        redact_url(request.url, allowed=DEFAULT_QUERY_ALLOWLIST),
         request.attempt,
         reason,
         delay,

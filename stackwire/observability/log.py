@@ -51,7 +51,13 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from .._http.redaction import REDACTED, redact_headers, redact_url
+from .._http.redaction import (
+    DEFAULT_HEADER_ALLOWLIST,
+    DEFAULT_QUERY_ALLOWLIST,
+    REDACTED,
+    redact_headers,
+    redact_url,
+)
 from .._logging import logger as stackwire_logger
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import CallNext
@@ -59,46 +65,6 @@ from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request
 from ..pipeline.response import Response
 
 __all__ = ["DEFAULT_HEADER_ALLOWLIST", "DEFAULT_QUERY_ALLOWLIST", "LoggingMiddleware"]
-
-DEFAULT_HEADER_ALLOWLIST: frozenset[str] = frozenset(
-    {
-        "accept",
-        "accept-encoding",
-        "cache-control",
-        "content-encoding",
-        "content-length",
-        "content-type",
-        "date",
-        "idempotency-key",
-        "request-id",
-        "retry-after",
-        "retry-after-ms",
-        "server",
-        "transfer-encoding",
-        "user-agent",
-        "x-request-id",
-        "x-retry-count",
-        "x-should-retry",
-    }
-)
-"""Header names (lower case) whose values `LoggingMiddleware` shows with ``headers=True``."""
-
-DEFAULT_QUERY_ALLOWLIST: frozenset[str] = frozenset(
-    {
-        "after",
-        "before",
-        "ending_before",
-        "limit",
-        "offset",
-        "order",
-        "page",
-        "page_size",
-        "per_page",
-        "sort",
-        "starting_after",
-    }
-)
-"""Query parameters (lower case) whose values `LoggingMiddleware` shows."""
 
 _DEBUG = logging.DEBUG
 
@@ -232,9 +198,10 @@ class LoggingMiddleware:
         text = data[: self.max_body_bytes].decode("utf-8", errors="replace")
         for secret in secrets:
             text = text.replace(secret, REDACTED)
+        shown = repr(text)
         if len(data) > self.max_body_bytes:
-            text += f"... ({len(data)} bytes)"
-        return repr(text)
+            shown += f"... ({len(data)} bytes)"
+        return shown
 
     def _response_body(self, response: Response[Any], secrets: list[str]) -> str:
         if response.request.options.stream:
