@@ -66,7 +66,7 @@ from .middlewares import (
     default_should_retry,
 )
 from .models import Model, ServerSentEvent, SSEDecoder
-from .observability import LoggingMiddleware
+from .observability import LoggingMiddleware, OpenTelemetry
 from .pipeline import (
     AsyncStream,
     Attempt,
@@ -131,6 +131,7 @@ __all__ = [
     "OAuth2ClientCredentials",
     "OffsetPage",
     "Omit",
+    "OpenTelemetry",
     "PageCallOptions",
     "PageInfo",
     "PageNumberPage",

@@ -83,7 +83,7 @@ from ..errors import (
 from ..pipeline.attempts import Attempt, AttemptLog
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
-from ..pipeline.request import Request
+from ..pipeline.request import ExtensionKey, Request
 from ..pipeline.response import Response
 from ._attempt_history import attempt_record, failed_attempts, log_retry
 from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_retry_status
@@ -91,6 +91,7 @@ from .headers import check_header
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "RETRY_LISTENER",
     "RetryEvent",
     "RetryMiddleware",
     "check_max_retries",
@@ -135,6 +136,14 @@ class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
     delay_source: Literal["retry-after", "backoff"]
     error: APIError
     request: Request
+
+
+RETRY_LISTENER: ExtensionKey[Callable[[RetryEvent], object]] = ExtensionKey(
+    "stackwire.retry_listener"
+)
+"""A request extension a middleware above ``retry`` sets to hear of each retry
+decision of its call (called with the `RetryEvent` just before ``on_retry`` and
+the sleep; it must not block). The OpenTelemetry call span records them as events."""
 
 
 def default_should_retry(error: APIError) -> bool:
@@ -305,8 +314,9 @@ class RetryMiddleware:
                 if history is None:
                     history = []
                 history.append(attempt_record(attempt_request, error, started, ended, delay))
-                if self.on_retry is not None:
-                    await self._report(error, attempt, delay, source, request)
+                listener = request.extensions.get(RETRY_LISTENER)
+                if self.on_retry is not None or listener is not None:
+                    await self._report(error, attempt, delay, source, request, listener)
                 if logger.isEnabledFor(logging.INFO):
                     log_retry(attempt_request, error, delay, source)
                 await self._sleep(delay)
@@ -425,8 +435,8 @@ class RetryMiddleware:
         delay: float,
         source: Literal["retry-after", "backoff"],
         request: Request,
+        listener: Callable[[RetryEvent], object] | None,
     ) -> None:
-        assert self.on_retry is not None
         status = error.status_code if isinstance(error, APIStatusError) else None
         event = RetryEvent(
             attempt=attempt,
@@ -437,9 +447,12 @@ class RetryMiddleware:
             error=error,
             request=request,
         )
-        result = self.on_retry(event)
-        if inspect.isawaitable(result):
-            await result
+        if listener is not None:
+            listener(event)
+        if self.on_retry is not None:
+            result = self.on_retry(event)
+            if inspect.isawaitable(result):
+                await result
 
     def __repr__(self) -> str:
         return (

@@ -11,11 +11,14 @@
 
 from ..pipeline.attempts import Attempt, Timings
 from .log import DEFAULT_HEADER_ALLOWLIST, DEFAULT_QUERY_ALLOWLIST, LoggingMiddleware
+from .otel import DURATION_BUCKETS, OpenTelemetry
 
 __all__ = [
     "DEFAULT_HEADER_ALLOWLIST",
     "DEFAULT_QUERY_ALLOWLIST",
+    "DURATION_BUCKETS",
     "Attempt",
     "LoggingMiddleware",
+    "OpenTelemetry",
     "Timings",
 ]
