@@ -99,3 +99,19 @@ def test_streaming_example() -> None:
     assert "events: [('delta', '0'), ('done', '0')]" in out
     assert "in use after stopping early: 0" in out
     assert lines[-1] == "at the end: PoolStats(in_use=0, idle=1)"
+
+
+def test_metrics_middleware_example() -> None:
+    out = run_example("metrics_middleware.py")
+    lines = out.splitlines()
+    assert lines[3:5] == ["4. call_metrics", "5. retry"]
+    assert "7. attempt_metrics" in lines
+    # A POST at once, a 429 then 200, two 500s then 200: 3 calls, 6 attempts.
+    assert (
+        "{'2xx': 3, '4xx': 1, '5xx': 2, 'attempts': 6, 'calls': 3, 'retries': 3, "
+        "'reused connections': 5}" in out
+    )
+    assert lines[-3].startswith("attempt 0: 500 InternalServerError in ")
+    assert "(reused: True), then slept 0.0" in lines[-3]
+    assert lines[-1].startswith("attempt 2: 200 ok in ")
+    assert lines[-1].endswith("(reused: True)")
