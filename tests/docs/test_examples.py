@@ -41,6 +41,8 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str], client_sleeps: Sle
     assert "6. attempt_log" in out
     assert "429 -> 200" in out
     assert "500 -> 500 -> 200" in out
+    assert "    attempt 0: 500 InternalServerError in " in out  # the attempt history
+    assert "    attempt 2: 200 ok in " in out
     assert "NotFoundError" in out
     assert "['chunk 0', 'chunk 1', 'chunk 2']" in out
     assert "(2 a page)         attempts: 200 -> 200 " in out  # two pages of users
