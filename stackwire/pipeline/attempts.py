@@ -32,7 +32,8 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
     measured by the transport, or the phase did not happen).
 
     - ``pool_wait``: queued for a free connection of a full pool;
-    - ``dns``: resolving the host (``None`` when the resolver's cache answered);
+    - ``dns``: resolving the host name when a connection is opened (a cached answer
+      takes microseconds; ``None`` for an IP address or a reused connection);
     - ``connect``: opening the connection, TLS handshake included (``None`` on a
       reused connection);
     - ``tls``: the TLS handshake on its own (aiohttp does not report it: ``None``
@@ -128,8 +129,8 @@ class AttemptLog(msgspec.Struct, frozen=True):
     ``Response.attempts`` tuple only when someone reads it.
 
     What it saves: a call read by nobody pays one small Struct instead of an
-    `Attempt`, its `Timings` and a redacted URL (measured: about 4 % of the
-    instructions of a call).
+    `Attempt`, its `Timings` and a redacted URL (measured: 8,000 instructions, about
+    2 % of a call).
     """
 
     before: list[Attempt] | None
