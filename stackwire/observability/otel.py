@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from .._http.redaction import redact_url
 from .._version import __version__
-from ..errors import APIError, APIStatusError
+from ..errors import APIError, APIStatusError, InvalidRequestError
 from ..middlewares.retry import RETRY_LISTENER, RetryEvent
 from ..pipeline.attempts import Timings
 from ..pipeline.middleware import CallNext, Middleware
@@ -117,7 +117,10 @@ class OpenTelemetry:
 
     def instrument(self, client: _C) -> _C:
         """A client like ``client`` (same type, same session) whose calls are traced
-        and measured; ``client`` itself is unchanged."""
+        and measured; ``client`` itself is unchanged, and remains the one to close
+        (the derived client borrows its session, like every derived client).
+
+        Raises `InvalidRequestError` for a client whose stack has no ``retry``."""
         from opentelemetry import metrics, trace
 
         tracer = trace.get_tracer("stackwire", __version__, tracer_provider=self.tracer_provider)
@@ -130,7 +133,10 @@ class OpenTelemetry:
         )
         names = list(client.pipeline.names)
         if "retry" not in names:
-            raise ValueError("OpenTelemetry.instrument needs a client with a retry stage")
+            raise InvalidRequestError(
+                "OpenTelemetry.instrument() needs a client whose stack has a 'retry' stage "
+                "(the call span goes above it)"
+            )
         derived = client.with_middleware(CallSpan(tracer), name="otel.call", before="retry")
         return derived.with_middleware(
             RequestSpan(tracer, duration), name="otel.request", after=names[-1]

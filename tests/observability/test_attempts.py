@@ -208,3 +208,41 @@ def test_attempt_and_timings_are_public_values() -> None:
     assert timings.connect is None
     with pytest.raises(AttributeError):
         timings.dns = 1.0  # type: ignore[misc]
+
+
+async def test_pool_wait_and_dns_are_measured(serve: Serve, make_client: MakeClient) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.json_response({})
+
+    base = await serve(routes(("GET", "/slow", slow)))
+    port = base.rsplit(":", 1)[1]
+    client = make_client(f"http://localhost:{port}", max_connections=1)
+    first, second = await asyncio.gather(
+        client.with_raw_response.get("/slow"), client.with_raw_response.get("/slow")
+    )
+    opened, queued = sorted((first, second), key=lambda r: r.timings.reused_connection or False)
+    # The first opened the one connection (looking "localhost" up); the second
+    # waited for it in the pool's queue, then reused it.
+    assert opened.timings.dns is not None
+    assert opened.timings.connect is not None
+    assert opened.timings.pool_wait is None
+    assert queued.timings.reused_connection is True
+    assert queued.timings.pool_wait is not None
+    assert queued.timings.pool_wait >= 0.03
+    assert queued.timings.dns is None
+
+
+async def test_a_borrowed_session_still_times_the_response(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        client = make_client(await serve(flaky(200)), session=session)
+        response = await client.with_raw_response.get("/x")
+    timings = response.timings
+    assert timings.first_byte is not None
+    assert timings.body is not None
+    assert timings.reused_connection is None  # not our pool: unknown
+    assert timings.connect is None
