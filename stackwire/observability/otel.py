@@ -231,13 +231,13 @@ class CallSpan:
             span.set_status(self._status(self._error, type(error).__name__))
             raise
         else:
-            attempts = response.attempts
+            # The response is its call's last attempt's: its count and timings come
+            # without making the attempt history (made only when someone reads it).
             ended = {
                 "http.response.status_code": response.status_code,
-                "stackwire.attempts": len(attempts),
+                "stackwire.attempts": response.retries_taken + 1,
             }
-            if attempts:
-                ended.update(_timing_attributes(attempts[-1].timings))
+            ended.update(_timing_attributes(response.timings))
             span.set_attributes(ended)
             return response
         finally:
