@@ -2,7 +2,8 @@
 
 Run with ``make demo`` (or ``python examples/quickstart.py``). It starts the demo
 API on a free port on 127.0.0.1, prints the client's stack, then makes calls and
-shows for each: the status, how many attempts it took and how long.
+shows for each: the status, how many attempts it took and how long (and, for a
+retried call, its attempt history: ``response.attempts``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ def report(what: str, log: AttemptLog, started: float, outcome: str) -> None:
     log.statuses.clear()
 
 
+def describe(attempt: stackwire.Attempt) -> str:
+    timings = attempt.timings
+    connection = "reused connection" if timings.reused_connection else "new connection"
+    first_byte = (timings.first_byte or 0.0) * 1000
+    slept = "" if attempt.delay_after is None else f", then slept {attempt.delay_after:.2f} s"
+    return (
+        f"attempt {attempt.number}: {attempt.status_code} {attempt.error or 'ok'} in "
+        f"{attempt.duration * 1000:.1f} ms ({connection}, first byte {first_byte:.1f} ms){slept}"
+    )
+
+
 async def main(sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> int:
     """Run the demo; ``sleep`` is what retries wait with (tests pass a fake one)."""
     runner, base_url = await start()
@@ -105,8 +117,13 @@ async def main(sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> i
             report("GET /flaky (429, retry-after-ms)", log, started, repr(flaky))
 
             started = time.perf_counter()
-            unstable = await client.get("/unstable", query={"key": "demo"}, cast_to=Status)
+            retried = await client.with_raw_response.get(
+                "/unstable", query={"key": "demo"}, cast_to=Status
+            )
+            unstable = await retried.parse()
             report("GET /unstable (500, 500, 200)", log, started, repr(unstable))
+            for attempt in retried.attempts:  # the call's attempt history
+                print(f"    {describe(attempt)}")
 
             started = time.perf_counter()
             users = client.paginate("/users", page=stackwire.CursorPage[User], query={"limit": 2})

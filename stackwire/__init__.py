@@ -67,8 +67,10 @@ from .middlewares import (
     default_should_retry,
 )
 from .models import Model, ServerSentEvent, SSEDecoder
+from .observability import LoggingMiddleware, OpenTelemetry
 from .pipeline import (
     AsyncStream,
+    Attempt,
     CallNext,
     Clocks,
     ExtensionKey,
@@ -82,6 +84,7 @@ from .pipeline import (
     Response,
     StreamingBody,
     Timeout,
+    Timings,
     Transport,
 )
 from .resilience import (
@@ -108,6 +111,7 @@ __all__ = [
     "AsyncClient",
     "AsyncPaginator",
     "AsyncStream",
+    "Attempt",
     "Auth",
     "AuthError",
     "AuthenticationError",
@@ -135,6 +139,7 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "LinkPage",
+    "LoggingMiddleware",
     "MemoryStateStore",
     "Middleware",
     "Model",
@@ -144,6 +149,7 @@ __all__ = [
     "OAuth2ClientCredentials",
     "OffsetPage",
     "Omit",
+    "OpenTelemetry",
     "PageCallOptions",
     "PageInfo",
     "PageNumberPage",
@@ -182,6 +188,7 @@ __all__ = [
     "SyncResponse",
     "Timeout",
     "TimeoutMiddleware",
+    "Timings",
     "Token",
     "Transport",
     "UnprocessableEntityError",

@@ -41,8 +41,10 @@ Every failure a user can see is one of these (or ``asyncio.CancelledError``,
 untouched), with the underlying exception as ``__cause__``.
 
 Every `APIError` has ``retries_taken``: how many retries the call made before it
-raised (0 when the first attempt failed for good), and ``retry_budget_exhausted``:
-``True`` when the client's retry budget stopped a retry it would otherwise have had.
+raised (0 when the first attempt failed for good); ``attempts``: the call's
+attempt history (`stackwire.Attempt`, one per attempt, this failure's last); and
+``retry_budget_exhausted``: ``True`` when the client's retry budget stopped a retry
+it would otherwise have had.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     # The one import loop of the package, for annotations only (as httpx does): the
     # pipeline raises these errors, and they carry its Request and Response. Nothing
     # is imported at run time.
+    from .pipeline.attempts import Attempt
     from .pipeline.request import Request
     from .pipeline.response import Response
 
@@ -105,6 +108,7 @@ class APIError(StackwireError):
     body: object | None
     retries_taken: int
     retry_budget_exhausted: bool
+    attempts: tuple[Attempt, ...]
 
     def __init__(
         self, message: str, *, request: Request | None = None, body: object | None = None
@@ -117,6 +121,7 @@ class APIError(StackwireError):
         # Set by the retry middleware when the client's retry budget (retry_budget=)
         # stopped a retry this error would otherwise have had.
         self.retry_budget_exhausted = False
+        self.attempts = ()
 
     def __str__(self) -> str:
         return self.message

@@ -31,8 +31,12 @@ waits and sends it again, at most ``max_retries`` more times.
   every retry withdraws once, asked after every other rule has said "retry"; when the
   budget is spent the call raises its last error at once, with "retry budget exhausted"
   in its message and ``error.retry_budget_exhausted`` set.
-- *Observability*: ``on_retry`` gets a `RetryEvent` before each sleep;
-  ``retries_taken`` is set on the returned `Response` and on every `APIError` raised.
+- *Observability*: ``on_retry`` gets a `RetryEvent` before each sleep, and the
+  ``"stackwire"`` logger one INFO line (the reason, the delay and where it came
+  from, ``retry-after`` or ``backoff``; none for the final failure);
+  ``retries_taken`` and ``attempts`` (one `Attempt` per attempt, with its status or
+  error, its duration, its `Timings` and the sleep after it) are set on the
+  returned `Response` and on every `APIError` raised.
 
 Where it sits: below ``headers``, ``query`` and ``timeout``, which run once per call
 (so the deadline and the headers are fixed for the whole call), and above ``decode``,
@@ -54,6 +58,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import random as _random
 import time
@@ -65,6 +70,7 @@ import msgspec
 from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .._logging import logger
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import (
     APIConnectionError,
@@ -81,15 +87,18 @@ from ..errors import (
     StateStoreError,
 )
 from ..pipeline._memo import MISSING, IdentityMemo
+from ..pipeline.attempts import Attempt, AttemptLog
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
-from ..pipeline.request import Request
+from ..pipeline.request import ExtensionKey, Request
 from ..pipeline.response import Response
+from ._attempt_history import attempt_record, failed_attempts, log_retry
 from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_retry_status
 from .headers import check_header
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "RETRY_LISTENER",
     "RetryBudgetLike",
     "RetryEvent",
     "RetryMiddleware",
@@ -148,6 +157,14 @@ class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
     delay_source: Literal["retry-after", "backoff"]
     error: APIError
     request: Request
+
+
+RETRY_LISTENER: ExtensionKey[Callable[[RetryEvent], object]] = ExtensionKey(
+    "stackwire.retry_listener"
+)
+"""A request extension a middleware above ``retry`` sets to hear of each retry
+decision of its call (called with the `RetryEvent` just before ``on_retry`` and
+the sleep; it must not block). The OpenTelemetry call span records them as events."""
 
 
 def default_should_retry(error: APIError) -> bool:
@@ -274,11 +291,16 @@ class RetryMiddleware:
         if budget is not None:
             await budget.deposit(request)
         schedule: Iterator[float] | None = None
+        history: list[Attempt] | None = None  # the attempts before this one, retried
+        monotonic = self._monotonic
         attempt = 0
         while True:
+            attempt_request = self._attempt_request(request, attempt)
+            started = monotonic()
             try:
-                response = await call_next(self._attempt_request(request, attempt))
+                response = await call_next(attempt_request)
             except APIError as error:
+                ended = monotonic()
                 error.retries_taken = attempt
                 if error.request is None:  # raised by a state store, which sees no request
                     error.request = request
@@ -290,6 +312,9 @@ class RetryMiddleware:
                 if not self._may_retry(error, request, attempt):
                     if hint is not None and isinstance(error, APIStatusError):
                         error.retry_after = hint
+                    error.attempts = failed_attempts(
+                        history, attempt_request, error, started, ended, None
+                    )
                     raise
                 if schedule is None:
                     schedule = backoff_delays(self.initial_delay, self.max_delay)
@@ -298,21 +323,40 @@ class RetryMiddleware:
                 if hint is not None:
                     if hint > self.max_retry_after:
                         self._hint_too_long(error, hint)
+                        error.attempts = failed_attempts(
+                            history, attempt_request, error, started, ended, None
+                        )
                         raise
                     delay, source = hint, "retry-after"
                 else:
                     delay = jittered(backoff_delay, self.jitter, self._random)
                     source = "backoff"
-                self._check_deadline(request, delay, error)
+                try:
+                    self._check_deadline(request, delay, error)
+                except APITimeoutError as timeout:
+                    timeout.attempts = error.attempts = failed_attempts(
+                        history, attempt_request, error, started, ended, None
+                    )
+                    raise
                 if budget is not None and not await budget.withdraw(request):
                     self._budget_spent(error)
+                    error.attempts = failed_attempts(
+                        history, attempt_request, error, started, ended, None
+                    )
                     raise
-                if self.on_retry is not None:
-                    await self._report(error, attempt, delay, source, request)
+                if history is None:
+                    history = []
+                history.append(attempt_record(attempt_request, error, started, ended, delay))
+                listener = request.extensions.get(RETRY_LISTENER)
+                if self.on_retry is not None or listener is not None:
+                    await self._report(error, attempt, delay, source, request, listener)
+                if logger.isEnabledFor(logging.INFO):
+                    log_retry(attempt_request, error, delay, source)
                 await self._sleep(delay)
                 attempt += 1
                 continue
             response.retries_taken = attempt
+            response.attempts = AttemptLog(history, attempt_request, started, monotonic())
             return response
 
     def _may_retry(self, error: APIError, request: Request, attempt: int) -> bool:
@@ -427,8 +471,8 @@ class RetryMiddleware:
         delay: float,
         source: Literal["retry-after", "backoff"],
         request: Request,
+        listener: Callable[[RetryEvent], object] | None,
     ) -> None:
-        assert self.on_retry is not None
         status = error.status_code if isinstance(error, APIStatusError) else None
         event = RetryEvent(
             attempt=attempt,
@@ -439,9 +483,12 @@ class RetryMiddleware:
             error=error,
             request=request,
         )
-        result = self.on_retry(event)
-        if inspect.isawaitable(result):
-            await result
+        if listener is not None:
+            listener(event)
+        if self.on_retry is not None:
+            result = self.on_retry(event)
+            if inspect.isawaitable(result):
+                await result
 
     def __repr__(self) -> str:
         return (

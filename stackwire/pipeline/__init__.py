@@ -1,6 +1,7 @@
 """The pipeline (tier 2): `Request`, `Response`, `AsyncStream`, the middleware contract,
 `Pipeline` and the transport contract."""
 
+from .attempts import Attempt, TimingRecord, Timings
 from .body import StreamingBody, is_replayable
 from .clocks import Clocks
 from .middleware import CallNext, Middleware, RequestRewriter
@@ -13,6 +14,7 @@ from .transport import PoolStats, Transport
 
 __all__ = [
     "AsyncStream",
+    "Attempt",
     "CallNext",
     "Clocks",
     "ExtensionKey",
@@ -26,6 +28,8 @@ __all__ = [
     "Response",
     "StreamingBody",
     "Timeout",
+    "TimingRecord",
+    "Timings",
     "Transport",
     "is_replayable",
 ]

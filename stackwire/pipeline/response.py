@@ -51,6 +51,7 @@ from ..errors import (
 )
 from ..models.decoding import decode_typed
 from ._expiry import Expiry
+from .attempts import NO_TIMINGS, Attempt, AttemptLog, TimingRecord, Timings
 from .request import ExtensionKey, Request
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "BodyReader", "Response"]
@@ -72,6 +73,8 @@ class Response(Generic[_T]):
       ``url``, ``http_version``, ``charset``, ``elapsed`` (to the last body byte, or to
       now while reading);
     - ``retries_taken``: how many retries the call made before this response;
+    - ``attempts``: every attempt of the call (`Attempt`), this one last; ``timings``:
+      where this response's time went (`Timings`);
     - ``request_id``: the ``request-id`` / ``x-request-id`` header;
     - the body: ``await read()`` then ``content``, ``text``, ``json()``; or one of the
       ``iter_*`` methods; bodies are decoded from their ``Content-Encoding`` (gzip,
@@ -99,6 +102,7 @@ class Response(Generic[_T]):
     """
 
     __slots__ = (
+        "_attempts",
         "_cast_to",
         "_closed",
         "_coded",
@@ -117,11 +121,14 @@ class Response(Generic[_T]):
         "raw",
         "request",
         "retries_taken",
+        "timing_record",
     )
 
     raw: Any
     request: Request
     retries_taken: int
+    # What the transport measured of this physical request, if anything.
+    timing_record: TimingRecord | None
 
     def __init__(
         self,
@@ -169,6 +176,8 @@ class Response(Generic[_T]):
         )
         self._closed = False
         self._coded = False  # set when a body with a Content-Encoding is read
+        self._attempts: tuple[Attempt, ...] | AttemptLog = ()
+        self.timing_record: TimingRecord | None = None
         self._started_at = time.monotonic()
         self._finished_at: float | None = None
         self._content: bytes | None = None
@@ -307,6 +316,25 @@ class Response(Generic[_T]):
             request=self.request,
         )
 
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """The call's attempts (`Attempt`), this one last; set by ``retry``."""
+        attempts = self._attempts
+        if isinstance(attempts, AttemptLog):  # made on first read (see `AttemptLog`)
+            attempts = self._attempts = attempts.attempts(self.status_code, self.timings)
+        return attempts
+
+    @attempts.setter
+    def attempts(self, attempts: tuple[Attempt, ...] | AttemptLog) -> None:
+        self._attempts = attempts
+
+    @property
+    def timings(self) -> Timings:
+        """Where this physical request's time went (`Timings`; all ``None`` when the
+        transport measured nothing); ``body`` once the body has been read."""
+        record = self.timing_record
+        return NO_TIMINGS if record is None else record.timings(self._finished_at)
+
     # -- the body --------------------------------------------------------------------
 
     async def read(self, *, max_bytes: int | None = None) -> bytes:
@@ -322,6 +350,9 @@ class Response(Generic[_T]):
         content = self.read_now(max_bytes)
         if content is not None:
             return content
+        if self._content is not None:  # read before (by a middleware), past this cap
+            assert max_bytes is not None
+            raise self._too_large(max_bytes)
         if self._consumed:
             raise ResponseConsumedError(
                 "the body was already consumed by iterating the stream; it cannot be read again"
@@ -335,8 +366,9 @@ class Response(Generic[_T]):
         it has arrived, is small, needs no decoding and is within ``max_bytes``; else
         ``None`` (then ``await read()`` waits for it). The usual JSON response of an
         API arrives with its headers, so ``decode`` tries this first."""
-        if self._content is not None:
-            return self._content
+        content = self._content
+        if content is not None:
+            return content if max_bytes is None or len(content) <= max_bytes else None
         expiry = self._expiry
         if (
             self._consumed

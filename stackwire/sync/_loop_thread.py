@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import threading
 from collections.abc import Callable, Coroutine
@@ -164,6 +165,9 @@ class LoopThread:
             )
         loop = self._get_loop()
         outcome = _Outcome()
+        # The call runs in the caller's context (a copy): context variables set by the
+        # application, such as OpenTelemetry's current span, reach the middlewares.
+        caller = contextvars.copy_context()
 
         def settle(task: asyncio.Task[Any]) -> None:
             if task.cancelled():
@@ -176,7 +180,7 @@ class LoopThread:
 
         def start() -> None:
             try:
-                task = loop.create_task(factory())
+                task = loop.create_task(factory(), context=caller)
             except BaseException as exc:
                 outcome.error = exc
                 outcome.finished.set()

@@ -28,6 +28,7 @@ from yarl import URL
 
 from .._http.urls import shown_url
 from ..errors import ClientClosedError
+from ..pipeline.attempts import Attempt, Timings
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.stream import AsyncStream
@@ -80,7 +81,8 @@ class SyncResponse(Generic[_T]):
     """A response from the API, with blocking body methods.
 
     - ``status_code``, ``reason``, ``headers``, ``request`` (the final request), ``url``,
-      ``http_version``, ``elapsed``, ``retries_taken``, ``request_id``;
+      ``http_version``, ``elapsed``, ``retries_taken``, ``attempts``, ``timings``,
+      ``request_id``;
     - ``content`` (after ``read()``, which is done already for a non-streamed call),
       ``text``, ``json()``, ``parse()`` (the body decoded into the call's ``cast_to``);
     - streamed (``with client.with_streaming_response.get(...) as response``):
@@ -129,6 +131,16 @@ class SyncResponse(Generic[_T]):
     @property
     def retries_taken(self) -> int:
         return self.async_response.retries_taken
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """Every attempt of the call (`Attempt`), this one last."""
+        return self.async_response.attempts
+
+    @property
+    def timings(self) -> Timings:
+        """Where this response's time went (`Timings`)."""
+        return self.async_response.timings
 
     @property
     def request_id(self) -> str | None:

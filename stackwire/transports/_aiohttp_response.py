@@ -49,6 +49,8 @@ class AiohttpResponse(Response[Any]):
         self._source = None
         self._closed = False
         self._coded = False
+        self._attempts = ()
+        self.timing_record = None
         self._started_at = started_at
         self._finished_at = None
         self._content = None

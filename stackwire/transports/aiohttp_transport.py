@@ -25,15 +25,17 @@ from yarl import URL
 
 from .._http.content_encoding import accept_encoding
 from .._types import NotGiven
-from ..errors import APITimeoutError, ClientClosedError, InvalidRequestError
+from ..errors import APIError, APITimeoutError, ClientClosedError, InvalidRequestError
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
+from ..pipeline.attempts import TimingRecord, attach_timing_record
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request, SecretValue
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
 from ._aiohttp_response import AiohttpResponse
+from ._timings import CURRENT_RECORD, TimedConnector
 
 __all__ = ["AiohttpTransport"]
 
@@ -173,7 +175,8 @@ class AiohttpTransport:
         if session is None:
             if self._closed:
                 raise ClientClosedError("the client is closed; create a new one")
-            connector = aiohttp.TCPConnector(
+            # Pool wait, DNS and connect times go into each request's TimingRecord.
+            connector = TimedConnector(
                 limit=self._max_connections,
                 ssl=self._verify,
                 socket_factory=keepalive_socket,
@@ -326,6 +329,8 @@ class AiohttpTransport:
             )
         client_timeout, headers_limit, coarse = self._client_timeout(request)
         started = time.monotonic()
+        record = TimingRecord(started)
+        CURRENT_RECORD.set(record)  # for the pool's hooks (`_timings`)
         expiry: Expiry | None = None
         try:
             headers = request.headers
@@ -364,13 +369,21 @@ class AiohttpTransport:
                 and deadline_at is not None
                 and time.monotonic() >= deadline_at - _CLOCK_SLACK
             ):
-                raise _deadline_error(request, "before its response came") from exc
-            raise map_transport_error(exc, request) from exc
+                error: APIError = _deadline_error(request, "before its response came")
+            else:
+                error = map_transport_error(exc, request)
+            attach_timing_record(error, record)
+            raise error from exc
         except BaseException:
             if expiry is not None:
                 expiry.done()
             raise
-        return AiohttpResponse(raw, request, started, expiry)
+        record.headers_at = time.monotonic()
+        if record.reused is None and self._owns_session:
+            record.reused = True  # our pool opened no connection for it
+        response = AiohttpResponse(raw, request, started, expiry)
+        response.timing_record = record
+        return response
 
     def _expiry_wheel(self) -> ExpiryWheel:
         wheel = self._expiries

@@ -77,6 +77,8 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str], client_sleeps: Sle
     assert "6. attempt_log" in out
     assert "429 -> 200" in out
     assert "500 -> 500 -> 200" in out
+    assert "    attempt 0: 500 InternalServerError in " in out  # the attempt history
+    assert "    attempt 2: 200 ok in " in out
     assert "NotFoundError" in out
     assert "['chunk 0', 'chunk 1', 'chunk 2']" in out
     assert "(2 a page)         attempts: 200 -> 200 " in out  # two pages of users
@@ -276,3 +278,19 @@ def test_resilient_llm_client_example() -> None:
     assert reached < 30  # a dead upstream sees fewer requests than calls
     assert fast >= 10  # once open, the breaker fails calls without a request
     assert lines[-1] == "connections in use: 0"
+
+
+def test_metrics_middleware_example() -> None:
+    out = run_example("metrics_middleware.py")
+    lines = out.splitlines()
+    assert lines[3:5] == ["4. call_metrics", "5. retry"]
+    assert "7. attempt_metrics" in lines
+    # A POST at once, a 429 then 200, two 500s then 200: 3 calls, 6 attempts.
+    assert (
+        "{'2xx': 3, '4xx': 1, '5xx': 2, 'attempts': 6, 'calls': 3, 'retries': 3, "
+        "'reused connections': 5}" in out
+    )
+    assert lines[-3].startswith("attempt 0: 500 InternalServerError in ")
+    assert "(reused: True), then slept 0.0" in lines[-3]
+    assert lines[-1].startswith("attempt 2: 200 ok in ")
+    assert lines[-1].endswith("(reused: True)")
