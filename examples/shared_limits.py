@@ -9,6 +9,7 @@ its own, as two processes or hosts would have, pointing at the same Redis.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 
@@ -108,4 +109,7 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    # The "stackwire" logger prints nothing unless the application configures logging:
+    # show its warnings (a store that lost Redis) on stderr.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sys.exit(asyncio.run(main()))

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # The one import loop of the package, for annotations only (as httpx does): the
-    # pipeline raises these errors, and they carry its Request and Response. Nothing
+    # pipeline raises these errors, and they carry its Request, Response and Attempts. Nothing
     # is imported at run time.
     from .pipeline.attempts import Attempt
     from .pipeline.request import Request

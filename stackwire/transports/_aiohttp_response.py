@@ -16,6 +16,7 @@ import aiohttp
 from .._types import NOT_GIVEN
 from ..errors import StackwireError
 from ..pipeline._expiry import Expiry
+from ..pipeline.body import StreamingBody
 from ..pipeline.request import Request
 from ..pipeline.response import _JOIN_BYTES, Response
 from ._aiohttp_errors import map_transport_error
@@ -81,7 +82,9 @@ class AiohttpResponse(Response[Any]):
             or (max_bytes is not None and size > max_bytes)
             or not stream.is_eof()
             or stream.exception() is not None
-            or self.request.body is not None  # its writer may still be running
+            # A streamed body may still be sending (aiohttp defers the release of the
+            # connection until its writer is done, so a bytes body is fine).
+            or isinstance(self.request.body, StreamingBody)
         ):
             return None
         return stream.read_nowait()
