@@ -168,9 +168,7 @@ def build_call(params: dict[str, Any]) -> Any:
     user = models_on(stackwire.Model).User
     client = stackwire.AsyncClient(BASE_URL, **params["client_options"])
     for spec in params["middlewares"]:
-        placement = {
-            key: params[key] for key in ("before", "after") if params.get(key) is not None
-        }
+        placement = {key: params[key] for key in ("before", "after") if params.get(key) is not None}
         client = client.with_middleware(_load(spec), **placement)
     _use_terminal(client, terminal)
     get = client.get
