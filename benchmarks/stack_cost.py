@@ -54,8 +54,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:  # run from a checkout without installing stackwire
-    sys.path.insert(0, str(ROOT))
 
 BASE_URL = "http://127.0.0.1:9/"  # never connected to: the terminal is canned
 WARMUP_CALLS = 500
@@ -153,6 +151,15 @@ def _load(spec: str) -> Any:
 def build_call(params: dict[str, Any]) -> Any:
     """The coroutine function one call is; the client built as ``params`` say."""
     sys.path.insert(0, str(HERE))
+    try:
+        import stackwire  # installed, or on PYTHONPATH: that one
+    except ImportError:  # run from a checkout without installing stackwire
+        sys.path.insert(0, str(ROOT))
+    if params.get("socket"):
+        from clients import open_client
+
+        adapter = open_client(params["client"], params["socket"])
+        return adapter.get_user, adapter
     from payloads import USER_BODY, models_on
 
     terminal = canned_terminal(USER_BODY)
@@ -208,7 +215,7 @@ async def _child_main(params: dict[str, Any]) -> float:
     await _loop(call, params["in_flight"], params["calls"])
     elapsed = time.perf_counter() - started
     if client is not None:
-        await client.close()
+        await (client.aclose() if params.get("socket") else client.close())
     return elapsed
 
 
@@ -281,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="wall-clock µs per call (noisy; no valgrind needed) instead of instructions",
     )
+    parser.add_argument(
+        "--socket",
+        action="store_true",
+        help="instead: whole requests over loopback to benchmarks/server.py (another "
+        "process, another core), stackwire against the hand-written aiohttp loop",
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -299,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         "after": args.after,
         "floor": False,
     }
+    if args.socket:
+        return socket_main(args, base, valgrind, unit)
     results: dict[str, float] = {}
     results["floor"] = per_call({**base, "floor": True}, args.calls, valgrind)
     results["call"] = per_call(base, args.calls, valgrind)
@@ -322,6 +337,34 @@ def main(argv: list[str] | None = None) -> int:
             "stack": "stack's own cost (call - floor)",
         }.get(name, f"added by {name[2:]}")
         print(f"  {label:<{max(width, 36)}} {value:>10,.{digits}f}")
+    return 0
+
+
+def socket_main(args: argparse.Namespace, base: dict[str, Any], valgrind: bool, unit: str) -> int:
+    """Whole typed requests over a socket: the client process's own instructions (the
+    kernel's and the server's are not counted), stackwire and the baseline."""
+    sys.path.insert(0, str(HERE))
+    from harness import CLIENT_CORE, SERVER_CORE, pin_to
+    from server import running_server
+
+    results: dict[str, float] = {}
+    with running_server() as server:
+        pin_to(CLIENT_CORE)  # the server pins itself to SERVER_CORE
+        for name in ("aiohttp", "stackwire"):
+            params = {**base, "socket": server.base_url, "client": name}
+            results[name] = per_call(params, args.calls, valgrind)
+    results["ratio"] = results["aiohttp"] / results["stackwire"]
+    if args.json:
+        print(json.dumps({"unit": unit, "in_flight": args.in_flight, **results}))
+        return 0
+    digits = 0 if valgrind else 2
+    print(
+        f"typed GET /users/1 over loopback, {args.in_flight} in flight, client core "
+        f"{CLIENT_CORE}, server core {SERVER_CORE} ({unit} per request, client process):"
+    )
+    print(f"  aiohttp + msgspec, hand-written  {results['aiohttp']:>12,.{digits}f}")
+    print(f"  stackwire, full default stack    {results['stackwire']:>12,.{digits}f}")
+    print(f"  baseline / stackwire             {results['ratio']:>12.3f}x")
     return 0
 
 
