@@ -2,7 +2,8 @@
 
     python benchmarks/stack_cost.py                      # the full default stack
     python benchmarks/stack_cost.py --middleware mod:factory   # + the cost of one part
-    python benchmarks/stack_cost.py --no-valgrind        # wall-clock µs/call instead
+    python benchmarks/stack_cost.py --no-valgrind        # CPU µs/call instead (noisier)
+    python benchmarks/stack_cost.py --socket --in-flight 1   # whole requests vs aiohttp
     make -C benchmarks cost
 
 What is measured: a typed call, ``await client.get("/users/1", cast_to=User)``,
@@ -27,6 +28,11 @@ warm-up (decoders built, memos filled, first calls made); the difference of the 
 totals, divided by N, is the cost of one call. The *floor* is the same loop and
 terminal with no client at all (the tasks, the suspension, the terminal's
 ``Response``); *stack* is per call minus the floor.
+
+``--socket`` counts whole requests instead, over loopback to ``server.py`` (its own
+process, pinned to the other core): the client process's instructions per request
+(user space only: not the kernel's, not the server's) for the hand-written aiohttp +
+msgspec loop and for stackwire, and their ratio.
 
 ``--middleware module:factory`` (repeatable) measures the stack again with the
 factory's middleware added (``client.with_middleware(factory())``: just above
@@ -211,9 +217,9 @@ async def _child_main(params: dict[str, Any]) -> float:
         raise SystemExit(f"the call decoded the wrong value: {first!r}")
     await _loop(call, params["in_flight"], WARMUP_CALLS)
     gc.collect()
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the machine's other work stays out
     await _loop(call, params["in_flight"], params["calls"])
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     if client is not None:
         await (client.aclose() if params.get("socket") else client.close())
     return elapsed
@@ -286,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-valgrind",
         action="store_true",
-        help="wall-clock µs per call (noisy; no valgrind needed) instead of instructions",
+        help="CPU µs per call (noisier; no valgrind needed) instead of instructions",
     )
     parser.add_argument(
         "--socket",
