@@ -7,8 +7,9 @@ library it measures, which keeps its RSS and start-up honest.
 
 The operations are the idiomatic way each library does the job, with default
 settings; the hand-written aiohttp + msgspec adapter is the baseline stackwire has to
-beat (one `ClientSession`, `async with session.get(url) as r:
-msgspec.json.decode(await r.read(), type=User)`).
+beat, written as the plainest fast loop a careful programmer would write: one
+default `ClientSession`, a `msgspec.json.Decoder(User)` built once, and
+`async with session.get(url) as r: decode(await r.read())`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from harness import Unavailable, import_stackwire
-from payloads import models_on
+from payloads import models_on, union_models_on
 
 STREAM_CHUNK = 64 * 1024
 
@@ -28,6 +29,10 @@ class ClientUnderTest(Protocol):
 
     async def count_events(self, path: str) -> int:
         """Stream `path` as typed SSE events (decoded into `Event`); return how many."""
+
+    async def count_union_events(self, path: str) -> int:
+        """Stream `path` as SSE events whose data is the tagged union
+        `payloads.union_models_on(...).Event`, each decoded; return how many."""
 
     async def stream_body(self, path: str) -> int:
         """Stream `path` without buffering it; return the number of bytes seen."""
@@ -44,6 +49,7 @@ class StackwireClient:
     def __init__(self, base_url: str) -> None:
         stackwire = import_stackwire()
         self._models = models_on(stackwire.Model)
+        self._union = union_models_on(stackwire.Model).Event
         self._client = stackwire.AsyncClient(base_url=base_url + "/")
 
     async def get_user(self) -> Any:
@@ -52,6 +58,14 @@ class StackwireClient:
     async def count_events(self, path: str) -> int:
         count = 0
         stream = await self._client.get(path, cast_to=self._models.Event, stream=True)
+        async with stream:
+            async for _event in stream:
+                count += 1
+        return count
+
+    async def count_union_events(self, path: str) -> int:
+        count = 0
+        stream = await self._client.get(path, cast_to=self._union, stream=True)
         async with stream:
             async for _event in stream:
                 count += 1
@@ -98,22 +112,31 @@ class AiohttpClient:
         import msgspec
 
         self._base_url = base_url
-        self._decode = msgspec.json.decode
-        self._models = models_on(msgspec.Struct)
+        models = models_on(msgspec.Struct)
+        # Decoders built once, as a careful hand-written loop does.
+        self._decode_user = msgspec.json.Decoder(models.User).decode
+        self._decode_event = msgspec.json.Decoder(models.Event).decode
+        self._decode_union = msgspec.json.Decoder(union_models_on(msgspec.Struct).Event).decode
         self._session = aiohttp.ClientSession()
         self._user_url = base_url + "/users/1"
 
     async def get_user(self) -> Any:
         async with self._session.get(self._user_url) as r:
-            return self._decode(await r.read(), type=self._models.User)
+            return self._decode_user(await r.read())
 
     async def count_events(self, path: str) -> int:
-        """A deliberately naive reader (blank-line split, `data:` lines only).
+        return await self._count_sse(path, self._decode_event)
 
-        Not a conforming SSE parser (no CR line ends, no multi-line data, no BOM):
-        a floor for what any typed stream costs on top of aiohttp and msgspec.
+    async def count_union_events(self, path: str) -> int:
+        return await self._count_sse(path, self._decode_union)
+
+    async def _count_sse(self, path: str, decode: Callable[[bytes], Any]) -> int:
+        """A fast hand-written reader: bytes split at blank lines, `data:` lines only.
+
+        Not a conforming SSE parser (no CR line ends, no multi-line data, no BOM, no
+        comments or ids): a floor for what any typed stream costs on top of aiohttp
+        and msgspec.
         """
-        decode, event_type = self._decode, self._models.Event
         count = 0
         pending = b""
         async with self._session.get(self._base_url + path) as r:
@@ -122,7 +145,7 @@ class AiohttpClient:
                 for block in blocks:
                     for line in block.split(b"\n"):
                         if line.startswith(b"data:"):
-                            decode(line[5:], type=event_type)
+                            decode(line[5:])
                             count += 1
         return count
 
@@ -165,6 +188,9 @@ class HttpxClient:
                 validate(event.data)
                 count += 1
         return count
+
+    async def count_union_events(self, path: str) -> int:
+        raise Unavailable("the tagged-union stream is measured for msgspec clients only")
 
     async def stream_body(self, path: str) -> int:
         seen = 0
@@ -212,6 +238,9 @@ class AnthropicClient:
             count += 1
         return count
 
+    async def count_union_events(self, path: str) -> int:
+        raise Unavailable("the tagged-union stream is measured for msgspec clients only")
+
     async def stream_body(self, path: str) -> int:
         raise Unavailable("not measured for the anthropic SDK")
 
@@ -232,6 +261,16 @@ CLIENTS: dict[str, tuple[str, Callable[[str], ClientUnderTest]]] = {
         lambda base_url: AnthropicClient(base_url, transport="aiohttp"),
     ),
 }
+
+
+def selected() -> list[str]:
+    """The clients this run measures: all of `CLIENTS`, or those named in the
+    comma-separated ``BENCH_CLIENTS`` environment variable (``run.py --clients``)."""
+    import os
+
+    wanted = os.environ.get("BENCH_CLIENTS", "")
+    names = [name.strip() for name in wanted.split(",") if name.strip()]
+    return [name for name in CLIENTS if not names or name in names]
 
 
 def open_client(name: str, base_url: str) -> ClientUnderTest:

@@ -25,6 +25,26 @@ NOT_AVAILABLE = "not available yet"
 
 Result = dict[str, Any]
 
+# Client and server on separate cores, so that neither takes CPU time from the other
+# and the scheduler never moves them: the server (its own process) on one core, every
+# measured worker on another. On a machine with fewer than two usable cores nothing
+# is pinned.
+CLIENT_CORE = 0
+SERVER_CORE = 1
+
+
+def pin_to(core: int) -> bool:
+    """Pin this process to ``core`` (the index among the usable cores); False when the
+    machine has fewer than two usable cores or pinning is not supported."""
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return False
+    if len(usable) < 2:
+        return False
+    os.sched_setaffinity(0, {usable[core % len(usable)]})
+    return True
+
 
 # --- memory -------------------------------------------------------------------------
 
@@ -94,6 +114,7 @@ def worker_main(handlers: Mapping[str, Callable[[dict[str, Any]], Result]]) -> b
         return False
     params: dict[str, Any] = json.loads(sys.argv[2])
     handler = handlers[params.pop("case")]
+    pin_to(CLIENT_CORE)
     try:
         result = handler(params)
     except Unavailable as error:

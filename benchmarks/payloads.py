@@ -12,6 +12,7 @@ nothing until a benchmark asks for it.
 
 # No `from __future__ import annotations` here: msgspec resolves a Struct's annotations
 # in its module's globals, where the classes built inside the factories below are not.
+import datetime
 import functools
 import json
 from types import SimpleNamespace
@@ -109,7 +110,7 @@ def models_on(base: type) -> SimpleNamespace:
         email: str
         active: bool
         score: float
-        created_at: str
+        created_at: datetime.datetime
         roles: list[str]
         profile: Profile
 
@@ -133,3 +134,50 @@ def models_on(base: type) -> SimpleNamespace:
         usage: Usage
 
     return SimpleNamespace(User=User, UserPage=UserPage, Event=Event)
+
+
+# --- typed SSE of a tagged union (bench_stream's union rows) ---------------------------
+
+UNION_TEXT = "The quick brown fox jumps over the lazy dog, then naps."
+
+
+def union_event_data(index: int, count: int) -> tuple[bytes, bytes]:
+    """The event type and JSON `data` of event `index` of a `count`-event union stream:
+    text deltas (~130 bytes of JSON), a usage event every tenth, a `done` event last."""
+    if index == count - 1:
+        return b"done", _dumps({"type": "done", "index": index, "stop_reason": "end_turn"})
+    if index % 10 == 9:
+        return b"usage", _dumps(
+            {"type": "usage", "index": index, "input_tokens": 25, "output_tokens": index}
+        )
+    return b"delta", _dumps(
+        {"type": "delta", "index": index, "text": UNION_TEXT, "model": "bench-1", "logprob": -0.25}
+    )
+
+
+def sse_union_event(index: int, count: int) -> bytes:
+    """One complete block of the union stream, as the wire carries it."""
+    name, data = union_event_data(index, count)
+    return b"event: " + name + b"\ndata: " + data + b"\n\n"
+
+
+def union_models_on(base: type) -> SimpleNamespace:
+    """The union stream's event types on a msgspec `base` (`msgspec.Struct` or
+    `stackwire.Model`), tagged by their `type` field; `Event` is their union."""
+
+    class Delta(base, tag="delta", tag_field="type"):  # type: ignore[misc,call-arg]
+        index: int
+        text: str
+        model: str
+        logprob: float
+
+    class Usage(base, tag="usage", tag_field="type"):  # type: ignore[misc,call-arg]
+        index: int
+        input_tokens: int
+        output_tokens: int
+
+    class Done(base, tag="done", tag_field="type"):  # type: ignore[misc,call-arg]
+        index: int
+        stop_reason: str
+
+    return SimpleNamespace(Delta=Delta, Usage=Usage, Done=Done, Event=Delta | Usage | Done)

@@ -44,7 +44,7 @@ from harness import (
 from server import running_server
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("server", "requests", "stream", "sse", "decode", "memory")
+SECTIONS = ("server", "requests", "stream", "union", "sse", "decode", "memory")
 SSE_PARSE_TARGET = 3.5
 PACKAGES = (
     "stackwire",
@@ -252,14 +252,19 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny counts; print, write nothing")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--output", type=Path, help="where to write the report")
+    parser.add_argument(
+        "--clients", help="comma-separated clients of the request and stream rows (default all)"
+    )
     args = parser.parse_args()
+    if args.clients:
+        os.environ["BENCH_CLIENTS"] = args.clients
     settings = SMOKE if args.smoke else FULL
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     # Only a full run of every section replaces RESULTS.md unless --output says where.
-    partial = args.smoke or args.only != parser.get_default("only")
+    partial = args.smoke or args.only != parser.get_default("only") or bool(args.clients)
     output = args.output or (None if partial else HERE / "RESULTS.md")
 
     started = time.perf_counter()
@@ -305,6 +310,15 @@ def main() -> None:
         step(
             "stream",
             lambda: bench_stream.run(
+                server.base_url,
+                repetitions=settings.stream_repetitions,
+                seconds=settings.stream_seconds,
+                events=settings.stream_events,
+            ),
+        )
+        step(
+            "union",
+            lambda: bench_stream.run_union(
                 server.base_url,
                 repetitions=settings.stream_repetitions,
                 seconds=settings.stream_seconds,

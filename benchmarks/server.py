@@ -13,6 +13,9 @@ Endpoints:
 - `GET /payload/small|2k|1m`: the decode payloads (~300 B, ~2 KB, ~1 MiB of JSON).
 - `GET /sse?n=N`: N Server-Sent Events (`event: message`, ~150 bytes of JSON data),
   `text/event-stream`, chunked, several events per chunk.
+- `GET /sse-union?n=N`: N events of a tagged union (`event: delta|usage|done`, the
+  JSON `data` tagged by its `type` field; see `payloads.union_event_data`), the same
+  framing as `/sse`.
 - `GET /big?mb=N`: N MiB of body with a `Content-Length`, written under flow control
   so the server never holds the whole body.
 
@@ -33,7 +36,8 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs
 
-from payloads import MIB, PAYLOAD_NAMES, USER_BODY, payload, sse_event
+from harness import SERVER_CORE, pin_to
+from payloads import MIB, PAYLOAD_NAMES, USER_BODY, payload, sse_event, sse_union_event
 
 try:  # the server's own loop only: the clients under test all run on asyncio's
     import uvloop
@@ -56,7 +60,7 @@ def _response(status: str, content_type: bytes, body: bytes) -> bytes:
     )
 
 
-def _sse_response(count: int) -> bytes:
+def _sse_response(count: int, union: bool = False) -> bytes:
     parts = [
         b"HTTP/1.1 200 OK\r\n"
         b"Content-Type: text/event-stream\r\n"
@@ -67,7 +71,8 @@ def _sse_response(count: int) -> bytes:
     ]
     for start in range(0, count, SSE_EVENTS_PER_CHUNK):
         chunk = b"".join(
-            sse_event(i) for i in range(start, min(count, start + SSE_EVENTS_PER_CHUNK))
+            sse_union_event(i, count) if union else sse_event(i)
+            for i in range(start, min(count, start + SSE_EVENTS_PER_CHUNK))
         )
         parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
     parts.append(b"0\r\n\r\n")
@@ -95,8 +100,8 @@ class Routes:
             return cached
         path, _, raw_query = target.partition(b"?")
         query = parse_qs(raw_query.decode("latin-1"))
-        if path == b"/sse":
-            response = _sse_response(int(query.get("n", ["100"])[0]))
+        if path in (b"/sse", b"/sse-union"):
+            response = _sse_response(int(query.get("n", ["100"])[0]), path == b"/sse-union")
             if len(self._cache) < 256:
                 self._cache[target] = response
             return response
@@ -255,6 +260,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=1800.0)
     args = parser.parse_args()
+    pin_to(SERVER_CORE)
     if uvloop is not None:
         uvloop.install()
     asyncio.run(serve(args.port, args.max_seconds))

@@ -93,6 +93,7 @@ class AsyncStream(Generic[_T]):
 
     __slots__ = (
         "__weakref__",
+        "_batched",
         "_cast_to",
         "_convert",
         "_decode",
@@ -104,8 +105,10 @@ class AsyncStream(Generic[_T]):
         "_lines",
         "_loop",
         "_reader",
+        "_ready",
         "_seen_end",
         "_sse",
+        "_stop_names",
         "response",
     )
 
@@ -125,6 +128,10 @@ class AsyncStream(Generic[_T]):
         self._ended = False
         self._items: list[Any] = []
         self._index = 0
+        # Items decoded a chunk at a time by `_parse_typed`, last first: handed out
+        # before anything else.
+        self._ready: list[Any] = []
+        self._batched = False  # `_ready` was filled from the last chunk
         self._cast_to = cast_to
         self._end_event = end_event
         self._seen_end = end_event is None
@@ -165,6 +172,8 @@ class AsyncStream(Generic[_T]):
             else:
                 self._decode = decoder_for(cast_to, strict=strict)
                 self._convert = self._convert_event
+                # Event types that `_convert_event` treats apart (not decoded into T).
+                self._stop_names = (b"error", (end_event or "error").encode())
 
     # -- iteration -----------------------------------------------------------------
 
@@ -172,6 +181,9 @@ class AsyncStream(Generic[_T]):
         return self
 
     async def __anext__(self) -> _T:
+        ready = self._ready
+        if ready:
+            return ready.pop()  # type: ignore[no-any-return]
         if self._finished:
             raise StopAsyncIteration
         try:
@@ -185,16 +197,19 @@ class AsyncStream(Generic[_T]):
                         return value  # type: ignore[no-any-return]
                 if self._ended:
                     break
-                if items:
+                if items or self._batched:
                     # A chunk can complete some items and then pass a size cap: the
                     # parser hands out the items first and raises on its next call.
                     # Raise now, rather than after waiting for more of the body.
                     self._items = []
+                    self._batched = False
                     self._parse(b"")
                 chunk = await self._reader.next_chunk()
                 self._index = 0
                 if chunk:
                     self._items = self._parse(chunk)
+                    if self._ready:
+                        return self._ready.pop()  # type: ignore[no-any-return]
                 else:
                     self._ended = True
                     self._items = self._flush()
@@ -224,9 +239,43 @@ class AsyncStream(Generic[_T]):
 
     def _parse(self, chunk: bytes) -> list[Any]:
         if self._sse is not None:
+            if self._decode is not None:
+                return self._parse_typed(chunk)
             return self._sse.feed(chunk)
         assert self._lines is not None
         return self._lines.feed(chunk)
+
+    def _parse_typed(self, chunk: bytes) -> list[Any]:
+        """Typed events: a chunk of nothing but events of T is decoded in one go into
+        `_ready` (no event objects, no text: msgspec reads the data's bytes). Any
+        other chunk (an error or terminal event, ``[DONE]``, an event without data,
+        an item that does not decode) gives its events, one by one, to
+        `_convert_event`, which raises at the item it should."""
+        assert self._sse is not None
+        assert self._decode is not None
+        names, datas = self._sse.feed_data(chunk)
+        if not datas:
+            return []
+        stop = self._stop_names
+        if (
+            stop[0] not in names
+            and stop[1] not in names
+            and b"[DONE]" not in datas
+            and b"" not in datas
+        ):
+            try:
+                values = [*map(self._decode, datas)]
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                pass
+            else:
+                values.reverse()
+                self._ready = values
+                self._batched = True
+                return []
+        return [
+            ServerSentEvent("message" if name is None else name.decode(), data.decode())
+            for name, data in zip(names, datas, strict=True)
+        ]
 
     def _flush(self) -> list[Any]:
         if self._sse is not None:
@@ -292,6 +341,7 @@ class AsyncStream(Generic[_T]):
     def _stop(self) -> None:
         self._finished = True
         self._items = []
+        self._ready = []
         self._reader.close()
         self.response.close()
 

@@ -257,6 +257,50 @@ def test_vectors_with_empty_chunks_between_bytes() -> None:
         check(vector, chunks)
 
 
+def feed_data_all(chunks: Iterable[bytes]) -> tuple[list[tuple[str, str]], SSEDecoder]:
+    """Every chunk through `feed_data`: (type, data) per event, decoded from the bytes."""
+    decoder = SSEDecoder()
+    events: list[tuple[str, str]] = []
+    for chunk in chunks:
+        names, datas = decoder.feed_data(chunk)
+        assert all(isinstance(data, bytes) for data in datas)
+        events += [
+            ("message" if name is None else name.decode(), data.decode())
+            for name, data in zip(names, datas, strict=True)
+        ]
+    assert decoder.flush() == []
+    return events, decoder
+
+
+def check_data(vector: Vector, chunks: Sequence[bytes]) -> None:
+    events, decoder = feed_data_all(chunks)
+    where = f"vector {vector.name!r} in chunks {list(chunks)!r}"
+    assert events == [(event.event, event.data) for event in vector.events], where
+    assert decoder.last_event_id == vector.last_event_id, where
+    assert decoder.retry == vector.retry, where
+
+
+def test_feed_data_gives_every_vector_whole_split_and_byte_by_byte() -> None:
+    # CRLF, CR and LF line ends (split across chunks too), the BOM, comments,
+    # retry, an id with NUL, multi-line data, invalid UTF-8: the same types and
+    # data as `feed`, and the same last event ID and retry.
+    for vector in VECTORS:
+        stream = vector.stream
+        check_data(vector, [stream])
+        for cut in range(1, len(stream)):
+            check_data(vector, [stream[:cut], stream[cut:]])
+        check_data(vector, [stream[i : i + 1] for i in range(len(stream))])
+
+
+def test_feed_data_of_plain_blocks_is_the_bytes_as_sent() -> None:
+    decoder = SSEDecoder()
+    names, datas = decoder.feed_data(b'event: delta\ndata: {"a":1}\n\ndata:  x\n\nda')
+    assert (names, datas) == ([b"delta", None], [b'{"a":1}', b" x"])
+    assert decoder.feed_data(b"ta: caf\xc3\xa9\n\n") == ([None], ["café".encode()])
+    # Invalid UTF-8 comes out as `feed` decodes it: U+FFFD, in UTF-8.
+    assert decoder.feed_data(b"data: \xff!\n\n") == ([None], ["\ufffd!".encode()])
+
+
 def test_vectors_concatenated() -> None:
     # Vectors whose stream ends at a block boundary, back to back in one stream:
     # each must come out the same whatever came before it (a clean state).

@@ -311,3 +311,82 @@ def test_random_bytes_give_events_or_too_large_whatever_the_chunking(
     assert decode(cut(stream, offsets), cap) == whole
     assert decode([stream[i : i + 1] for i in range(len(stream))], cap) == whole
     assert whole == reference(stream, cap)
+
+
+# `feed_data`, the bytes-only twin of `feed` that typed streams use: the same events
+# (as UTF-8 bytes of the same text), the same state, the same errors, whatever the
+# chunking, and mixed with `feed` on one stream.
+
+
+def decode_data(
+    chunks: list[bytes], max_event_bytes: int | None = None, *, mixed: bool = False
+) -> Outcome:
+    decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+    outcome = Outcome()
+    try:
+        for i, chunk in enumerate(chunks):
+            if mixed and i % 2:
+                outcome.events += [E(event.event, event.data) for event in decoder.feed(chunk)]
+                continue
+            names, datas = decoder.feed_data(chunk)
+            assert len(names) == len(datas)
+            outcome.events += [
+                # The bytes are the UTF-8 of the text: decoding them strictly works.
+                E("message" if name is None else name.decode(), data.decode())
+                for name, data in zip(names, datas, strict=True)
+            ]
+        assert decoder.flush() == []
+    except ResponseTooLargeError:
+        outcome.too_large = True
+    outcome.last_event_id = decoder.last_event_id
+    outcome.retry = decoder.retry
+    return outcome
+
+
+def _types_and_data(outcome: Outcome) -> Outcome:
+    """`outcome` with only what `feed_data` reports of each event: type and data."""
+    return Outcome(
+        [E(event.event, event.data) for event in outcome.events],
+        outcome.too_large,
+        outcome.last_event_id,
+        outcome.retry,
+    )
+
+
+@SETTINGS
+@given(
+    generated_streams(),
+    st.lists(st.integers(min_value=0), max_size=12),
+    st.sampled_from([None, 24, 80]),
+)
+def test_feed_data_gives_the_types_and_data_of_the_reference(
+    generated: tuple[list[Abstract], bytes], offsets: list[int], cap: int | None
+) -> None:
+    _, stream = generated
+    expected = _types_and_data(reference(stream, cap))
+    assert decode_data(cut(stream, offsets), cap) == expected
+    assert decode_data(cut(stream, offsets), cap, mixed=True) == expected
+    assert decode_data([stream[i : i + 3] for i in range(0, len(stream), 3)], cap) == expected
+
+
+@SETTINGS
+@given(
+    st.one_of(st.binary(max_size=200), NOISE),
+    st.lists(st.integers(min_value=0), max_size=10),
+    st.sampled_from([None, 16, 64]),
+)
+@example(b"data: \xe6\x9d", [7], 7)
+@example(b"data: \xff\xe6\x9d\n\n", [7], None)
+@example(b"event: \xff\ndata: x\n\n", [], None)
+@example(b"data: x\r", [8], None)
+@example(b"data: a\n\n" + b"x" * 80, [], 64)
+@example(b"\xef\xbb", [1], 1)
+@example(b"data: a\n\nretry: 5\n" + b"x" * 80, [30], 64)
+def test_feed_data_on_random_bytes_matches_the_reference(
+    stream: bytes, offsets: list[int], cap: int | None
+) -> None:
+    expected = _types_and_data(reference(stream, cap))
+    assert decode_data([stream], cap) == expected
+    assert decode_data(cut(stream, offsets), cap) == expected
+    assert decode_data(cut(stream, offsets), cap, mixed=True) == expected
+    assert decode_data([stream[i : i + 1] for i in range(len(stream))], cap) == expected

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, assert_type
 
+import msgspec
 import pytest
 
 import stackwire
@@ -611,3 +612,62 @@ async def test_the_end_event_has_its_own_shape_and_ends_the_stream(
     )
     assert [delta.index async for delta in stream] == [0, 1]
     assert client.pool_stats().in_use == 0  # released, or closed if the body was still coming
+
+
+# -- a chunk of many events (the typed path decodes a plain chunk in one go) ---------
+
+
+async def test_events_before_an_error_event_in_the_same_chunk_come_out_first(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    mixed = "".join(deltas(2)) + sse('{"message": "overloaded"}', "error") + deltas(3)[2]
+    base, _ = await start(raw_server, events=body("".join(deltas(3)), mixed))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.StreamError, match="overloaded"):
+        await collect(stream, got, index=True)
+    assert got == [0, 1, 2, 0, 1]
+
+
+async def test_an_item_that_does_not_match_mid_chunk_raises_after_the_ones_before_it(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    one_chunk = "".join(deltas(2)) + sse('{"index": "x"}') + "".join(deltas(2))
+    base, _ = await start(raw_server, events=stalled(one_chunk))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.APIResponseValidationError, match="Delta") as info:
+        await collect(stream, got, index=True)
+    assert got == [0, 1]
+    assert info.value.body == b'{"index": "x"}'
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_done_and_events_without_data_in_a_chunk_of_events(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    one_chunk = deltas(1)[0] + "event: ping\n\n" + "data:\n\n" + deltas(2)[1] + sse("[DONE]")
+    base, _ = await start(raw_server, events=body(one_chunk + sse("not json")))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert [delta.index async for delta in stream] == [0, 1]
+
+
+class Opaque(Model):
+    index: int
+    raw: msgspec.Raw
+
+
+async def test_invalid_utf8_in_typed_data_is_replaced_as_the_spec_says(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # The data is text: an invalid byte is U+FFFD, even for a field msgspec does not
+    # check (a Raw value), and in a chunk with a non-ASCII event.
+    events = b'data: {"index": 0, "raw": "\xff"}\n\ndata: {"index": 1, "raw": "\xc3\xa9"}\n\n'
+    base, _ = await start(raw_server, events=body(events, events[:34], events[34:]))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Opaque, stream=True)
+    got = [(item.index, bytes(item.raw).decode()) async for item in stream]
+    assert got == [(0, '"\ufffd"'), (1, '"é"')] * 2
