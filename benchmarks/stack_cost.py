@@ -121,7 +121,16 @@ def canned_terminal(body: bytes) -> Any:
     """The terminal handler: one suspension, then a 200 with ``body`` arrived."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
-    from stackwire.pipeline.response import Response
+    try:  # the default transport's Response (the Transport seam, issue 12)
+        from stackwire.transports._aiohttp_response import AiohttpResponse
+
+        def respond(raw: Any, request: Any, started: float) -> Any:
+            return AiohttpResponse(raw, request, started, None)
+    except ImportError:  # a checkout from before the seam: Response wrapped aiohttp's
+        from stackwire.pipeline.response import Response
+
+        def respond(raw: Any, request: Any, started: float) -> Any:
+            return Response(raw, request, started, True, None)
 
     headers = CIMultiDictProxy(
         CIMultiDict(
@@ -137,7 +146,7 @@ def canned_terminal(body: bytes) -> Any:
 
     async def terminal(request: Any) -> Any:
         await sleep(0)
-        return Response(_CannedRaw(200, headers, body), request, monotonic(), True, None)
+        return respond(_CannedRaw(200, headers, body), request, monotonic())
 
     return terminal
 
