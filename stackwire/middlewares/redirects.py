@@ -131,7 +131,8 @@ class RedirectMiddleware:
 
     def _foreign(self, url: URL) -> bool:
         """Whether ``url`` is outside the base URL's origin."""
-        foreign = self._foreign_urls.get(url)
+        memo = self._foreign_urls
+        foreign = memo.last_value if url is memo.last_key else memo.get(url)
         if foreign is MISSING:
             foreign = origin_of(url) != self._origin
             self._foreign_urls.put(url, foreign)

@@ -406,7 +406,13 @@ class RetryMiddleware:
         header = self.retry_count_header
         headers = request.headers
         shared = attempt == 0 and not request.omit_headers
-        first = self._first_attempt_headers.get(headers) if shared else MISSING
+        memo = self._first_attempt_headers
+        if not shared:
+            first = MISSING
+        elif headers is memo.last_key:
+            first = memo.last_value
+        else:
+            first = memo.get(headers)
         if first is not MISSING:
             # Calls that share their headers (those without headers of their own)
             # share their first attempt's too: a proxy is read-only, so nothing an

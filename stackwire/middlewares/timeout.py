@@ -111,7 +111,8 @@ class TimeoutMiddleware(RequestRewriter):
         if options.timeout is NOT_GIVEN and options.deadline is NOT_GIVEN:
             # The client's values: the same resolution every time, made once.
             seconds = self.deadline
-            resolved = self._memo.get(options)
+            memo = self._memo
+            resolved = memo.last_value if options is memo.last_key else memo.get(options)
             if resolved is MISSING:
                 resolved = replace(options, timeout=self.timeout, deadline=seconds)
                 self._memo.put(options, resolved)

@@ -37,26 +37,29 @@ class IdentityMemo(Generic[_V]):
     True
     """
 
-    __slots__ = ("_entries", "_last_key", "_last_value", "_size")
+    __slots__ = ("_entries", "_size", "last_key", "last_value")
 
     def __init__(self, size: int = 64) -> None:
         self._entries: dict[int, tuple[object, _V]] = {}
         self._size = size
-        self._last_key: object = MISSING
-        self._last_value: Any = MISSING
+        # The pair found or put last. A stage on the hot path may test it inline,
+        # ``memo.last_value if key is memo.last_key else memo.get(key)``, which saves
+        # the method call for the usual call (the same object as the call before).
+        self.last_key: object = MISSING
+        self.last_value: Any = MISSING
 
     def get(self, key: object) -> _V:
         """The value remembered for ``key`` (this very object), else `MISSING`."""
-        if key is self._last_key:
-            return self._last_value  # type: ignore[no-any-return]
+        if key is self.last_key:
+            return self.last_value  # type: ignore[no-any-return]
         entry = self._entries.get(id(key))
         if entry is None or entry[0] is not key:
             return MISSING  # type: ignore[no-any-return]
-        self._last_key, self._last_value = key, entry[1]
+        self.last_key, self.last_value = key, entry[1]
         return entry[1]
 
     def put(self, key: object, value: _V) -> None:
         """Remember ``value`` for ``key`` (if there is room)."""
-        self._last_key, self._last_value = key, value
+        self.last_key, self.last_value = key, value
         if len(self._entries) < self._size:
             self._entries[id(key)] = (key, value)

@@ -27,7 +27,7 @@ from collections.abc import (
     Mapping,
 )
 from datetime import timedelta
-from typing import Any, Generic, Self, TypeVar, cast, get_origin
+from typing import Any, Generic, Self, TypeVar, get_origin
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -116,17 +116,19 @@ class Response(Generic[_T]):
         "_reason",
         "_source",
         "_started_at",
-        "_status",
         "_strict",
         "raw",
         "request",
         "retries_taken",
+        "status_code",
         "timing_record",
     )
 
     raw: Any
     request: Request
     retries_taken: int
+    status_code: int
+    _parsed: _T | NotGiven
     # What the transport measured of this physical request, if anything.
     timing_record: TimingRecord | None
 
@@ -163,7 +165,7 @@ class Response(Generic[_T]):
         self.request = request
         self.retries_taken = 0
         self.raw = raw
-        self._status = status_code
+        self.status_code = status_code
         self._reason = reason
         self._http_version = http_version
         self._headers = CIMultiDictProxy(CIMultiDict(headers or ()))
@@ -182,16 +184,12 @@ class Response(Generic[_T]):
         self._finished_at: float | None = None
         self._content: bytes | None = None
         self._consumed = False
-        self._parsed: Any = NOT_GIVEN
+        self._parsed = NOT_GIVEN
         self._cast_to: Any = NOT_GIVEN
         self._strict = False
         self._expiry: Expiry | None = None
 
     # -- the status line and headers -------------------------------------------------
-
-    @property
-    def status_code(self) -> int:
-        return self._status
 
     @property
     def reason(self) -> str:
@@ -497,7 +495,7 @@ class Response(Generic[_T]):
         """The body as JSON values (dicts, lists, ...), after ``read()``."""
         content = self.content
         self.check_decodable()
-        return decode_typed(content, Any, False, self._status)
+        return decode_typed(content, Any, False, self.status_code)
 
     # -- the decoded value -----------------------------------------------------------
 
@@ -512,7 +510,7 @@ class Response(Generic[_T]):
     def parsed(self) -> _T | NotGiven:
         """The decoded value once ``parse()``, ``parse_now()`` or ``set_parsed()``
         produced it; `NOT_GIVEN` before."""
-        return cast("_T | NotGiven", self._parsed)
+        return self._parsed
 
     def set_parsed(self, value: _T) -> None:
         """Hand over a value produced another way (``decode`` sets a stream's
@@ -525,8 +523,11 @@ class Response(Generic[_T]):
         Raises `ResponseConsumedError` when the body has not been read."""
         parsed = self._parsed
         if parsed is NOT_GIVEN:
-            parsed = self._parsed = self._decode(self.content)
-        return cast("_T", parsed)
+            content = self._content
+            if content is None:
+                content = self.content  # raises, saying why
+            parsed = self._parsed = self._decode(content)
+        return parsed  # type: ignore[return-value]  # (not NOT_GIVEN: decoded or set)
 
     async def parse(self) -> _T:
         """The body decoded into the bound ``cast_to`` (read first if need be)."""
@@ -545,7 +546,7 @@ class Response(Generic[_T]):
         if self._coded:  # (only a body with a Content-Encoding is checked)
             self.check_decodable()
         try:
-            return decode_typed(content, cast_to, self._strict, self._status)
+            return decode_typed(content, cast_to, self._strict, self.status_code)
         except StackwireError as exc:
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]

@@ -248,7 +248,7 @@ class AiohttpTransport:
         stream = request.options.stream
         memo = self._limits_by_timeout[stream]
         if request.deadline_at is None:
-            remembered = memo.get(timeout)
+            remembered = memo.last_value if timeout is memo.last_key else memo.get(timeout)
             if remembered is not MISSING:
                 return remembered
         given = timeout

@@ -251,7 +251,17 @@ def test_the_aiohttp_response_fills_every_slot_of_response() -> None:
     class Raw:
         status = 200
         headers: Any = ()
+        reason = "OK"
+        version = None
+        closed = False
 
     response = AiohttpResponse(Raw(), _request(), 0.0, None)  # type: ignore[arg-type]
-    missing = [name for name in BaseResponse.__slots__ if not hasattr(response, name)]
+    read_from_raw = {"_reason", "_http_version", "_source", "_closed"}
+    missing = [
+        name
+        for name in BaseResponse.__slots__
+        if name not in read_from_raw and not hasattr(response, name)
+    ]
     assert missing == []
+    # ... and those it leaves unset are read through raw by every method that needs them
+    assert (response.reason, response.http_version, response.is_closed) == ("OK", "HTTP/1.1", False)
