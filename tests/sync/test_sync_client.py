@@ -573,7 +573,9 @@ def test_blocking_client_called_from_asyncio_run(server: ServerThread) -> None:
         with client.with_streaming_response.get("/events") as response:
             seen.append(response.status_code)
         seen.append(response.is_closed)
-        seen.append(client.pool_stats())
+        # Nothing is left checked out (whether the unread stream's connection could be
+        # kept depends on whether all its body had arrived when it was closed).
+        seen.append(client.pool_stats().in_use)
         try:
             client.get("/missing")
         except stackwire.NotFoundError as exc:
@@ -584,7 +586,7 @@ def test_blocking_client_called_from_asyncio_run(server: ServerThread) -> None:
         with stackwire.Client(base) as client:
             return sync_sdk_code(client)
 
-    assert asyncio.run(main()) == ["a", "b", 200, True, stackwire.PoolStats(in_use=0, idle=1), 404]
+    assert asyncio.run(main()) == ["a", "b", 200, True, 0, 404]
     assert not loop_threads()
 
 
