@@ -21,9 +21,10 @@ Obligations of ``send(request)``:
   once). Never follow redirects (the ``redirects`` middleware does) and never retry
   (``retry`` does).
 - **Return at the headers.** Build a `Response` for ``request`` with the status, the
-  headers as received (``Content-Encoding`` included: `Response` decodes gzip and
-  deflate and caps the size) and the body: ``content=`` bytes, or ``stream=`` an async
-  iterable of chunks as they arrive. The `Response` owns the connection from then on.
+  headers as received (``Content-Encoding`` included: `Response` decodes gzip,
+  deflate, and br / zstd when their packages are installed, and caps the size) and
+  the body: ``content=`` bytes, or ``stream=`` an async iterable of chunks as they
+  arrive. The `Response` owns the connection from then on.
 - **Fail typed.** A failure to connect, a reset, a malformed response or a body cut
   short is `APIConnectionError`; a time limit (``request.options.timeout``, already
   resolved to a `Timeout` or a number of seconds by the ``timeout`` middleware, and
