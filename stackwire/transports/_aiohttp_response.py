@@ -73,8 +73,9 @@ class AiohttpResponse(Response[Any]):
         return self.raw.closed
 
     def read_now(self, max_bytes: int | None = None) -> bytes | None:
-        # `Response.read_now` with the checks of `_take_arrived` in line: the path of
-        # nearly every call (one method call less, measured ~300 instructions).
+        # `Response.read_now` with this transport's `_take_arrived` in line (so it needs
+        # no `_take_arrived` of its own): the path of nearly every call, one method call
+        # less (measured: ~300 instructions).
         content = self._content
         if content is not None:
             return content if max_bytes is None or len(content) <= max_bytes else None
@@ -90,7 +91,9 @@ class AiohttpResponse(Response[Any]):
             or "Content-Encoding" in self._headers
             or not stream.is_eof()
             or stream.exception() is not None
-            or isinstance(self.request.body, StreamingBody)  # (see `_take_arrived`)
+            # A streamed body may still be sending (aiohttp defers the release of the
+            # connection until its writer is done, so a bytes body is fine).
+            or isinstance(self.request.body, StreamingBody)
         ):
             return None
         content = stream.read_nowait()
@@ -100,21 +103,6 @@ class AiohttpResponse(Response[Any]):
         self._finished_at = time.monotonic()
         raw.release()
         return content
-
-    def _take_arrived(self, max_bytes: int | None) -> bytes | None:
-        stream = self.raw.content
-        size = stream.total_bytes
-        if (
-            size > _JOIN_BYTES
-            or (max_bytes is not None and size > max_bytes)
-            or not stream.is_eof()
-            or stream.exception() is not None
-            # A streamed body may still be sending (aiohttp defers the release of the
-            # connection until its writer is done, so a bytes body is fine).
-            or isinstance(self.request.body, StreamingBody)
-        ):
-            return None
-        return stream.read_nowait()
 
     def _next_raw(self) -> Any:  # an awaitable of bytes, without a coroutine of our own
         return self.raw.content.readany()
