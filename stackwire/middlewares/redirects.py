@@ -44,7 +44,7 @@ from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
-from ..pipeline.request import ExtensionKey, Request
+from ..pipeline.request import ExtensionKey, Request, request_line
 from ..pipeline.response import Response
 
 __all__ = [
@@ -171,7 +171,7 @@ class RedirectMiddleware:
             if hops >= self.max_redirects:
                 raise RedirectError(
                     f"More than max_redirects={self.max_redirects} redirects, the last from "
-                    f"{request.method} {url.with_query(None).with_user(None)}; "
+                    f"{request_line(request.replace(url=url))}; "
                     "raise max_redirects to follow longer chains",
                     response=response,
                     location=location,

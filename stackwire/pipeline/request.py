@@ -27,6 +27,7 @@ __all__ = [
     "SecretValue",
     "redact",
     "redact_credentials",
+    "request_line",
 ]
 
 _T = TypeVar("_T")
@@ -35,6 +36,16 @@ _T = TypeVar("_T")
 ALWAYS_SENSITIVE_HEADERS: frozenset[str] = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
+
+
+def request_line(request: Request) -> str:
+    """The request as messages name it: the method and the URL without its query or
+    userinfo (a query may hold a key, userinfo a password).
+
+    >>> request_line(Request(method="GET", url=URL("https://u:pw@api.test/v1?key=k")))
+    'GET https://api.test/v1'
+    """
+    return f"{request.method} {request.url.with_query(None).with_user(None)}"
 
 
 def redact(value: str) -> str:

@@ -52,7 +52,7 @@ from ..errors import (
 from ..models.decoding import decode_typed
 from ._expiry import Expiry
 from .attempts import NO_TIMINGS, Attempt, AttemptLog, TimingRecord, Timings
-from .request import ExtensionKey, Request
+from .request import ExtensionKey, Request, request_line
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "BodyReader", "Response"]
 
@@ -306,7 +306,7 @@ class Response(Generic[_T]):
             return self._broken_encoding(exc)
         if isinstance(exc, StackwireError) or not isinstance(exc, Exception):
             return None
-        where = _where(self.request)
+        where = request_line(self.request)
         if isinstance(exc, TimeoutError):
             return APITimeoutError(f"Request timed out: {where}", request=self.request)
         return APIConnectionError(
@@ -459,7 +459,7 @@ class Response(Generic[_T]):
 
     def _broken_encoding(self, exc: BrokenContentEncodingError) -> APIConnectionError:
         return APIConnectionError(
-            f"Connection error: {_where(self.request)}: {exc}", request=self.request
+            f"Connection error: {request_line(self.request)}: {exc}", request=self.request
         )
 
     def _too_large(self, limit: int) -> ResponseTooLargeError:
@@ -675,11 +675,6 @@ _JOIN_BYTES = 256 * 1024
 
 
 _NO_LIMIT = contextlib.nullcontext()
-
-
-def _where(request: Request) -> str:
-    """The request as error messages name it: no query, no userinfo."""
-    return f"{request.method} {request.url.with_query(None).with_user(None)}"
 
 
 def _content_length(headers: CIMultiDictProxy[str]) -> int | None:

@@ -13,7 +13,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..errors import APIConnectionError, APIError, APITimeoutError
-from ..pipeline.request import Request, redact
+from ..pipeline.request import Request, redact, request_line
 
 __all__ = ["map_transport_error"]
 
@@ -48,7 +48,7 @@ def map_transport_error(exc: BaseException, request: Request) -> APIError:
     aiohttp's parser for malformed HTTP is a connection error, not an HTTP status.
     """
     _scrub(exc, request)
-    where = f"{request.method} {request.url.with_query(None).with_user(None)}"
+    where = request_line(request)
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return APITimeoutError(f"Request timed out: {where}", request=request)
     detail = type(exc).__name__

@@ -30,7 +30,7 @@ from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
-from ..pipeline.request import Request, SecretValue
+from ..pipeline.request import Request, SecretValue, request_line
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
@@ -359,7 +359,9 @@ class AiohttpTransport:
         except aiohttp.InvalidURL as exc:
             if expiry is not None:
                 expiry.done()
-            raise InvalidRequestError(f"cannot send to {url.with_query(None)}: {exc}") from exc
+            raise InvalidRequestError(
+                f"cannot send to {url.with_query(None).with_user(None)}: {exc}"
+            ) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             if expiry is not None:
                 expiry.done()
@@ -423,7 +425,7 @@ def _deadline_error(request: Request, when: str) -> APITimeoutError:
     seconds = request.options.deadline
     shown = f"of {seconds:g} s " if isinstance(seconds, (int, float)) else ""
     return APITimeoutError(
-        f"Deadline {shown}passed for {request.method} {request.url.with_query(None)} {when} "
+        f"Deadline {shown}passed for {request_line(request)} {when} "
         "(raise deadline= or pass None to wait longer)",
         request=request,
     )

@@ -3,6 +3,7 @@ a password in the base URL, and credentials in ``request.headers``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from typing import Any
@@ -146,3 +147,21 @@ async def test_request_headers_repr_redacts_every_credential(
     # The whole value went out.
     assert request.headers[name] == sent
     assert wire.seen[0][name] == sent
+
+
+async def test_a_password_in_the_base_url_shows_in_no_error_message(
+    raw_server: Callable[..., Any],
+) -> None:
+    # A server that takes the request and never answers: the deadline ends the call.
+    async def silent(reader: Any, writer: Any) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(10)
+
+    base, _ = await raw_server(silent)
+    with_password = base.replace("http://", f"http://ada:{PASSWORD}@")
+    async with stackwire.AsyncClient(with_password, deadline=0.05, max_retries=0) as client:
+        with pytest.raises(stackwire.APITimeoutError) as info:
+            await client.get("/slow")
+    shown = [str(info.value), repr(info.value), info.value.message]
+    assert "Deadline" in shown[0]
+    assert not [text for text in shown if PASSWORD in text]
