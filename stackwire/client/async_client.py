@@ -487,17 +487,10 @@ class AsyncClient:
             # Every credential this call sent is a secret of its errors, not only the
             # client's own: a per-call Authorization or Cookie, or what auth= added to
             # the final request (which the error carries), echoed back by the server.
+            sent = self._credentials_in(request)
             final = getattr(exc, "request", None)
-            sent = [
-                value
-                for headers in (
-                    (request.headers, final.headers)
-                    if isinstance(final, Request) and final is not request
-                    else (request.headers,)
-                )
-                for name, value in headers.items()
-                if name.lower() in self._sensitive_names
-            ]
+            if isinstance(final, Request) and final is not request:
+                sent += self._credentials_in(final)
             secrets = self._secrets + secrets_in(sent) if sent else self._secrets
             if secrets:
                 _hide_secrets(exc, secrets)
@@ -505,6 +498,11 @@ class AsyncClient:
         if request.options.raw_response:
             return response
         return response.parsed
+
+    def _credentials_in(self, request: Request) -> list[str]:
+        """The values of the sensitive headers ``request`` carries."""
+        names = self._sensitive_names
+        return [value for name, value in request.headers.items() if name.lower() in names]
 
     def paginate(
         self,
