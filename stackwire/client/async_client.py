@@ -188,6 +188,8 @@ class AsyncClient:
         self._sensitive_names = _sensitive_names(config)
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
         self._urls: dict[str, URL] = {}  # path -> URL, for paths without placeholders
+        # (method, path, cast_to, stream, raw_response) -> the Request of such a call
+        self._plain_requests: dict[tuple[str, str, Any, bool, bool], Request] = {}
         # Read-only, since every request of this client shares it.
         extensions: dict[ExtensionKey[Any], Any] = (
             {}
@@ -444,18 +446,24 @@ class AsyncClient:
         self, method: str, path: str, cast_to: Any, stream: bool, raw_response: bool
     ) -> Request:
         """`_build_request` for a call that sets nothing but these, the usual call:
-        the same request, made from the URL this client joined for ``path`` before."""
+        one shared `Request` per method, path and these options (a request is a
+        value), made from the URL this client joined for ``path`` before."""
         url = self._urls.get(path) if type(path) is str else None
         if url is None or method not in _KNOWN_METHODS or self._closed or self._lifetime.closed:
             return self._build_request(
                 method, path, cast_to=cast_to, stream=stream, raw_response=raw_response
             )
-        return Request(
+        request = Request(
             method=method,
             url=url,
             options=self._plain_options(cast_to, stream, raw_response),
             extensions=self._extensions,
         )
+        if (cast_to is NOT_GIVEN or isinstance(cast_to, type)) and len(
+            self._plain_requests
+        ) < _URL_CACHE_MAX:
+            self._plain_requests[method, path, cast_to, stream, raw_response] = request
+        return request
 
     async def _call(
         self,
@@ -467,7 +475,13 @@ class AsyncClient:
         **kwargs: Any,
     ) -> Any:
         if not kwargs:
-            request = self._plain_request(method, path, cast_to, stream, raw_response)
+            try:  # the usual call: the request of the last call like it
+                request = self._plain_requests[method, path, cast_to, stream, raw_response]
+            except (KeyError, TypeError):  # (TypeError: something unhashable, checked there)
+                request = self._plain_request(method, path, cast_to, stream, raw_response)
+            else:
+                if self._closed or self._lifetime.closed:
+                    request = self._plain_request(method, path, cast_to, stream, raw_response)
         else:
             if kwargs.get("files") is not None:
                 # Reading Paths and files happens off the event loop, once per call.

@@ -35,7 +35,7 @@ from .._http.content_encoding import accept_encoding
 from .._types import Omit
 from .._version import __version__
 from ..errors import InvalidRequestError
-from ..pipeline.middleware import RequestRewriter
+from ..pipeline.middleware import RequestRewriter, pure_rewrite
 from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request, SecretValue
 
 __all__ = ["HeadersMiddleware", "check_header", "platform_headers", "split_headers"]
@@ -170,6 +170,7 @@ class HeadersMiddleware(RequestRewriter):
     def default_headers(self) -> CIMultiDictProxy[str]:
         return self._defaults
 
+    @pure_rewrite
     def rewrite(self, request: Request) -> Request:
         own = request.headers
         omitted = request.omit_headers

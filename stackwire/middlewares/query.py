@@ -21,7 +21,7 @@ from msgspec.structs import replace
 
 from .._http.query import ARRAY_FORMATS, NESTED_FORMATS, ArrayFormat, NestedFormat, encode_params
 from ..errors import InvalidRequestError
-from ..pipeline.middleware import RequestRewriter
+from ..pipeline.middleware import RequestRewriter, pure_rewrite
 from ..pipeline.request import Request
 
 __all__ = ["QueryMiddleware"]
@@ -59,6 +59,7 @@ class QueryMiddleware(RequestRewriter):
             params, array_format=self.array_format, nested_format=self.nested_format
         )
 
+    @pure_rewrite
     def rewrite(self, request: Request) -> Request:
         own = request.query
         if own:

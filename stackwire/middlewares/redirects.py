@@ -148,7 +148,10 @@ class RedirectMiddleware:
         # Credentials belong to the base URL's origin, else to the first URL's (known
         # once the first redirect comes).
         trusted = self._origin
-        stripped = trusted is not None and self._foreign(url)
+        memo = self._foreign_urls  # (its last pair tested in line: the usual call)
+        stripped = trusted is not None and (
+            memo.last_value if url is memo.last_key else self._foreign(url)
+        )
         if stripped:
             request = strip_credentials(request)
         if not follow:

@@ -293,9 +293,20 @@ class RetryMiddleware:
         schedule: Iterator[float] | None = None
         history: list[Attempt] | None = None  # the attempts before this one, retried
         monotonic = self._monotonic
+        first = self._first_attempt_headers
         attempt = 0
         while True:
-            attempt_request = self._attempt_request(request, attempt)
+            if attempt == 0 and request.headers is first.last_key and not request.omit_headers:
+                # The usual first attempt (`_attempt_request`'s first case, in line):
+                # the headers of the call before, the count included.
+                attempt_request = replace(
+                    request,
+                    attempt=0,
+                    extensions=dict(request.extensions),
+                    headers=first.last_value,
+                )
+            else:
+                attempt_request = self._attempt_request(request, attempt)
             started = monotonic()
             try:
                 response = await call_next(attempt_request)
@@ -356,7 +367,9 @@ class RetryMiddleware:
                 attempt += 1
                 continue
             response.retries_taken = attempt
-            response.attempts = AttemptLog(history, attempt_request, started, monotonic())
+            # What the ``attempts`` property reads (and resolves on first read), stored
+            # in its slot directly: the setter would cost every call a Python call.
+            response._attempts = AttemptLog(history, attempt_request, started, monotonic())
             return response
 
     def _may_retry(self, error: APIError, request: Request, attempt: int) -> bool:

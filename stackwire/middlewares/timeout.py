@@ -38,7 +38,7 @@ from msgspec.structs import replace
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import InvalidRequestError
 from ..pipeline._memo import MISSING, IdentityMemo
-from ..pipeline.middleware import RequestRewriter
+from ..pipeline.middleware import RequestRewriter, pure_rewrite
 from ..pipeline.options import DEFAULT_TIMEOUT, RequestOptions, Timeout
 from ..pipeline.request import Request
 
@@ -105,6 +105,7 @@ class TimeoutMiddleware(RequestRewriter):
         # no per-request option, made once.
         self._memo: IdentityMemo[RequestOptions] = IdentityMemo()
 
+    @pure_rewrite
     def rewrite(self, request: Request) -> Request:
         options = request.options
         # Below here the options say what will really happen: the resolved values.

@@ -30,12 +30,12 @@ costs less than a coroutine layer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .request import Request
 from .response import Response
 
-__all__ = ["CallNext", "Middleware", "RequestRewriter", "middleware_name"]
+__all__ = ["CallNext", "Middleware", "RequestRewriter", "middleware_name", "pure_rewrite"]
 
 CallNext = Callable[[Request], Awaitable[Response[Any]]]
 """The rest of the stack: send this request on, get its response back."""
@@ -57,6 +57,20 @@ def middleware_name(middleware: Middleware | Callable[..., Any]) -> str:
     if isinstance(name, str):
         return name
     return type(middleware).__name__
+
+
+PURE_REWRITE = "_stackwire_pure_rewrite"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def pure_rewrite(rewrite: _F) -> _F:
+    """Mark a ``rewrite`` method whose result depends on the request alone (no clock,
+    no counter, no state that changes): a `Pipeline` may then hand the last result
+    on again for the same request object. Only the built-in rewriters use it; a
+    subclass that overrides ``rewrite`` is not pure unless it says so."""
+    setattr(rewrite, PURE_REWRITE, True)
+    return rewrite
 
 
 class RequestRewriter:

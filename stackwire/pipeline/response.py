@@ -112,11 +112,11 @@ class Response(Generic[_T]):
         "_finished_at",
         "_headers",
         "_http_version",
-        "_parsed",
         "_reason",
         "_source",
         "_started_at",
         "_strict",
+        "parsed",
         "raw",
         "request",
         "retries_taken",
@@ -128,7 +128,9 @@ class Response(Generic[_T]):
     request: Request
     retries_taken: int
     status_code: int
-    _parsed: _T | NotGiven
+    parsed: _T | NotGiven
+    """The decoded value once ``parse()``, ``parse_now()`` or ``set_parsed()`` produced
+    it; `NOT_GIVEN` before."""
     # What the transport measured of this physical request, if anything.
     timing_record: TimingRecord | None
 
@@ -184,7 +186,7 @@ class Response(Generic[_T]):
         self._finished_at: float | None = None
         self._content: bytes | None = None
         self._consumed = False
-        self._parsed = NOT_GIVEN
+        self.parsed = NOT_GIVEN
         self._cast_to: Any = NOT_GIVEN
         self._strict = False
         self._expiry: Expiry | None = None
@@ -506,32 +508,26 @@ class Response(Generic[_T]):
         self._strict = strict
         return self
 
-    @property
-    def parsed(self) -> _T | NotGiven:
-        """The decoded value once ``parse()``, ``parse_now()`` or ``set_parsed()``
-        produced it; `NOT_GIVEN` before."""
-        return self._parsed
-
     def set_parsed(self, value: _T) -> None:
         """Hand over a value produced another way (``decode`` sets a stream's
         `AsyncStream` here; a cache or an adapter may set its own)."""
-        self._parsed = value
+        self.parsed = value
 
     def parse_now(self) -> _T:
         """The body, already read, decoded into the bound ``cast_to`` (decoded once,
         then cached); the response itself when none is bound, or it is `Response`.
         Raises `ResponseConsumedError` when the body has not been read."""
-        parsed = self._parsed
+        parsed = self.parsed
         if parsed is NOT_GIVEN:
             content = self._content
             if content is None:
                 content = self.content  # raises, saying why
-            parsed = self._parsed = self._decode(content)
+            parsed = self.parsed = self._decode(content)
         return parsed  # type: ignore[return-value]  # (not NOT_GIVEN: decoded or set)
 
     async def parse(self) -> _T:
         """The body decoded into the bound ``cast_to`` (read first if need be)."""
-        if self._parsed is NOT_GIVEN and self._content is None:
+        if self.parsed is NOT_GIVEN and self._content is None:
             await self.read()
         return self.parse_now()
 

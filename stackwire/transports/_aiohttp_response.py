@@ -54,7 +54,7 @@ class AiohttpResponse(Response[Any]):
         self._finished_at = None
         self._content = None
         self._consumed = False
-        self._parsed = NOT_GIVEN
+        self.parsed = NOT_GIVEN
         self._cast_to = NOT_GIVEN
         self._strict = False
         self._expiry = expiry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from yarl import URL
 
 import stackwire
 from stackwire import CallNext, NamedMiddleware, Pipeline, Request, Response
+from stackwire.testing import MockResponse, MockTransport
 from tests.conftest import EchoServer, Serve, SleepRecorder, names, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -508,3 +510,102 @@ def test_two_explicit_equal_names_are_still_an_error() -> None:
         Pipeline([NamedMiddleware("mw", _tagging("a")), NamedMiddleware("mw", _tagging("b"))])
     with pytest.raises(stackwire.InvalidRequestError, match="pass name= to tell them apart"):
         Pipeline([_tagging("a")]).insert(_tagging("b"), name="mw").insert(_tagging("c"), name="mw")
+
+
+# -- a call like the one before it -------------------------------------------------------
+# A client shares the `Request` of calls that set nothing of their own, and a run of
+# the built-in rewriters hands the last result on again for the same request. What
+# changes from call to call must still change.
+
+
+class _Counting(stackwire.RequestRewriter):
+    """Numbers every request it rewrites in ``X-Count``: a rewriter that is not pure."""
+
+    name = "count"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def rewrite(self, request: stackwire.Request) -> stackwire.Request:
+        self.count += 1
+        return request.with_headers({"X-Count": str(self.count)})
+
+
+def _recording_client(**options: Any) -> tuple[stackwire.AsyncClient, list[Request]]:
+    seen: list[Request] = []
+
+    def handler(request: Request) -> MockResponse:
+        seen.append(request)
+        return MockResponse(json={"path": request.url.path})
+
+    transport = MockTransport(handler)
+    return stackwire.AsyncClient("http://api.test/", transport=transport, **options), seen
+
+
+async def test_a_rewriter_that_is_not_pure_runs_on_every_call_next_to_the_built_in_ones() -> None:
+    client, seen = _recording_client()
+    client = client.with_middleware(_Counting(), after="query")  # inside their run
+    for _ in range(3):
+        await client.get("/same")
+    assert [request.headers["X-Count"] for request in seen] == ["1", "2", "3"]
+
+
+async def test_a_subclass_of_a_built_in_rewriter_that_overrides_rewrite_runs_every_time() -> None:
+    class Stamped(stackwire.HeadersMiddleware):
+        calls = 0
+
+        def rewrite(self, request: stackwire.Request) -> stackwire.Request:
+            Stamped.calls += 1
+            return super().rewrite(request).with_headers({"X-Stamp": str(Stamped.calls)})
+
+    handler = stackwire.Pipeline(
+        [Stamped(), stackwire.QueryMiddleware(), stackwire.TimeoutMiddleware()]
+    ).compose(_answer)
+    request = stackwire.Request(method="GET", url=URL("http://api.test/"))
+    stamps = []
+    for _ in range(3):
+        with pytest.raises(_Answered) as info:
+            await handler(request)  # the very same request object each time
+        stamps.append(info.value.request.headers["X-Stamp"])
+    assert stamps == ["1", "2", "3"]
+
+
+async def test_every_call_gets_a_deadline_of_its_own() -> None:
+    client, seen = _recording_client(deadline=10.0)
+    for _ in range(3):
+        before = time.monotonic()
+        await client.get("/same")
+        # (read off the clock during this call, not handed on from the one before)
+        assert before + 10.0 <= seen[-1].deadline_at <= time.monotonic() + 10.0  # type: ignore[operator]
+
+
+async def test_calls_alternating_paths_and_types_each_get_their_own() -> None:
+    class Path(stackwire.Model):
+        path: str
+
+    client, seen = _recording_client()
+    answers = [
+        await client.get("/a", cast_to=Path),
+        await client.get("/b", cast_to=dict),
+        await client.get("/a", cast_to=dict),
+        await client.post("/a", cast_to=Path),
+        await client.get("/b", cast_to=Path),
+    ]
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("GET", "/a"),
+        ("GET", "/b"),
+        ("GET", "/a"),
+        ("POST", "/a"),
+        ("GET", "/b"),
+    ]
+    a, b = Path(path="/a"), Path(path="/b")
+    assert answers == [a, {"path": "/b"}, {"path": "/a"}, a, b]
+
+
+async def test_a_closed_client_refuses_a_call_it_made_before() -> None:
+    client, seen = _recording_client()
+    await client.get("/same")
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        await client.get("/same")
+    assert len(seen) == 1
