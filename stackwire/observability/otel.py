@@ -57,7 +57,8 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from msgspec.structs import astuple
+from msgspec.structs import astuple, replace
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._http.redaction import redact_url
 from .._version import __version__
@@ -168,6 +169,18 @@ def _error_type(error: BaseException) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+def _with_trace_headers(request: Request, carrier: dict[str, str]) -> Request:
+    """``request`` with the propagator's headers set: `Request.with_headers`, less
+    its checks (about 3 µs) unless one of them is a sensitive header."""
+    sensitive = request.sensitive_headers
+    if any(name.lower() in sensitive for name in carrier):
+        return request.with_headers(carrier)
+    merged = CIMultiDict(request.headers)
+    for name, value in carrier.items():
+        merged[name] = value
+    return replace(request, headers=CIMultiDictProxy(merged))
+
+
 def _known(attributes: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in attributes.items() if value is not None}
 
@@ -223,9 +236,14 @@ class CallSpan:
                 event_attributes["http.response.status_code"] = event.status_code
             span.add_event("stackwire.retry", event_attributes)
 
-        extensions = {**request.extensions, RETRY_LISTENER: on_retry, _SENT: [0]}
+        extensions = request.extensions
+        extensions = (
+            {**extensions, RETRY_LISTENER: on_retry, _SENT: [0]}
+            if extensions
+            else {RETRY_LISTENER: on_retry, _SENT: [0]}  # unpacking an empty view costs 2 µs
+        )
         try:
-            response = await call_next(request.replace(extensions=extensions))
+            response = await call_next(replace(request, extensions=extensions))
         except Exception as error:
             ended: dict[str, Any] = {}
             if isinstance(error, APIError) and error.attempts:
@@ -348,7 +366,7 @@ class RequestSpan:
         context = self._in_context(span, self._set_value(self._suppress_key, True, current))
         carrier = self._carrier(span, context)
         if carrier:
-            request = request.with_headers(carrier)
+            request = _with_trace_headers(request, carrier)
         token = self._attach(context)
         try:
             response = await call_next(request)
