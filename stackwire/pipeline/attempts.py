@@ -34,10 +34,9 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True):
     - ``pool_wait``: queued for a free connection of a full pool;
     - ``dns``: resolving the host name when a connection is opened (a cached answer
       takes microseconds; ``None`` for an IP address or a reused connection);
-    - ``connect``: opening the connection, TLS handshake included (``None`` on a
-      reused connection);
-    - ``tls``: the TLS handshake on its own (aiohttp does not report it: ``None``
-      with the default transport);
+    - ``connect``: opening the connection (TCP, a proxy's tunnel), without the host
+      lookup and the TLS handshake (``None`` on a reused connection);
+    - ``tls``: the TLS handshake (``None`` for plain HTTP and on a reused connection);
     - ``first_byte``: from having a connection (or from the start of the request,
       when that moment is not known) until the response headers were in;
     - ``body``: from the headers to the last byte of the body (``None`` while the

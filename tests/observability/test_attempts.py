@@ -67,7 +67,7 @@ async def test_first_call_connects_and_the_second_reuses_the_connection(
     assert attempt.timings.connect >= 0
     assert attempt.timings.first_byte is not None
     assert attempt.timings.body is not None
-    assert attempt.timings.tls is None  # plain HTTP; aiohttp reports no TLS phase
+    assert attempt.timings.tls is None  # plain HTTP: no handshake
     assert attempt.timings.dns is None  # 127.0.0.1 is not looked up
     assert attempt.timings.pool_wait is None  # the pool was not full
     assert attempt.duration >= attempt.timings.first_byte

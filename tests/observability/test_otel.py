@@ -11,7 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from opentelemetry import baggage, context, propagate, trace
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+from opentelemetry.propagators.textmap import TextMapPropagator, default_setter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -241,6 +243,54 @@ async def test_connection_error_span_and_caller_parent(
     assert [point_attributes(p).get("error.type") for p in points] == [
         "stackwire.APIConnectionError"
     ]
+
+
+def headers_app(seen: list[dict[str, str]]) -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({})
+
+    return routes(("GET", "/h", echo))
+
+
+async def test_baggage_and_a_replaced_global_propagator_are_honoured(
+    serve: Serve, make_client: MakeClient, telemetry: Telemetry
+) -> None:
+    seen: list[dict[str, str]] = []
+    base = await serve(headers_app(seen))
+    client = telemetry.otel.instrument(make_client(base))
+    # The default propagators: traceparent, and the caller's baggage.
+    token = context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        await client.get("/h")
+    finally:
+        context.detach(token)
+    (request,) = telemetry.spans(SpanKind.CLIENT)
+    assert span_id_of(seen[0]["traceparent"]) == request.context.span_id
+    assert seen[0]["baggage"] == "tenant=acme"
+    assert "tracestate" not in seen[0]
+
+    class OwnHeader(TextMapPropagator):
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            span = trace.get_current_span(context)
+            setter.set(carrier, "x-own-trace", f"{span.get_span_context().span_id:x}")
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            raise NotImplementedError
+
+        @property
+        def fields(self) -> set[str]:
+            return {"x-own-trace"}
+
+    default = propagate.get_global_textmap()
+    propagate.set_global_textmap(OwnHeader())
+    try:
+        await client.get("/h")  # the client was instrumented before the change
+    finally:
+        propagate.set_global_textmap(default)
+    own = telemetry.spans(SpanKind.CLIENT)[-1]
+    assert seen[1]["x-own-trace"] == f"{own.context.span_id:x}"
+    assert "traceparent" not in seen[1]
 
 
 def test_blocking_client_is_instrumented_too(

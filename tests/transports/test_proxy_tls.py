@@ -293,6 +293,27 @@ async def test_tls_verify_false_and_only_per_client(
         await strict.get("/x", verify=False)  # type: ignore[call-overload]
 
 
+async def test_tls_handshake_is_timed_apart_from_connect(
+    serve_tls: ServeTLS, serve: Serve, make_client: MakeClient, trusting: ssl.SSLContext
+) -> None:
+    base = await serve_tls(Origin().app())
+    client = make_client(base, verify=trusting)
+    fresh = (await client.get("/first")).timings
+    assert fresh.reused_connection is False
+    assert isinstance(fresh.tls, float)
+    assert fresh.tls > 0
+    assert isinstance(fresh.connect, float)
+    again = (await client.get("/second")).timings
+    assert again.reused_connection is True
+    assert again.tls is None
+    assert again.connect is None
+    plain = make_client(await serve(Origin().app()))
+    over_http = (await plain.get("/plain")).timings
+    assert over_http.reused_connection is False
+    assert over_http.connect is not None
+    assert over_http.tls is None
+
+
 @pytest.mark.parametrize("bad", ["no", None, 0])
 def test_bad_verify_is_rejected(bad: Any) -> None:
     with pytest.raises(stackwire.InvalidRequestError, match="verify"):
@@ -311,7 +332,11 @@ async def test_https_through_a_connect_proxy_keeps_proxy_credentials_off_the_ori
     proxy_url, proxy = await start_proxy(raw_server)
     clean_env.setenv("https_proxy", "http://user:pw-secret@" + proxy_url.split("://")[1])
     client = make_client(base, verify=trusting, api_key=SECRET)
-    assert (await client.get("/tunnelled")).json() == {"origin": "/tunnelled"}
+    tunnelled = await client.get("/tunnelled")
+    assert tunnelled.json() == {"origin": "/tunnelled"}
+    # The handshake with the origin, through the tunnel (loop.start_tls), is timed.
+    assert tunnelled.timings.tls is not None
+    assert tunnelled.timings.tls > 0
     line, headers = proxy.requests[0]
     host_port = base.split("://")[1].rstrip("/")
     assert line == f"CONNECT {host_port} HTTP/1.1"
