@@ -138,7 +138,8 @@ class RedisStateStore:
         # next, seen twice in a row]. Shared by the loops: it is about the stacks.
         self._follows: dict[Check, list[Any]] = {}
         self._background: set[asyncio.Task[None]] = set()  # deferred writes, cluster
-        self._flush_after = _FLUSH_AFTER
+        self._flush_after = _FLUSH_AFTER  # (the tests lengthen them, to count trips)
+        self._fresh = _FRESH
 
     # -- the connection ----------------------------------------------------------------
 
@@ -779,7 +780,7 @@ class _Batcher:
                 chain.last = None
             else:
                 ready = chain.ready
-                if ready and ready[0][0] == check and self.loop.time() - chain.arrived <= _FRESH:
+                if ready and ready[0][0] == check and self.loop.time() - chain.arrived <= self.store._fresh:
                     return ready.pop(0)[1]
                 self.give_back(chain)
                 self.learn(chain.last, check)
@@ -932,7 +933,7 @@ class _Batcher:
             if answers and chain is not None:
                 chain.ready = answers
                 chain.arrived = now
-                self.loop.call_later(_FRESH, self.expire, chain, now)
+                self.loop.call_later(self.store._fresh, self.expire, chain, now)
 
     async def aclose(self, grace: float) -> None:
         """Send the deferred writes and let the round trip out finish (within
