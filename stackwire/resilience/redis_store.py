@@ -47,7 +47,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..errors import InvalidRequestError, StateStoreError
 from ._common import check_number
@@ -56,6 +56,7 @@ from ._store import MemoryStateStore
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["RedisStateStore"]
 
@@ -96,7 +97,7 @@ class RedisStateStore:
 
     def __init__(
         self,
-        redis: Redis | str,
+        redis: Redis | RedisCluster | str,
         *,
         prefix: str = "stackwire:",
         on_error: Literal["local", "raise"] = "local",
@@ -114,7 +115,8 @@ class RedisStateStore:
             self._given: Redis | None = None
         elif callable(getattr(redis, "evalsha", None)):
             self._url = None
-            self._given = redis
+            # (a RedisCluster has the methods the store calls: typed as a Redis here)
+            self._given = cast("Redis", redis)
         else:
             raise InvalidRequestError(
                 f"redis must be a redis.asyncio client or a URL, got {redis!r}"
@@ -780,7 +782,11 @@ class _Batcher:
                 chain.last = None
             else:
                 ready = chain.ready
-                if ready and ready[0][0] == check and self.loop.time() - chain.arrived <= self.store._fresh:
+                if (
+                    ready
+                    and ready[0][0] == check
+                    and self.loop.time() - chain.arrived <= self.store._fresh
+                ):
                     return ready.pop(0)[1]
                 self.give_back(chain)
                 self.learn(chain.last, check)
