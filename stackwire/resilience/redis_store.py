@@ -1,13 +1,14 @@
 """`RedisStateStore`: the resilience parts' state in Redis, shared by every process.
 
 What it does: implements the `StateStore` protocol (`stackwire.resilience._store`)
-over ``redis.asyncio`` (redis-py, the extra ``stackwire[redis]``). Each operation is one
-atomic round trip: a Lua script (`stackwire.resilience._redis_scripts`) called by its
-SHA-1 with ``EVALSHA`` (sent in full with ``EVAL`` once when the server does not know
-it yet: a new or restarted server), timed on the server's ``TIME``, so hosts with skewed
-clocks agree. Keys are ``<prefix>{<part>:<settings>:<origin>}:<kind>``: one hash tag per
-part and origin, so every key of one operation is in one slot of a Redis Cluster; every
-key written expires a little after the longest duration that matters to it.
+over ``redis.asyncio`` (redis-py, the extra ``stackwire[redis]``). Each operation is an
+atomic Lua function (`stackwire.resilience._redis_scripts`), timed on the server's
+``TIME``, so hosts with skewed clocks agree; a round trip is one ``EVALSHA`` of the
+batch script, which runs every operation the trip carries, in order (sent in full with
+``EVAL`` once when the server does not know it yet: a new or restarted server). Keys
+are ``<prefix>{<part>:<settings>:<origin>}:<kind>``: one hash tag per part and origin,
+so every key of one operation is in one slot of a Redis Cluster; every key written
+expires a little after the longest duration that matters to it.
 
 A shared `ConcurrencyLimit` counts attempts in flight in every process; each slot is
 a lease that expires ``lease`` seconds after it was taken (or last renewed: a store
@@ -27,10 +28,28 @@ one that records what happened after an attempt was sent (giving a slot back, a
 breaker outcome, an announced budget) never raises: the call's response is never lost
 because of the store, and no call is sent twice because of it.
 
-Round trips: the operations that the tasks of one loop start while a round trip is
-out are sent together in the next one (one pipeline of ``EVALSHA`` calls; each stays
-atomic on its own), so 256 calls in flight cost a few round trips, not a queue of 256
-(not for a ``RedisCluster`` client: there each operation goes to its own node).
+Round trips: a successful call makes one, whatever parts share the store (measured:
+7 before, for `CircuitBreaker` + `RateLimit` + `ConcurrencyLimit` + `RetryBudget`):
+
+- what an attempt records and nothing waits for (a success outside a probe, a slot
+  given back, an announced budget, a budget deposit: the parts call the ``*_later``
+  methods) is deferred: sent first in this loop's next round trip, or on its own
+  2 ms after it was deferred (or once 64 wait), and at `aclose` (or when the loop
+  ends); a failure, a 429's pause, a probe's outcome are sent at once, as before;
+- the checks of one attempt (the breaker, the bucket, the announced budget, a slot)
+  are made by parts that run one after the other: the store learns which check the
+  same task asks next, and once it has seen the same order twice, asking the first
+  check runs the next ones in the same trip (each only while all before it said "go
+  now", a breaker only while closed: a guess never takes a probe). The next part
+  gets its answer without a trip if it asks the same within 5 ms; what nobody
+  claims is given back (a deferred write). So a breaker opened elsewhere is still
+  seen within the call's one trip, and a wrong guess costs a trip, never a decision;
+- the operations that the tasks of one loop start while a round trip is out are sent
+  together in the next one, so 256 calls in flight cost a few round trips, not a
+  queue of 256.
+
+With a ``RedisCluster`` client nothing is combined (each operation goes to the node
+of its hash tag; the deferred writes are sent in the background, nobody waiting).
 
 The event loop: a redis.asyncio client belongs to the loop it connects on. Given a
 URL, the store opens its connection lazily, on the loop that first uses it (one per
@@ -789,6 +808,7 @@ class _Batcher:
                     and ready[0][0] == check
                     and self.loop.time() - chain.arrived <= self.store._fresh
                 ):
+                    chain.last = check
                     return ready.pop(0)[1]
                 self.give_back(chain)
                 self.learn(chain.last, check)
@@ -843,7 +863,7 @@ class _Batcher:
     def undo(self, check: Check, reply: Any) -> None:
         name, keys, args = self.store._undo(check, reply)
         if name:
-            self.defer(name, keys, args, None)
+            self.queue(name, keys, args, None)
 
     def expire(self, chain: _Chain, arrived: float) -> None:
         if chain.ready and chain.arrived == arrived:
@@ -864,6 +884,16 @@ class _Batcher:
             chain.last = None
             if chain.ready:
                 self.give_back(chain)
+        self.queue(name, keys, args, fallback)
+
+    def queue(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        fallback: Callable[[], object] | None,
+    ) -> None:
+        """Add a deferred write (and see that it is sent in time)."""
         self.deferred.append((name, "w", keys, args))
         self.fallbacks.append(fallback)
         if self.task is not None:

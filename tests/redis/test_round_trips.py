@@ -282,3 +282,27 @@ async def test_a_breaker_opened_elsewhere_refuses_even_where_it_is_guessed(
     finally:
         await here.aclose()
         await there.aclose()
+
+
+async def test_a_changed_order_of_checks_is_learned_again(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    store = counting_store(redis_server.url, prefix)
+    raw = redis.asyncio.Redis.from_url(redis_server.url)
+
+    async def attempt() -> int:
+        """A token, then the announced budget (no longer a slot): the trips it took."""
+        before = await scripts_run(redis_server.url)
+        assert (await store.take_tokens("t", rate=1e6, burst=1e6, max_wait=0.0))[0]
+        assert (await store.take_quota("q"))[0]
+        trips = await scripts_run(redis_server.url) - before
+        await store.budget_deposit("b", window=10.0)  # the attempt is over
+        return trips
+
+    try:
+        await learn_tokens_then_slot(store)
+        assert [await attempt() for _ in range(3)] == [2, 2, 1]
+        assert await raw.zcard(f"{prefix}{{s}}:slots") == 0  # the wrong guess, given back
+    finally:
+        await raw.aclose()
+        await store.aclose()
