@@ -375,12 +375,13 @@ return 0
 """
 )
 
-# ARGV: the number of steps, then per step its name, its mode, its number of keys and
-# of arguments, and its arguments; KEYS: every step's keys, in order. Modes: "w" a
-# write nobody waits for, "d" a check a caller asked for, "g" a check guessed to follow
-# the one before (run only while every check since the last "d" said "go now", and a
-# breaker only while it is closed: a guess never takes a probe). -> per step, {reply}
-# if it ran, {} if not.
+# ARGV[1]: the steps, in JSON: [[name, mode, number of keys, [arguments]], ...];
+# KEYS: every step's keys, in order. Modes: "w" a write nobody waits for, "d" a check
+# or write a caller asked for, "g" a check guessed to follow the one before (run only
+# while every check since the last "d" said "go now", and a breaker only while it is
+# closed: a guess never takes a probe). -> in JSON, per step [reply] if it ran, {} if
+# not. (One JSON argument and one JSON reply, not dozens of each: redis-py packs and
+# parses those in Python, which cost more than the round trip's Lua.)
 _DISPATCH = r"""
 local function go(name, r)
   if name == 'take_tokens' then return r[1] == 1 and tonumber(r[2]) == 0 end
@@ -395,14 +396,11 @@ local function closed(name, keys)
   return not state or state == 'closed'
 end
 local out = {}
-local k, a, ok = 1, 2, true
-for i = 1, tonumber(ARGV[1]) do
-  local name, mode = ARGV[a], ARGV[a + 1]
-  local nkeys, nargs = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  a = a + 4
-  local keys, args = {}, {}
+local k, ok = 1, true
+for i, step in ipairs(cjson.decode(ARGV[1])) do
+  local name, mode, nkeys, args = step[1], step[2], step[3], step[4]
+  local keys = {}
   for j = 1, nkeys do keys[j] = KEYS[k]; k = k + 1 end
-  for j = 1, nargs do args[j] = ARGV[a]; a = a + 1 end
   if mode == 'g' and not (ok and closed(name, keys)) then
     ok = false
     out[i] = {}
@@ -412,7 +410,7 @@ for i = 1, tonumber(ARGV[1]) do
     if mode ~= 'w' then ok = go(name, r) end
   end
 end
-return out
+return cjson.encode(out)
 """
 
 

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import weakref
@@ -1000,24 +1001,25 @@ class _Batcher:
             self.timer = None
 
 
-async def _trip(client: Redis, steps: Sequence[Step]) -> list[list[Any]]:
+async def _trip(client: Redis, steps: Sequence[Step]) -> list[Any]:
     """One round trip: ``steps`` in one call of the batch script; per step ``[reply]``
-    if it ran, ``[]`` if not."""
+    if it ran, an empty container if not."""
     keys: list[str] = []
-    argv: list[Any] = [len(steps)]
+    program = []
     for name, mode, step_keys, step_args in steps:
         keys.extend(step_keys)
-        argv.extend((name, mode, len(step_keys), len(step_args)))
-        argv.extend(step_args)
+        program.append((name, mode, len(step_keys), [str(arg) for arg in step_args]))
+    argv = json.dumps(program, separators=(",", ":"))
     try:
-        replies = await client.evalsha(BATCH.sha, len(keys), *keys, *argv)
+        reply = await client.evalsha(BATCH.sha, len(keys), *keys, argv)
     except Exception as exc:
         if not _is_noscript(exc):
             raise
         # A server that has not seen the script (new, restarted, another node): EVAL
         # runs it and caches it, in the same round trip.
-        replies = await client.eval(BATCH.source, len(keys), *keys, *argv)
-    return list(replies)
+        reply = await client.eval(BATCH.source, len(keys), *keys, argv)
+    replies: list[Any] = json.loads(reply)
+    return replies
 
 
 def _token_args(rate: float, burst: float, max_wait: float) -> tuple[str, str, str]:
