@@ -94,6 +94,7 @@ _LEARNED = 512  # successions remembered (then forgotten all at once, and learne
 
 # A check the store may guess: (operation, key, *its arguments).
 Check = tuple[Any, ...]
+_UNCLAIMED = object()  # no guessed answer for a check
 
 
 def _text(value: Any) -> str:
@@ -305,6 +306,12 @@ class RedisStateStore:
             if decides and self.on_error == "raise":
                 raise self._refuse(None)
             return None
+        if check is not None:  # answered along with the check before it?
+            batcher = self._batchers.get(asyncio.get_running_loop())
+            if batcher is not None:
+                claimed = batcher.claim(check)
+                if claimed is not _UNCLAIMED:
+                    return claimed
         try:
             reply = await self._run(script, keys, args, check)
         except asyncio.CancelledError:
@@ -803,14 +810,9 @@ class _Batcher:
                 self.give_back(chain)
                 chain.last = None
             else:
-                ready = chain.ready
-                if (
-                    ready
-                    and ready[0][0] == check
-                    and self.loop.time() - chain.arrived <= self.store._fresh
-                ):
-                    chain.last = check
-                    return ready.pop(0)[1]
+                claimed = self.claim(check)
+                if claimed is not _UNCLAIMED:
+                    return claimed
                 self.give_back(chain)
                 self.learn(chain.last, check)
                 chain.last = check
@@ -830,6 +832,19 @@ class _Batcher:
         if self.task is None:
             self.start()
         return await future
+
+    def claim(self, check: Check) -> Any:
+        """The answer to ``check`` if it was guessed for this task's attempt and is
+        still good (else `_UNCLAIMED`)."""
+        task = asyncio.current_task()
+        chain = self.chains.get(task) if task is not None else None
+        if chain is None:
+            return _UNCLAIMED
+        ready = chain.ready
+        if ready and ready[0][0] == check and self.loop.time() - chain.arrived <= self.store._fresh:
+            chain.last = check
+            return ready.pop(0)[1]
+        return _UNCLAIMED
 
     def learn(self, last: Check | None, check: Check) -> None:
         if last is None or last == check:
