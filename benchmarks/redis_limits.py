@@ -38,7 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import stackwire  # noqa: E402
-from stackwire import CircuitBreaker, ConcurrencyLimit, RateLimit, RedisStateStore  # noqa: E402
+from stackwire import (  # noqa: E402
+    CircuitBreaker,
+    ConcurrencyLimit,
+    RateLimit,
+    RedisStateStore,
+    RetryBudget,
+)
 from tests.redis.server import RedisServer  # noqa: E402
 from tests.redis.workers import Workers  # noqa: E402
 
@@ -190,17 +196,44 @@ async def breaker_spread(
 # -- 4. overhead per call on the success path ---------------------------------------------
 
 
-async def overhead(redis: RedisServer, base: str, calls: int = 1500) -> dict[str, float]:
+async def scripts_run(raw: Any) -> int:
+    """The scripts the server ran so far: one per round trip of the store."""
+    stats = await raw.info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
+async def overhead(
+    redis: RedisServer, base: str, calls: int = 200, rounds: int = 5
+) -> dict[str, tuple[float, float]]:
+    """Per stack: (µs added per call, round trips per call), from ``rounds``
+    interleaved rounds of ``calls`` sequential calls (the first round only warms up);
+    the time is the median call less the median call with no part, the round trips
+    are the server's script count (the deferred writes included, whether they went
+    with the next call's trip or on their own)."""
+    from redis.asyncio import Redis
+
     store = RedisStateStore(redis.url, prefix=prefix())
+    raw = Redis.from_url(redis.url)
     try:
         for _ in range(200):  # connected, scripts loaded
             await store.take_tokens("warm", rate=1e9, burst=1e9, max_wait=0.0)
         trips = []
-        for _ in range(calls):
+        for _ in range(calls * 3):
             began = time.perf_counter()
             await store.take_tokens("trip", rate=1e9, burst=1e9, max_wait=0.0)
             trips.append(time.perf_counter() - began)
-        async with stackwire.AsyncClient(base) as plain:
+        budget = RetryBudget(store=store)
+        async with (
+            stackwire.AsyncClient(base) as plain,
+            stackwire.AsyncClient(base, retry_budget=budget) as budgeted,
+        ):
+            every = (
+                budgeted.with_middleware(CircuitBreaker(store=store))
+                .with_middleware(RateLimit(1e9, store=store))
+                .with_middleware(ConcurrencyLimit(1000, store=store))
+            )
             stacks = {
                 "no part": plain,
                 "RateLimit(from_headers=False)": plain.with_middleware(
@@ -212,21 +245,34 @@ async def overhead(redis: RedisServer, base: str, calls: int = 1500) -> dict[str
                 )
                 .with_middleware(RateLimit(1e9, store=store))
                 .with_middleware(ConcurrencyLimit(1000, store=store)),
+                "CircuitBreaker + RateLimit + ConcurrencyLimit + RetryBudget": every,
             }
-            medians = {}
-            for _round in range(2):  # the second round counts: everything warm
+            times: dict[str, list[float]] = {name: [] for name in stacks}
+            scripts: dict[str, int] = dict.fromkeys(stacks, 0)
+            for round_ in range(rounds):
                 for name, client in stacks.items():
-                    times = []
-                    for _ in range(calls // 3):
+                    before = await scripts_run(raw)
+                    for _ in range(calls):
                         began = time.perf_counter()
                         await client.get("/r")
-                        times.append(time.perf_counter() - began)
-                    medians[name] = statistics.median(times)
+                        if round_:
+                            times[name].append(time.perf_counter() - began)
+                    await asyncio.sleep(0.01)  # the deferred writes are out on their own
+                    if round_:
+                        scripts[name] += await scripts_run(raw) - before
     finally:
         await store.aclose()
-    base_time = medians.pop("no part")
-    figures = {"round trip": statistics.median(trips) * 1e6, "call, no part": base_time * 1e6}
-    figures.update({name: (t - base_time) * 1e6 for name, t in medians.items()})
+        await raw.aclose()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base_time = medians["no part"]
+    counted = calls * (rounds - 1)
+    figures = {
+        "round trip": (statistics.median(trips) * 1e6, 1.0),
+        "call, no part": (base_time * 1e6, 0.0),
+    }
+    for name, median in medians.items():
+        if name != "no part":
+            figures[name] = ((median - base_time) * 1e6, scripts[name] / counted)
     return figures
 
 
@@ -267,51 +313,59 @@ async def kill_and_restart(
     }
 
 
-async def main(rate: float) -> None:
+async def main(rate: float, figures: set[int]) -> None:
     counting = Counting()
     runner, base = await serve(counting)
     try:
         with RedisServer() as redis, Workers(4) as workers:
             print(f"redis-server: {redis.binary}")
-            one = await shared_rate(workers, redis, counting, base, rate)
-            print(
-                f"1. rate: 4 processes x 64 in flight, one RateLimit({rate:g}, burst=1), 10 s: "
-                f"mean {one['mean']:.3f} R/s, lowest second {one['lowest']:.3f} R, highest "
-                f"{one['highest']:.3f} R (per second: {one['counts']}; store outage "
-                f"warnings: {one['warnings']})"
-            )
-            two = await amplification(workers, redis, counting, base)
-            print(
-                "2. always-503, max_retries=2, 4 processes: attempts per call "
-                f"{two['shared budget']:.3f} with one shared RetryBudget(0.2, "
-                f"min_per_second=0), {two['no budget']:.3f} without"
-            )
-            three = await breaker_spread(workers, redis, counting, base)
-            delays = ", ".join(f"{d:.2f}" for d in three["delays_ms"])
-            trips = ", ".join(f"{d:.2f}" for d in three["refusal_trips_ms"])
-            print(
-                "3. breaker (min_calls=20) opened by the failures of 4 processes: checks "
-                f"started after the opening that let a call through: {three['leaks']}; "
-                f"the other processes' first refusals came {delays} ms after it opened "
-                f"(their attempt in flight finishing, then one check of {trips} ms; "
-                f"median store round trip {three['round_trip_ms']:.2f} ms); requests that "
-                f"reached the server: {three['reached']} of {three['calls']} calls"
-            )
-            four = await overhead(redis, base)
-            print(
-                f"4. overhead on the success path: one store round trip "
-                f"{four.pop('round trip'):.0f} µs; a call with no part "
-                f"{four.pop('call, no part'):.0f} µs; added per call: "
-                + "; ".join(f"{name} {us:+.0f} µs" for name, us in four.items())
-            )
-            five = await kill_and_restart(workers, redis, counting, base, rate)
-            print(
-                "5. Redis killed at 3 s and restarted at 5 s under the load of 1: calls "
-                f"made {five['made']}, answered {five['answered']}, reached the server "
-                f"{five['reached']}, sent twice {five['twice']}; requests per second "
-                f"{five['counts']} (R = {rate:g}); outage warnings: {five['warnings']} "
-                "(one per process)"
-            )
+            if 1 in figures:
+                one = await shared_rate(workers, redis, counting, base, rate)
+                print(
+                    f"1. rate: 4 processes x 64 in flight, one RateLimit({rate:g}, burst=1), 10 s: "
+                    f"mean {one['mean']:.3f} R/s, lowest second {one['lowest']:.3f} R, highest "
+                    f"{one['highest']:.3f} R (per second: {one['counts']}; store outage "
+                    f"warnings: {one['warnings']})"
+                )
+            if 2 in figures:
+                two = await amplification(workers, redis, counting, base)
+                print(
+                    "2. always-503, max_retries=2, 4 processes: attempts per call "
+                    f"{two['shared budget']:.3f} with one shared RetryBudget(0.2, "
+                    f"min_per_second=0), {two['no budget']:.3f} without"
+                )
+            if 3 in figures:
+                three = await breaker_spread(workers, redis, counting, base)
+                delays = ", ".join(f"{d:.2f}" for d in three["delays_ms"])
+                trips = ", ".join(f"{d:.2f}" for d in three["refusal_trips_ms"])
+                print(
+                    "3. breaker (min_calls=20) opened by the failures of 4 processes: checks "
+                    f"started after the opening that let a call through: {three['leaks']}; "
+                    f"the other processes' first refusals came {delays} ms after it opened "
+                    f"(their attempt in flight finishing, then one check of {trips} ms; "
+                    f"median store round trip {three['round_trip_ms']:.2f} ms); requests that "
+                    f"reached the server: {three['reached']} of {three['calls']} calls"
+                )
+            if 4 in figures:
+                four = await overhead(redis, base)
+                print(
+                    f"4. overhead on the success path: one store round trip "
+                    f"{four.pop('round trip')[0]:.0f} µs; a call with no part "
+                    f"{four.pop('call, no part')[0]:.0f} µs; added per call: "
+                    + "; ".join(
+                        f"{name} {us:+.0f} µs ({trips:.2f} round trips a call)"
+                        for name, (us, trips) in four.items()
+                    )
+                )
+            if 5 in figures:
+                five = await kill_and_restart(workers, redis, counting, base, rate)
+                print(
+                    "5. Redis killed at 3 s and restarted at 5 s under the load of 1: calls "
+                    f"made {five['made']}, answered {five['answered']}, reached the server "
+                    f"{five['reached']}, sent twice {five['twice']}; requests per second "
+                    f"{five['counts']} (R = {rate:g}); outage warnings: {five['warnings']} "
+                    "(one per process)"
+                )
     finally:
         await runner.cleanup()
 
@@ -319,4 +373,8 @@ async def main(rate: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="R, requests a second")
-    asyncio.run(main(parser.parse_args().rate))
+    parser.add_argument(
+        "--figures", default="1,2,3,4,5", help="which figures to run, e.g. 4 (default: all)"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.rate, {int(n) for n in arguments.figures.split(",")}))

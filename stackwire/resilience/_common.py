@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from yarl import URL
 
@@ -12,7 +12,7 @@ from ..pipeline.clocks import Clocks
 from ..pipeline.request import Request
 from ._store import MemoryStateStore, StateStore
 
-__all__ = ["OriginKeys", "StoreSlot", "check_number", "check_store"]
+__all__ = ["Deferring", "OriginKeys", "StoreSlot", "check_number", "check_store"]
 
 
 def check_number(
@@ -51,19 +51,55 @@ def check_store(store: object) -> StateStore | None:
     return store
 
 
+@runtime_checkable
+class Deferring(Protocol):
+    """A store that can defer the writes that decide nothing for the attempt at hand
+    (`RedisStateStore`: they go with its next round trip): the part calls these
+    instead of awaiting the `StateStore` operation of the same name."""
+
+    def release_slot_later(self, key: str, lease: int) -> None: ...
+
+    def breaker_record_later(
+        self,
+        key: str,
+        *,
+        outcome: str,
+        probe: bool,
+        failure_ratio: float,
+        min_calls: int,
+        window: float,
+        open_for: float,
+    ) -> None: ...
+
+    def announce_quota_later(
+        self,
+        key: str,
+        *,
+        limit: int | None,
+        remaining: int,
+        reset_in: float,
+        window: float | None,
+        ticket: int,
+    ) -> None: ...
+
+    def budget_deposit_later(self, key: str, *, window: float) -> None: ...
+
+
 class StoreSlot:
     """A part's store: the one given, or an in-memory one made at first use on the
     monotonic clock of the client that first calls through the part.
 
     ``memory`` is the store again when it is a `MemoryStateStore`: its operations never
-    suspend, so parts call their ``*_sync`` twins without a coroutine.
+    suspend, so parts call their ``*_sync`` twins without a coroutine. ``later`` is
+    the store again when it can defer writes (`Deferring`).
     """
 
-    __slots__ = ("memory", "store")
+    __slots__ = ("later", "memory", "store")
 
     def __init__(self, store: StateStore | None) -> None:
         self.store = store
         self.memory = store if type(store) is MemoryStateStore else None
+        self.later = store if self.memory is None and isinstance(store, Deferring) else None
 
     def get(self, request: Request) -> StateStore:
         store = self.store

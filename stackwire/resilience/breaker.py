@@ -142,6 +142,17 @@ class CircuitBreaker:
                 window=self.window,
                 open_for=self.open_for,
             )
+        elif slot.later is not None and outcome == "success" and not probe:
+            # Cannot move the breaker: sent with the store's next round trip.
+            slot.later.breaker_record_later(
+                key,
+                outcome=outcome,
+                probe=probe,
+                failure_ratio=self.failure_ratio,
+                min_calls=self.min_calls,
+                window=self.window,
+                open_for=self.open_for,
+            )
         else:
             await self._record(store, key, outcome, probe)
         return response

@@ -58,6 +58,8 @@ class RetryBudget:
         slot = self._store
         if slot.memory is not None:
             slot.memory.budget_deposit_sync(self._key, window=self.window)
+        elif slot.later is not None:  # sent with the store's next round trip
+            slot.later.budget_deposit_later(self._key, window=self.window)
         else:
             await (slot.store or slot.get(request)).budget_deposit(self._key, window=self.window)
 

@@ -127,6 +127,8 @@ class ConcurrencyLimit:
         finally:
             if memory is not None:
                 memory.release_slot_sync(key, lease)
+            elif slot.later is not None:  # sent with the store's next round trip
+                slot.later.release_slot_later(key, lease)
             else:
                 await store.release_slot(key, lease)
             if waiters:

@@ -141,6 +141,15 @@ class RateLimit:
                     )
             elif isinstance(learned, float):
                 await store.pause_quota(quota_key, seconds=learned)
+            elif slot.later is not None:  # sent with the store's next round trip
+                slot.later.announce_quota_later(
+                    quota_key,
+                    limit=learned.limit,
+                    remaining=learned.remaining,
+                    reset_in=learned.reset_in,
+                    window=learned.window,
+                    ticket=ticket,
+                )
             else:
                 await store.announce_quota(
                     quota_key,

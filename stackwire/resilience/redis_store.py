@@ -1,13 +1,14 @@
 """`RedisStateStore`: the resilience parts' state in Redis, shared by every process.
 
 What it does: implements the `StateStore` protocol (`stackwire.resilience._store`)
-over ``redis.asyncio`` (redis-py, the extra ``stackwire[redis]``). Each operation is one
-atomic round trip: a Lua script (`stackwire.resilience._redis_scripts`) called by its
-SHA-1 with ``EVALSHA`` (sent in full with ``EVAL`` once when the server does not know
-it yet: a new or restarted server), timed on the server's ``TIME``, so hosts with skewed
-clocks agree. Keys are ``<prefix>{<part>:<settings>:<origin>}:<kind>``: one hash tag per
-part and origin, so every key of one operation is in one slot of a Redis Cluster; every
-key written expires a little after the longest duration that matters to it.
+over ``redis.asyncio`` (redis-py, the extra ``stackwire[redis]``). Each operation is an
+atomic Lua function (`stackwire.resilience._redis_scripts`), timed on the server's
+``TIME``, so hosts with skewed clocks agree; a round trip is one ``EVALSHA`` of the
+batch script, which runs every operation the trip carries, in order (sent in full with
+``EVAL`` once when the server does not know it yet: a new or restarted server). Keys
+are ``<prefix>{<part>:<settings>:<origin>}:<kind>``: one hash tag per part and origin,
+so every key of one operation is in one slot of a Redis Cluster; every key written
+expires a little after the longest duration that matters to it.
 
 A shared `ConcurrencyLimit` counts attempts in flight in every process; each slot is
 a lease that expires ``lease`` seconds after it was taken (or last renewed: a store
@@ -27,10 +28,28 @@ one that records what happened after an attempt was sent (giving a slot back, a
 breaker outcome, an announced budget) never raises: the call's response is never lost
 because of the store, and no call is sent twice because of it.
 
-Round trips: the operations that the tasks of one loop start while a round trip is
-out are sent together in the next one (one pipeline of ``EVALSHA`` calls; each stays
-atomic on its own), so 256 calls in flight cost a few round trips, not a queue of 256
-(not for a ``RedisCluster`` client: there each operation goes to its own node).
+Round trips: a successful call makes one, whatever parts share the store (measured:
+7 before, for `CircuitBreaker` + `RateLimit` + `ConcurrencyLimit` + `RetryBudget`):
+
+- what an attempt records and nothing waits for (a success outside a probe, a slot
+  given back, an announced budget, a budget deposit: the parts call the ``*_later``
+  methods) is deferred: sent first in this loop's next round trip, or on its own
+  2 ms after it was deferred (or once 64 wait), and at `aclose` (or when the loop
+  ends); a failure, a 429's pause, a probe's outcome are sent at once, as before;
+- the checks of one attempt (the breaker, the bucket, the announced budget, a slot)
+  are made by parts that run one after the other: the store learns which check the
+  same task asks next, and once it has seen the same order twice, asking the first
+  check runs the next ones in the same trip (each only while all before it said "go
+  now", a breaker only while closed: a guess never takes a probe). The next part
+  gets its answer without a trip if it asks the same within 5 ms; what nobody
+  claims is given back (a deferred write). So a breaker opened elsewhere is still
+  seen within the call's one trip, and a wrong guess costs a trip, never a decision;
+- the operations that the tasks of one loop start while a round trip is out are sent
+  together in the next one, so 256 calls in flight cost a few round trips, not a
+  queue of 256.
+
+With a ``RedisCluster`` client nothing is combined (each operation goes to the node
+of its hash tag; the deferred writes are sent in the background, nobody waiting).
 
 The event loop: a redis.asyncio client belongs to the loop it connects on. Given a
 URL, the store opens its connection lazily, on the loop that first uses it (one per
@@ -43,18 +62,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+import weakref
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..errors import InvalidRequestError, StateStoreError
 from ._common import check_number
-from ._redis_scripts import SCRIPTS, Script
+from ._redis_scripts import BATCH, SCRIPTS, Script
 from ._store import MemoryStateStore
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["RedisStateStore"]
 
@@ -63,7 +85,16 @@ _logger = logging.getLogger("stackwire")
 _RETRY_AFTER = 1.0  # seconds between tries of a Redis that failed
 _FOREIGN_TICKET = 2**53  # a ticket from the other store: nothing to subtract
 _INFINITE = 1e300  # what Lua gets for an infinite max_wait
-_CONNECTIONS = 4  # per event loop, for a store made from a URL (the pipeline uses one)
+_CONNECTIONS = 4  # per event loop, for a store made from a URL (the batcher uses one)
+_FLUSH_AFTER = 0.002  # a deferred write waits at most this long for a round trip to join
+_FLUSH_AT = 64  # ... or until this many are waiting
+_FRESH = 0.005  # a guessed check's answer is good for this long, then given back
+_GUESSES = 4  # at most this many checks guessed after one asked for
+_LEARNED = 512  # successions remembered (then forgotten all at once, and learned again)
+
+# A check the store may guess: (operation, key, *its arguments).
+Check = tuple[Any, ...]
+_UNCLAIMED = object()  # no guessed answer for a check
 
 
 def _text(value: Any) -> str:
@@ -87,7 +118,7 @@ class RedisStateStore:
 
     def __init__(
         self,
-        redis: Redis | str,
+        redis: Redis | RedisCluster | str,
         *,
         prefix: str = "stackwire:",
         on_error: Literal["local", "raise"] = "local",
@@ -105,7 +136,8 @@ class RedisStateStore:
             self._given: Redis | None = None
         elif callable(getattr(redis, "evalsha", None)):
             self._url = None
-            self._given = redis
+            # (a RedisCluster has the methods the store calls: typed as a Redis here)
+            self._given = cast("Redis", redis)
         else:
             raise InvalidRequestError(
                 f"redis must be a redis.asyncio client or a URL, got {redis!r}"
@@ -125,6 +157,12 @@ class RedisStateStore:
         self._outage_since = 0.0
         # Leases this store holds, per slots key: lease -> when taken or last renewed.
         self._held: dict[str, dict[int, float]] = {}
+        # Which check followed which in one attempt (see _Batcher.ask): check -> [the
+        # next, seen twice in a row]. Shared by the loops: it is about the stacks.
+        self._follows: dict[Check, list[Any]] = {}
+        self._background: set[asyncio.Task[None]] = set()  # deferred writes, cluster
+        self._flush_after = _FLUSH_AFTER  # (the tests lengthen them, to count trips)
+        self._fresh = _FRESH
 
     # -- the connection ----------------------------------------------------------------
 
@@ -156,7 +194,7 @@ class RedisStateStore:
         client = Redis.from_pool(pool)  # closing the client closes its pool
         for old in [old for old in self._clients if old.is_closed()]:
             del self._clients[old]
-        keeper = _close_when_loop_ends(client)
+        keeper = _close_when_loop_ends(client, self._drain)
         await keeper.__anext__()
         self._clients[loop] = (client, keeper)
         return client
@@ -167,9 +205,9 @@ class RedisStateStore:
         closed when its loop shuts down (the end of `asyncio.run`, the blocking
         `Client`'s ``close()``)."""
         loop = asyncio.get_running_loop()
-        batcher = self._batchers.pop(loop, None)
-        if batcher is not None:
-            await batcher.aclose(self.timeout)
+        await self._drain()
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.timeout)
         opened, self._clients = self._clients, {}
         for other, (_client, keeper) in opened.items():
             if other is loop:
@@ -179,27 +217,36 @@ class RedisStateStore:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.wrap_future(done), 5.0)
 
+    async def _drain(self) -> None:
+        """Send this loop's deferred writes (and let the round trip out finish), then
+        stop its batcher."""
+        batcher = self._batchers.pop(asyncio.get_running_loop(), None)
+        if batcher is not None:
+            await batcher.aclose(self.timeout)
+
     # -- one round trip, and what happens when it fails --------------------------------
 
-    async def _run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        client = await self._client()
+    async def _run(
+        self, script: Script, keys: Sequence[str], args: Sequence[Any], check: Check | None
+    ) -> Any:
         async with asyncio.timeout(self.timeout):
+            client = await self._client()
             batcher = self._batcher(client)
             if batcher is not None:
-                return await batcher.call(script, keys, args)
-            return await _evalsha(client, script, keys, args)
+                return await batcher.ask(script, keys, args, check)
+            return (await _trip(client, [(script.name, "d", keys, args)]))[0][0]
 
     def _batcher(self, client: Redis) -> _Batcher | None:
-        """The pipeline of ``client``'s loop (``None`` for a cluster client: each
+        """The batcher of ``client``'s loop (``None`` for a cluster client: each
         operation is sent on its own, to the node of its hash tag)."""
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None or batcher.client is not client:
-            if not callable(getattr(client, "pipeline", None)) or _is_cluster(client):
+            if _is_cluster(client):
                 return None
             for old in [old for old in self._batchers if old.is_closed()]:
                 del self._batchers[old]
-            batcher = self._batchers[loop] = _Batcher(client)
+            batcher = self._batchers[loop] = _Batcher(self, client, loop)
         return batcher
 
     def _reachable(self) -> bool:
@@ -241,19 +288,32 @@ class RedisStateStore:
         )
 
     async def _shared(
-        self, script: Script, keys: Sequence[str], args: Sequence[Any], *, decides: bool
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        decides: bool,
+        check: Check | None = None,
     ) -> Any:
         """The script's reply, or ``None`` when local state must be used instead.
 
         ``decides``: the operation decides whether an attempt goes (with
         ``on_error="raise"`` its failure raises); else it records what happened.
+        ``check``: the operation is a check the store may guess (`_Batcher.ask`).
         """
         if not self._reachable():
             if decides and self.on_error == "raise":
                 raise self._refuse(None)
             return None
+        if check is not None:  # answered along with the check before it?
+            batcher = self._batchers.get(asyncio.get_running_loop())
+            if batcher is not None:
+                claimed = batcher.claim(check)
+                if claimed is not _UNCLAIMED:
+                    return claimed
         try:
-            reply = await self._run(script, keys, args)
+            reply = await self._run(script, keys, args, check)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # unreachable, slow (TimeoutError) or refusing
@@ -274,6 +334,72 @@ class RedisStateStore:
     def _key(self, key: str, kind: str) -> str:
         return f"{self.prefix}{{{key}}}:{kind}"
 
+    def _defer(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        fallback: Callable[[], object] | None,
+    ) -> None:
+        """A write that decides nothing for the attempt at hand: sent with the next
+        round trip of this loop, or by itself within ``_flush_after`` seconds (or at
+        `aclose`). ``fallback`` does it on the local store when Redis fails."""
+        if not self._reachable():
+            if fallback is not None:
+                fallback()
+            return
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            opened = self._clients.get(loop)
+            client = opened[0] if opened is not None else self._given
+            if client is not None:
+                batcher = self._batcher(client)
+        if batcher is not None:
+            batcher.defer(script.name, keys, args, fallback)
+            return
+        # No batcher (a cluster client, or no connection yet on this loop): on its own,
+        # in the background (the caller does not wait for it).
+        task = loop.create_task(self._write(script, keys, args, fallback))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _write(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        fallback: Callable[[], object] | None,
+    ) -> None:
+        if await self._shared(script, keys, args, decides=False) is None and fallback:
+            fallback()
+
+    def _guess(self, check: Check) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
+        """The script, keys and arguments of a check guessed to come next."""
+        kind, key = check[0], check[1]
+        if kind == "take_tokens":
+            return SCRIPTS[kind], (self._key(key, "bucket"),), _token_args(*check[2:])
+        if kind == "take_quota":
+            return SCRIPTS[kind], (self._key(key, "quota"),), ()
+        if kind == "acquire_slot":
+            slots = self._key(key, "slots")
+            args = (str(check[2]), repr(self.lease))  # (renewals only when asked for)
+            return SCRIPTS[kind], (slots, self._key(key, "leases")), args
+        return SCRIPTS[kind], (self._key(key, "breaker"),), _breaker_args(check[2], self.lease)
+
+    def _undo(self, check: Check, reply: Any) -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
+        """The write that gives back what a guessed check took, nobody having claimed
+        it (``("", (), ())`` when it took nothing)."""
+        kind, key = check[0], check[1]
+        if kind == "take_tokens" and int(reply[0]):
+            return "untake_tokens", (self._key(key, "bucket"),), _token_args(*check[2:])[:2]
+        if kind == "take_quota" and int(reply[0]):
+            return "untake_quota", (self._key(key, "quota"),), ()
+        if kind == "acquire_slot" and int(reply):
+            return "release_slot", (self._key(key, "slots"),), (str(reply), repr(self.lease))
+        # a refusal took nothing, nor does a breaker's "closed" (a guess never probes)
+        return "", (), ()
+
     # -- token bucket ------------------------------------------------------------------
 
     async def take_tokens(
@@ -282,8 +408,9 @@ class RedisStateStore:
         reply = await self._shared(
             SCRIPTS["take_tokens"],
             (self._key(key, "bucket"),),
-            (repr(rate), repr(burst), repr(min(max_wait, _INFINITE))),
+            _token_args(rate, burst, max_wait),
             decides=True,
+            check=("take_tokens", key, rate, burst, max_wait),
         )
         if reply is None:
             return self.local().take_tokens_sync(key, rate=rate, burst=burst, max_wait=max_wait)
@@ -295,7 +422,11 @@ class RedisStateStore:
 
     async def take_quota(self, key: str) -> tuple[bool, float, int]:
         reply = await self._shared(
-            SCRIPTS["take_quota"], (self._key(key, "quota"),), (), decides=True
+            SCRIPTS["take_quota"],
+            (self._key(key, "quota"),),
+            (),
+            decides=True,
+            check=("take_quota", key),
         )
         if reply is None:
             granted, wait, ticket = self.local().take_quota_sync(key)
@@ -312,25 +443,49 @@ class RedisStateStore:
         window: float | None,
         ticket: int,
     ) -> None:
-        args = (
-            "" if limit is None else str(limit),
-            str(remaining),
-            repr(float(reset_in)),
-            "" if window is None else repr(float(window)),
-            str(ticket if ticket >= 0 else _FOREIGN_TICKET),
-        )
+        args = _announce_args(limit, remaining, reset_in, window, ticket)
         reply = await self._shared(
             SCRIPTS["announce_quota"], (self._key(key, "quota"),), args, decides=False
         )
         if reply is None:
-            self.local().announce_quota_sync(
-                key,
-                limit=limit,
-                remaining=remaining,
-                reset_in=reset_in,
-                window=window,
-                ticket=-ticket if ticket < 0 else _FOREIGN_TICKET,
-            )
+            self._announce_locally(key, limit, remaining, reset_in, window, ticket)
+
+    def announce_quota_later(
+        self,
+        key: str,
+        *,
+        limit: int | None,
+        remaining: int,
+        reset_in: float,
+        window: float | None,
+        ticket: int,
+    ) -> None:
+        """`announce_quota`, deferred: sent with this loop's next round trip, or by
+        itself within a few milliseconds; nobody waits for it."""
+        self._defer(
+            SCRIPTS["announce_quota"],
+            (self._key(key, "quota"),),
+            _announce_args(limit, remaining, reset_in, window, ticket),
+            lambda: self._announce_locally(key, limit, remaining, reset_in, window, ticket),
+        )
+
+    def _announce_locally(
+        self,
+        key: str,
+        limit: int | None,
+        remaining: int,
+        reset_in: float,
+        window: float | None,
+        ticket: int,
+    ) -> None:
+        self.local().announce_quota_sync(
+            key,
+            limit=limit,
+            remaining=remaining,
+            reset_in=reset_in,
+            window=window,
+            ticket=-ticket if ticket < 0 else _FOREIGN_TICKET,
+        )
 
     async def pause_quota(self, key: str, *, seconds: float) -> None:
         reply = await self._shared(
@@ -364,6 +519,7 @@ class RedisStateStore:
             (slots, self._key(key, "leases")),
             (str(limit), repr(self.lease), *self._due(slots)),
             decides=True,
+            check=("acquire_slot", key, limit),
         )
         if reply is None:
             lease = self.local().acquire_slot_sync(key, limit=limit)
@@ -379,18 +535,28 @@ class RedisStateStore:
             self.local().release_slot_sync(key, -lease)
             return
         slots = self._key(key, "slots")
+        # Not given back when Redis is unreachable: the lease expires.
+        await self._shared(
+            SCRIPTS["release_slot"], (slots,), self._release(slots, lease), decides=False
+        )
+
+    def release_slot_later(self, key: str, lease: int) -> None:
+        """`release_slot`, deferred: sent with this loop's next round trip (before
+        the operations of that trip, so a slot taken there may be this one), or by
+        itself within a few milliseconds; nobody waits for it."""
+        if lease < 0:
+            self.local().release_slot_sync(key, -lease)
+            return
+        slots = self._key(key, "slots")
+        self._defer(SCRIPTS["release_slot"], (slots,), self._release(slots, lease), None)
+
+    def _release(self, slots: str, lease: int) -> tuple[str, ...]:
         held = self._held.get(slots)
         if held is not None:
             held.pop(lease, None)
             if not held:
                 del self._held[slots]
-        # Not given back when Redis is unreachable: the lease expires.
-        await self._shared(
-            SCRIPTS["release_slot"],
-            (slots,),
-            (str(lease), *self._due(slots), repr(self.lease)),
-            decides=False,
-        )
+        return (str(lease), *map(str, self._due(slots)), repr(self.lease))
 
     # -- circuit breaker ---------------------------------------------------------------
 
@@ -398,8 +564,9 @@ class RedisStateStore:
         reply = await self._shared(
             SCRIPTS["breaker_acquire"],
             (self._key(key, "breaker"),),
-            (repr(float(open_for)), repr(self.lease)),
+            _breaker_args(open_for, self.lease),
             decides=True,
+            check=("breaker_acquire", key, open_for),
         )
         if reply is None:
             return self.local().breaker_acquire_sync(key, open_for=open_for)
@@ -440,6 +607,44 @@ class RedisStateStore:
             )
         return _text(reply)
 
+    def breaker_record_later(
+        self,
+        key: str,
+        *,
+        outcome: str,
+        probe: bool,
+        failure_ratio: float,
+        min_calls: int,
+        window: float,
+        open_for: float,
+    ) -> None:
+        """`breaker_record`, deferred (for an outcome that cannot move the breaker:
+        a success outside a probe): sent with this loop's next round trip, or by
+        itself within a few milliseconds; nobody waits for it."""
+        args = (
+            outcome,
+            "1" if probe else "0",
+            repr(float(failure_ratio)),
+            str(min_calls),
+            repr(float(window)),
+            repr(float(open_for)),
+            repr(self.lease),
+        )
+        self._defer(
+            SCRIPTS["breaker_record"],
+            (self._key(key, "breaker"),),
+            args,
+            lambda: self.local().breaker_record_sync(
+                key,
+                outcome=outcome,
+                probe=probe,
+                failure_ratio=failure_ratio,
+                min_calls=min_calls,
+                window=window,
+                open_for=open_for,
+            ),
+        )
+
     # -- retry budget ------------------------------------------------------------------
 
     async def budget_deposit(self, key: str, *, window: float) -> None:
@@ -451,6 +656,16 @@ class RedisStateStore:
         )
         if reply is None:
             self.local().budget_deposit_sync(key, window=window)
+
+    def budget_deposit_later(self, key: str, *, window: float) -> None:
+        """`budget_deposit`, deferred: sent with this loop's next round trip, or by
+        itself within a few milliseconds; nobody waits for it."""
+        self._defer(
+            SCRIPTS["budget_deposit"],
+            (self._key(key, "budget"),),
+            (repr(float(window)),),
+            lambda: self.local().budget_deposit_sync(key, window=window),
+        )
 
     async def budget_withdraw(
         self, key: str, *, ratio: float, min_per_second: float, window: float
@@ -487,122 +702,373 @@ class RedisStateStore:
         )
 
 
+# One step of a round trip: (operation, mode, keys, args); modes as in _redis_scripts:
+# "w" a deferred write, "d" a check or write a caller waits for, "g" a guessed check.
+Step = tuple[str, str, Sequence[str], Sequence[Any]]
+
+
+class _Ask:
+    """An operation a caller waits for, with the checks guessed to follow it."""
+
+    __slots__ = ("chain", "check", "future", "guesses", "step")
+
+    def __init__(
+        self,
+        step: Step,
+        check: Check | None,
+        guesses: list[Check],
+        chain: _Chain | None,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.step = step
+        self.check = check
+        self.guesses = guesses
+        self.chain = chain
+        self.future = future
+
+
+class _Chain:
+    """The checks of one task's attempt so far: the last one asked (to learn what
+    follows it) and the answers of the guessed ones, not yet claimed."""
+
+    __slots__ = ("arrived", "last", "ready")
+
+    def __init__(self) -> None:
+        self.last: Check | None = None
+        self.ready: list[tuple[Check, Any]] = []  # in the order they will be asked
+        self.arrived = 0.0
+
+
 class _Batcher:
-    """Auto-pipelining: the operations that tasks of one loop start while a round
-    trip is out go together in the next one (``EVALSHA`` each, one pipeline, one
-    write and one read), so 64 calls in flight cost a round trip, not a queue of 64
-    (measured: under 64 concurrent callers a round trip took up to 0.5 s on a loaded
-    2-core machine with a connection each, and timed out; pipelined, milliseconds).
-    A caller that gave up (its timeout) is dropped before its script is sent; one that
-    gives up while it is out does not break the pipeline for the others."""
+    """One loop's round trips to Redis: at most one out at a time, each one
+    ``EVALSHA`` of the batch script with every step waiting for it, in order:
 
-    __slots__ = ("alone", "client", "pending", "task")
+    - the deferred writes (``*_later``: what an attempt's outcome records, nobody
+      waiting for it), sent with the next trip, or by themselves ``_flush_after``
+      seconds after the first of them (or at 64 of them, or at `aclose`);
+    - then the operations that callers started while the last trip was out (so 256
+      calls in flight cost a few round trips, not a queue of 256), each followed by
+      the checks guessed to come next in its caller's attempt.
 
-    def __init__(self, client: Redis) -> None:
+    Guessing: the parts of one stack run one after the other, each waiting for its
+    own check (breaker, then rate limit, then slot) before the next part runs. The
+    batcher learns, per check, which check the same task asked next in the same
+    attempt; once it has seen the same successor twice in a row, asking the first
+    check also runs the next ones in the same script (each only while all before it
+    said "go now": a refusal, a wait or an open breaker stops it there). Their answers
+    wait in the task's chain; when the task asks the same check, with the same
+    arguments, within ``_FRESH`` seconds, it gets that answer without a round trip.
+    What nobody claims (another path, an error in between, too late) is given back
+    (a token, a unit of the announced budget, a slot: deferred writes), so a wrong
+    guess costs a round trip, never a decision.
+    """
+
+    __slots__ = (
+        "alone",
+        "chains",
+        "client",
+        "deferred",
+        "fallbacks",
+        "loop",
+        "pending",
+        "store",
+        "task",
+        "timer",
+    )
+
+    def __init__(
+        self, store: RedisStateStore, client: Redis, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.store = store
         self.client = client
-        self.pending: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]] = []
+        self.loop = loop
+        self.pending: list[_Ask] = []
+        self.deferred: list[Step] = []
+        self.fallbacks: list[Callable[[], object] | None] = []
         self.task: asyncio.Task[None] | None = None
-        self.alone = False  # an operation sent on its own is out
+        self.timer: asyncio.TimerHandle | None = None
+        self.alone = False  # an operation sent on its own, from its caller's task, is out
+        self.chains: weakref.WeakKeyDictionary[asyncio.Task[Any], _Chain] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        if self.task is None and not self.alone:
-            # Nothing else out: sent at once, without a pipeline (about 130 µs less on
-            # a lone call, measured); what starts meanwhile waits for the next trip.
+    def is_closed(self) -> bool:
+        return self.loop.is_closed()
+
+    # -- what callers ask ---------------------------------------------------------------
+
+    async def ask(
+        self, script: Script, keys: Sequence[str], args: Sequence[Any], check: Check | None
+    ) -> Any:
+        task = asyncio.current_task()
+        chain = self.chains.get(task) if task is not None else None
+        if chain is None and task is not None:
+            chain = self.chains[task] = _Chain()
+        guesses: list[Check] = []
+        if chain is not None:
+            if check is None:  # not a check: the attempt's checks are over
+                self.give_back(chain)
+                chain.last = None
+            else:
+                claimed = self.claim(check)
+                if claimed is not _UNCLAIMED:
+                    return claimed
+                self.give_back(chain)
+                self.learn(chain.last, check)
+                chain.last = check
+                guesses = self.predict(check)
+        step: Step = (script.name, "d", keys, args)
+        if not guesses and not self.deferred and self.task is None and not self.alone:
+            # Nothing to go with it, nothing out: sent at once, from the caller's task
+            # (about 80 µs less than through the batcher's task, measured). What
+            # starts meanwhile goes in a trip of the batcher's own.
             self.alone = True
             try:
-                return await _evalsha(self.client, script, keys, args)
+                return (await _trip(self.client, (step,)))[0][0]
             finally:
                 self.alone = False
-        return await self.submit(script, keys, args)
-
-    def submit(
-        self, script: Script, keys: Sequence[str], args: Sequence[Any]
-    ) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append((script, keys, args, future))
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self.pending.append(_Ask(step, check, guesses, chain, future))
         if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._flush())
-        return future
+            self.start()
+        return await future
+
+    def claim(self, check: Check) -> Any:
+        """The answer to ``check`` if it was guessed for this task's attempt and is
+        still good (else `_UNCLAIMED`)."""
+        task = asyncio.current_task()
+        chain = self.chains.get(task) if task is not None else None
+        if chain is None:
+            return _UNCLAIMED
+        ready = chain.ready
+        if ready and ready[0][0] == check and self.loop.time() - chain.arrived <= self.store._fresh:
+            chain.last = check
+            return ready.pop(0)[1]
+        return _UNCLAIMED
+
+    def learn(self, last: Check | None, check: Check) -> None:
+        if last is None or last == check:
+            return
+        follows = self.store._follows
+        seen = follows.get(last)
+        if seen is not None and seen[0] == check:
+            seen[1] = True
+            return
+        if len(follows) >= _LEARNED:
+            follows.clear()
+        follows[last] = [check, False]
+
+    def predict(self, check: Check) -> list[Check]:
+        follows = self.store._follows
+        guesses: list[Check] = []
+        current = check
+        while len(guesses) < _GUESSES:
+            seen = follows.get(current)
+            if seen is None or not seen[1] or seen[0] == check or seen[0] in guesses:
+                break
+            current = seen[0]
+            guesses.append(current)
+        return guesses
+
+    def give_back(self, chain: _Chain) -> None:
+        """Undo the guessed checks of ``chain`` that nobody claimed."""
+        ready, chain.ready = chain.ready, []
+        for check, reply in ready:
+            self.undo(check, reply)
+
+    def undo(self, check: Check, reply: Any) -> None:
+        name, keys, args = self.store._undo(check, reply)
+        if name:
+            self.queue(name, keys, args, None)
+
+    def expire(self, chain: _Chain, arrived: float) -> None:
+        if chain.ready and chain.arrived == arrived:
+            self.give_back(chain)
+
+    # -- what nobody waits for ----------------------------------------------------------
+
+    def defer(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        fallback: Callable[[], object] | None,
+    ) -> None:
+        task = asyncio.current_task()
+        chain = self.chains.get(task) if task is not None else None
+        if chain is not None:  # a write: the attempt's checks are over
+            chain.last = None
+            if chain.ready:
+                self.give_back(chain)
+        self.queue(name, keys, args, fallback)
+
+    def queue(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        fallback: Callable[[], object] | None,
+    ) -> None:
+        """Add a deferred write (and see that it is sent in time)."""
+        self.deferred.append((name, "w", keys, args))
+        self.fallbacks.append(fallback)
+        if self.task is not None:
+            return  # they go with the next trip
+        if len(self.deferred) >= _FLUSH_AT:
+            self.start()
+        elif self.timer is None:
+            self.timer = self.loop.call_later(self.store._flush_after, self.start)
+
+    # -- the round trips ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.task is None and (self.pending or self.deferred):
+            self.task = self.loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
-            while self.pending:
-                batch = [entry for entry in self.pending if not entry[3].done()]
+            while self.pending or self.deferred:
+                asks = [ask for ask in self.pending if not ask.future.done()]
                 self.pending = []
-                if batch:
-                    await self._send(batch)
+                writes, self.deferred = self.deferred, []
+                fallbacks, self.fallbacks = self.fallbacks, []
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                await self._send(asks, writes, fallbacks)
         finally:
             self.task = None
-            _fail(self.pending)  # stopped (aclose, the loop ending) before their turn
+            for ask in self.pending:  # stopped (aclose, the loop ending) before their turn
+                if not ask.future.done():
+                    ask.future.set_exception(ConnectionError("the state store was closed"))
             self.pending = []
 
     async def _send(
-        self, batch: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]]
+        self,
+        asks: list[_Ask],
+        writes: list[Step],
+        fallbacks: list[Callable[[], object] | None],
     ) -> None:
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for script, keys, args, _ in batch:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
-            unknown = [i for i, reply in enumerate(replies) if _is_noscript(reply)]
-            if unknown:  # a new or restarted server: send those in full (EVAL caches)
-                pipe = self.client.pipeline(transaction=False)
-                for i in unknown:
-                    script, keys, args, _ = batch[i]
-                    pipe.eval(script.source, len(keys), *keys, *args)
-                for i, reply in zip(unknown, await pipe.execute(raise_on_error=False), strict=True):
-                    replies[i] = reply
-        except asyncio.CancelledError:
-            _fail(batch)  # the callers were not cancelled: they fall back, or raise
-            raise
-        except Exception as exc:
-            _fail(batch, exc)
+        steps = list(writes)
+        for ask in asks:
+            steps.append(ask.step)
+            for check in ask.guesses:
+                script, keys, args = self.store._guess(check)
+                steps.append((script.name, "g", keys, args))
+        if not steps:  # every caller of this trip gave up before it went
             return
-        for (*_, future), reply in zip(batch, replies, strict=True):
-            if future.done():
+        try:
+            async with asyncio.timeout(self.store.timeout):
+                replies = await _trip(self.client, steps)
+        except BaseException as exc:
+            for ask in asks:
+                if not ask.future.done():
+                    ask.future.set_exception(
+                        exc if isinstance(exc, Exception) else ConnectionError("cancelled")
+                    )
+            if writes:
+                self.store._failed(exc)
+            for fallback in fallbacks:
+                if fallback is not None:
+                    fallback()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if writes:
+            self.store._answered()
+        index = len(writes)
+        now = self.loop.time()
+        for ask in asks:
+            reply = replies[index][0]
+            guessed = replies[index + 1 : index + 1 + len(ask.guesses)]
+            index += 1 + len(ask.guesses)
+            answers = [
+                (check, answer[0])
+                for check, answer in zip(ask.guesses, guessed, strict=True)
+                if answer
+            ]
+            if ask.future.done():  # its caller gave up: nobody will claim the guesses
+                for check, answer in answers:
+                    self.undo(check, answer)
                 continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+            ask.future.set_result(reply)
+            chain = ask.chain
+            if answers and chain is not None:
+                chain.ready = answers
+                chain.arrived = now
+                self.loop.call_later(self.store._fresh, self.expire, chain, now)
 
     async def aclose(self, grace: float) -> None:
-        """Let the round trip that is out finish (within ``grace`` seconds), then stop."""
+        """Send the deferred writes and let the round trip out finish (within
+        ``grace`` seconds), then stop."""
+        for chain in list(self.chains.values()):
+            self.give_back(chain)
+        self.start()
         task = self.task
         if task is not None:
             await asyncio.wait((task,), timeout=grace)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
-def _fail(
-    entries: Sequence[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]],
-    exc: BaseException | None = None,
-) -> None:
-    for *_, future in entries:
-        if not future.done():
-            future.set_exception(exc or ConnectionError("the state store was closed"))
-
-
-async def _evalsha(client: Redis, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+async def _trip(client: Redis, steps: Sequence[Step]) -> list[Any]:
+    """One round trip: ``steps`` in one call of the batch script; per step ``[reply]``
+    if it ran, an empty container if not."""
+    keys: list[str] = []
+    program = []
+    for name, mode, step_keys, step_args in steps:
+        keys.extend(step_keys)
+        program.append((name, mode, len(step_keys), [str(arg) for arg in step_args]))
+    argv = json.dumps(program, separators=(",", ":"))
     try:
-        return await client.evalsha(script.sha, len(keys), *keys, *args)
+        reply = await client.evalsha(BATCH.sha, len(keys), *keys, argv)
     except Exception as exc:
         if not _is_noscript(exc):
             raise
         # A server that has not seen the script (new, restarted, another node): EVAL
         # runs it and caches it, in the same round trip.
-        return await client.eval(script.source, len(keys), *keys, *args)
+        reply = await client.eval(BATCH.source, len(keys), *keys, argv)
+    replies: list[Any] = json.loads(reply)
+    return replies
 
 
-async def _close_when_loop_ends(client: Redis) -> AsyncGenerator[None]:
+def _token_args(rate: float, burst: float, max_wait: float) -> tuple[str, str, str]:
+    return repr(rate), repr(burst), repr(min(max_wait, _INFINITE))
+
+
+def _breaker_args(open_for: float, lease: float) -> tuple[str, str]:
+    return repr(float(open_for)), repr(lease)
+
+
+def _announce_args(
+    limit: int | None, remaining: int, reset_in: float, window: float | None, ticket: int
+) -> tuple[str, ...]:
+    return (
+        "" if limit is None else str(limit),
+        str(remaining),
+        repr(float(reset_in)),
+        "" if window is None else repr(float(window)),
+        str(ticket if ticket >= 0 else _FOREIGN_TICKET),
+    )
+
+
+async def _close_when_loop_ends(client: Redis, drain: Callable[[], Any]) -> AsyncGenerator[None]:
     """Parked at its ``yield`` until the loop shuts its async generators down
-    (``asyncio.run`` and the blocking `Client` do when they end): then it closes the
-    connection, on its own loop, where a redis.asyncio client must be closed."""
+    (``asyncio.run`` and the blocking `Client` do when they end): then it sends the
+    loop's deferred writes and closes the connection, on its own loop, where a
+    redis.asyncio client must be closed."""
     try:
         yield
     finally:
+        with contextlib.suppress(Exception):
+            await drain()
         await client.aclose()
 
 

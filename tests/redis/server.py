@@ -13,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RedisServer", "find_redis_server", "free_port"]
+__all__ = ["RedisCluster", "RedisServer", "find_redis_server", "free_port"]
 
 
 def find_redis_server() -> str | None:
@@ -56,7 +59,9 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """``start()``, ``kill()`` (SIGKILL: as a crash), ``stop()``; ``url`` to connect."""
 
-    def __init__(self, binary: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str | None = None, port: int | None = None, extra: Sequence[str] = ()
+    ) -> None:
         found = binary or find_redis_server()
         if found is None:
             raise RuntimeError(
@@ -68,6 +73,7 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="stackwire-redis-")
         self._process: subprocess.Popen[bytes] | None = None
+        self.extra = [arg.replace("{dir}", self._dir) for arg in extra]
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self._process = subprocess.Popen(
@@ -79,6 +85,7 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", self._dir,
                 "--loglevel", "warning",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -116,6 +123,80 @@ class RedisServer:
             shutil.rmtree(self._dir)
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_SLOTS = 16384
+_CLUSTER_NODE = (
+    "--cluster-enabled", "yes",
+    "--cluster-config-file", "{dir}/nodes.conf",  # {dir}: the node's own folder
+    "--cluster-node-timeout", "5000",
+)  # fmt: skip
+
+
+def _cluster_ok(client: Any, nodes: int) -> bool:
+    info = client.execute_command("CLUSTER INFO")  # parsed by redis-py into a dict
+    return bool(
+        info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == nodes
+    )
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10000 above it) is free too."""
+    for _ in range(100):
+        port = random.randrange(20000, 30000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free pair of ports for a cluster node")
+
+
+class RedisCluster:
+    """A Redis Cluster of ``nodes`` masters (no replicas) on 127.0.0.1, built with
+    ``CLUSTER ADDSLOTS`` and ``CLUSTER MEET`` (no ``redis-cli`` needed); ``url`` is
+    any one node's."""
+
+    def __init__(self, nodes: int = 3, binary: str | None = None) -> None:
+        self.nodes = [RedisServer(binary, _cluster_port(), _CLUSTER_NODE) for _ in range(nodes)]
+        self.url = self.nodes[0].url
+
+    def start(self, timeout: float = 20.0) -> RedisCluster:
+        import redis
+
+        try:
+            for node in self.nodes:
+                node.start()
+            clients = [redis.Redis(port=node.port, host="127.0.0.1") for node in self.nodes]
+            share = _SLOTS // len(clients)
+            for index, client in enumerate(clients):
+                last = _SLOTS if index == len(clients) - 1 else (index + 1) * share
+                client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))  # type: ignore[no-untyped-call]
+            for node in self.nodes[1:]:
+                clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port)  # type: ignore[no-untyped-call]
+            deadline = time.monotonic() + timeout
+            while not all(_cluster_ok(client, len(clients)) for client in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Redis Cluster did not come up")
+                time.sleep(0.05)
+            for client in clients:
+                client.close()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> RedisCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
