@@ -65,8 +65,11 @@ Circuit breaker (`CircuitBreaker`)
 Retry budget (`RetryBudget`)
     ``budget_deposit(key, *, window)``: count one call in the sliding ``window``.
     ``budget_withdraw(key, *, ratio, min_per_second, window) -> bool``: count one retry
-    and return ``True`` when the retries in the window stay within ``ratio`` times the
-    calls plus ``min_per_second * window``; else ``False`` (nothing counted).
+    and return ``True`` when the retries in the window stay within the larger of
+    ``ratio`` times the calls in it and the floor; else ``False`` (nothing counted).
+    The floor is ``min_per_second`` times the seconds the window covers, rounded up:
+    from the start of its oldest slice (``window / 10``) holding a count to the end of
+    the current one, at most ``window`` (one slice for a new or idle budget).
 
 `MemoryStateStore` is the in-process store; every part without ``store=`` makes one
 for itself (on the client's clock, so tests with a virtual clock work).
@@ -425,7 +428,14 @@ class MemoryStateStore:
         now = self._now()
         counts = self._budget(key, window)
         calls, retries = counts.totals(now)
-        if retries + 1 > ratio * calls + min_per_second * window + 1e-9:
+        # The floor: min_per_second for each second the window covers, counted in whole
+        # slices from the oldest one holding a count (at least the current one), rounded
+        # up: a positive floor allows a retry at once, and a new or long-idle budget does
+        # not start with a whole window's worth.
+        current = int(now // counts.slice)
+        oldest = counts.starts[0] if counts.starts else current
+        floor = math.ceil(min_per_second * ((current - oldest + 1) * counts.slice) - 1e-9)
+        if retries + 1 > max(ratio * calls, floor) + 1e-9:
             return False
         counts.add(now, 1)
         return True
