@@ -228,14 +228,6 @@ async def breaker(open_for: float, calls: int = 2000) -> dict[str, Any]:
 # -- 4. overhead ----------------------------------------------------------------------------
 
 
-class _CannedRaw:
-    """What `Response` reads from an aiohttp response: a status and headers."""
-
-    def __init__(self, headers: CIMultiDictProxy[str]) -> None:
-        self.status = 200
-        self.headers = headers
-
-
 async def overhead(rounds: int, repeats: int = 20) -> dict[str, float]:
     request = stackwire.Request(method="GET", url=URL("http://127.0.0.1:1/v1/r"))
     plain = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
@@ -251,7 +243,7 @@ async def overhead(rounds: int, repeats: int = 20) -> dict[str, float]:
     )
 
     def terminal(headers: CIMultiDictProxy[str]) -> Callable[[stackwire.Request], Any]:
-        response: Response[Any] = Response(cast("Any", _CannedRaw(headers)), request, 0.0)
+        response: Response[Any] = Response(request, 200, headers=headers)
 
         async def call_next(_: stackwire.Request) -> Response[Any]:
             return response
