@@ -78,7 +78,8 @@ class OriginKeys:
 
     The last URL and its key are kept too: a client hands the same URL object to every
     call of one path (its URL join is memoized), so most calls find their key by one
-    identity check (measured: about 2,900 instructions a call without it, 300 with).
+    identity check instead of the tuple and dict lookup below (about 2,900 instructions
+    a call, measured with callgrind).
     """
 
     __slots__ = ("_cache", "_last_key", "_last_url", "prefix")

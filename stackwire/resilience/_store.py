@@ -300,7 +300,7 @@ class MemoryStateStore:
         ticket: int,
     ) -> None:
         # (Called for every response that announces a budget: written without helper
-        # calls or min/max, which halves its cost.)
+        # calls or min/max, each a function call on the success path.)
         now = self._now()
         quota = self._quotas.get(key)
         if quota is None:
