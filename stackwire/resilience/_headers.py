@@ -353,7 +353,7 @@ class BudgetReader:
         self._texts: tuple[str, str | None, str | None] | None = None
         self._budget: ServerBudget | None = None
 
-    def __call__(self, headers: Mapping[str, str]) -> ServerBudget | Unread | None:
+    def read(self, headers: Mapping[str, str]) -> ServerBudget | Unread | None:
         get = headers.get
         remaining = get(_OPENAI_REMAINING)
         if (

@@ -90,7 +90,7 @@ class RateLimit:
         settings = f"rate_limit:{self.rate!r}:{self.burst!r}"
         self._bucket_keys = OriginKeys(settings + ":bucket")
         self._quota_keys = OriginKeys("rate_limit:server")
-        self._read = BudgetReader()
+        self._read = BudgetReader().read  # a bound method: a cheaper call than __call__
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         slot = self._store
