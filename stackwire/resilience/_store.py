@@ -65,8 +65,11 @@ Circuit breaker (`CircuitBreaker`)
 Retry budget (`RetryBudget`)
     ``budget_deposit(key, *, window)``: count one call in the sliding ``window``.
     ``budget_withdraw(key, *, ratio, min_per_second, window) -> bool``: count one retry
-    and return ``True`` when the retries in the window stay within ``ratio`` times the
-    calls plus ``min_per_second * window``; else ``False`` (nothing counted).
+    and return ``True`` when the retries in the window stay within the larger of
+    ``ratio`` times the calls in it and the floor; else ``False`` (nothing counted).
+    The floor is ``min_per_second`` times the seconds the window covers, rounded up:
+    from the start of its oldest slice (``window / 10``) holding a count to the end of
+    the current one, at most ``window`` (one slice for a new or idle budget).
 
 `MemoryStateStore` is the in-process store; every part without ``store=`` makes one
 for itself (on the client's clock, so tests with a virtual clock work).
@@ -296,9 +299,14 @@ class MemoryStateStore:
         window: float | None,
         ticket: int,
     ) -> None:
+        # (Called for every response that announces a budget: written without helper
+        # calls or min/max, each a function call on the success path.)
         now = self._now()
-        quota = self._quota(key)
-        quota.roll(now)
+        quota = self._quotas.get(key)
+        if quota is None:
+            quota = self._quotas[key] = _Quota()
+        elif now >= quota.reset_at:
+            quota.roll(now)
         reset_at = now + reset_in
         if limit is not None:
             quota.limit = limit
@@ -306,15 +314,20 @@ class MemoryStateStore:
             quota.window = window
         elif quota.window is None or reset_in > quota.window:
             quota.window = reset_in  # the longest reset seen: about one window
-        tolerance = min(1.0, 0.5 * quota.window) if quota.window else 1.0
-        if quota.remaining is not None and reset_at < quota.reset_at - tolerance:
-            return  # about a window that is over (a slow response): stale
-        if quota.remaining is not None and reset_at <= quota.reset_at + tolerance:
-            # The same window: the budget only goes down, and of two estimates of its
-            # end, the later one is safe (it includes the network's delay).
-            quota.remaining = min(quota.remaining, remaining)
-            quota.reset_at = max(quota.reset_at, reset_at)
-            return
+        span = quota.window
+        tolerance = (0.5 * span if span < 2.0 else 1.0) if span else 1.0
+        known = quota.remaining
+        if known is not None:
+            if reset_at < quota.reset_at - tolerance:
+                return  # about a window that is over (a slow response): stale
+            if reset_at <= quota.reset_at + tolerance:
+                # The same window: the budget only goes down, and of two estimates of
+                # its end, the later one is safe (it includes the network's delay).
+                if remaining < known:
+                    quota.remaining = remaining
+                if reset_at > quota.reset_at:
+                    quota.reset_at = reset_at
+                return
         # A new window (or the first announcement): the server's count, less the takes
         # made after this request's, which it may not have seen yet.
         quota.remaining = max(0, remaining - max(0, quota.taken - ticket))
@@ -425,7 +438,14 @@ class MemoryStateStore:
         now = self._now()
         counts = self._budget(key, window)
         calls, retries = counts.totals(now)
-        if retries + 1 > ratio * calls + min_per_second * window + 1e-9:
+        # The floor: min_per_second for each second the window covers, counted in whole
+        # slices from the oldest one holding a count (at least the current one), rounded
+        # up: a positive floor allows a retry at once, and a new or long-idle budget does
+        # not start with a whole window's worth.
+        current = int(now // counts.slice)
+        oldest = counts.starts[0] if counts.starts else current
+        floor = math.ceil(min_per_second * ((current - oldest + 1) * counts.slice) - 1e-9)
+        if retries + 1 > max(ratio * calls, floor) + 1e-9:
             return False
         counts.add(now, 1)
         return True

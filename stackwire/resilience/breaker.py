@@ -98,6 +98,7 @@ class CircuitBreaker:
         self._keys = OriginKeys(
             f"circuit_breaker:{ratio!r}:{min_calls}:{self.window!r}:{self.open_for!r}"
         )
+        self._origin_at = len(self._keys.prefix) + 1  # where a key's origin starts
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         slot = self._store
@@ -109,9 +110,12 @@ class CircuitBreaker:
         else:
             state, retry_after = await store.breaker_acquire(key, open_for=self.open_for)
         if state == "open":
+            # The origin as the key names it (scheme://host:port): a slice, where
+            # ``request.url.origin()`` would build a URL on every refusal (~2 µs).
+            origin = key[self._origin_at :]
             raise CircuitOpenError(
-                f"Circuit breaker for {request.url.origin()} is open after repeated "
-                f"failures; failing fast without sending (next probe in {retry_after:.3g} s).",
+                f"Circuit breaker for {origin} is open after repeated failures; failing "
+                f"fast without sending (next probe in {retry_after:.3g} s).",
                 request=request,
                 retry_after=retry_after,
             )

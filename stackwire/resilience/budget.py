@@ -2,11 +2,15 @@
 
 What it does: counts the calls of a client (and of the clients derived from it) and
 their retries in a sliding ``window``; a retry is allowed while the retries in the
-window stay within ``ratio`` times the calls plus ``min_per_second * window`` (a floor
-so that a quiet client can still retry, as in Finagle's retry budget). When the budget
-is spent, the call fails at once with its last attempt's error; the error's message
-says "retry budget exhausted" and ``error.retry_budget_exhausted`` is ``True``. Against
-a dead upstream this turns ``max_retries + 1`` attempts a call into about ``1 + ratio``.
+window stay within the larger of ``ratio`` times its calls and a floor of
+``min_per_second`` for each second the window covers (from the start of its oldest
+slice, a tenth of ``window``, holding a count, to the end of the current one; rounded
+up). A floor, not an addition: a busy client hammering a dead upstream makes at most
+``1 + ratio`` attempts a call; a quiet one (fewer than ``min_per_second / ratio`` calls
+a second) can still retry; a new or idle budget starts from one slice's worth (10
+retries with the defaults), not a whole window's (100). When the budget is spent, the
+call fails at once with its last attempt's error, whose message says "retry budget
+exhausted" and whose ``retry_budget_exhausted`` is ``True``.
 
 Where it sits: not a middleware but the client option ``retry_budget=`` (also for
 ``with_options``), read by ``retry``, the one stage that sees both calls (deposits,

@@ -43,7 +43,7 @@ from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._common import OriginKeys, StoreSlot, check_number, check_store
-from ._headers import ServerBudget, announces, server_budget
+from ._headers import BudgetReader, ServerBudget, Unread, server_budget
 from ._store import StateStore
 
 __all__ = ["RateLimit"]
@@ -90,6 +90,7 @@ class RateLimit:
         settings = f"rate_limit:{self.rate!r}:{self.burst!r}"
         self._bucket_keys = OriginKeys(settings + ":bucket")
         self._quota_keys = OriginKeys("rate_limit:server")
+        self._read = BudgetReader().read  # a bound method: a cheaper call than __call__
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         slot = self._store
@@ -123,8 +124,14 @@ class RateLimit:
             if wait > 0:
                 await Clocks.of(request).sleep(wait)
         response = await call_next(request)
-        if self.from_headers and (response.status_code == 429 or announces(response.headers)):
-            learned = self._learn(response, Clocks.of(request))
+        if self.from_headers:
+            learned: ServerBudget | float | Unread | None
+            if response.status_code != 429:
+                learned = self._read(response.headers)
+                if learned is Unread.UNREAD:
+                    learned = server_budget(response.headers, Clocks.of(request).clock())
+            else:
+                learned = self._learn(response, Clocks.of(request))
             if learned is None:
                 pass
             elif memory is not None:

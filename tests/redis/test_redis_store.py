@@ -144,7 +144,9 @@ async def test_the_retry_budget_is_shared(make_store: MakeStore) -> None:
         await store.budget_withdraw("rb", ratio=0.2, min_per_second=0.1, window=10.0)
         for store in (a, b) * 3
     ]
-    assert allowed == [True, True, True, False, False, False]  # 0.2 * 10 + 0.1 * 10
+    # max(0.2 * 10, 0.1 a second for the 1 or 2 s covered, rounded up): the larger, not
+    # the sum
+    assert allowed == [True, True, False, False, False, False]
 
 
 async def test_the_store_gives_the_same_answers_as_the_memory_store(
@@ -185,7 +187,22 @@ async def test_the_store_gives_the_same_answers_as_the_memory_store(
                 for _ in range(2)
             ]
         )
+        for _ in range(5):
+            await store.budget_deposit("f", window=1000.0)  # slices of 100 s
+        seen.append(
+            [  # the floor (0.05 a second for one slice: 5) over the ratio (0.2 * 5 = 1)
+                await store.budget_withdraw("f", ratio=0.2, min_per_second=0.05, window=1000.0)
+                for _ in range(7)
+            ]
+        )
+        seen.append(  # the ratio over the floor
+            [
+                await store.budget_withdraw("f", ratio=1.4, min_per_second=0.05, window=1000.0)
+                for _ in range(3)
+            ]
+        )
     assert answers[0] == answers[1]
+    assert answers[0][-2:] == [[True] * 5 + [False] * 2, [True, True, False]]
 
 
 async def test_every_key_has_the_prefix_one_hash_tag_and_a_ttl(

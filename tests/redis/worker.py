@@ -12,9 +12,10 @@ the store's outage warnings; with ``"watch": true``, ``opened`` is the ``time.ti
 when this process's breaker record opened the breaker, and ``acquires`` every
 breaker check with its state).
 
-Parts: ``{"rate": R, "burst": B}``, ``{"concurrency": N}``, ``{"budget": ratio}``,
-``{"breaker": min_calls}``; ``"local": true`` gives each part its own in-process
-state instead (the baseline without sharing).
+Parts: ``{"rate": R, "burst": B}``, ``{"concurrency": N}``, ``{"budget": ratio}``
+(with ``"budget_floor": min_per_second``, 0 unless given), ``{"breaker": min_calls}``;
+``"local": true`` gives each part its own in-process state instead (the baseline
+without sharing).
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     parts = spec.get("parts", {})
     options: dict[str, Any] = {"max_retries": spec.get("max_retries", 2)}
     if "budget" in parts:
-        options["retry_budget"] = RetryBudget(parts["budget"], min_per_second=0.0, store=store)
+        options["retry_budget"] = RetryBudget(
+            parts["budget"], min_per_second=parts.get("budget_floor", 0.0), store=store
+        )
     if spec.get("no_backoff"):
         options["sleep"] = no_sleep
     errors: Counter[str] = Counter()

@@ -53,7 +53,7 @@ async def test_opens_then_fails_fast_without_io_or_retries(
     assert server.hits == 4  # nothing reached the server
     assert caught.value.retries_taken == 0  # not retried
     assert caught.value.retry_after == pytest.approx(30.0)
-    assert "is open" in str(caught.value)
+    assert f"Circuit breaker for {base.rstrip('/')} is open" in str(caught.value)
 
 
 async def test_one_probe_after_open_for_success_closes(

@@ -54,22 +54,23 @@ async def test_with_a_budget_retries_stay_a_fraction_of_calls(
     assert all(e.retries_taken < 2 or not e.retry_budget_exhausted for e in errors)
 
 
-async def test_the_floor_lets_a_quiet_client_retry(
+async def test_the_floor_lets_a_quiet_client_retry_a_few_times_a_second(
     serve: Serve, make_client: MakeClient, vt: VirtualTime
 ) -> None:
     base, hits = await dead(serve)
-    budget = RetryBudget(0.2, min_per_second=0.2, window=10.0)  # 2 retries a window
+    # 0.2 of one call allows no retry: the floor does, one for each second covered
+    budget = RetryBudget(0.2, min_per_second=1.0, window=10.0)
     client = make_client(base, max_retries=2, retry_budget=budget, sleep=vt.sleep, clock=vt.clock)
+    with pytest.raises(stackwire.ServiceUnavailableError) as caught:
+        await client.get("/r")
+    assert caught.value.retries_taken == 1  # its second retry came within the same second
+    assert caught.value.retry_budget_exhausted
+    vt.advance(2.0)  # the window now covers 3 s: 3 retries, 1 spent
     with pytest.raises(stackwire.ServiceUnavailableError) as caught:
         await client.get("/r")
     assert caught.value.retries_taken == 2
     assert not caught.value.retry_budget_exhausted
-    vt.advance(1.0)
-    with pytest.raises(stackwire.ServiceUnavailableError) as caught:
-        await client.get("/r")
-    assert caught.value.retries_taken == 0
-    assert caught.value.retry_budget_exhausted
-    assert len(hits) == 4
+    assert len(hits) == 2 + 3
 
 
 async def test_a_successful_retry_spends_from_the_budget_too(

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from stackwire.resilience._headers import (
+    BudgetReader,
     ServerBudget,
+    Unread,
     parse_anthropic,
     parse_github,
     parse_go_duration,
@@ -254,3 +256,26 @@ def test_any_header_text_gives_a_budget_or_none_never_an_exception(
 def test_any_duration_text_never_raises(text: str) -> None:
     got = parse_go_duration(text)
     assert got is None or got >= 0
+
+
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(_NAMES), st.sampled_from(["", "7", "1s", "x"])), max_size=4
+    )
+)
+def test_the_reader_gives_what_server_budget_gives(responses: list[dict[str, str]]) -> None:
+    # one reader over a stream of responses (its memo of the last texts included)
+    reader = BudgetReader()
+    for values in responses * 2:
+        headers = CIMultiDictProxy(CIMultiDict(values))
+        got = reader.read(headers)
+        if got is not Unread.UNREAD:
+            assert got == server_budget(headers, NOW)
+
+
+def test_the_reader_leaves_dates_and_several_families_to_server_budget() -> None:
+    reader = BudgetReader()
+    assert reader.read(headers(x_ratelimit_remaining="1", x_ratelimit_reset="7")) is Unread.UNREAD
+    openai = headers(x_ratelimit_remaining_requests="3", x_ratelimit_reset_requests="2s")
+    assert reader.read(openai) == ServerBudget(None, 3, 2.0)
+    assert reader.read(headers(content_type="application/json")) is None

@@ -203,14 +203,58 @@ async def test_an_abandoned_probe_frees_the_probe_slot(
     assert (await store.breaker_acquire("k", open_for=30.0))[0] == "probe"
 
 
-async def test_budget_allows_ratio_of_calls_plus_the_floor(
+async def test_budget_allows_the_larger_of_ratio_and_floor_not_their_sum(
     store: MemoryStateStore, clock: Clock
 ) -> None:
     for _ in range(10):
         await store.budget_deposit("r", window=10.0)
     kwargs = {"ratio": 0.2, "min_per_second": 0.1, "window": 10.0}
-    granted = [await store.budget_withdraw("r", **kwargs) for _ in range(4)]
-    assert granted == [True, True, True, False]  # 0.2 * 10 + 0.1 * 10 = 3
+    granted = [await store.budget_withdraw("r", **kwargs) for _ in range(3)]
+    assert granted == [True, True, False]  # max(0.2 * 10, 0.1 for 1 s, rounded up) = 2
     clock.now += 10.0  # the window slid past all of it: only the floor remains
     granted = [await store.budget_withdraw("r", **kwargs) for _ in range(2)]
     assert granted == [True, False]
+
+
+async def test_a_busy_budget_allows_ratio_of_calls_whatever_the_floor(
+    store: MemoryStateStore,
+) -> None:
+    for _ in range(1000):
+        await store.budget_deposit("r", window=10.0)
+    kwargs = {"ratio": 0.2, "min_per_second": 10.0, "window": 10.0}
+    granted = [await store.budget_withdraw("r", **kwargs) for _ in range(250)]
+    assert granted.count(True) == 200  # not 200 + the floor's 10 (or 100)
+    assert granted[:200] == [True] * 200
+
+
+async def test_the_floor_counts_the_seconds_the_window_covers(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    kwargs = {"ratio": 0.0, "min_per_second": 1.0, "window": 10.0}  # slices of 1 s
+
+    def withdraw_all() -> int:
+        granted = 0
+        while store.budget_withdraw_sync("r", **kwargs):
+            granted += 1
+        return granted
+
+    await store.budget_deposit("r", window=10.0)
+    assert withdraw_all() == 1  # a new budget: one slice covered, one retry
+    clock.now += 4.0
+    assert withdraw_all() == 4  # 5 s covered: 5 retries in the window, 1 spent before
+    for _ in range(15):  # a call every second: the window covers 10 s, never more
+        clock.now += 1.0
+        await store.budget_deposit("r", window=10.0)
+    assert withdraw_all() == 10
+    clock.now += 60.0  # idle for longer than the window: it starts again from one slice
+    await store.budget_deposit("r", window=10.0)
+    assert withdraw_all() == 1
+
+
+async def test_a_floor_below_one_retry_a_slice_still_allows_one(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    kwargs = {"ratio": 0.0, "min_per_second": 0.01, "window": 10.0}
+    assert [await store.budget_withdraw("r", **kwargs) for _ in range(2)] == [True, False]
+    no_floor = {"ratio": 0.0, "min_per_second": 0.0, "window": 10.0}
+    assert not await store.budget_withdraw("r0", **no_floor)
