@@ -6,8 +6,8 @@ whole step (take a token, record an outcome, ...). Every operation is atomic and
 monotonic clock, never on a time the caller passes. The caller passes only durations
 (``reset_in`` seconds announced by a server, converted from a date by the part with the
 client's wall clock). So a store shared between processes (Redis: one Lua script per
-operation, timed on the server's ``TIME``) gives every process the same answers
-whatever their clocks say.
+operation, several of them in one round trip, timed on the server's ``TIME``) gives
+every process the same answers whatever their clocks say.
 
 Keys are opaque strings built by the parts: ``<part>:<settings>:<origin>`` (a part with
 other settings uses other keys, so two parts share state only when they are of the same
