@@ -293,6 +293,34 @@ async def test_baggage_and_a_replaced_global_propagator_are_honoured(
     assert "traceparent" not in seen[1]
 
 
+async def test_a_propagator_that_writes_a_bad_header_fails_the_call_before_any_io(
+    serve: Serve, make_client: MakeClient, telemetry: Telemetry
+) -> None:
+    seen: list[dict[str, str]] = []
+    base = await serve(headers_app(seen))
+    client = telemetry.otel.instrument(make_client(base))
+
+    class Splitting(TextMapPropagator):
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            setter.set(carrier, "x-own-trace", "1\r\nX-Injected: yes")
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            raise NotImplementedError
+
+        @property
+        def fields(self) -> set[str]:
+            return {"x-own-trace"}
+
+    default = propagate.get_global_textmap()
+    propagate.set_global_textmap(Splitting())
+    try:
+        with pytest.raises(stackwire.InvalidRequestError, match="x-own-trace"):
+            await client.get("/h")
+    finally:
+        propagate.set_global_textmap(default)
+    assert seen == []
+
+
 def test_blocking_client_is_instrumented_too(
     telemetry: Telemetry, client_sleeps: SleepRecorder
 ) -> None:
