@@ -19,6 +19,7 @@ from types import FunctionType, MethodType
 from typing import Any, cast, overload
 
 from ..errors import InvalidRequestError
+from ._memo import IdentityMemo
 from .middleware import PURE_REWRITE, CallNext, Middleware, middleware_name
 from .request import Request
 from .response import Response
@@ -84,16 +85,18 @@ def _rewrite_then(rewrites: tuple[Rewrite, ...], call_next: Handler) -> Handler:
 
         return rewritten
 
-    last: list[Request | None] = [None, None]  # the last request in, and its result
+    # The last request in and its result only (size 0): most requests made with
+    # keywords are one-offs, which must not take the places of the shared ones.
+    memo: IdentityMemo[Request] = IdentityMemo(size=0)
 
     def rewritten_pure(request: Request) -> Awaitable[Response[Any]]:
-        if request is last[0]:
-            return call_next(last[1])  # type: ignore[arg-type]  # (set with last[0])
+        if request is memo.last_key:
+            return call_next(memo.last_value)
         given = request
         for rewrite in rewrites:
             request = rewrite(request)
         if request.deadline_at is None and given.body is None:
-            last[0], last[1] = given, request
+            memo.put(given, request)
         return call_next(request)
 
     return rewritten_pure
