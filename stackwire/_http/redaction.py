@@ -20,6 +20,7 @@ Two rules, in this order:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from urllib.parse import unquote_plus
 
@@ -51,6 +52,7 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
         "password",
         "secret",
         "client_secret",
+        "awsaccesskeyid",
     }
 )
 """Query parameters whose values are never shown (compared as `is_secret_param` does)."""
@@ -101,18 +103,28 @@ DEFAULT_QUERY_ALLOWLIST: frozenset[str] = frozenset(
 _last: tuple[URL, str] | None = None
 
 
+# The last capitalised word of a camelCase name, after a lower-case letter or digit.
+_CAMEL_LAST = re.compile(r"[a-z0-9]([A-Z][a-z0-9]*)$")
+
+
 def is_secret_param(name: str) -> bool:
     """Whether a query parameter's value is a secret: one of `SECRET_QUERY_PARAMS`,
-    in any case, ``-`` or ``_`` alike, or ending in ``_<one of them>``.
+    in any case, ``-`` or ``_`` alike, or ending in ``_<one of them>`` or, in
+    camelCase, in one of them capitalised (``accessToken``, ``X-Goog-Signature``).
 
     >>> [is_secret_param(n) for n in ("API-Key", "X-Amz-Signature", "limit", "monkey")]
     [True, True, False, False]
+    >>> [is_secret_param(n) for n in ("accessToken", "AWSAccessKeyId", "pageSize")]
+    [True, True, False]
     """
     word = name.lower().replace("-", "_")
     if word in SECRET_QUERY_PARAMS:
         return True
     _, sep, last = word.rpartition("_")
-    return bool(sep) and last in SECRET_QUERY_PARAMS
+    if sep and last in SECRET_QUERY_PARAMS:
+        return True
+    camel = _CAMEL_LAST.search(name)
+    return camel is not None and camel.group(1).lower() in SECRET_QUERY_PARAMS
 
 
 def redact_url(url: URL, *, allowed: Collection[str] | None = None) -> str:
