@@ -13,7 +13,8 @@ more middlewares:
   CLIENT children.
 - ``otel.request``, innermost (below ``redirects`` and ``auth``): one CLIENT span per
   physical request, so every retry and every redirect hop has its own, named
-  ``{method}`` with ``http.request.method``, ``server.address``, ``server.port``,
+  ``{method}`` (``HTTP`` for a method the conventions do not know: `KNOWN_METHODS`)
+  with ``http.request.method``, ``server.address``, ``server.port``,
   ``url.full`` (without userinfo, secret query values redacted),
   ``http.response.status_code``, ``error.type`` (the status for >= 400, else the
   error's class), ``network.protocol.version``, and ``http.request.resend_count`` on
@@ -53,6 +54,7 @@ recorded: a server's error text may echo what it was sent.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
@@ -93,6 +95,29 @@ DURATION_BUCKETS: tuple[float, ...] = (
 )
 """The explicit bucket boundaries the semantic conventions advise for
 ``http.client.request.duration`` (seconds)."""
+
+KNOWN_METHODS: frozenset[str] = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
+)
+"""The methods the semantic conventions know. Any other (``PURGE``, ``PROPFIND``) is
+``_OTHER`` in ``http.request.method`` (the span and the histogram), with the method
+itself in the span's ``http.request.method_original``; its spans are named ``HTTP``
+(``stackwire HTTP`` for the call span), which keeps span names few. The environment
+variable ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` (comma-separated, read by
+`OpenTelemetry.instrument`) replaces this list, as the conventions provide."""
+
+
+def known_methods() -> frozenset[str]:
+    """`KNOWN_METHODS`, or the list ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` gives.
+
+    >>> "GET" in known_methods() and "PURGE" not in known_methods()
+    True
+    """
+    listed = os.environ.get("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS")
+    if not listed or not listed.strip():
+        return KNOWN_METHODS
+    return frozenset(name.strip() for name in listed.split(",") if name.strip())
+
 
 # Physical requests of a call so far: set by ``otel.call``, counted by ``otel.request``.
 _SENT: ExtensionKey[list[int]] = ExtensionKey("stackwire.otel.sent")
@@ -152,9 +177,12 @@ class OpenTelemetry:
                 "OpenTelemetry.instrument() needs a client whose stack has a 'retry' stage "
                 "(the call span goes above it)"
             )
-        derived = client.with_middleware(CallSpan(tracer), name="otel.call", before="retry")
+        methods = known_methods()
+        derived = client.with_middleware(
+            CallSpan(tracer, known=methods), name="otel.call", before="retry"
+        )
         return derived.with_middleware(
-            RequestSpan(tracer, duration), name="otel.request", after=names[-1]
+            RequestSpan(tracer, duration, known=methods), name="otel.request", after=names[-1]
         )
 
     def __repr__(self) -> str:
@@ -198,7 +226,7 @@ class CallSpan:
 
     name = "otel.call"
 
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, *, known: frozenset[str] = KNOWN_METHODS) -> None:
         from opentelemetry import context, trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -212,13 +240,10 @@ class CallSpan:
         self._internal = SpanKind.INTERNAL
         self._status = Status
         self._error = StatusCode.ERROR
-        self._names: dict[str, str] = {}
+        self._names = {method: f"stackwire {method}" for method in known}
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
-        method = request.method
-        name = self._names.get(method)
-        if name is None:
-            name = self._names[method] = f"stackwire {method}"
+        name = self._names.get(request.method, "stackwire HTTP")
         span = self.tracer.start_span(name, kind=self._internal)
         token = self._attach(self._in_context(span))
 
@@ -274,7 +299,9 @@ class RequestSpan:
 
     name = "otel.request"
 
-    def __init__(self, tracer: Tracer, duration: Histogram) -> None:
+    def __init__(
+        self, tracer: Tracer, duration: Histogram, *, known: frozenset[str] = KNOWN_METHODS
+    ) -> None:
         from opentelemetry import context, propagate, trace
         from opentelemetry.baggage.propagation import W3CBaggagePropagator
         from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -284,6 +311,7 @@ class RequestSpan:
 
         self.tracer = tracer
         self.duration = duration
+        self._known = known
         self._attach = context.attach
         self._detach = context.detach
         self._set_value = context.set_value
@@ -334,16 +362,21 @@ class RequestSpan:
         return carrier
 
     async def _traced(self, request: Request, call_next: CallNext) -> Response[Any]:
-        method = request.method
+        method = name = request.method
         url = request.url
         host = url.host
         port = url.port
+        other = method not in self._known
+        if other:
+            method, name = "_OTHER", "HTTP"
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "server.address": host,
             "server.port": port,
             "url.full": redact_url(url),
         }
+        if other:
+            attributes["http.request.method_original"] = request.method
         whole = host is not None and port is not None  # else: a relative URL, failing
         if not whole:
             attributes = _known(attributes)
@@ -357,7 +390,7 @@ class RequestSpan:
             attributes["http.request.resend_count"] = resend_count
         started = time.perf_counter()
         current = self._get_current()
-        span = self.tracer.start_span(method, current, kind=self._client, attributes=attributes)
+        span = self.tracer.start_span(name, current, kind=self._client, attributes=attributes)
         # One context for both: this span is current (for traceparent), and aiohttp's
         # own instrumentation is told to stay out of this request.
         context = self._in_context(span, self._set_value(self._suppress_key, True, current))

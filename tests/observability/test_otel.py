@@ -218,6 +218,43 @@ async def test_aiohttp_instrumentation_adds_no_second_client_span(
     assert [span_id_of(t) for t in seen.traceparents[1:]] == [s.context.span_id for s in requests]
 
 
+async def test_a_method_the_conventions_do_not_know_is_other_unless_listed(
+    serve: Serve, make_client: MakeClient, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def purge(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    base = await serve(routes(("PURGE", "/cache", purge), ("GET", "/cache", purge)))
+    client = telemetry.otel.instrument(make_client(base))
+    await client.request("PURGE", "/cache")
+    await client.get("/cache")
+    (purged, got) = telemetry.spans(SpanKind.CLIENT)
+    assert (purged.name, got.name) == ("HTTP", "GET")
+    assert purged.attributes is not None
+    assert purged.attributes["http.request.method"] == "_OTHER"
+    assert purged.attributes["http.request.method_original"] == "PURGE"
+    assert got.attributes is not None
+    assert "http.request.method_original" not in got.attributes
+    assert [s.name for s in telemetry.spans(SpanKind.INTERNAL)] == [
+        "stackwire HTTP",
+        "stackwire GET",
+    ]
+    assert sorted(point_attributes(p)["http.request.method"] for p in telemetry.durations()) == [
+        "GET",
+        "_OTHER",
+    ]
+
+    # The conventions' override: the variable's list replaces the known methods.
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET, PURGE")
+    telemetry.exporter.clear()
+    await telemetry.otel.instrument(make_client(base)).request("PURGE", "/cache")
+    (listed,) = telemetry.spans(SpanKind.CLIENT)
+    assert listed.name == "PURGE"
+    assert listed.attributes is not None
+    assert listed.attributes["http.request.method"] == "PURGE"
+    assert "http.request.method_original" not in listed.attributes
+
+
 async def test_connection_error_span_and_caller_parent(
     make_client: MakeClient, telemetry: Telemetry
 ) -> None:
