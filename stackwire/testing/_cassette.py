@@ -18,7 +18,9 @@ else written (an API that echoes the key in a body does not leak it either).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +46,7 @@ CassetteMode = Literal["record", "replay", "once"]
 MatchField = Literal["method", "url", "path", "query", "body"]
 
 REDACTED = "[redacted]"
+_REDACTED_BYTES = REDACTED.encode()
 FORMAT_VERSION = 1
 
 SECRET_FIELDS: frozenset[str] = frozenset(
@@ -67,42 +70,77 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 """Query parameters and JSON / form fields whose values are never written."""
 
 _ALWAYS_SECRET_HEADERS = ALWAYS_SENSITIVE_HEADERS | {"set-cookie", "proxy-authorization"}
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+_URL_HEADERS = frozenset({"location", "content-location"})
 _MATCH_FIELDS = ("method", "url", "path", "query", "body")
+_NAME_PARTS = re.compile(r"[\[\].]")
 
 
 class _Redactor:
-    """Redacts one exchange: names it knows, then every secret value it found."""
+    """Redacts exchanges: names it knows, then every secret value it found (in any
+    exchange of the file: a redirect's ``Location`` may carry the signature that only
+    the next hop's query names)."""
 
     def __init__(self, headers: frozenset[str], fields: frozenset[str]) -> None:
         self.headers = headers
         self.fields = fields
         self.values: set[str] = set()
+        self._patterns: tuple[re.Pattern[str], re.Pattern[bytes]] | None = None
 
     def learn(self, value: str | None) -> None:
         if value and len(value) >= 4 and value != REDACTED:
-            self.values.add(value)
+            self._add(value)
             scheme, _, credential = value.partition(" ")
             if credential and scheme.isalpha() and len(credential) >= 4:
-                self.values.add(credential.strip())
+                self._add(credential.strip())
+
+    def _add(self, value: str) -> None:
+        if value not in self.values:
+            self.values.add(value)
+            self._patterns = None
+
+    def learn_cookies(self, value: str) -> None:
+        """Each cookie's value (``a=1; b=2``, or a ``Set-Cookie`` line): an API that
+        echoes one cookie echoes it without its neighbours."""
+        for pair in value.split(";"):
+            _, equals, cookie = pair.partition("=")
+            if equals:
+                self.learn(cookie.strip().strip('"'))
+
+    def is_secret(self, name: str) -> bool:
+        """Whether a query or form field named ``name`` holds a secret; a nested name
+        (``auth[token]``, ``auth.token``, ``key[]``) by its innermost part."""
+        name = name.lower()
+        if name in self.fields:
+            return True
+        parts = [part for part in _NAME_PARTS.split(name) if part]
+        return bool(parts) and parts[-1] in self.fields
+
+    def _compiled(self) -> tuple[re.Pattern[str], re.Pattern[bytes]] | None:
+        if self._patterns is None and self.values:
+            pattern = "|".join(
+                _value_pattern(value) for value in sorted(self.values, key=len, reverse=True)
+            )
+            self._patterns = (re.compile(pattern), re.compile(pattern.encode()))
+        return self._patterns
 
     def scrub(self, text: str) -> str:
-        for value in sorted(self.values, key=len, reverse=True):
-            text = text.replace(value, REDACTED)
-        return text
+        patterns = self._compiled()
+        return text if patterns is None else patterns[0].sub(REDACTED, text)
 
     def scrub_bytes(self, data: bytes) -> bytes:
-        for value in sorted(self.values, key=len, reverse=True):
-            data = data.replace(value.encode(), REDACTED.encode())
-        return data
+        patterns = self._compiled()
+        return data if patterns is None else patterns[1].sub(_REDACTED_BYTES, data)
 
     def url(self, url: URL) -> str:
-        self.learn(url.password)
-        self.learn(url.user)
-        url = url.with_user(None)
+        if url.is_absolute():
+            self.learn(url.password)
+            self.learn(url.user)
+            url = url.with_user(None)
         if url.raw_query_string:
             pairs = []
             for name, value in parse_qsl(url.raw_query_string, keep_blank_values=True):
-                if name.lower() in self.fields:
+                if self.is_secret(name):
                     self.learn(value)
                     value = REDACTED
                 pairs.append((name, value))
@@ -115,9 +153,15 @@ class _Redactor:
     ) -> list[list[str]]:
         shown = []
         for name, value in headers:
-            if name.lower() in sensitive or name.lower() in self.headers:
+            lowered = name.lower()
+            if lowered in sensitive or lowered in self.headers:
                 self.learn(value)
+                if lowered in _COOKIE_HEADERS:
+                    self.learn_cookies(value)
                 value = REDACTED
+            elif lowered in _URL_HEADERS:
+                with contextlib.suppress(ValueError):  # not a URL: shown as it is
+                    value = self.url(URL(value))
             shown.append([name, value])
         return shown
 
@@ -131,7 +175,7 @@ class _Redactor:
                 return data
             changed = []
             for name, value in pairs:
-                if name.lower() in self.fields:
+                if self.is_secret(name):
                     self.learn(value)
                     value = REDACTED
                 changed.append((name, value))
@@ -159,6 +203,20 @@ class _Redactor:
             for item in value:
                 changed = self._redact_fields(item) or changed
         return changed
+
+
+def _value_pattern(value: str) -> str:
+    """A regex for ``value`` as it is, or with any of its characters percent-encoded
+    (an API that echoes the URL it got echoes its secrets encoded; ``+`` for a space)."""
+    parts = []
+    for char in value:
+        if char.isascii() and char.isalnum():
+            parts.append(char)
+            continue
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode())
+        plus = r"|\+" if char == " " else ""
+        parts.append(f"(?:{re.escape(char)}|(?i:{encoded}){plus})")
+    return "".join(parts)
 
 
 def _headers_json(pairs: list[list[str]]) -> dict[str, str | list[str]]:
@@ -331,10 +389,8 @@ class Cassette:
 
     # -- recording ---------------------------------------------------------------------
 
-    def _redactor(self, request: Request) -> _Redactor:
-        return _Redactor(
-            _ALWAYS_SECRET_HEADERS | request.sensitive_headers | self._headers, self._fields
-        )
+    def _redactor(self) -> _Redactor:
+        return _Redactor(_ALWAYS_SECRET_HEADERS | self._headers, self._fields)
 
     def _request_record(self, request: Request, redactor: _Redactor) -> dict[str, Any]:
         headers = redactor.header_list(request.headers.items(), request.sensitive_headers)
@@ -363,10 +419,10 @@ class Cassette:
         record["response"] = inner
         return _RecordingResponse(request, inner, record)
 
-    def _written(self, record: dict[str, Any]) -> dict[str, Any]:
-        """One interaction as it is written: everything secret redacted."""
+    def _written(self, record: dict[str, Any], redactor: _Redactor) -> dict[str, Any]:
+        """One interaction as it is written: everything secret ``redactor`` knows, or
+        learns here, redacted."""
         request: Request = record["request"]
-        redactor = self._redactor(request)
         shown_request = self._request_record(request, redactor)
         if "error" in record:
             error = dict(record["error"])
@@ -414,7 +470,10 @@ class Cassette:
 
     def save(self) -> None:
         """Write the file now (``close()`` does it when recording)."""
-        interactions = [self._written(record) for record in self.interactions]
+        redactor = self._redactor()
+        for record in self.interactions:  # learn every secret of the file first
+            self._written(record, redactor)
+        interactions = [self._written(record, redactor) for record in self.interactions]
         text = json.dumps(
             {"stackwire_cassette": FORMAT_VERSION, "interactions": interactions},
             indent=2,
@@ -437,7 +496,7 @@ class Cassette:
         return tuple(repr(values[name]) for name in self.match)
 
     def _replay(self, request: Request) -> Response[Any]:
-        redactor = self._redactor(request)
+        redactor = self._redactor()
         shown = _scrub_tree(self._request_record(request, redactor), redactor)
         key = self._key(shown)
         for index, interaction in enumerate(self.interactions):

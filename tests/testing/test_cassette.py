@@ -228,3 +228,28 @@ def test_bad_cassette_arguments_are_refused(tmp_path: Path) -> None:
         Cassette(tmp_path / "x.json", mode="rewind")  # type: ignore[arg-type]
     with pytest.raises(stackwire.InvalidRequestError, match="match"):
         Cassette(tmp_path / "x.json", match=("headers",))  # type: ignore[arg-type]
+
+
+async def test_secrets_are_cut_out_wherever_an_api_echoes_them(tmp_path: Path) -> None:
+    path = tmp_path / "echoes.json"
+
+    def api(request: Request) -> MockResponse:
+        if request.url.path == "/download":  # a presigned redirect: the next hop's query
+            return MockResponse(302, headers={"Location": "/blob?sig=canary-signature"})
+        cookies = dict(pair.split("=") for pair in request.headers["Cookie"].split("; "))
+        return MockResponse(json={"query": request.url.raw_query_string, "cookies": cookies})
+
+    cassette = Cassette(path, mode="record", transport=MockTransport(api))
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=cassette, headers={"Cookie": "a=canary-c1; b=canary-c2"}
+    ) as client:
+        await client.get("/download")
+        secrets = {"api_key": "canary/key+1==", "auth": {"token": "canary-t"}}
+        await client.get("/echo", query=secrets)
+    text = path.read_text()
+    assert "canary" not in text, text
+    assert '"Location": "/blob?sig=[redacted]"' in text
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(path, mode="replay")
+    ) as client:  # the redacted redirect replays too
+        assert (await client.get("/download")).status_code == 200
