@@ -20,12 +20,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
+import msgspec
 from yarl import URL
 
 from ..errors import (
@@ -251,7 +253,7 @@ def _encode_chunk(chunk: bytes) -> Any:
 def _decode_chunk(stored: Any) -> bytes:
     if isinstance(stored, str):
         return stored.encode("utf-8")
-    return base64.b64decode(stored["base64"])
+    return base64.b64decode(stored["base64"], validate=True)
 
 
 class _RecordingResponse(Response[Any]):
@@ -280,7 +282,11 @@ class _RecordingResponse(Response[Any]):
         self._done = False
 
     async def _next_raw(self) -> bytes:
-        chunk = await self._reader.next_chunk()
+        try:
+            chunk = await self._reader.next_chunk()
+        except APIError as exc:  # the body was cut short: replayed so, not as complete
+            self._record["body_error"] = {"type": type(exc).__name__, "message": exc.message}
+            raise
         if chunk:
             self._record["chunks"].append(chunk)
         else:
@@ -309,14 +315,17 @@ class Cassette:
     never opens a socket; ``"once"`` replays if the file exists, else records.
 
     Matching: a request matches a recorded one with the same ``match`` fields (by
-    default ``("method", "url", "body")``: the method, the full URL with its query
-    and the body, redacted as written; also ``"path"``, ``"query"``); headers are
+    default ``("method", "url")``: the method and the full URL with its query,
+    redacted as written; also ``"body"``, ``"path"``, ``"query"``); headers are
     ignored. Requests that match the same recordings get them in recorded order (the
     first retry of a call gets the second recording). In replay, a request that
     matches none left fails the test with an ``AssertionError`` naming it and what
     the file holds.
 
-    Recorded connection failures and timeouts replay as the same error classes.
+    Recorded connection failures and timeouts replay as the same error classes, and a
+    body cut short (or left unread) when recorded ends at the same place with an
+    `APIConnectionError`. A file that is not a cassette fails at once with an
+    `InvalidRequestError` naming what is wrong.
     ``sensitive_headers`` and ``secret_fields`` add names to redact (see the module
     docstring). ``close()`` is idempotent: it writes the file (when recording) and
     closes the transport it recorded through.
@@ -327,25 +336,33 @@ class Cassette:
         path: str | Path,
         *,
         mode: CassetteMode = "once",
-        match: Iterable[MatchField] = ("method", "url", "body"),
+        match: Iterable[MatchField] = ("method", "url"),
         transport: Transport | None = None,
         sensitive_headers: Iterable[str] = (),
         secret_fields: Iterable[str] = (),
     ) -> None:
         if mode not in ("record", "replay", "once"):
             raise InvalidRequestError(f"mode must be 'record', 'replay' or 'once', not {mode!r}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidRequestError(f"path must be a str or a Path, not {type(path).__name__}")
+        if transport is not None and not isinstance(transport, Transport):
+            raise InvalidRequestError(
+                "transport must be a Transport (with send, close and pool_stats), "
+                f"not {type(transport).__name__}"
+            )
         self.path = Path(path)
-        self.match = tuple(match)
+        self.match = _names("match", match)
         unknown = [name for name in self.match if name not in _MATCH_FIELDS]
         if unknown or not self.match:
             raise InvalidRequestError(
                 f"match takes fields of {', '.join(_MATCH_FIELDS)}; got {self.match!r}"
             )
+        # A name given alone as a str would redact its letters, not the header.
+        self._headers = frozenset(_names("sensitive_headers", sensitive_headers))
+        self._fields = SECRET_FIELDS | set(_names("secret_fields", secret_fields))
         if mode == "once":
             mode = "replay" if self.path.exists() else "record"
         self.mode: Literal["record", "replay"] = mode
-        self._headers = frozenset(name.lower() for name in sensitive_headers)
-        self._fields = SECRET_FIELDS | {name.lower() for name in secret_fields}
         self._transport = transport
         self._closed = False
         self.interactions: list[dict[str, Any]] = []
@@ -356,8 +373,7 @@ class Cassette:
                     f"cassette {self.path} does not exist: record it first "
                     "(mode='record', or mode='once' records when the file is missing)"
                 )
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self.interactions = list(data["interactions"])
+            self.interactions = _load(self.path)
 
     # -- the transport contract --------------------------------------------------------
 
@@ -465,6 +481,8 @@ class Cassette:
                     "complete": bool(record.get("complete", False)),
                 },
             }
+            if "body_error" in record:
+                written["response"]["error"] = dict(record["body_error"])
         scrubbed: dict[str, Any] = _scrub_tree(written, redactor)
         return scrubbed
 
@@ -523,12 +541,29 @@ class Cassette:
     def _answer(self, request: Request, interaction: dict[str, Any]) -> Response[Any]:
         error = interaction.get("error")
         if error is not None:
-            kind = APITimeoutError if error["type"] == "APITimeoutError" else APIConnectionError
-            raise kind(error["message"] + " (replayed from a cassette)", request=request)
+            raise _replayed_error(error, request)
         stored = interaction["response"]
-        chunks = [_decode_chunk(chunk) for chunk in stored["chunks"]]
-        headers = _headers_from_json(stored["headers"])
+        chunks = [_decode_chunk(chunk) for chunk in stored.get("chunks", ())]
+        headers = _headers_from_json(stored.get("headers", {}))
         reason = stored.get("reason") or None
+        if not stored.get("complete", True):
+            # The body ended early when recorded: it ends so again, as a connection
+            # cut short would (a client that stopped reading it never gets here).
+            failure = _replayed_error(
+                stored.get("error")
+                or {
+                    "type": "APIConnectionError",
+                    "message": "the recorded body ends here: it was not read to its end",
+                },
+                request,
+            )
+            return Response(
+                request,
+                stored["status"],
+                headers=headers,
+                stream=_Chunks(chunks, failure),
+                reason=reason,
+            )
         if len(chunks) <= 1:
             return Response(
                 request,
@@ -543,6 +578,100 @@ class Cassette:
 
     def __repr__(self) -> str:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r})"
+
+
+def _replayed_error(error: dict[str, Any], request: Request) -> APIConnectionError:
+    """The recorded failure ``error``, again: a timeout or a connection error."""
+    kind = APITimeoutError if error["type"] == "APITimeoutError" else APIConnectionError
+    return kind(error["message"] + " (replayed from a cassette)", request=request)
+
+
+def _names(option: str, names: Iterable[Any]) -> tuple[Any, ...]:
+    """``names`` as a tuple of lower-case strings; a lone ``str`` is refused."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise InvalidRequestError(
+            f"{option} must be an iterable of names (a list or a tuple), "
+            f"not {type(names).__name__} {names!r}"[:300]
+        )
+    given = tuple(names)
+    if not all(isinstance(name, str) and name for name in given):
+        raise InvalidRequestError(f"{option} must hold non-empty strs, got {given!r}"[:300])
+    return tuple(name.lower() for name in given)
+
+
+class _Base64(msgspec.Struct, forbid_unknown_fields=True):
+    base64: str
+
+
+_Chunk = str | _Base64
+
+
+class _StoredRequest(msgspec.Struct):
+    method: str
+    url: str
+    headers: dict[str, str | list[str]] = {}
+    body: _Chunk | None = None
+
+
+class _StoredError(msgspec.Struct):
+    type: str
+    message: str
+
+
+class _StoredResponse(msgspec.Struct):
+    status: int
+    headers: dict[str, str | list[str]] = {}
+    chunks: list[_Chunk] = []
+    reason: str | None = None
+    complete: bool = True
+    error: _StoredError | None = None
+
+
+class _StoredInteraction(msgspec.Struct):
+    request: _StoredRequest
+    response: _StoredResponse | None = None
+    error: _StoredError | None = None
+
+
+class _StoredFile(msgspec.Struct):
+    stackwire_cassette: int
+    interactions: list[_StoredInteraction]
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    """The interactions of the cassette at ``path``, checked: a file that is not a
+    cassette of this format fails here, naming what is wrong, not at the first call."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"cassette {path} cannot be read: {exc}") from exc
+    try:
+        data = json.loads(text)
+        stored = msgspec.convert(data, _StoredFile)
+        problem = None
+        if stored.stackwire_cassette != FORMAT_VERSION:
+            problem = f"format {stored.stackwire_cassette}, not {FORMAT_VERSION}"
+        for index, interaction in enumerate(stored.interactions):
+            response = interaction.response
+            where = f"interactions[{index}]"
+            if (response is None) == (interaction.error is None):
+                problem = f"{where} has neither or both of response and error"
+            elif response is not None and not 100 <= response.status <= 599:
+                problem = f"{where}.response.status is {response.status}"
+            elif response is not None:
+                for chunk in response.chunks:
+                    _decode_chunk(msgspec.to_builtins(chunk))
+            if problem is not None:
+                break
+    except (ValueError, msgspec.ValidationError) as exc:  # JSONDecodeError, binascii.Error
+        problem = str(exc) or type(exc).__name__
+    if problem is not None:
+        raise InvalidRequestError(
+            f"cassette {path} is not a stackwire cassette ({problem}); "
+            "record it again with mode='record'"
+        )
+    interactions: list[dict[str, Any]] = data["interactions"]
+    return interactions
 
 
 def _scrub_tree(value: Any, redactor: _Redactor) -> Any:

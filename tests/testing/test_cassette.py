@@ -196,14 +196,15 @@ async def test_matching_on_the_body_is_configurable(tmp_path: Path) -> None:
     async with stackwire.AsyncClient("https://api.test/", transport=recorder) as client:
         for n in (1, 2):
             await client.post("/search", json={"q": n})
-    by_body = Cassette(path, mode="replay")  # the default: method, URL and body
+    by_body = Cassette(path, mode="replay", match=("method", "url", "body"))
     async with stackwire.AsyncClient("https://api.test/", transport=by_body) as client:
         assert await client.post("/search", json={"q": 2}, cast_to=dict) == {"echo": {"q": 2}}
         assert await client.post("/search", json={"q": 1}, cast_to=dict) == {"echo": {"q": 1}}
-    by_url = Cassette(path, mode="replay", match=("method", "url"))
+    by_url = Cassette(path, mode="replay")  # the default: method and URL (DESIGN §7)
     async with stackwire.AsyncClient("https://api.test/", transport=by_url) as client:
         # body ignored (headers always are): recorded order
         assert await client.post("/search", json={"q": 2}, cast_to=dict) == {"echo": {"q": 1}}
+        assert await client.post("/search", files={"f": b"x"}, cast_to=dict) == {"echo": {"q": 2}}
 
 
 async def test_recorded_failures_replay_as_the_same_error(tmp_path: Path) -> None:
@@ -253,3 +254,40 @@ async def test_secrets_are_cut_out_wherever_an_api_echoes_them(tmp_path: Path) -
         "https://api.test/", transport=Cassette(path, mode="replay")
     ) as client:  # the redacted redirect replays too
         assert (await client.get("/download")).status_code == 200
+
+
+async def test_a_body_cut_short_when_recorded_is_cut_short_when_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    cut = MockResponse.connection_reset(
+        after=[b'{"id": 1, '], headers={"Content-Type": "application/json"}
+    )
+
+    async def call(cassette: Cassette) -> None:
+        async with stackwire.AsyncClient("https://api.test/", transport=cassette) as client:
+            # retryable, as over the socket; not a body that fails validation
+            with pytest.raises(stackwire.APIConnectionError, match="cut short"):
+                await client.get("/users/1", cast_to=User, max_retries=0)
+
+    await call(Cassette(path, mode="record", transport=MockTransport(lambda _: cut)))
+    await call(Cassette(path, mode="replay"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{not json", "[]", '{"stackwire_cassette": 2, "interactions": []}',
+     '{"stackwire_cassette": 1, "interactions": [{"request": {"method": "GET"}}]}'],
+)  # fmt: skip
+def test_a_file_that_is_not_a_cassette_fails_at_once_naming_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    with pytest.raises(stackwire.InvalidRequestError, match=r"broken\.json is not a stackwire"):
+        Cassette(path, mode="replay")
+
+
+def test_a_lone_name_or_a_wrong_transport_is_refused(tmp_path: Path) -> None:
+    # sensitive_headers="X-Secret" would have redacted the letters of the name
+    for options in ({"sensitive_headers": "X-Secret"}, {"secret_fields": "pin"}):
+        with pytest.raises(stackwire.InvalidRequestError, match="iterable of names"):
+            Cassette(tmp_path / "x.json", **options)  # type: ignore[arg-type]
+    with pytest.raises(stackwire.InvalidRequestError, match="must be a Transport"):
+        Cassette(tmp_path / "x.json", transport=object())  # type: ignore[arg-type]
