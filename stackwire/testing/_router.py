@@ -22,7 +22,7 @@ from .._types import NOT_GIVEN
 from ..errors import InvalidRequestError
 from ..models.sse import ServerSentEvent
 from ..pipeline.request import Request
-from ._mock import MockResponse
+from ._mock import MockHeaders, MockResponse
 
 __all__ = ["Call", "Route", "RouteFunction", "Router"]
 
@@ -100,7 +100,7 @@ class Route:
         *,
         json: Any = NOT_GIVEN,
         content: bytes = b"",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: MockHeaders = None,
         sse: Iterable[ServerSentEvent | str] | None = None,
         jsonl: Iterable[Any] | None = None,
         chunks: Iterable[bytes] | None = None,

@@ -119,6 +119,33 @@ def test_content_types_follow_the_body_unless_headers_give_one() -> None:
         MockResponse(700)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"headers": {"X-Split": "a\r\nInjected: 1"}}, "CR, LF or NUL"),
+        ({"headers": {"X-When": object()}}, "must be a str"),
+        ({"headers": 5}, "mapping or"),
+        ({"sse": "one event"}, "iterable of ServerSentEvent"),  # not nine one-letter events
+        ({"chunks": b"body"}, "iterable of bytes"),  # not 4 chunks of NUL bytes
+        ({"chunks": ["text"]}, "bytes items"),
+        ({"json": {1j}}, "JSON-encodable"),
+    ],
+)
+def test_a_mock_response_a_server_could_not_send_is_refused(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match=message):
+        MockResponse(**options)  # type: ignore[arg-type]
+
+
+async def test_a_number_in_mock_headers_is_sent_as_its_text() -> None:
+    answers = [MockResponse(429, headers={"Retry-After": 2}), MockResponse(json={})]
+    time = VirtualTime()
+    async with mock_client(lambda request: answers.pop(0), time) as client:
+        assert await client.get("/u", cast_to=dict) == {}
+    assert time.slept == [2.0]
+
+
 async def test_sse_jsonl_and_chunks_stream_chunk_by_chunk() -> None:
     router = Router(BASE)
     router.get("/sse").respond(
