@@ -15,6 +15,8 @@ import asyncio
 import errno
 import http
 import inspect
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, TypeAlias
 
@@ -28,6 +30,7 @@ from ..errors import ClientClosedError, InvalidRequestError
 from ..middlewares.headers import check_header
 from ..models.sse import ServerSentEvent
 from ..pipeline.body import StreamingBody
+from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
@@ -39,6 +42,8 @@ FaultKind = Literal["connection_reset", "timeout", "malformed"]
 
 MockHeaders: TypeAlias = Mapping[str, str | float] | Iterable[tuple[str, str | float]] | None
 """The headers of a `MockResponse`: a mapping or pairs; a number is sent as its text."""
+
+_Answer: TypeAlias = "MockResponse | Response[Any]"
 
 Handler: TypeAlias = Callable[
     [Request],
@@ -351,6 +356,31 @@ async def final_request(request: Request) -> Request:
     return request
 
 
+async def _within_limits(answer: Awaitable[_Answer], request: Request) -> _Answer:
+    """Await an async handler's answer within the attempt's limits, as a socket
+    transport waits for the headers: the ``total`` timeout and what is left of the
+    deadline; past them, the `APITimeoutError` the default transport raises."""
+    timeout = request.options.timeout
+    if isinstance(timeout, NotGiven):
+        timeout = DEFAULT_TIMEOUT
+    elif not isinstance(timeout, Timeout):
+        timeout = Timeout.coerce(timeout)
+    limit = None if timeout is None else timeout.total
+    if request.deadline_at is not None:
+        left = request.deadline_at - time.monotonic()
+        limit = left if limit is None else min(limit, left)
+    if limit is None or not math.isfinite(limit):
+        return await answer
+    timer = asyncio.timeout(max(limit, 0.0))
+    try:
+        async with timer:
+            return await answer
+    except TimeoutError as exc:
+        if not timer.expired():
+            raise  # the handler's own TimeoutError: as it is
+        raise map_transport_error(exc, request) from exc
+
+
 class MockTransport:
     """A `Transport` that answers every attempt with ``handler(request)``; no socket.
 
@@ -359,7 +389,10 @@ class MockTransport:
     (``X-Retry-Count``, ``Idempotency-Key``, auth ...), ``body`` as bytes. It returns a
     `MockResponse` (or a `Response` of its own), or an awaitable of one; anything it
     raises propagates as it is (an ``AssertionError`` of a `Router` is never retried:
-    the retry middleware retries only `APIError`).
+    the retry middleware retries only `APIError`). An awaitable answer is awaited
+    within the attempt's ``total`` timeout and what is left of the call's deadline,
+    as a socket transport waits for the headers: a handler slower than that fails the
+    attempt with `APITimeoutError`, retried like a slow server.
 
     ``requests`` lists every attempt seen. ``pool_stats()`` is ``PoolStats(0, 0)``;
     ``close()`` is idempotent, and ``send`` after it raises `ClientClosedError`.
@@ -388,7 +421,7 @@ class MockTransport:
         if isinstance(answer, MockResponse):
             return answer.build(request)
         if inspect.isawaitable(answer):
-            answer = await answer
+            answer = await _within_limits(answer, request)
         if isinstance(answer, MockResponse):
             return answer.build(request)
         if isinstance(answer, Response):

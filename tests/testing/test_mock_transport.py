@@ -106,6 +106,18 @@ async def test_a_handler_returning_something_else_is_a_type_error() -> None:
 # -- bodies and content types ------------------------------------------------------------
 
 
+async def test_a_handler_slower_than_the_timeout_is_a_retried_timeout() -> None:
+    async def handler(request: Request) -> MockResponse:
+        if request.headers["X-Retry-Count"] == "0":
+            await asyncio.sleep(1)  # a server far slower than the timeout
+        return MockResponse(json={"id": 1, "name": "Ada"})
+
+    async with mock_client(handler, timeout=0.02) as client:
+        with pytest.raises(stackwire.APITimeoutError, match="timed out"):
+            await client.get("/u", max_retries=0)
+        assert await client.get("/u", cast_to=User) == User(id=1, name="Ada")
+
+
 def test_content_types_follow_the_body_unless_headers_give_one() -> None:
     assert MockResponse(json={}).headers["Content-Type"] == "application/json"
     assert MockResponse(sse=["x"]).headers["Content-Type"] == "text/event-stream"
