@@ -82,7 +82,12 @@ def test_bad_injector_options_are_refused() -> None:
         FaultInjector(1.5)
     with pytest.raises(stackwire.InvalidRequestError, match="kinds"):
         FaultInjector(0.5, kinds=["dns"])  # type: ignore[list-item]
+    with pytest.raises(stackwire.InvalidRequestError, match="seed"):
+        FaultInjector(0.5, seed=None)  # type: ignore[arg-type]  # unseeded: not reproducible
     assert FaultInjector(0.1).name == "fault_injector"
+    # one kind alone is one kind, not its letters; 503 as a number is the status kind
+    assert FaultInjector(0.5, kinds="timeout").kinds == ("timeout",)
+    assert FaultInjector(0.5, kinds=[503, "malformed"]).kinds == ("503", "malformed")
 
 
 async def test_the_injector_sits_below_retry_in_the_stack() -> None:
