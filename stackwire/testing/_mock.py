@@ -16,7 +16,6 @@ import errno
 import http
 import inspect
 import math
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, TypeAlias
 
@@ -30,6 +29,7 @@ from ..errors import ClientClosedError, InvalidRequestError
 from ..middlewares.headers import check_header
 from ..models.sse import ServerSentEvent
 from ..pipeline.body import StreamingBody
+from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -367,7 +367,7 @@ async def _within_limits(answer: Awaitable[_Answer], request: Request) -> _Answe
         timeout = Timeout.coerce(timeout)
     limit = None if timeout is None else timeout.total
     if request.deadline_at is not None:
-        left = request.deadline_at - time.monotonic()
+        left = request.deadline_at - Clocks.of(request).monotonic()
         limit = left if limit is None else min(limit, left)
     if limit is None or not math.isfinite(limit):
         return await answer

@@ -125,6 +125,17 @@ async def test_retry_after_dates_are_read_against_the_virtual_clock() -> None:
     assert time.slept == [30.0]
 
 
+async def test_the_deadline_counts_the_virtual_sleeps() -> None:
+    router = Router(BASE)
+    router.get("/busy").respond(503, headers={"Retry-After": "2"})
+    time = VirtualTime()
+    async with _client(router, time, deadline=3, max_retries=5) as client:
+        # 2 s slept of 3; the next 2 s would pass the deadline: the call ends now
+        with pytest.raises(stackwire.APITimeoutError, match="Deadline of 3 s"):
+            await client.get("/busy")
+    assert time.slept == [2.0]
+
+
 async def test_advance_moves_the_clock_without_sleeping() -> None:
     time = VirtualTime(start=100.0)
     time.advance(5)
