@@ -111,6 +111,10 @@ def _encode_sse(event: ServerSentEvent | str) -> bytes:
         raise InvalidRequestError(
             f"sse= takes ServerSentEvent or str items, not {type(event).__name__}"
         )
+    for field, value in (("event", event.event), ("id", event.id)):
+        if value is not None and ("\n" in value or "\r" in value):
+            # A line end would end the field and start another (an injected one).
+            raise InvalidRequestError(f"an SSE {field} cannot hold a CR or LF: {value!r}")
     lines: list[str] = []
     if event.event != "message":
         lines.append(f"event: {event.event}")
@@ -118,7 +122,10 @@ def _encode_sse(event: ServerSentEvent | str) -> bytes:
         lines.append(f"id: {event.id}")
     if event.retry is not None:
         lines.append(f"retry: {event.retry}")
-    lines.extend(f"data: {line}" for line in event.data.split("\n"))
+    # Every line end of the data (CR and CRLF too) is one line of it, as the stream
+    # format splits lines; each arrives as a LF.
+    data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+    lines.extend(f"data: {line}" for line in data.split("\n"))
     return ("\n".join(lines) + "\n\n").encode()
 
 

@@ -138,6 +138,7 @@ def test_content_types_follow_the_body_unless_headers_give_one() -> None:
         ({"headers": {"X-When": object()}}, "must be a str"),
         ({"headers": 5}, "mapping or"),
         ({"sse": "one event"}, "iterable of ServerSentEvent"),  # not nine one-letter events
+        ({"sse": [ServerSentEvent(data="x", event="a\ndata: injected")]}, "CR or LF"),
         ({"chunks": b"body"}, "iterable of bytes"),  # not 4 chunks of NUL bytes
         ({"chunks": ["text"]}, "bytes items"),
         ({"json": {1j}}, "JSON-encodable"),
