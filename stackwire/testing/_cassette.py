@@ -351,6 +351,8 @@ class Cassette:
                 f"not {type(transport).__name__}"
             )
         self.path = Path(path)
+        if self.path.is_dir():
+            raise InvalidRequestError(f"cassette path {self.path} is a folder, not a file")
         self.match = _names("match", match)
         unknown = [name for name in self.match if name not in _MATCH_FIELDS]
         if unknown or not self.match:
@@ -389,10 +391,12 @@ class Cassette:
         if self._closed:
             return
         self._closed = True
-        if self.mode == "record":
-            self.save()
-        if self._transport is not None:
-            await self._transport.close()
+        try:
+            if self.mode == "record":
+                self.save()
+        finally:  # a file that cannot be written leaves no connection open
+            if self._transport is not None:
+                await self._transport.close()
 
     def pool_stats(self) -> PoolStats:
         if self._transport is None:
@@ -431,6 +435,10 @@ class Cassette:
             inner = await self._transport.send(request)
         except APIError as exc:
             record["error"] = {"type": type(exc).__name__, "message": exc.message}
+            raise
+        except BaseException:
+            # Cancelled (or refused before any I/O): no exchange took place to record.
+            self.interactions.remove(record)
             raise
         record["response"] = inner
         return _RecordingResponse(request, inner, record)

@@ -291,3 +291,23 @@ def test_a_lone_name_or_a_wrong_transport_is_refused(tmp_path: Path) -> None:
             Cassette(tmp_path / "x.json", **options)  # type: ignore[arg-type]
     with pytest.raises(stackwire.InvalidRequestError, match="must be a Transport"):
         Cassette(tmp_path / "x.json", transport=object())  # type: ignore[arg-type]
+
+
+async def test_a_call_cancelled_while_recording_leaves_the_rest_written(tmp_path: Path) -> None:
+    path = tmp_path / "cancelled.json"
+
+    async def api(request: Request) -> MockResponse:
+        if request.url.path == "/hang":
+            await asyncio.Event().wait()
+        return MockResponse(json={"n": 1})
+
+    inner = MockTransport(api)
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(path, mode="record", transport=inner)
+    ) as client:
+        await client.get("/ok")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.get("/hang"), 0.01)
+    assert inner.closed  # closing wrote the file, then closed the transport under it
+    written = json.loads(path.read_text())["interactions"]
+    assert [item["request"]["url"] for item in written] == ["https://api.test/ok"]
