@@ -48,7 +48,8 @@ _UNAVAILABLE = MockResponse(
 @dataclass(frozen=True)
 class InjectedFault:
     """One fault injected: the attempt's number among those the injector saw (0 for
-    the first), its method and URL, and the kind."""
+    the first), its method and URL (without its query and userinfo, which may hold
+    secrets), and the kind."""
 
     attempt: int
     method: str
@@ -97,7 +98,9 @@ class FaultInjector:
         kind = self._random.choice(self.kinds)  # drawn either way: one pair per attempt
         if draw >= self.rate:
             return await call_next(request)
-        self.injected.append(InjectedFault(number, request.method, str(request.url), kind))
+        # The URL as messages show it: a query may hold a key, userinfo a password.
+        url = str(request.url.with_query(None).with_user(None))
+        self.injected.append(InjectedFault(number, request.method, url, kind))
         if kind == "503":
             return _UNAVAILABLE.build(request)
         if kind == "connection_reset":

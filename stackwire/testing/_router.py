@@ -21,7 +21,7 @@ from yarl import URL
 from .._types import NOT_GIVEN
 from ..errors import InvalidRequestError
 from ..models.sse import ServerSentEvent
-from ..pipeline.request import Request
+from ..pipeline.request import Request, request_line
 from ._mock import MockHeaders, MockResponse
 
 __all__ = ["Call", "Route", "RouteFunction", "Router"]
@@ -271,7 +271,7 @@ class Route:
             if number > len(self._sequence):
                 raise AssertionError(
                     f"{self} answered all {len(self._sequence)} responses of its respond_seq; "
-                    f"call {number} ({request.method} {request.url}) has none "
+                    f"call {number} ({request_line(request)}) has none "
                     "(add responses to the sequence)"
                 )
             return self._sequence[number - 1]
@@ -284,7 +284,7 @@ class Route:
                 return self._checked(result)
             return self._check(result)
         raise AssertionError(
-            f"{self} matched {request.method} {request.url} but has no response: "
+            f"{self} matched {request_line(request)} but has no response: "
             "call .respond(...), .respond_seq([...]) or .respond_with(function)"
         )
 

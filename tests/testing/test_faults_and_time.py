@@ -90,6 +90,18 @@ def test_bad_injector_options_are_refused() -> None:
     assert FaultInjector(0.5, kinds=[503, "malformed"]).kinds == ("503", "malformed")
 
 
+async def test_the_faults_listed_show_no_secret_of_the_url() -> None:
+    injector = FaultInjector(1.0, kinds=["503"])
+    async with stackwire.AsyncClient(
+        "https://ada:canary-password@api.test/", transport=MockTransport(_router())
+    ) as base:
+        client = base.with_middleware(injector)
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await client.get("/ok", query={"api_key": "canary-key"}, max_retries=0)
+    assert injector.injected[0].url == "https://api.test/ok"
+    assert "canary" not in repr(injector.injected)
+
+
 async def test_the_injector_sits_below_retry_in_the_stack() -> None:
     async with _client(_router(), VirtualTime()) as base:
         client = base.with_middleware(FaultInjector(0.5))
