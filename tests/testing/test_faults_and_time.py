@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 
 import pytest
@@ -146,6 +147,23 @@ async def test_the_deadline_counts_the_virtual_sleeps() -> None:
         with pytest.raises(stackwire.APITimeoutError, match="Deadline of 3 s"):
             await client.get("/busy")
     assert time.slept == [2.0]
+
+
+async def test_a_virtual_sleep_gives_the_other_tasks_their_turn() -> None:
+    # As a real sleep does: a loop polling with it for another task's work must not
+    # starve that task.
+    time = VirtualTime()
+    order: list[str] = []
+
+    async def sleeper() -> None:
+        await time.sleep(5)
+        order.append("slept")
+
+    async def other() -> None:
+        order.append("other ran")
+
+    await asyncio.gather(sleeper(), other())
+    assert order == ["other ran", "slept"]
 
 
 async def test_advance_moves_the_clock_without_sleeping() -> None:
