@@ -311,3 +311,22 @@ async def test_a_call_cancelled_while_recording_leaves_the_rest_written(tmp_path
     assert inner.closed  # closing wrote the file, then closed the transport under it
     written = json.loads(path.read_text())["interactions"]
     assert [item["request"]["url"] for item in written] == ["https://api.test/ok"]
+
+
+async def test_a_secret_cut_out_of_a_path_still_replays(tmp_path: Path) -> None:
+    path = tmp_path / "token.json"
+
+    def api(request: Request) -> MockResponse:
+        if request.url.path == "/login":
+            return MockResponse(json={"token": "canary-token"})
+        return MockResponse(json={"path": request.url.path})
+
+    async def session(cassette: Cassette) -> object:
+        async with stackwire.AsyncClient("https://api.test/", transport=cassette) as client:
+            token = (await client.post("/login", cast_to=dict))["token"]
+            return await client.get("/sessions/{t}", path_params={"t": token}, cast_to=dict)
+
+    await session(Cassette(path, mode="record", transport=MockTransport(api)))
+    assert "canary" not in path.read_text()
+    # The replayed token is "[redacted]", which the client percent-encodes in the path.
+    assert await session(Cassette(path, mode="replay")) == {"path": "/sessions/[redacted]"}
