@@ -10,9 +10,12 @@ Nothing secret is ever written: before an interaction is stored, every sensitive
 header (``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
 ``X-Api-Key``, the request's ``sensitive_headers`` and any given here), URL userinfo,
 the secret query values (``key``, ``api_key``, ``token``, ``access_token``, ``sig``,
-``password``, ``client_secret``, ...) and the same-named fields of JSON and form
-bodies become ``[redacted]``, and every value found that way is cut out of everything
-else written (an API that echoes the key in a body does not leak it either).
+``password``, ``client_secret``, ..., a nested ``auth[token]`` by its last part, in a
+request's URL and in a ``Location`` header) and the same-named fields of JSON and form
+bodies become ``[redacted]``, and every value found that way (each cookie's value
+too) is cut out of everything else in the file, as it is or percent-encoded (an API
+that echoes the key in a body, or a redirect that carries the next hop's signature,
+does not leak it either).
 """
 
 from __future__ import annotations

@@ -53,9 +53,7 @@ Handler: TypeAlias = Callable[
 or an awaitable of one."""
 
 
-def _checked_headers(
-    headers: MockHeaders,
-) -> CIMultiDict[str]:
+def _checked_headers(headers: MockHeaders) -> CIMultiDict[str]:
     """``headers`` as a server could send them: names that are tokens, values without
     CR, LF or NUL; a number is written as its decimal text (``{"Retry-After": 2}``)."""
     merged: CIMultiDict[str] = CIMultiDict()
