@@ -52,6 +52,7 @@ MatchField = Literal["method", "url", "path", "query", "body"]
 
 REDACTED = "[redacted]"
 _REDACTED_BYTES = REDACTED.encode()
+_BOUNDARY = b"stackwire-cassette-boundary"
 FORMAT_VERSION = 1
 
 SECRET_FIELDS: frozenset[str] = frozenset(
@@ -418,6 +419,14 @@ class Cassette:
     def _request_record(self, request: Request, redactor: _Redactor) -> dict[str, Any]:
         headers = redactor.header_list(request.headers.items(), request.sensitive_headers)
         body = request.body if isinstance(request.body, bytes) else None
+        boundary = _multipart_boundary(request.headers.get("Content-Type"))
+        if boundary is not None:
+            # A multipart body's boundary is drawn at random for each request: written
+            # as one fixed string, so that the body matches on replay.
+            body = body.replace(boundary.encode(), _BOUNDARY) if body is not None else None
+            headers = [
+                [name, value.replace(boundary, _BOUNDARY.decode())] for name, value in headers
+            ]
         return {
             "method": request.method,
             "url": redactor.url(request.url),
@@ -591,6 +600,17 @@ class Cassette:
 
     def __repr__(self) -> str:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r})"
+
+
+def _multipart_boundary(content_type: str | None) -> str | None:
+    """The ``boundary`` of a ``multipart/*`` content type, if any."""
+    if content_type is None or not content_type.lower().startswith("multipart/"):
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "boundary":
+            return value.strip().strip('"') or None
+    return None
 
 
 def _replayed_error(error: dict[str, Any], request: Request) -> APIConnectionError:
