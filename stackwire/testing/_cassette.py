@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode
 
 import msgspec
 from yarl import URL
@@ -99,6 +99,20 @@ class _Redactor:
             scheme, _, credential = value.partition(" ")
             if credential and scheme.isalpha() and len(credential) >= 4:
                 self._add(credential.strip())
+                if scheme.lower() == "basic":
+                    self._learn_basic(credential.strip())
+
+    def _learn_basic(self, credential: str) -> None:
+        """The password of Basic credentials, as it is and form-decoded (OAuth 2.0
+        clients form-encode it first): an API that echoes it echoes it decoded."""
+        try:
+            pair = base64.b64decode(credential, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return
+        _, colon, password = pair.partition(":")
+        if colon:
+            self.learn(password)
+            self.learn(unquote_plus(password))
 
     def _add(self, value: str) -> None:
         if value not in self.values:

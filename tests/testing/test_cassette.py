@@ -4,6 +4,7 @@ server gone, streams chunk for chunk, and never writes a credential."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -255,6 +256,9 @@ async def test_secrets_are_cut_out_wherever_an_api_echoes_them(tmp_path: Path) -
         "https://api.test/", transport=cassette, headers={"Cookie": "a=canary-c1; b=canary-c2"}
     ) as client:
         await client.get("/download")
+        # a Basic password echoed in the body, not only the base64 of the pair
+        basic = {"Authorization": "Basic " + base64.b64encode(b"ada:canary-pw").decode()}
+        await client.get("/echo", query={"password_was": "canary-pw"}, headers=basic)
         secrets = {"api_key": "canary/key+1==", "auth": {"token": "canary-t"}}
         await client.get("/echo", query=secrets)
     text = path.read_text()
