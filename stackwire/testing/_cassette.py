@@ -333,9 +333,10 @@ class Cassette:
     never opens a socket; ``"once"`` replays if the file exists, else records.
 
     Matching: a request matches a recorded one with the same ``match`` fields (by
-    default ``("method", "url")``: the method and the full URL with its query,
-    redacted as written; also ``"body"``, ``"path"``, ``"query"``); headers are
-    ignored. Requests that match the same recordings get them in recorded order (the
+    default ``("method", "url", "body")``: the method, the full URL with its query,
+    redacted as written, and the body bytes, a multipart body with its boundary made
+    one fixed string; also ``"path"``, ``"query"``); headers are ignored.
+    Requests that match the same recordings get them in recorded order (the
     first retry of a call gets the second recording). In replay, a request that
     matches none left fails the test with an ``AssertionError`` naming it and what
     the file holds.
@@ -354,7 +355,7 @@ class Cassette:
         path: str | Path,
         *,
         mode: CassetteMode = "once",
-        match: Iterable[MatchField] = ("method", "url"),
+        match: Iterable[MatchField] = ("method", "url", "body"),
         transport: Transport | None = None,
         sensitive_headers: Iterable[str] = (),
         secret_fields: Iterable[str] = (),
