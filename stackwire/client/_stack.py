@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ from ..middlewares.retry import (
     RetryMiddleware,
 )
 from ..middlewares.timeout import TimeoutMiddleware
+from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import Middleware
 from ..pipeline.pipeline import Pipeline
 from ..pipeline.transport import Transport
@@ -22,6 +24,11 @@ from ..transports import AiohttpTransport
 
 
 def _default_pipeline(config: _Config) -> Pipeline:
+    # The deadline is measured on the clock the rest of the stack measures intervals
+    # on (`Clocks`): the real monotonic one, or an injected clock, which a fake sleep
+    # advances (VirtualTime), so a deadline test over fake sleeps ends when they add up.
+    clocks = Clocks.for_client(config.sleep, config.clock)
+    monotonic = time.monotonic if clocks is None else clocks.monotonic
     retry = RetryMiddleware(
         max_retries=config.max_retries,
         max_retry_after=config.max_retry_after,
@@ -36,6 +43,7 @@ def _default_pipeline(config: _Config) -> Pipeline:
         clock=config.clock,
         random=config.random,
         retry_budget=config.retry_budget,
+        monotonic=monotonic,
     )
     stack: list[Middleware] = [
         HeadersMiddleware(
@@ -51,7 +59,7 @@ def _default_pipeline(config: _Config) -> Pipeline:
             array_format=config.query_array_format,
             nested_format=config.query_nested_format,
         ),
-        TimeoutMiddleware(config.timeout, deadline=config.deadline),
+        TimeoutMiddleware(config.timeout, deadline=config.deadline, monotonic=monotonic),
         retry,
         DecodeMiddleware(
             max_response_bytes=config.max_response_bytes,

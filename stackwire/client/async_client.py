@@ -206,10 +206,17 @@ class AsyncClient:
     def _derive(cls, parent: AsyncClient, config: _Config, pipeline: Pipeline | None) -> Self:
         """A client with ``config`` sharing ``parent``'s transport (session)."""
         client = cls.__new__(cls)
-        # Equal values (``max_connections=1000`` again) keep the parent's session.
-        changes_transport = any(
-            getattr(config, name) != getattr(parent._config, name) for name in _TRANSPORT_OPTIONS
-        )
+        # Equal values (``max_connections=1000`` again) keep the parent's session. With a
+        # transport= of the caller's, only another transport is another one: the pool
+        # options configure the default transport, and reusing the given one as if it
+        # were new would let the derived client close it under its parent.
+        if config.transport is not None:
+            changes_transport = config.transport is not parent._config.transport
+        else:
+            changes_transport = any(
+                getattr(config, name) != getattr(parent._config, name)
+                for name in _TRANSPORT_OPTIONS
+            )
         if changes_transport:
             client._setup(config, _transport(config), _Lifetime(), owner=True)
             # Closing the client it came from closes it too (held until then).

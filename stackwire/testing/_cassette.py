@@ -10,20 +10,27 @@ Nothing secret is ever written: before an interaction is stored, every sensitive
 header (``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
 ``X-Api-Key``, the request's ``sensitive_headers`` and any given here), URL userinfo,
 the secret query values (``key``, ``api_key``, ``token``, ``access_token``, ``sig``,
-``password``, ``client_secret``, ...) and the same-named fields of JSON and form
-bodies become ``[redacted]``, and every value found that way is cut out of everything
-else written (an API that echoes the key in a body does not leak it either).
+``password``, ``client_secret``, ..., a nested ``auth[token]`` by its last part, in a
+request's URL and in a ``Location`` header) and the same-named fields of JSON and form
+bodies become ``[redacted]``, and every value found that way (each cookie's value
+too) is cut out of everything else in the file, as it is or percent-encoded (an API
+that echoes the key in a body, or a redirect that carries the next hop's signature,
+does not leak it either).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode
 
+import msgspec
 from yarl import URL
 
 from ..errors import (
@@ -44,6 +51,8 @@ CassetteMode = Literal["record", "replay", "once"]
 MatchField = Literal["method", "url", "path", "query", "body"]
 
 REDACTED = "[redacted]"
+_REDACTED_BYTES = REDACTED.encode()
+_BOUNDARY = b"stackwire-cassette-boundary"
 FORMAT_VERSION = 1
 
 SECRET_FIELDS: frozenset[str] = frozenset(
@@ -67,42 +76,91 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 """Query parameters and JSON / form fields whose values are never written."""
 
 _ALWAYS_SECRET_HEADERS = ALWAYS_SENSITIVE_HEADERS | {"set-cookie", "proxy-authorization"}
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+_URL_HEADERS = frozenset({"location", "content-location"})
 _MATCH_FIELDS = ("method", "url", "path", "query", "body")
+_NAME_PARTS = re.compile(r"[\[\].]")
 
 
 class _Redactor:
-    """Redacts one exchange: names it knows, then every secret value it found."""
+    """Redacts exchanges: names it knows, then every secret value it found (in any
+    exchange of the file: a redirect's ``Location`` may carry the signature that only
+    the next hop's query names)."""
 
     def __init__(self, headers: frozenset[str], fields: frozenset[str]) -> None:
         self.headers = headers
         self.fields = fields
         self.values: set[str] = set()
+        self._patterns: tuple[re.Pattern[str], re.Pattern[bytes]] | None = None
 
     def learn(self, value: str | None) -> None:
         if value and len(value) >= 4 and value != REDACTED:
-            self.values.add(value)
+            self._add(value)
             scheme, _, credential = value.partition(" ")
             if credential and scheme.isalpha() and len(credential) >= 4:
-                self.values.add(credential.strip())
+                self._add(credential.strip())
+                if scheme.lower() == "basic":
+                    self._learn_basic(credential.strip())
+
+    def _learn_basic(self, credential: str) -> None:
+        """The password of Basic credentials, as it is and form-decoded (OAuth 2.0
+        clients form-encode it first): an API that echoes it echoes it decoded."""
+        try:
+            pair = base64.b64decode(credential, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return
+        _, colon, password = pair.partition(":")
+        if colon:
+            self.learn(password)
+            self.learn(unquote_plus(password))
+
+    def _add(self, value: str) -> None:
+        if value not in self.values:
+            self.values.add(value)
+            self._patterns = None
+
+    def learn_cookies(self, value: str) -> None:
+        """Each cookie's value (``a=1; b=2``, or a ``Set-Cookie`` line): an API that
+        echoes one cookie echoes it without its neighbours."""
+        for pair in value.split(";"):
+            _, equals, cookie = pair.partition("=")
+            if equals:
+                self.learn(cookie.strip().strip('"'))
+
+    def is_secret(self, name: str) -> bool:
+        """Whether a query or form field named ``name`` holds a secret; a nested name
+        (``auth[token]``, ``auth.token``, ``key[]``) by its innermost part."""
+        name = name.lower()
+        if name in self.fields:
+            return True
+        parts = [part for part in _NAME_PARTS.split(name) if part]
+        return bool(parts) and parts[-1] in self.fields
+
+    def _compiled(self) -> tuple[re.Pattern[str], re.Pattern[bytes]] | None:
+        if self._patterns is None and self.values:
+            pattern = "|".join(
+                _value_pattern(value) for value in sorted(self.values, key=len, reverse=True)
+            )
+            self._patterns = (re.compile(pattern), re.compile(pattern.encode()))
+        return self._patterns
 
     def scrub(self, text: str) -> str:
-        for value in sorted(self.values, key=len, reverse=True):
-            text = text.replace(value, REDACTED)
-        return text
+        patterns = self._compiled()
+        return text if patterns is None else patterns[0].sub(REDACTED, text)
 
     def scrub_bytes(self, data: bytes) -> bytes:
-        for value in sorted(self.values, key=len, reverse=True):
-            data = data.replace(value.encode(), REDACTED.encode())
-        return data
+        patterns = self._compiled()
+        return data if patterns is None else patterns[1].sub(_REDACTED_BYTES, data)
 
     def url(self, url: URL) -> str:
-        self.learn(url.password)
-        self.learn(url.user)
-        url = url.with_user(None)
+        if url.is_absolute():
+            self.learn(url.password)
+            self.learn(url.user)
+            url = url.with_user(None)
         if url.raw_query_string:
             pairs = []
             for name, value in parse_qsl(url.raw_query_string, keep_blank_values=True):
-                if name.lower() in self.fields:
+                if self.is_secret(name):
                     self.learn(value)
                     value = REDACTED
                 pairs.append((name, value))
@@ -115,9 +173,15 @@ class _Redactor:
     ) -> list[list[str]]:
         shown = []
         for name, value in headers:
-            if name.lower() in sensitive or name.lower() in self.headers:
+            lowered = name.lower()
+            if lowered in sensitive or lowered in self.headers:
                 self.learn(value)
+                if lowered in _COOKIE_HEADERS:
+                    self.learn_cookies(value)
                 value = REDACTED
+            elif lowered in _URL_HEADERS:
+                with contextlib.suppress(ValueError):  # not a URL: shown as it is
+                    value = self.url(URL(value))
             shown.append([name, value])
         return shown
 
@@ -131,7 +195,7 @@ class _Redactor:
                 return data
             changed = []
             for name, value in pairs:
-                if name.lower() in self.fields:
+                if self.is_secret(name):
                     self.learn(value)
                     value = REDACTED
                 changed.append((name, value))
@@ -159,6 +223,20 @@ class _Redactor:
             for item in value:
                 changed = self._redact_fields(item) or changed
         return changed
+
+
+def _value_pattern(value: str) -> str:
+    """A regex for ``value`` as it is, or with any of its characters percent-encoded
+    (an API that echoes the URL it got echoes its secrets encoded; ``+`` for a space)."""
+    parts = []
+    for char in value:
+        if char.isascii() and char.isalnum():
+            parts.append(char)
+            continue
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode())
+        plus = r"|\+" if char == " " else ""
+        parts.append(f"(?:{re.escape(char)}|(?i:{encoded}){plus})")
+    return "".join(parts)
 
 
 def _headers_json(pairs: list[list[str]]) -> dict[str, str | list[str]]:
@@ -193,7 +271,7 @@ def _encode_chunk(chunk: bytes) -> Any:
 def _decode_chunk(stored: Any) -> bytes:
     if isinstance(stored, str):
         return stored.encode("utf-8")
-    return base64.b64decode(stored["base64"])
+    return base64.b64decode(stored["base64"], validate=True)
 
 
 class _RecordingResponse(Response[Any]):
@@ -222,7 +300,11 @@ class _RecordingResponse(Response[Any]):
         self._done = False
 
     async def _next_raw(self) -> bytes:
-        chunk = await self._reader.next_chunk()
+        try:
+            chunk = await self._reader.next_chunk()
+        except APIError as exc:  # the body was cut short: replayed so, not as complete
+            self._record["body_error"] = {"type": type(exc).__name__, "message": exc.message}
+            raise
         if chunk:
             self._record["chunks"].append(chunk)
         else:
@@ -251,14 +333,18 @@ class Cassette:
     never opens a socket; ``"once"`` replays if the file exists, else records.
 
     Matching: a request matches a recorded one with the same ``match`` fields (by
-    default ``("method", "url", "body")``: the method, the full URL with its query
-    and the body, redacted as written; also ``"path"``, ``"query"``); headers are
-    ignored. Requests that match the same recordings get them in recorded order (the
+    default ``("method", "url", "body")``: the method, the full URL with its query,
+    redacted as written, and the body bytes, a multipart body with its boundary made
+    one fixed string; also ``"path"``, ``"query"``); headers are ignored.
+    Requests that match the same recordings get them in recorded order (the
     first retry of a call gets the second recording). In replay, a request that
     matches none left fails the test with an ``AssertionError`` naming it and what
     the file holds.
 
-    Recorded connection failures and timeouts replay as the same error classes.
+    Recorded connection failures and timeouts replay as the same error classes, and a
+    body cut short (or left unread) when recorded ends at the same place with an
+    `APIConnectionError`. A file that is not a cassette fails at once with an
+    `InvalidRequestError` naming what is wrong.
     ``sensitive_headers`` and ``secret_fields`` add names to redact (see the module
     docstring). ``close()`` is idempotent: it writes the file (when recording) and
     closes the transport it recorded through.
@@ -276,18 +362,28 @@ class Cassette:
     ) -> None:
         if mode not in ("record", "replay", "once"):
             raise InvalidRequestError(f"mode must be 'record', 'replay' or 'once', not {mode!r}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidRequestError(f"path must be a str or a Path, not {type(path).__name__}")
+        if transport is not None and not isinstance(transport, Transport):
+            raise InvalidRequestError(
+                "transport must be a Transport (with send, close and pool_stats), "
+                f"not {type(transport).__name__}"
+            )
         self.path = Path(path)
-        self.match = tuple(match)
+        if self.path.is_dir():
+            raise InvalidRequestError(f"cassette path {self.path} is a folder, not a file")
+        self.match = _names("match", match)
         unknown = [name for name in self.match if name not in _MATCH_FIELDS]
         if unknown or not self.match:
             raise InvalidRequestError(
                 f"match takes fields of {', '.join(_MATCH_FIELDS)}; got {self.match!r}"
             )
+        # A name given alone as a str would redact its letters, not the header.
+        self._headers = frozenset(_names("sensitive_headers", sensitive_headers))
+        self._fields = SECRET_FIELDS | set(_names("secret_fields", secret_fields))
         if mode == "once":
             mode = "replay" if self.path.exists() else "record"
         self.mode: Literal["record", "replay"] = mode
-        self._headers = frozenset(name.lower() for name in sensitive_headers)
-        self._fields = SECRET_FIELDS | {name.lower() for name in secret_fields}
         self._transport = transport
         self._closed = False
         self.interactions: list[dict[str, Any]] = []
@@ -298,8 +394,7 @@ class Cassette:
                     f"cassette {self.path} does not exist: record it first "
                     "(mode='record', or mode='once' records when the file is missing)"
                 )
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self.interactions = list(data["interactions"])
+            self.interactions = _load(self.path)
 
     # -- the transport contract --------------------------------------------------------
 
@@ -315,10 +410,12 @@ class Cassette:
         if self._closed:
             return
         self._closed = True
-        if self.mode == "record":
-            self.save()
-        if self._transport is not None:
-            await self._transport.close()
+        try:
+            if self.mode == "record":
+                self.save()
+        finally:  # a file that cannot be written leaves no connection open
+            if self._transport is not None:
+                await self._transport.close()
 
     def pool_stats(self) -> PoolStats:
         if self._transport is None:
@@ -331,14 +428,20 @@ class Cassette:
 
     # -- recording ---------------------------------------------------------------------
 
-    def _redactor(self, request: Request) -> _Redactor:
-        return _Redactor(
-            _ALWAYS_SECRET_HEADERS | request.sensitive_headers | self._headers, self._fields
-        )
+    def _redactor(self) -> _Redactor:
+        return _Redactor(_ALWAYS_SECRET_HEADERS | self._headers, self._fields)
 
     def _request_record(self, request: Request, redactor: _Redactor) -> dict[str, Any]:
         headers = redactor.header_list(request.headers.items(), request.sensitive_headers)
         body = request.body if isinstance(request.body, bytes) else None
+        boundary = _multipart_boundary(request.headers.get("Content-Type"))
+        if boundary is not None:
+            # A multipart body's boundary is drawn at random for each request: written
+            # as one fixed string, so that the body matches on replay.
+            body = body.replace(boundary.encode(), _BOUNDARY) if body is not None else None
+            headers = [
+                [name, value.replace(boundary, _BOUNDARY.decode())] for name, value in headers
+            ]
         return {
             "method": request.method,
             "url": redactor.url(request.url),
@@ -360,13 +463,17 @@ class Cassette:
         except APIError as exc:
             record["error"] = {"type": type(exc).__name__, "message": exc.message}
             raise
+        except BaseException:
+            # Cancelled (or refused before any I/O): no exchange took place to record.
+            self.interactions.remove(record)
+            raise
         record["response"] = inner
         return _RecordingResponse(request, inner, record)
 
-    def _written(self, record: dict[str, Any]) -> dict[str, Any]:
-        """One interaction as it is written: everything secret redacted."""
+    def _written(self, record: dict[str, Any], redactor: _Redactor) -> dict[str, Any]:
+        """One interaction as it is written: everything secret ``redactor`` knows, or
+        learns here, redacted."""
         request: Request = record["request"]
-        redactor = self._redactor(request)
         shown_request = self._request_record(request, redactor)
         if "error" in record:
             error = dict(record["error"])
@@ -409,12 +516,17 @@ class Cassette:
                     "complete": bool(record.get("complete", False)),
                 },
             }
+            if "body_error" in record:
+                written["response"]["error"] = dict(record["body_error"])
         scrubbed: dict[str, Any] = _scrub_tree(written, redactor)
         return scrubbed
 
     def save(self) -> None:
         """Write the file now (``close()`` does it when recording)."""
-        interactions = [self._written(record) for record in self.interactions]
+        redactor = self._redactor()
+        for record in self.interactions:  # learn every secret of the file first
+            self._written(record, redactor)
+        interactions = [self._written(record, redactor) for record in self.interactions]
         text = json.dumps(
             {"stackwire_cassette": FORMAT_VERSION, "interactions": interactions},
             indent=2,
@@ -429,7 +541,9 @@ class Cassette:
         url = URL(request["url"])
         values = {
             "method": request["method"],
-            "url": request["url"],
+            # Percent-decoded: a secret cut out of a path reads "[redacted]" in the
+            # file, and "%5Bredacted%5D" in the URL a replayed client builds from it.
+            "url": unquote(request["url"]),
             "path": url.path,
             "query": sorted(url.query.items()),
             "body": request["body"],
@@ -437,7 +551,7 @@ class Cassette:
         return tuple(repr(values[name]) for name in self.match)
 
     def _replay(self, request: Request) -> Response[Any]:
-        redactor = self._redactor(request)
+        redactor = self._redactor()
         shown = _scrub_tree(self._request_record(request, redactor), redactor)
         key = self._key(shown)
         for index, interaction in enumerate(self.interactions):
@@ -464,12 +578,29 @@ class Cassette:
     def _answer(self, request: Request, interaction: dict[str, Any]) -> Response[Any]:
         error = interaction.get("error")
         if error is not None:
-            kind = APITimeoutError if error["type"] == "APITimeoutError" else APIConnectionError
-            raise kind(error["message"] + " (replayed from a cassette)", request=request)
+            raise _replayed_error(error, request)
         stored = interaction["response"]
-        chunks = [_decode_chunk(chunk) for chunk in stored["chunks"]]
-        headers = _headers_from_json(stored["headers"])
+        chunks = [_decode_chunk(chunk) for chunk in stored.get("chunks", ())]
+        headers = _headers_from_json(stored.get("headers", {}))
         reason = stored.get("reason") or None
+        if not stored.get("complete", True):
+            # The body ended early when recorded: it ends so again, as a connection
+            # cut short would (a client that stopped reading it never gets here).
+            failure = _replayed_error(
+                stored.get("error")
+                or {
+                    "type": "APIConnectionError",
+                    "message": "the recorded body ends here: it was not read to its end",
+                },
+                request,
+            )
+            return Response(
+                request,
+                stored["status"],
+                headers=headers,
+                stream=_Chunks(chunks, failure),
+                reason=reason,
+            )
         if len(chunks) <= 1:
             return Response(
                 request,
@@ -484,6 +615,111 @@ class Cassette:
 
     def __repr__(self) -> str:
         return f"Cassette({str(self.path)!r}, mode={self.mode!r})"
+
+
+def _multipart_boundary(content_type: str | None) -> str | None:
+    """The ``boundary`` of a ``multipart/*`` content type, if any."""
+    if content_type is None or not content_type.lower().startswith("multipart/"):
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "boundary":
+            return value.strip().strip('"') or None
+    return None
+
+
+def _replayed_error(error: dict[str, Any], request: Request) -> APIConnectionError:
+    """The recorded failure ``error``, again: a timeout or a connection error."""
+    kind = APITimeoutError if error["type"] == "APITimeoutError" else APIConnectionError
+    return kind(error["message"] + " (replayed from a cassette)", request=request)
+
+
+def _names(option: str, names: Iterable[Any]) -> tuple[Any, ...]:
+    """``names`` as a tuple of lower-case strings; a lone ``str`` is refused."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise InvalidRequestError(
+            f"{option} must be an iterable of names (a list or a tuple), "
+            f"not {type(names).__name__} {names!r}"[:300]
+        )
+    given = tuple(names)
+    if not all(isinstance(name, str) and name for name in given):
+        raise InvalidRequestError(f"{option} must hold non-empty strs, got {given!r}"[:300])
+    return tuple(name.lower() for name in given)
+
+
+class _Base64(msgspec.Struct, forbid_unknown_fields=True):
+    base64: str
+
+
+_Chunk = str | _Base64
+
+
+class _StoredRequest(msgspec.Struct):
+    method: str
+    url: str
+    headers: dict[str, str | list[str]] = {}
+    body: _Chunk | None = None
+
+
+class _StoredError(msgspec.Struct):
+    type: str
+    message: str
+
+
+class _StoredResponse(msgspec.Struct):
+    status: int
+    headers: dict[str, str | list[str]] = {}
+    chunks: list[_Chunk] = []
+    reason: str | None = None
+    complete: bool = True
+    error: _StoredError | None = None
+
+
+class _StoredInteraction(msgspec.Struct):
+    request: _StoredRequest
+    response: _StoredResponse | None = None
+    error: _StoredError | None = None
+
+
+class _StoredFile(msgspec.Struct):
+    stackwire_cassette: int
+    interactions: list[_StoredInteraction]
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    """The interactions of the cassette at ``path``, checked: a file that is not a
+    cassette of this format fails here, naming what is wrong, not at the first call."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"cassette {path} cannot be read: {exc}") from exc
+    try:
+        data = json.loads(text)
+        stored = msgspec.convert(data, _StoredFile)
+        problem = None
+        if stored.stackwire_cassette != FORMAT_VERSION:
+            problem = f"format {stored.stackwire_cassette}, not {FORMAT_VERSION}"
+        for index, interaction in enumerate(stored.interactions):
+            response = interaction.response
+            where = f"interactions[{index}]"
+            if (response is None) == (interaction.error is None):
+                problem = f"{where} has neither or both of response and error"
+            elif response is not None and not 100 <= response.status <= 599:
+                problem = f"{where}.response.status is {response.status}"
+            elif response is not None:
+                for chunk in response.chunks:
+                    _decode_chunk(msgspec.to_builtins(chunk))
+            if problem is not None:
+                break
+    except (ValueError, msgspec.ValidationError) as exc:  # JSONDecodeError, binascii.Error
+        problem = str(exc) or type(exc).__name__
+    if problem is not None:
+        raise InvalidRequestError(
+            f"cassette {path} is not a stackwire cassette ({problem}); "
+            "record it again with mode='record'"
+        )
+    interactions: list[dict[str, Any]] = data["interactions"]
+    return interactions
 
 
 def _scrub_tree(value: Any, redactor: _Redactor) -> Any:

@@ -11,7 +11,8 @@ Where it sits: below ``retry`` (``client.with_middleware(FaultInjector(...))`` p
 among the per-attempt middlewares, above ``redirects``), so that every attempt draws
 and the retry middleware sees the faults as it would see real ones.
 
-Defaults: ``kinds`` all four; ``seed=0``. The same seed and the same sequence of
+Defaults: ``kinds`` all four (one kind alone, ``kinds="timeout"``, and ``503`` as a
+number are accepted); ``seed=0``. The same seed and the same sequence of
 attempts give the same faults on every run; the draws are in attempt order, so
 concurrent calls get reproducible faults only if they are started in the same order.
 
@@ -47,7 +48,8 @@ _UNAVAILABLE = MockResponse(
 @dataclass(frozen=True)
 class InjectedFault:
     """One fault injected: the attempt's number among those the injector saw (0 for
-    the first), its method and URL, and the kind."""
+    the first), its method and URL (without its query and userinfo, which may hold
+    secrets), and the kind."""
 
     attempt: int
     method: str
@@ -64,17 +66,24 @@ class FaultInjector:
         self,
         rate: float,
         *,
-        kinds: Iterable[FaultKind] = ALL_KINDS,
+        kinds: Iterable[FaultKind | Literal[503]] | FaultKind | Literal[503] = ALL_KINDS,
         seed: int = 0,
     ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise InvalidRequestError(f"rate must be a number from 0 to 1, not {rate!r}")
-        chosen = tuple(kinds)
+        if isinstance(kinds, (str, int)):  # one kind: kinds="timeout"
+            kinds = (kinds,)
+        if not isinstance(kinds, Iterable):
+            raise InvalidRequestError(f"kinds must be a list of kinds, not {kinds!r}")
+        # 503 as a number names the status kind too.
+        chosen = tuple("503" if kind == 503 else kind for kind in kinds)
         unknown = [kind for kind in chosen if kind not in ALL_KINDS]
         if unknown or not chosen:
             raise InvalidRequestError(
                 f"kinds must be a non-empty selection of {', '.join(ALL_KINDS)}; got {chosen!r}"
             )
+        if isinstance(seed, bool) or not isinstance(seed, (int, str, bytes)):
+            raise InvalidRequestError(f"seed must be an int (or a str), not {seed!r}")
         self.rate = float(rate)
         self.kinds = chosen
         self.seed = seed
@@ -89,7 +98,9 @@ class FaultInjector:
         kind = self._random.choice(self.kinds)  # drawn either way: one pair per attempt
         if draw >= self.rate:
             return await call_next(request)
-        self.injected.append(InjectedFault(number, request.method, str(request.url), kind))
+        # The URL as messages show it: a query may hold a key, userinfo a password.
+        url = str(request.url.with_query(None).with_user(None))
+        self.injected.append(InjectedFault(number, request.method, url, kind))
         if kind == "503":
             return _UNAVAILABLE.build(request)
         if kind == "connection_reset":

@@ -15,6 +15,7 @@ import asyncio
 import errno
 import http
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, TypeAlias
 
@@ -25,16 +26,24 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .._http.query import encode_params
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import ClientClosedError, InvalidRequestError
+from ..middlewares.headers import check_header
 from ..models.sse import ServerSentEvent
 from ..pipeline.body import StreamingBody
+from ..pipeline.clocks import Clocks
+from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ..transports import map_transport_error
 
-__all__ = ["Handler", "MockResponse", "MockTransport", "final_request"]
+__all__ = ["Handler", "MockHeaders", "MockResponse", "MockTransport", "final_request"]
 
 FaultKind = Literal["connection_reset", "timeout", "malformed"]
+
+MockHeaders: TypeAlias = Mapping[str, str | float] | Iterable[tuple[str, str | float]] | None
+"""The headers of a `MockResponse`: a mapping or pairs; a number is sent as its text."""
+
+_Answer: TypeAlias = "MockResponse | Response[Any]"
 
 Handler: TypeAlias = Callable[
     [Request],
@@ -44,6 +53,55 @@ Handler: TypeAlias = Callable[
 or an awaitable of one."""
 
 
+def _checked_headers(headers: MockHeaders) -> CIMultiDict[str]:
+    """``headers`` as a server could send them: names that are tokens, values without
+    CR, LF or NUL; a number is written as its decimal text (``{"Retry-After": 2}``)."""
+    merged: CIMultiDict[str] = CIMultiDict()
+    if headers is None:
+        return merged
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise InvalidRequestError(
+            f"headers must be a mapping or (name, value) pairs, not {type(headers).__name__}"
+        )
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise InvalidRequestError(f"headers must be (name, value) pairs, got {pair!r}"[:200])
+        name, value = pair
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise InvalidRequestError(
+                f"response header {name!r} must be a str, not {type(value).__name__}"
+            )
+        check_header(name, value)
+        merged.add(name, value)
+    return merged
+
+
+def _items(keyword: str, items: Iterable[Any], kind: str) -> list[Any]:
+    """The items of ``sse=``, ``jsonl=`` or ``chunks=``: an iterable, not one str or
+    bytes (whose characters or byte values would each become an item)."""
+    if isinstance(items, (str, bytes, bytearray, memoryview)) or not isinstance(items, Iterable):
+        raise InvalidRequestError(
+            f"{keyword}= takes an iterable of {kind} (a list), not {type(items).__name__}"
+        )
+    return list(items)
+
+
+def _encode_json(value: Any, keyword: str) -> bytes:
+    try:
+        return msgspec.json.encode(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidRequestError(f"{keyword}= must be JSON-encodable: {exc}") from exc
+
+
+def _chunk(chunk: object) -> bytes:
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise InvalidRequestError(f"chunks= takes bytes items, not {type(chunk).__name__}")
+    return bytes(chunk)
+
+
 def _encode_sse(event: ServerSentEvent | str) -> bytes:
     if isinstance(event, str):
         event = ServerSentEvent(data=event)
@@ -51,6 +109,10 @@ def _encode_sse(event: ServerSentEvent | str) -> bytes:
         raise InvalidRequestError(
             f"sse= takes ServerSentEvent or str items, not {type(event).__name__}"
         )
+    for field, value in (("event", event.event), ("id", event.id)):
+        if value is not None and ("\n" in value or "\r" in value):
+            # A line end would end the field and start another (an injected one).
+            raise InvalidRequestError(f"an SSE {field} cannot hold a CR or LF: {value!r}")
     lines: list[str] = []
     if event.event != "message":
         lines.append(f"event: {event.event}")
@@ -58,7 +120,10 @@ def _encode_sse(event: ServerSentEvent | str) -> bytes:
         lines.append(f"id: {event.id}")
     if event.retry is not None:
         lines.append(f"retry: {event.retry}")
-    lines.extend(f"data: {line}" for line in event.data.split("\n"))
+    # Every line end of the data (CR and CRLF too) is one line of it, as the stream
+    # format splits lines; each arrives as a LF.
+    data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+    lines.extend(f"data: {line}" for line in data.split("\n"))
     return ("\n".join(lines) + "\n\n").encode()
 
 
@@ -116,15 +181,17 @@ class MockResponse:
         status: int = 200,
         *,
         json: Any = NOT_GIVEN,
-        content: bytes = b"",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        content: bytes | None = b"",
+        headers: MockHeaders = None,
         sse: Iterable[ServerSentEvent | str] | None = None,
         jsonl: Iterable[Any] | None = None,
         chunks: Iterable[bytes] | None = None,
     ) -> None:
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise InvalidRequestError(f"status must be an int from 100 to 599, not {status!r}")
-        if not isinstance(content, (bytes, bytearray, memoryview)):
+        if content is None:
+            content = b""
+        elif not isinstance(content, (bytes, bytearray, memoryview)):
             raise InvalidRequestError(f"content must be bytes, not {type(content).__name__}")
         given = [
             name
@@ -141,21 +208,23 @@ class MockResponse:
             raise InvalidRequestError(
                 f"give one body, not {' and '.join(f'{name}=' for name in given)}"
             )
-        merged: CIMultiDict[str] = CIMultiDict(headers or ())
+        merged = _checked_headers(headers)
         content_type: str | None = None
         self._content: bytes | None = None
         self._chunks: list[bytes] | None = None
         if not isinstance(json, NotGiven):
-            self._content = msgspec.json.encode(json)
+            self._content = _encode_json(json, "json")
             content_type = "application/json"
         elif sse is not None:
-            self._chunks = [_encode_sse(event) for event in sse]
+            events = _items("sse", sse, "ServerSentEvent or str events")
+            self._chunks = [_encode_sse(event) for event in events]
             content_type = "text/event-stream"
         elif jsonl is not None:
-            self._chunks = [msgspec.json.encode(value) + b"\n" for value in jsonl]
+            values = _items("jsonl", jsonl, "JSON values")
+            self._chunks = [_encode_json(value, "jsonl") + b"\n" for value in values]
             content_type = "application/x-ndjson"
         elif chunks is not None:
-            self._chunks = [bytes(chunk) for chunk in chunks]
+            self._chunks = [_chunk(chunk) for chunk in _items("chunks", chunks, "bytes")]
         else:
             self._content = bytes(content)
         if content_type is not None and "Content-Type" not in merged:
@@ -180,7 +249,7 @@ class MockResponse:
         cls,
         *,
         after: Iterable[bytes] | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: MockHeaders = None,
     ) -> MockResponse:
         """The peer resets the connection: `APIConnectionError`, retried like any
         connection error. With ``after=`` chunks, a ``200`` (with ``headers``) arrives
@@ -292,6 +361,31 @@ async def final_request(request: Request) -> Request:
     return request
 
 
+async def _within_limits(answer: Awaitable[_Answer], request: Request) -> _Answer:
+    """Await an async handler's answer within the attempt's limits, as a socket
+    transport waits for the headers: the ``total`` timeout and what is left of the
+    deadline; past them, the `APITimeoutError` the default transport raises."""
+    timeout = request.options.timeout
+    if isinstance(timeout, NotGiven):
+        timeout = DEFAULT_TIMEOUT
+    elif not isinstance(timeout, Timeout):
+        timeout = Timeout.coerce(timeout)
+    limit = None if timeout is None else timeout.total
+    if request.deadline_at is not None:
+        left = request.deadline_at - Clocks.of(request).monotonic()
+        limit = left if limit is None else min(limit, left)
+    if limit is None or not math.isfinite(limit):
+        return await answer
+    timer = asyncio.timeout(max(limit, 0.0))
+    try:
+        async with timer:
+            return await answer
+    except TimeoutError as exc:
+        if not timer.expired():
+            raise  # the handler's own TimeoutError: as it is
+        raise map_transport_error(exc, request) from exc
+
+
 class MockTransport:
     """A `Transport` that answers every attempt with ``handler(request)``; no socket.
 
@@ -300,7 +394,10 @@ class MockTransport:
     (``X-Retry-Count``, ``Idempotency-Key``, auth ...), ``body`` as bytes. It returns a
     `MockResponse` (or a `Response` of its own), or an awaitable of one; anything it
     raises propagates as it is (an ``AssertionError`` of a `Router` is never retried:
-    the retry middleware retries only `APIError`).
+    the retry middleware retries only `APIError`). An awaitable answer is awaited
+    within the attempt's ``total`` timeout and what is left of the call's deadline,
+    as a socket transport waits for the headers: a handler slower than that fails the
+    attempt with `APITimeoutError`, retried like a slow server.
 
     ``requests`` lists every attempt seen. ``pool_stats()`` is ``PoolStats(0, 0)``;
     ``close()`` is idempotent, and ``send`` after it raises `ClientClosedError`.
@@ -329,7 +426,7 @@ class MockTransport:
         if isinstance(answer, MockResponse):
             return answer.build(request)
         if inspect.isawaitable(answer):
-            answer = await answer
+            answer = await _within_limits(answer, request)
         if isinstance(answer, MockResponse):
             return answer.build(request)
         if isinstance(answer, Response):

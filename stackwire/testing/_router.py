@@ -21,8 +21,8 @@ from yarl import URL
 from .._types import NOT_GIVEN
 from ..errors import InvalidRequestError
 from ..models.sse import ServerSentEvent
-from ..pipeline.request import Request
-from ._mock import MockResponse
+from ..pipeline.request import Request, request_line
+from ._mock import MockHeaders, MockResponse
 
 __all__ = ["Call", "Route", "RouteFunction", "Router"]
 
@@ -33,6 +33,44 @@ awaitable of one)."""
 _F = TypeVar("_F", bound=RouteFunction)
 _MEMO_SIZE = 4096
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _keywords(function: RouteFunction) -> frozenset[str] | None:
+    """The path parameters ``function`` takes by name; ``None`` for all of them (it
+    has ``**kwargs``, or its signature cannot be read). ``fn(request)`` gets none."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(
+        parameter.name
+        for parameter in parameters
+        if parameter.kind
+        in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+
+
+def _check_template(template: object) -> str:
+    """``template`` if it is a path template: a str whose braces are all ``{name}``
+    placeholders, each name once."""
+    if not isinstance(template, str) or not template:
+        raise InvalidRequestError(f"a route template must be a non-empty str, not {template!r}")
+    names = _PLACEHOLDER.findall(template)
+    rest = _PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise InvalidRequestError(
+            f"route template {template!r} has a brace that is not a {{name}} placeholder "
+            "(a name is a Python identifier: {user_id})"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidRequestError(
+            f"route template {template!r} names {', '.join(repeated)} more than once"
+        )
+    return template
 
 
 @dataclass(frozen=True)
@@ -68,8 +106,10 @@ class Route:
     """
 
     def __init__(self, method: str, template: str, base_path: str) -> None:
+        if not isinstance(method, str) or _METHOD.fullmatch(method) is None:
+            raise InvalidRequestError(f"a route method must be an HTTP method, not {method!r}")
         self.method = method.upper()
-        self.template = template
+        self.template = template = _check_template(template)
         origin: URL | None = None
         path = template
         if "://" in template:
@@ -91,21 +131,34 @@ class Route:
         self._answer: MockResponse | None = None
         self._sequence: list[MockResponse] | None = None
         self._function: RouteFunction | None = None
+        self._keywords: frozenset[str] | None = None
 
     # -- what it answers ---------------------------------------------------------------
 
     def respond(
         self,
-        status: int = 200,
+        status: int | MockResponse | RouteFunction = 200,
         *,
         json: Any = NOT_GIVEN,
         content: bytes = b"",
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: MockHeaders = None,
         sse: Iterable[ServerSentEvent | str] | None = None,
         jsonl: Iterable[Any] | None = None,
         chunks: Iterable[bytes] | None = None,
     ) -> Route:
-        """Answer every call with this `MockResponse` (the same keywords)."""
+        """Answer every call with this `MockResponse` (the same keywords). Given a
+        `MockResponse` (``MockResponse.timeout()``, say) or a function instead of a
+        status, answer with that, as `respond_mock` or `respond_with` do."""
+        if isinstance(status, MockResponse) or (callable(status) and not isinstance(status, int)):
+            given = (json, content, headers, sse, jsonl, chunks)
+            if given != (NOT_GIVEN, b"", None, None, None, None):
+                raise InvalidRequestError(
+                    "respond() takes a MockResponse or a function alone, without body "
+                    "or header keywords"
+                )
+            if isinstance(status, MockResponse):
+                return self.respond_mock(status)
+            return self.respond_with(status)
         return self.respond_mock(
             MockResponse(
                 status,
@@ -129,6 +182,10 @@ class Route:
     def respond_seq(self, responses: Iterable[MockResponse]) -> Route:
         """Answer the first call with the first response, the second with the second,
         ...; a call past the end fails the test (``AssertionError``)."""
+        if isinstance(responses, (str, bytes, MockResponse)) or not isinstance(responses, Iterable):
+            raise InvalidRequestError(
+                f"respond_seq takes a list of MockResponse, not {type(responses).__name__}"
+            )
         sequence = list(responses)
         for response in sequence:
             if not isinstance(response, MockResponse):
@@ -139,10 +196,12 @@ class Route:
         return self
 
     def respond_with(self, function: RouteFunction) -> Route:
-        """Answer with ``function(request, **path_params)``."""
+        """Answer with ``function(request, **path_params)``: the path parameters it
+        names (all of them for ``**params``; none for ``fn(request)``)."""
         if not callable(function):
             raise InvalidRequestError(f"respond_with takes a function, not {function!r}")
         self._answer, self._sequence, self._function = None, None, function
+        self._keywords = _keywords(function)
         return self
 
     def __call__(self, function: _F) -> _F:
@@ -212,17 +271,20 @@ class Route:
             if number > len(self._sequence):
                 raise AssertionError(
                     f"{self} answered all {len(self._sequence)} responses of its respond_seq; "
-                    f"call {number} ({request.method} {request.url}) has none "
+                    f"call {number} ({request_line(request)}) has none "
                     "(add responses to the sequence)"
                 )
             return self._sequence[number - 1]
         if self._function is not None:
+            keywords = self._keywords
+            if keywords is not None:
+                params = {name: value for name, value in params.items() if name in keywords}
             result = self._function(request, **params)
             if inspect.isawaitable(result):
                 return self._checked(result)
             return self._check(result)
         raise AssertionError(
-            f"{self} matched {request.method} {request.url} but has no response: "
+            f"{self} matched {request_line(request)} but has no response: "
             "call .respond(...), .respond_seq([...]) or .respond_with(function)"
         )
 
@@ -265,6 +327,10 @@ class Router:
     """
 
     def __init__(self, base_url: str | URL | None = None) -> None:
+        if base_url is not None and not isinstance(base_url, (str, URL)):
+            raise InvalidRequestError(
+                f"base_url must be a str or a yarl.URL, not {type(base_url).__name__}"
+            )
         self.base_path = URL(str(base_url)).raw_path if base_url is not None else ""
         self.routes: list[Route] = []
         self.calls: list[Call] = []

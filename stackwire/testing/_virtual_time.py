@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random as _random
 
 __all__ = ["VirtualTime"]
@@ -32,10 +33,12 @@ class VirtualTime:
         self._random = _random.Random(seed)
 
     async def sleep(self, delay: float) -> None:
-        """Record ``delay``, advance the clock by it, return at once."""
+        """Record ``delay``, advance the clock by it, return at once (after one turn of
+        the event loop, as any sleep gives the other tasks their turn)."""
         self.slept.append(delay)
         if delay > 0:
             self.now += delay
+        await asyncio.sleep(0)
 
     def clock(self) -> float:
         """Seconds since the epoch, on the virtual clock."""

@@ -29,6 +29,7 @@ from ..errors import APIError, APITimeoutError, ClientClosedError, InvalidReques
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
+from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request, SecretValue, request_line
 from ..pipeline.response import Response
@@ -277,7 +278,7 @@ class AiohttpTransport:
                     self._client_timeouts[key] = limits
             memo.put(given, limits)
             return limits
-        remaining = request.deadline_at - time.monotonic()
+        remaining = request.deadline_at - Clocks.of(request).monotonic()
         if remaining <= 0:
             raise _deadline_error(request, "before it was sent")
         total = remaining if total is None else min(total, remaining)
@@ -369,7 +370,7 @@ class AiohttpTransport:
             if (
                 isinstance(exc, TimeoutError)
                 and deadline_at is not None
-                and time.monotonic() >= deadline_at - _CLOCK_SLACK
+                and Clocks.of(request).monotonic() >= deadline_at - _CLOCK_SLACK
             ):
                 error: APIError = _deadline_error(request, "before its response came")
             else:

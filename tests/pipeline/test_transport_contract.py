@@ -150,6 +150,13 @@ async def test_derived_clients_share_the_transport() -> None:
     derived = client.with_options(max_retries=0)
     assert derived.transport is transport
     assert await derived.get("/users/1", cast_to=User) == User(id=1, name="Ada")
+    # A pool option means nothing to a given transport: still shared, never closed
+    # by the derived client.
+    pooled = client.with_options(max_connections=10, trust_env=False)
+    assert pooled.transport is transport
+    await pooled.close()
+    assert not transport.closed
+    assert await client.get("/users/1", cast_to=User) == User(id=1, name="Ada")
     await client.close()
     assert transport.closed
     with pytest.raises(stackwire.ClientClosedError):

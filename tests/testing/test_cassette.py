@@ -4,6 +4,7 @@ server gone, streams chunk for chunk, and never writes a credential."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -196,14 +197,25 @@ async def test_matching_on_the_body_is_configurable(tmp_path: Path) -> None:
     async with stackwire.AsyncClient("https://api.test/", transport=recorder) as client:
         for n in (1, 2):
             await client.post("/search", json={"q": n})
+    upload = tmp_path / "upload.json"
+    mock = MockTransport(lambda request: MockResponse(json={}))
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(upload, mode="record", transport=mock)
+    ) as client:
+        await client.post("/upload", files={"f": b"x"})
     by_body = Cassette(path, mode="replay")  # the default: method, URL and body
     async with stackwire.AsyncClient("https://api.test/", transport=by_body) as client:
         assert await client.post("/search", json={"q": 2}, cast_to=dict) == {"echo": {"q": 2}}
         assert await client.post("/search", json={"q": 1}, cast_to=dict) == {"echo": {"q": 1}}
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(upload, mode="replay")
+    ) as client:  # a multipart body's random boundary does not get in the way
+        assert (await client.post("/upload", files={"f": b"x"})).status_code == 200
     by_url = Cassette(path, mode="replay", match=("method", "url"))
     async with stackwire.AsyncClient("https://api.test/", transport=by_url) as client:
         # body ignored (headers always are): recorded order
         assert await client.post("/search", json={"q": 2}, cast_to=dict) == {"echo": {"q": 1}}
+        assert await client.post("/search", files={"f": b"x"}, cast_to=dict) == {"echo": {"q": 2}}
 
 
 async def test_recorded_failures_replay_as_the_same_error(tmp_path: Path) -> None:
@@ -228,3 +240,107 @@ def test_bad_cassette_arguments_are_refused(tmp_path: Path) -> None:
         Cassette(tmp_path / "x.json", mode="rewind")  # type: ignore[arg-type]
     with pytest.raises(stackwire.InvalidRequestError, match="match"):
         Cassette(tmp_path / "x.json", match=("headers",))  # type: ignore[arg-type]
+
+
+async def test_secrets_are_cut_out_wherever_an_api_echoes_them(tmp_path: Path) -> None:
+    path = tmp_path / "echoes.json"
+
+    def api(request: Request) -> MockResponse:
+        if request.url.path == "/download":  # a presigned redirect: the next hop's query
+            return MockResponse(302, headers={"Location": "/blob?sig=canary-signature"})
+        cookies = dict(pair.split("=") for pair in request.headers["Cookie"].split("; "))
+        return MockResponse(json={"query": request.url.raw_query_string, "cookies": cookies})
+
+    cassette = Cassette(path, mode="record", transport=MockTransport(api))
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=cassette, headers={"Cookie": "a=canary-c1; b=canary-c2"}
+    ) as client:
+        await client.get("/download")
+        # a Basic password echoed in the body, not only the base64 of the pair
+        basic = {"Authorization": "Basic " + base64.b64encode(b"ada:canary-pw").decode()}
+        await client.get("/echo", query={"password_was": "canary-pw"}, headers=basic)
+        secrets = {"api_key": "canary/key+1==", "auth": {"token": "canary-t"}}
+        await client.get("/echo", query=secrets)
+    text = path.read_text()
+    assert "canary" not in text, text
+    assert '"Location": "/blob?sig=[redacted]"' in text
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(path, mode="replay")
+    ) as client:  # the redacted redirect replays too
+        assert (await client.get("/download")).status_code == 200
+
+
+async def test_a_body_cut_short_when_recorded_is_cut_short_when_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    cut = MockResponse.connection_reset(
+        after=[b'{"id": 1, '], headers={"Content-Type": "application/json"}
+    )
+
+    async def call(cassette: Cassette) -> None:
+        async with stackwire.AsyncClient("https://api.test/", transport=cassette) as client:
+            # retryable, as over the socket; not a body that fails validation
+            with pytest.raises(stackwire.APIConnectionError, match="cut short"):
+                await client.get("/users/1", cast_to=User, max_retries=0)
+
+    await call(Cassette(path, mode="record", transport=MockTransport(lambda _: cut)))
+    await call(Cassette(path, mode="replay"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{not json", "[]", '{"stackwire_cassette": 2, "interactions": []}',
+     '{"stackwire_cassette": 1, "interactions": [{"request": {"method": "GET"}}]}'],
+)  # fmt: skip
+def test_a_file_that_is_not_a_cassette_fails_at_once_naming_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    with pytest.raises(stackwire.InvalidRequestError, match=r"broken\.json is not a stackwire"):
+        Cassette(path, mode="replay")
+
+
+def test_a_lone_name_or_a_wrong_transport_is_refused(tmp_path: Path) -> None:
+    # sensitive_headers="X-Secret" would have redacted the letters of the name
+    for options in ({"sensitive_headers": "X-Secret"}, {"secret_fields": "pin"}):
+        with pytest.raises(stackwire.InvalidRequestError, match="iterable of names"):
+            Cassette(tmp_path / "x.json", **options)  # type: ignore[arg-type]
+    with pytest.raises(stackwire.InvalidRequestError, match="must be a Transport"):
+        Cassette(tmp_path / "x.json", transport=object())  # type: ignore[arg-type]
+
+
+async def test_a_call_cancelled_while_recording_leaves_the_rest_written(tmp_path: Path) -> None:
+    path = tmp_path / "cancelled.json"
+
+    async def api(request: Request) -> MockResponse:
+        if request.url.path == "/hang":
+            await asyncio.Event().wait()
+        return MockResponse(json={"n": 1})
+
+    inner = MockTransport(api)
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(path, mode="record", transport=inner)
+    ) as client:
+        await client.get("/ok")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.get("/hang"), 0.01)
+    assert inner.closed  # closing wrote the file, then closed the transport under it
+    written = json.loads(path.read_text())["interactions"]
+    assert [item["request"]["url"] for item in written] == ["https://api.test/ok"]
+
+
+async def test_a_secret_cut_out_of_a_path_still_replays(tmp_path: Path) -> None:
+    path = tmp_path / "token.json"
+
+    def api(request: Request) -> MockResponse:
+        if request.url.path == "/login":
+            return MockResponse(json={"token": "canary-token"})
+        return MockResponse(json={"path": request.url.path})
+
+    async def session(cassette: Cassette) -> object:
+        async with stackwire.AsyncClient("https://api.test/", transport=cassette) as client:
+            token = (await client.post("/login", cast_to=dict))["token"]
+            return await client.get("/sessions/{t}", path_params={"t": token}, cast_to=dict)
+
+    await session(Cassette(path, mode="record", transport=MockTransport(api)))
+    assert "canary" not in path.read_text()
+    # The replayed token is "[redacted]", which the client percent-encodes in the path.
+    assert await session(Cassette(path, mode="replay")) == {"path": "/sessions/[redacted]"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 
 import pytest
@@ -82,7 +83,24 @@ def test_bad_injector_options_are_refused() -> None:
         FaultInjector(1.5)
     with pytest.raises(stackwire.InvalidRequestError, match="kinds"):
         FaultInjector(0.5, kinds=["dns"])  # type: ignore[list-item]
+    with pytest.raises(stackwire.InvalidRequestError, match="seed"):
+        FaultInjector(0.5, seed=None)  # type: ignore[arg-type]  # unseeded: not reproducible
     assert FaultInjector(0.1).name == "fault_injector"
+    # one kind alone is one kind, not its letters; 503 as a number is the status kind
+    assert FaultInjector(0.5, kinds="timeout").kinds == ("timeout",)
+    assert FaultInjector(0.5, kinds=[503, "malformed"]).kinds == ("503", "malformed")
+
+
+async def test_the_faults_listed_show_no_secret_of_the_url() -> None:
+    injector = FaultInjector(1.0, kinds=["503"])
+    async with stackwire.AsyncClient(
+        "https://ada:canary-password@api.test/", transport=MockTransport(_router())
+    ) as base:
+        client = base.with_middleware(injector)
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await client.get("/ok", query={"api_key": "canary-key"}, max_retries=0)
+    assert injector.injected[0].url == "https://api.test/ok"
+    assert "canary" not in repr(injector.injected)
 
 
 async def test_the_injector_sits_below_retry_in_the_stack() -> None:
@@ -118,6 +136,34 @@ async def test_retry_after_dates_are_read_against_the_virtual_clock() -> None:
     async with _client(router, time) as client:
         assert await client.get("/busy", cast_to=dict) == {"ok": True}
     assert time.slept == [30.0]
+
+
+async def test_the_deadline_counts_the_virtual_sleeps() -> None:
+    router = Router(BASE)
+    router.get("/busy").respond(503, headers={"Retry-After": "2"})
+    time = VirtualTime()
+    async with _client(router, time, deadline=3, max_retries=5) as client:
+        # 2 s slept of 3; the next 2 s would pass the deadline: the call ends now
+        with pytest.raises(stackwire.APITimeoutError, match="Deadline of 3 s"):
+            await client.get("/busy")
+    assert time.slept == [2.0]
+
+
+async def test_a_virtual_sleep_gives_the_other_tasks_their_turn() -> None:
+    # As a real sleep does: a loop polling with it for another task's work must not
+    # starve that task.
+    time = VirtualTime()
+    order: list[str] = []
+
+    async def sleeper() -> None:
+        await time.sleep(5)
+        order.append("slept")
+
+    async def other() -> None:
+        order.append("other ran")
+
+    await asyncio.gather(sleeper(), other())
+    assert order == ["other ran", "slept"]
 
 
 async def test_advance_moves_the_clock_without_sleeping() -> None:

@@ -106,6 +106,18 @@ async def test_a_handler_returning_something_else_is_a_type_error() -> None:
 # -- bodies and content types ------------------------------------------------------------
 
 
+async def test_a_handler_slower_than_the_timeout_is_a_retried_timeout() -> None:
+    async def handler(request: Request) -> MockResponse:
+        if request.headers["X-Retry-Count"] == "0":
+            await asyncio.sleep(1)  # a server far slower than the timeout
+        return MockResponse(json={"id": 1, "name": "Ada"})
+
+    async with mock_client(handler, timeout=0.02) as client:
+        with pytest.raises(stackwire.APITimeoutError, match="timed out"):
+            await client.get("/u", max_retries=0)
+        assert await client.get("/u", cast_to=User) == User(id=1, name="Ada")
+
+
 def test_content_types_follow_the_body_unless_headers_give_one() -> None:
     assert MockResponse(json={}).headers["Content-Type"] == "application/json"
     assert MockResponse(sse=["x"]).headers["Content-Type"] == "text/event-stream"
@@ -117,6 +129,34 @@ def test_content_types_follow_the_body_unless_headers_give_one() -> None:
         MockResponse(json={}, content=b"x")
     with pytest.raises(stackwire.InvalidRequestError, match="status"):
         MockResponse(700)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"headers": {"X-Split": "a\r\nInjected: 1"}}, "CR, LF or NUL"),
+        ({"headers": {"X-When": object()}}, "must be a str"),
+        ({"headers": 5}, "mapping or"),
+        ({"sse": "one event"}, "iterable of ServerSentEvent"),  # not nine one-letter events
+        ({"sse": [ServerSentEvent(data="x", event="a\ndata: injected")]}, "CR or LF"),
+        ({"chunks": b"body"}, "iterable of bytes"),  # not 4 chunks of NUL bytes
+        ({"chunks": ["text"]}, "bytes items"),
+        ({"json": {1j}}, "JSON-encodable"),
+    ],
+)
+def test_a_mock_response_a_server_could_not_send_is_refused(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match=message):
+        MockResponse(**options)  # type: ignore[arg-type]
+
+
+async def test_a_number_in_mock_headers_is_sent_as_its_text() -> None:
+    answers = [MockResponse(429, headers={"Retry-After": 2}), MockResponse(json={})]
+    time = VirtualTime()
+    async with mock_client(lambda request: answers.pop(0), time) as client:
+        assert await client.get("/u", cast_to=dict) == {}
+    assert time.slept == [2.0]
 
 
 async def test_sse_jsonl_and_chunks_stream_chunk_by_chunk() -> None:

@@ -62,8 +62,11 @@ async def test_respond_seq_answers_in_order_and_fails_past_its_end() -> None:
         BASE, transport=MockTransport(router), sleep=time.sleep, clock=time.clock
     ) as client:
         assert await client.post("/jobs", json={}, cast_to=dict) == {"id": 9}
-        with pytest.raises(AssertionError, match="answered all 2 responses of its respond_seq"):
-            await client.post("/jobs", json={})
+        with pytest.raises(
+            AssertionError, match="answered all 2 responses of its respond_seq"
+        ) as failure:
+            await client.post("/jobs", json={}, query={"api_key": "canary-key"})
+    assert "canary" not in str(failure.value)  # a query may hold a key
     assert time.slept == [2.0]  # the 429's Retry-After, slept virtually
     assert route.call_count == 3
     keys = {call.request.headers["Idempotency-Key"] for call in route.calls[:2]}
@@ -159,3 +162,33 @@ async def test_a_matched_route_without_an_answer_says_how_to_give_one() -> None:
     async with client_for(router) as client:
         with pytest.raises(AssertionError, match=r"has no response: call \.respond"):
             await client.get("/todo")
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "message"),
+    [
+        ("GET", "/users/{id", "brace that is not"),  # would match only a literal "{id"
+        ("GET", "/users/{user-id}", "brace that is not"),
+        ("GET", "/a/{id}/b/{id}", "names id more than once"),
+        ("GET", None, "non-empty str"),
+        ("GE T", "/users", "HTTP method"),
+    ],
+)
+def test_a_template_or_method_that_could_never_match_is_refused(
+    method: str, template: str, message: str
+) -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match=message):
+        Router().route(method, template)
+
+
+async def test_respond_takes_a_fault_or_a_function_of_the_request_alone() -> None:
+    router = Router(BASE)
+    router.get("/slow").respond(MockResponse.timeout())
+    router.get("/users/{id}").respond(lambda request: MockResponse(json={"id": 1, "name": "A"}))
+    async with client_for(router) as client:
+        with pytest.raises(stackwire.APITimeoutError):
+            await client.get("/slow")
+        assert await client.get("/users/7", cast_to=User) == User(id=1, name="A")
+    assert router.routes[0].call_count == 3  # retried as a timeout is
+    with pytest.raises(stackwire.InvalidRequestError, match="alone"):
+        router.get("/x").respond(MockResponse(), json={})
