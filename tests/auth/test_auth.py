@@ -189,13 +189,22 @@ async def test_basic_auth_and_per_request_none(serve: Serve, make_client: MakeCl
     assert "s3cret" not in repr(client.pipeline) + str(client.pipeline)
 
 
-async def test_per_request_auth_on_a_client_without_one_fails_clearly(
-    make_client: MakeClient,
+async def test_per_request_auth_on_a_client_without_one(
+    serve: Serve, make_client: MakeClient
 ) -> None:
-    client = make_client("http://127.0.0.1:9/")
-    with pytest.raises(stackwire.InvalidRequestError, match="auth="):
-        await client.get("/x", auth=BasicAuth("a", "b"))
-    assert "auth" not in client.pipeline.names
+    seen = Seen(200)
+    base = await start(serve, seen)
+    other = Seen(200)
+    other_base = await start(serve, other)
+    client = make_client(base)
+    await client.get("/x", auth=BasicAuth("a", "b"))
+    await client.get("/x", auth=None)
+    await client.get(other_base + "y", auth=BasicAuth("a", "b"))  # another origin: none
+    assert seen.auth == ["Basic " + base64.b64encode(b"a:b").decode(), None]
+    assert other.auth == [None]
+    assert "auth" not in client.pipeline.names  # the stack of its other calls
+    with pytest.raises(stackwire.InvalidRequestError, match="auth must be an Auth"):
+        await client.get("/x", auth="a-token")  # type: ignore[arg-type]
 
 
 class HmacSigner(Signer):
