@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -371,3 +372,76 @@ async def test_a_credential_added_by_auth_never_shows_in_the_error(
     shown += [repr(error.response), repr(auth), repr(client)]
     assert not [text for text in shown if secret in text or TOKEN in text or PASSWORD in text]
     assert "bad credentials" in str(error)
+
+
+@pytest.mark.parametrize("value", ["", "a\r\nX-Injected: 1", "two words", "caf\u00e9", 123])
+async def test_a_bad_token_value_fails_before_any_io_without_showing_it(
+    serve: Serve, make_client: MakeClient, value: Any
+) -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match="Token value must be"):
+        Token(value)
+    seen = Seen(200)
+    base = await start(serve, seen)
+
+    def fetch() -> Token:
+        return Token(value)
+
+    client = make_client(base, auth=BearerToken(fetch))
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert isinstance(caught.value.__cause__, stackwire.InvalidRequestError)
+    assert seen.auth == []
+    if isinstance(value, str) and value:
+        assert value not in str(caught.value) + repr(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["async-fetch", "sync-fetch"])
+async def test_a_fetch_that_hangs_fails_the_call_within_its_timeout(
+    serve: Serve, make_client: MakeClient, blocking: bool
+) -> None:
+    seen = Seen(200)
+    base = await start(serve, seen)
+    released = threading.Event()
+
+    def hang_sync() -> Token:
+        released.wait(5)  # (a sync fetch runs in a worker thread: the loop goes on)
+        return Token("late")
+
+    async def hang_async() -> Token:
+        for _ in range(1000):
+            if released.is_set():
+                break
+            await asyncio.sleep(0.005)
+        return Token("late")
+
+    client = make_client(
+        base, auth=BearerToken(hang_sync if blocking else hang_async), timeout=0.05
+    )
+    try:
+        with pytest.raises(stackwire.AuthError, match=r"within 0\.05 s") as caught:
+            await client.get("/x")
+        assert isinstance(caught.value.__cause__, TimeoutError)
+        with pytest.raises(stackwire.AuthError):  # with a deadline, too
+            await client.get("/x", timeout=None, deadline=0.05)
+    finally:
+        released.set()
+    assert seen.auth == []
+
+
+async def test_one_bearer_token_serves_two_blocking_clients_at_once(serve: Serve) -> None:
+    # Each fetch waits for the other: two clients (two loops) refresh at the same time.
+    both = threading.Barrier(2, timeout=5)
+    tokens = iter(["t1", "t2"])
+
+    def fetch() -> Token:
+        both.wait()
+        return Token(next(tokens))
+
+    seen = Seen(200)
+    base = await start(serve, seen)
+    auth = BearerToken(fetch)
+    with stackwire.Client(base, auth=auth) as one, stackwire.Client(base, auth=auth) as two:
+        await asyncio.gather(asyncio.to_thread(one.get, "/a"), asyncio.to_thread(two.get, "/b"))
+        await asyncio.to_thread(one.get, "/c")
+    assert sorted(seen.auth[:2]) == ["Bearer t1", "Bearer t2"]
+    assert seen.auth[2] in ("Bearer t1", "Bearer t2")
