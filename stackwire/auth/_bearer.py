@@ -179,6 +179,8 @@ class BearerToken(Auth):
         try:
             async with timer:
                 token = await self._obtain(now, clocks)
+        except AuthError:
+            raise  # (already says why: the token endpoint's answer was not a token)
         except StackwireError as error:
             raise AuthError(f"Could not obtain a token: {type(error).__name__}: {error}") from error
         except Exception as error:

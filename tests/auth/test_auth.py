@@ -15,7 +15,7 @@ from aiohttp import web
 
 import stackwire
 from stackwire import BasicAuth, BearerToken, OAuth2ClientCredentials, Signer, Token
-from tests.conftest import Serve
+from tests.conftest import Serve, SleepRecorder
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 
@@ -445,3 +445,50 @@ async def test_one_bearer_token_serves_two_blocking_clients_at_once(serve: Serve
         await asyncio.to_thread(one.get, "/c")
     assert sorted(seen.auth[:2]) == ["Bearer t1", "Bearer t2"]
     assert seen.auth[2] in ("Bearer t1", "Bearer t2")
+
+
+SECRET = "sec-canary-7f3a9c1e52"
+
+
+@pytest.mark.parametrize("client_auth", ["basic", "body"])
+async def test_oauth2_a_token_endpoint_echoing_the_secret_does_not_leak_it(
+    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder, client_auth: str
+) -> None:
+    answers = [503, 400]
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        sent = f"{form.get('client_secret')} {request.headers.get('Authorization')}"
+        return web.json_response(
+            {"error": "invalid_client", "error_description": f"bad: {sent}"},
+            status=answers.pop(0),
+        )
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    auth = OAuth2ClientCredentials(
+        await serve(app) + "token", "app", SECRET, client_auth=client_auth
+    )
+    client = make_client("http://127.0.0.1:9/", auth=auth)
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert client_sleeps.delays  # the grant's backoff slept on the client's sleep
+    basic = base64.b64encode(f"app:{SECRET}".encode()).decode()
+    cause = caught.value.__cause__
+    assert isinstance(cause, stackwire.BadRequestError)
+    shown = [str(caught.value), repr(caught.value.args), str(cause), repr(cause.body)]
+    assert "bad: " in shown[0]
+    assert not [text for text in shown if SECRET in text or basic in text]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"scopes": "read write"}, {"scopes": ["a b"]}, {"audience": 5}, {"max_retries": -1}],
+)
+def test_oauth2_bad_options_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(stackwire.InvalidRequestError):
+        OAuth2ClientCredentials("https://auth.test/token", "app", "pw", **options)
+    with pytest.raises(stackwire.InvalidRequestError, match="token_url"):
+        OAuth2ClientCredentials(5, "app", "pw")  # type: ignore[arg-type]
+    shown = OAuth2ClientCredentials("https://app:pw-in-url@auth.test/token", "app", "pw")
+    assert "pw-in-url" not in repr(shown)
