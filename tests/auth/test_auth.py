@@ -492,3 +492,22 @@ def test_oauth2_bad_options_are_refused(options: dict[str, Any]) -> None:
         OAuth2ClientCredentials(5, "app", "pw")  # type: ignore[arg-type]
     shown = OAuth2ClientCredentials("https://app:pw-in-url@auth.test/token", "app", "pw")
     assert "pw-in-url" not in repr(shown)
+
+
+async def test_a_logged_body_never_shows_the_credential_auth_added(
+    serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stackwire.observability import LoggingMiddleware
+
+    app = web.Application()
+    app.router.add_get("/denied", _echo_credentials)
+    client = make_client(
+        await serve(app),
+        auth=BearerToken(lambda: Token(TOKEN)),
+        middlewares=[LoggingMiddleware(body=True)],
+        max_retries=0,
+    )
+    with caplog.at_level("DEBUG", logger="stackwire"), pytest.raises(stackwire.AuthenticationError):
+        await client.get("/denied")
+    assert "bad credentials" in caplog.text
+    assert TOKEN not in caplog.text
