@@ -511,3 +511,33 @@ async def test_a_logged_body_never_shows_the_credential_auth_added(
         await client.get("/denied")
     assert "bad credentials" in caplog.text
     assert TOKEN not in caplog.text
+
+
+class _Broken(stackwire.Auth):
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    async def authenticate(self, request: stackwire.Request, *, now: float) -> Any:
+        if self.how == "raises":
+            raise KeyError("vault")
+        if self.how == "returns None":
+            return None
+        return request.with_headers({"X-Signature": "a\r\nX-Injected: 1"})
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [
+        ("raises", stackwire.AuthError),
+        ("returns None", stackwire.AuthError),
+        ("adds a CR/LF header", stackwire.InvalidRequestError),
+    ],
+)
+async def test_an_auth_of_the_applications_writing_fails_typed_before_any_io(
+    serve: Serve, make_client: MakeClient, how: str, error: type[Exception]
+) -> None:
+    seen = Seen(200)
+    client = make_client(await start(serve, seen), auth=_Broken(how))
+    with pytest.raises(error):
+        await client.get("/x")
+    assert seen.auth == []
