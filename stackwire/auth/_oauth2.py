@@ -132,7 +132,8 @@ class OAuth2ClientCredentials(BearerToken):
     def _headers(self) -> dict[str, str]:
         if self.client_auth != "basic":
             return {}
-        pair = f"{quote(self.client_id, safe='')}:{quote(self._client_secret, safe='')}"
+        # RFC 6749 §2.3.1: each form-urlencoded (Appendix B: a space is "+") first.
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self._client_secret)}"
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     def _secrets(self) -> tuple[str, ...]:

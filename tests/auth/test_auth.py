@@ -282,12 +282,13 @@ async def test_oauth2_client_credentials_grant_against_a_local_token_endpoint(
     seen = Seen(200)
     base = await start(serve, seen)
     auth = OAuth2ClientCredentials(
-        token_base + "oauth/token", "app", "s3cret", scopes=("read", "write"), audience="api"
+        token_base + "oauth/token", "my app", "s3cret", scopes=("read", "write"), audience="api"
     )
     client = make_client(base, auth=auth)
     await client.get("/x")
     await client.get("/y")
-    basic = "Basic " + base64.b64encode(b"app:s3cret").decode()
+    # RFC 6749 §2.3.1: id and secret form-urlencoded (a space is "+"), then base64.
+    basic = "Basic " + base64.b64encode(b"my+app:s3cret").decode()
     assert grants == [
         (basic, {"grant_type": "client_credentials", "scope": "read write", "audience": "api"})
     ]
