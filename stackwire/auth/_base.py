@@ -153,7 +153,16 @@ class AuthMiddleware:
         response = await call_next(sent)
         if response.status_code != 401 or not is_replayable(request.body):
             return response
-        if not await auth.on_unauthorized(sent, now=self.clock()):
+        try:
+            repeat = await auth.on_unauthorized(sent, now=self.clock())
+        except BaseException as error:
+            response.close()  # (the 401 is not handed up: its connection goes back now)
+            if isinstance(error, Exception) and not isinstance(error, StackwireError):
+                raise AuthError(
+                    f"{type(auth).__name__}.on_unauthorized() raised {type(error).__name__}"
+                ) from error
+            raise
+        if not repeat:
             return response
         response.close()
         return await call_next(await _authenticate(auth, request, self.clock()))

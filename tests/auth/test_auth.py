@@ -542,3 +542,19 @@ async def test_an_auth_of_the_applications_writing_fails_typed_before_any_io(
     with pytest.raises(error):
         await client.get("/x")
     assert seen.auth == []
+
+
+async def test_an_on_unauthorized_that_raises_is_an_auth_error_and_releases_the_401(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    class Refuses(BasicAuth):
+        async def on_unauthorized(self, request: stackwire.Request, *, now: float) -> bool:
+            raise KeyError("refresh endpoint")
+
+    seen = Seen(401)
+    client = make_client(await start(serve, seen), auth=Refuses("a", "b"))
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert isinstance(caught.value.__cause__, KeyError)
+    assert client.pool_stats().in_use == 0
+    assert len(seen.auth) == 1
