@@ -24,7 +24,7 @@ from yarl import URL
 
 from .._http.urls import fill_path, join_url, normalize_base_url, shown_url
 from .._types import NOT_GIVEN, NotGiven, Omit
-from ..auth import AUTH_OVERRIDE, Auth
+from ..auth import AUTH_OVERRIDE, Auth, AuthMiddleware
 from ..errors import ClientClosedError, InvalidRequestError, StackwireError
 from ..middlewares.decode import check_size
 from ..middlewares.headers import split_headers
@@ -271,12 +271,19 @@ class AsyncClient:
                 "this client's stack was changed with with_middleware(); pass middlewares= "
                 "to with_options() before adding middlewares with with_middleware()"
             )
-        # Keep the added middlewares where they are; rebuild the built-in ones.
+        # Keep the added middlewares where they are; rebuild the built-in ones. The
+        # ``auth`` stage comes and goes with ``auth=`` (innermost when it comes).
         builtins = set(fresh.names)
+        no_auth = "auth" not in builtins
         pipeline = Pipeline(
             NamedMiddleware(entry.name, fresh[entry.name]) if entry.name in builtins else entry
             for entry in current
+            if not (
+                no_auth and entry.name == "auth" and isinstance(entry.middleware, AuthMiddleware)
+            )
         )
+        if "auth" in builtins and "auth" not in pipeline:
+            pipeline = pipeline.insert(fresh["auth"], name="auth")
         return type(self)._derive(self, config, pipeline)
 
     def with_middleware(

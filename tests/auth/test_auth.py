@@ -558,3 +558,18 @@ async def test_an_on_unauthorized_that_raises_is_an_auth_error_and_releases_the_
     assert isinstance(caught.value.__cause__, KeyError)
     assert client.pool_stats().in_use == 0
     assert len(seen.auth) == 1
+
+
+async def test_with_options_auth_on_a_client_with_added_middlewares(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def passing(request: stackwire.Request, call_next: stackwire.CallNext) -> Any:
+        return await call_next(request)
+
+    seen = Seen(200)
+    plain = make_client(await start(serve, seen)).with_middleware(passing)
+    added = plain.with_options(auth=BasicAuth("a", "b"))  # the auth stage comes...
+    await added.get("/x")
+    await added.with_options(auth=None).get("/x")  # ...and goes
+    assert seen.auth == ["Basic " + base64.b64encode(b"a:b").decode(), None]
+    assert added.pipeline.names[-2:] == ["redirects", "auth"]
