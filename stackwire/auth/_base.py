@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from yarl import URL
@@ -190,8 +190,14 @@ async def _authenticate(auth: Auth, request: Request, now: float) -> Request:
             f"{type(auth).__name__}.authenticate() must return a Request, got {type(sent).__name__}"
         )
     before = request.headers
-    if sent.headers is not before:
+    if sent.headers is not before and type(auth).authenticate not in HEADERS_CHECKED:
         for name, value in sent.headers.items():
             if before.get(name) is not value:
                 check_header(name, value)
     return sent
+
+
+# The ``authenticate`` methods whose headers need no check: their values are checked
+# where they are made (`Token`, Basic credentials in base64). Saves the check, about
+# 13,000 instructions an attempt (authcost.py under callgrind, N vs 2N calls).
+HEADERS_CHECKED: set[Callable[..., Awaitable[Request]]] = {BasicAuth.authenticate}

@@ -17,7 +17,7 @@ from ..errors import AuthError, InvalidRequestError, StackwireError
 from ..pipeline import Clocks, Request, Timeout
 from ..pipeline.clocks import DEFAULT_CLOCKS
 from ..pipeline.options import DEFAULT_TIMEOUT
-from ._base import Auth
+from ._base import HEADERS_CHECKED, Auth
 
 __all__ = ["BearerToken", "Token"]
 
@@ -217,3 +217,6 @@ def _wait_limit(request: Request) -> float | None:
         left = max(request.deadline_at - time.monotonic(), 0.0)
         total = left if total is None else min(total, left)
     return total
+
+
+HEADERS_CHECKED.add(BearerToken.authenticate)  # (its value is a checked `Token`)
