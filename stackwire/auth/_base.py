@@ -198,6 +198,6 @@ async def _authenticate(auth: Auth, request: Request, now: float) -> Request:
 
 
 # The ``authenticate`` methods whose headers need no check: their values are checked
-# where they are made (`Token`, Basic credentials in base64). Saves the check, about
-# 13,000 instructions an attempt (authcost.py under callgrind, N vs 2N calls).
+# where they are made (`Token`, Basic credentials in base64). Saves the check: about
+# 11,800 instructions an attempt (the stage alone under callgrind, N vs 2N calls).
 HEADERS_CHECKED: set[Callable[..., Awaitable[Request]]] = {BasicAuth.authenticate}
