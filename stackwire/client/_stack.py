@@ -82,6 +82,12 @@ def _default_pipeline(config: _Config) -> Pipeline:
     return Pipeline(stack)
 
 
+def with_auth_stage(pipeline: Pipeline, config: _Config) -> Pipeline:
+    """``pipeline`` with an ``auth`` stage of no `Auth` of its own innermost, for the
+    calls with a per-request ``auth=`` of a client made without one."""
+    return pipeline.insert(AuthMiddleware(None, base_url=config.base_url, clock=config.clock))
+
+
 def _transport(config: _Config) -> Transport:
     """The transport a client sends through: the one given, else the default one."""
     if config.transport is not None:

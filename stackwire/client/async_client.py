@@ -24,7 +24,7 @@ from yarl import URL
 
 from .._http.urls import fill_path, join_url, normalize_base_url, shown_url
 from .._types import NOT_GIVEN, NotGiven, Omit
-from ..auth import AUTH_OVERRIDE, Auth
+from ..auth import AUTH_OVERRIDE, Auth, AuthMiddleware
 from ..errors import ClientClosedError, InvalidRequestError, StackwireError
 from ..middlewares.decode import check_size
 from ..middlewares.headers import split_headers
@@ -32,7 +32,7 @@ from ..middlewares.retry import (
     check_max_retries,
 )
 from ..pipeline.clocks import Clocks
-from ..pipeline.middleware import Middleware
+from ..pipeline.middleware import CallNext, Middleware
 from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
 from ..pipeline.request import ExtensionKey, Request, redact
@@ -51,7 +51,7 @@ from ._config import (
     _sensitive_names,
 )
 from ._secrets import _hide_secrets, secrets_in
-from ._stack import _default_pipeline, _transport
+from ._stack import _default_pipeline, _transport, with_auth_stage
 from ._verbs import (
     AsyncRequest,
     AsyncVerb,
@@ -184,6 +184,7 @@ class AsyncClient:
         self._origin_dependents: list[AsyncClient] | None = None
         self._pipeline = _default_pipeline(config)
         self._handler = self._pipeline.compose(transport.send)
+        self._auth_handler: CallNext | None = None  # see `_handler_with_auth`
         self._secrets = _secret_values(config)
         self._sensitive_names = _sensitive_names(config)
         self._options_cache: dict[_OptionsKey, RequestOptions] = {}
@@ -228,6 +229,7 @@ class AsyncClient:
         if pipeline is not None:
             client._pipeline = pipeline
             client._handler = pipeline.compose(client._transport.send)
+            client._auth_handler = None
         return client
 
     # -- the stack -----------------------------------------------------------------
@@ -276,12 +278,19 @@ class AsyncClient:
                 "this client's stack was changed with with_middleware(); pass middlewares= "
                 "to with_options() before adding middlewares with with_middleware()"
             )
-        # Keep the added middlewares where they are; rebuild the built-in ones.
+        # Keep the added middlewares where they are; rebuild the built-in ones. The
+        # ``auth`` stage comes and goes with ``auth=`` (innermost when it comes).
         builtins = set(fresh.names)
+        no_auth = "auth" not in builtins
         pipeline = Pipeline(
             NamedMiddleware(entry.name, fresh[entry.name]) if entry.name in builtins else entry
             for entry in current
+            if not (
+                no_auth and entry.name == "auth" and isinstance(entry.middleware, AuthMiddleware)
+            )
         )
+        if "auth" in builtins and "auth" not in pipeline:
+            pipeline = pipeline.insert(fresh["auth"], name="auth")
         return type(self)._derive(self, config, pipeline)
 
     def with_middleware(
@@ -426,14 +435,19 @@ class AsyncClient:
         """The request extensions carrying a per-request ``auth=`` (``None``: none)."""
         if auth is not None and not isinstance(auth, Auth):
             raise InvalidRequestError(f"auth must be an Auth or None, got {type(auth).__name__}")
-        if "auth" not in self._pipeline:
-            if auth is None:
-                return self._extensions
-            raise InvalidRequestError(
-                "per-request auth= needs a client with an auth stage: create the client "
-                "with auth= (or derive one with with_options(auth=...))"
-            )
+        if auth is None and "auth" not in self._pipeline:
+            return self._extensions  # (no stage: no credential anyway)
         return {**self._extensions, AUTH_OVERRIDE: (auth,)}
+
+    def _handler_with_auth(self) -> CallNext:
+        """The handler of this client's stack with an ``auth`` stage added innermost,
+        for a per-request ``auth=`` on a client without one (built on first use, so a
+        client that never needs it keeps a stack without the stage)."""
+        handler = self._auth_handler
+        if handler is None:
+            pipeline = with_auth_stage(self._pipeline, self._config)
+            handler = self._auth_handler = pipeline.compose(self._transport.send)
+        return handler
 
     def _plain_options(self, cast_to: Any, stream: bool, raw_response: bool) -> RequestOptions:
         """The options of a call that sets nothing but these three, shared when
@@ -502,8 +516,11 @@ class AsyncClient:
             request = self._build_request(
                 method, path, cast_to=cast_to, stream=stream, raw_response=raw_response, **kwargs
             )
+        handler = self._handler
+        if kwargs and isinstance(kwargs.get("auth"), Auth) and "auth" not in self._pipeline:
+            handler = self._handler_with_auth()
         try:
-            response = await self._handler(request)
+            response = await handler(request)
         except StackwireError as exc:
             # Every credential this call sent is a secret of its errors, not only the
             # client's own: a per-call Authorization or Cookie, or what auth= added to

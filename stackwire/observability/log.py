@@ -181,7 +181,12 @@ class LoggingMiddleware:
                     )
                 )
         if self.body:
+            # The request as sent too: an ``auth`` stage below adds its credential there.
             secrets = _secret_values(request, sensitive)
+            if sent is not request:
+                secrets = sorted(
+                    {*secrets, *_secret_values(sent, sensitive)}, key=len, reverse=True
+                )
             message += " request body %s"
             args.append(self._body_text(request.body, secrets))
             if response is not None:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from aiohttp import web
 
 import stackwire
 from stackwire import BasicAuth, BearerToken, OAuth2ClientCredentials, Signer, Token
-from tests.conftest import Serve
+from tests.conftest import Serve, SleepRecorder
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 
@@ -189,13 +190,22 @@ async def test_basic_auth_and_per_request_none(serve: Serve, make_client: MakeCl
     assert "s3cret" not in repr(client.pipeline) + str(client.pipeline)
 
 
-async def test_per_request_auth_on_a_client_without_one_fails_clearly(
-    make_client: MakeClient,
+async def test_per_request_auth_on_a_client_without_one(
+    serve: Serve, make_client: MakeClient
 ) -> None:
-    client = make_client("http://127.0.0.1:9/")
-    with pytest.raises(stackwire.InvalidRequestError, match="auth="):
-        await client.get("/x", auth=BasicAuth("a", "b"))
-    assert "auth" not in client.pipeline.names
+    seen = Seen(200)
+    base = await start(serve, seen)
+    other = Seen(200)
+    other_base = await start(serve, other)
+    client = make_client(base)
+    await client.get("/x", auth=BasicAuth("a", "b"))
+    await client.get("/x", auth=None)
+    await client.get(other_base + "y", auth=BasicAuth("a", "b"))  # another origin: none
+    assert seen.auth == ["Basic " + base64.b64encode(b"a:b").decode(), None]
+    assert other.auth == [None]
+    assert "auth" not in client.pipeline.names  # the stack of its other calls
+    with pytest.raises(stackwire.InvalidRequestError, match="auth must be an Auth"):
+        await client.get("/x", auth="a-token")  # type: ignore[call-overload]
 
 
 class HmacSigner(Signer):
@@ -272,12 +282,13 @@ async def test_oauth2_client_credentials_grant_against_a_local_token_endpoint(
     seen = Seen(200)
     base = await start(serve, seen)
     auth = OAuth2ClientCredentials(
-        token_base + "oauth/token", "app", "s3cret", scopes=("read", "write"), audience="api"
+        token_base + "oauth/token", "my app", "s3cret", scopes=("read", "write"), audience="api"
     )
     client = make_client(base, auth=auth)
     await client.get("/x")
     await client.get("/y")
-    basic = "Basic " + base64.b64encode(b"app:s3cret").decode()
+    # RFC 6749 §2.3.1: id and secret form-urlencoded (a space is "+"), then base64.
+    basic = "Basic " + base64.b64encode(b"my+app:s3cret").decode()
     assert grants == [
         (basic, {"grant_type": "client_credentials", "scope": "read write", "audience": "api"})
     ]
@@ -362,3 +373,203 @@ async def test_a_credential_added_by_auth_never_shows_in_the_error(
     shown += [repr(error.response), repr(auth), repr(client)]
     assert not [text for text in shown if secret in text or TOKEN in text or PASSWORD in text]
     assert "bad credentials" in str(error)
+
+
+@pytest.mark.parametrize("value", ["", "a\r\nX-Injected: 1", "two words", "caf\u00e9", 123])
+async def test_a_bad_token_value_fails_before_any_io_without_showing_it(
+    serve: Serve, make_client: MakeClient, value: Any
+) -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match="Token value must be"):
+        Token(value)
+    seen = Seen(200)
+    base = await start(serve, seen)
+
+    def fetch() -> Token:
+        return Token(value)
+
+    client = make_client(base, auth=BearerToken(fetch))
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert isinstance(caught.value.__cause__, stackwire.InvalidRequestError)
+    assert seen.auth == []
+    if isinstance(value, str) and value:
+        assert value not in str(caught.value) + repr(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["async-fetch", "sync-fetch"])
+async def test_a_fetch_that_hangs_fails_the_call_within_its_timeout(
+    serve: Serve, make_client: MakeClient, blocking: bool
+) -> None:
+    seen = Seen(200)
+    base = await start(serve, seen)
+    released = threading.Event()
+
+    def hang_sync() -> Token:
+        released.wait(5)  # (a sync fetch runs in a worker thread: the loop goes on)
+        return Token("late")
+
+    async def hang_async() -> Token:
+        for _ in range(1000):
+            if released.is_set():
+                break
+            await asyncio.sleep(0.005)
+        return Token("late")
+
+    client = make_client(
+        base, auth=BearerToken(hang_sync if blocking else hang_async), timeout=0.05
+    )
+    try:
+        with pytest.raises(stackwire.AuthError, match=r"within 0\.05 s") as caught:
+            await client.get("/x")
+        assert isinstance(caught.value.__cause__, TimeoutError)
+        with pytest.raises(stackwire.AuthError):  # with a deadline, too
+            await client.get("/x", timeout=None, deadline=0.05)
+    finally:
+        released.set()
+    assert seen.auth == []
+
+
+async def test_one_bearer_token_serves_two_blocking_clients_at_once(serve: Serve) -> None:
+    # Each fetch waits for the other: two clients (two loops) refresh at the same time.
+    both = threading.Barrier(2, timeout=5)
+    tokens = iter(["t1", "t2"])
+
+    def fetch() -> Token:
+        both.wait()
+        return Token(next(tokens))
+
+    seen = Seen(200)
+    base = await start(serve, seen)
+    auth = BearerToken(fetch)
+    with stackwire.Client(base, auth=auth) as one, stackwire.Client(base, auth=auth) as two:
+        await asyncio.gather(asyncio.to_thread(one.get, "/a"), asyncio.to_thread(two.get, "/b"))
+        await asyncio.to_thread(one.get, "/c")
+    assert sorted(str(value) for value in seen.auth[:2]) == ["Bearer t1", "Bearer t2"]
+    assert seen.auth[2] in ("Bearer t1", "Bearer t2")
+
+
+SECRET = "sec-canary-7f3a9c1e52"
+
+
+@pytest.mark.parametrize("client_auth", ["basic", "body"])
+async def test_oauth2_a_token_endpoint_echoing_the_secret_does_not_leak_it(
+    serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder, client_auth: str
+) -> None:
+    answers = [503, 400]
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        sent = f"{form.get('client_secret')!s} {request.headers.get('Authorization')}"
+        return web.json_response(
+            {"error": "invalid_client", "error_description": f"bad: {sent}"},
+            status=answers.pop(0),
+        )
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    auth = OAuth2ClientCredentials(
+        await serve(app) + "token", "app", SECRET, client_auth=client_auth
+    )
+    client = make_client("http://127.0.0.1:9/", auth=auth)
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert client_sleeps.delays  # the grant's backoff slept on the client's sleep
+    basic = base64.b64encode(f"app:{SECRET}".encode()).decode()
+    cause = caught.value.__cause__
+    assert isinstance(cause, stackwire.BadRequestError)
+    shown = [str(caught.value), repr(caught.value.args), str(cause), repr(cause.body)]
+    assert "bad: " in shown[0]
+    assert not [text for text in shown if SECRET in text or basic in text]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"scopes": "read write"}, {"scopes": ["a b"]}, {"audience": 5}, {"max_retries": -1}],
+)
+def test_oauth2_bad_options_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(stackwire.InvalidRequestError):
+        OAuth2ClientCredentials("https://auth.test/token", "app", "pw", **options)
+    with pytest.raises(stackwire.InvalidRequestError, match="token_url"):
+        OAuth2ClientCredentials(5, "app", "pw")  # type: ignore[arg-type]
+    shown = OAuth2ClientCredentials("https://app:pw-in-url@auth.test/token", "app", "pw")
+    assert "pw-in-url" not in repr(shown)
+
+
+async def test_a_logged_body_never_shows_the_credential_auth_added(
+    serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stackwire.observability import LoggingMiddleware
+
+    app = web.Application()
+    app.router.add_get("/denied", _echo_credentials)
+    client = make_client(
+        await serve(app),
+        auth=BearerToken(lambda: Token(TOKEN)),
+        middlewares=[LoggingMiddleware(body=True)],
+        max_retries=0,
+    )
+    with caplog.at_level("DEBUG", logger="stackwire"), pytest.raises(stackwire.AuthenticationError):
+        await client.get("/denied")
+    assert "bad credentials" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+class _Broken(stackwire.Auth):
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    async def authenticate(self, request: stackwire.Request, *, now: float) -> Any:
+        if self.how == "raises":
+            raise KeyError("vault")
+        if self.how == "returns None":
+            return None
+        return request.with_headers({"X-Signature": "a\r\nX-Injected: 1"})
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [
+        ("raises", stackwire.AuthError),
+        ("returns None", stackwire.AuthError),
+        ("adds a CR/LF header", stackwire.InvalidRequestError),
+    ],
+)
+async def test_an_auth_of_the_applications_writing_fails_typed_before_any_io(
+    serve: Serve, make_client: MakeClient, how: str, error: type[Exception]
+) -> None:
+    seen = Seen(200)
+    client = make_client(await start(serve, seen), auth=_Broken(how))
+    with pytest.raises(error):
+        await client.get("/x")
+    assert seen.auth == []
+
+
+async def test_an_on_unauthorized_that_raises_is_an_auth_error_and_releases_the_401(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    class Refuses(BasicAuth):
+        async def on_unauthorized(self, request: stackwire.Request, *, now: float) -> bool:
+            raise KeyError("refresh endpoint")
+
+    seen = Seen(401)
+    client = make_client(await start(serve, seen), auth=Refuses("a", "b"))
+    with pytest.raises(stackwire.AuthError) as caught:
+        await client.get("/x")
+    assert isinstance(caught.value.__cause__, KeyError)
+    assert client.pool_stats().in_use == 0
+    assert len(seen.auth) == 1
+
+
+async def test_with_options_auth_on_a_client_with_added_middlewares(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def passing(request: stackwire.Request, call_next: stackwire.CallNext) -> Any:
+        return await call_next(request)
+
+    seen = Seen(200)
+    plain = make_client(await start(serve, seen)).with_middleware(passing)
+    added = plain.with_options(auth=BasicAuth("a", "b"))  # the auth stage comes...
+    await added.get("/x")
+    await added.with_options(auth=None).get("/x")  # ...and goes
+    assert seen.auth == ["Basic " + base64.b64encode(b"a:b").decode(), None]
+    assert added.pipeline.names[-2:] == ["redirects", "auth"]
