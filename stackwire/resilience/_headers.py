@@ -153,15 +153,22 @@ def _reset_ok(reset_in: float | None) -> float | None:
     return reset_in
 
 
+def _limit_ok(limit: int | None, remaining: int) -> int | None:
+    """The announced limit, or ``None`` when it cannot be trusted: below the remaining
+    count (inconsistent), or 0 (a window that never releases anything would keep every
+    call waiting for ever, and no response could ever say otherwise)."""
+    if limit is not None and (limit < remaining or limit == 0):
+        return None
+    return limit
+
+
 def _budget(
     limit: int | None, remaining: int | None, reset_in: float | None
 ) -> ServerBudget | None:
     reset_in = _reset_ok(reset_in)
     if remaining is None or reset_in is None:
         return None
-    if limit is not None and remaining > limit:
-        limit = None  # inconsistent: trust the remaining count only
-    return ServerBudget(limit, remaining, reset_in)
+    return ServerBudget(_limit_ok(limit, remaining), remaining, reset_in)
 
 
 _OPENAI_LIMIT = "x-ratelimit-limit-requests"
@@ -285,8 +292,7 @@ def parse_ietf(policy: str | None, ratelimit: str | None) -> ServerBudget | None
         if remaining is None or reset_in is None:
             continue
         limit, window = policies.get(name, (None, None))
-        if limit is not None and remaining > limit:
-            limit = None
+        limit = _limit_ok(limit, remaining)
         window = window if window is not None and 0 < window <= _MAX_RESET else None
         candidate = ServerBudget(limit, remaining, reset_in, window)
         if best is None or candidate.remaining < best.remaining:

@@ -272,3 +272,29 @@ async def test_a_bucket_and_the_server_budget_together(
     # the bucket paced calls 3 and 4 by a second each; the fifth waited for the window
     assert vt.slept[:2] == [1.0, 1.0]
     assert sum(vt.slept) == pytest.approx(10.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "spent",
+    [
+        {"X-RateLimit-Limit": "0", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"},
+        {"RateLimit-Policy": '"p";q=0;w=5', "RateLimit": '"p";r=0;t=5'},
+    ],
+)
+async def test_an_announced_limit_of_0_waits_for_the_reset_only_once(
+    spent: dict[str, str], serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    # A window that "releases 0" would hold every later call until max_wait and refuse
+    # it, for ever: no request would go out to learn otherwise.
+    hits: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(vt.now)
+        return web.json_response({}, headers=spent if len(hits) == 1 else None)
+
+    base = await serve(routes(("GET", "/r", handle)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock).with_middleware(RateLimit())
+    for _ in range(3):
+        await client.get("/r")
+    assert len(hits) == 3
+    assert vt.slept == [5.0]
