@@ -43,7 +43,7 @@ from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._common import OriginKeys, StoreSlot, check_number, check_store
-from ._headers import BudgetReader, ServerBudget, Unread, server_budget
+from ._headers import MAX_RESET, BudgetReader, ServerBudget, Unread, server_budget
 from ._store import StateStore
 
 __all__ = ["RateLimit"]
@@ -193,7 +193,7 @@ class RateLimit:
         headers = response.headers
         if response.status_code == 429:
             pause = parse_retry_after(headers, clocks.clock())
-            if pause is not None:
+            if pause is not None and pause <= MAX_RESET:  # (a longer one is absurd)
                 return pause
         return server_budget(headers, clocks.clock())
 

@@ -244,6 +244,28 @@ async def test_every_key_has_the_prefix_one_hash_tag_and_a_ttl(
     assert 10_000 < ttls[f"{prefix}{{retry_budget}}:budget"] <= 11_000
 
 
+async def test_durations_past_what_pexpire_takes_are_not_a_redis_failure(
+    make_store: MakeStore,
+) -> None:
+    # A key's TTL follows burst/rate, window, open_for or a pause: PEXPIRE refuses one
+    # of ~3,000 years and more, which failed the whole round trip, so Redis counted as
+    # unreachable (with on_error="raise", the next calls raised StateStoreError).
+    store = make_store(on_error="raise")
+    assert (await store.take_tokens("slow", rate=1e-12, burst=1.0, max_wait=1e300))[0]
+    await store.pause_quota("q", seconds=1e15)
+    await store.breaker_record(
+        "b",
+        outcome="failure",
+        probe=False,
+        failure_ratio=0.5,
+        min_calls=4,
+        window=1e300,
+        open_for=1,
+    )
+    assert store.reachable
+    assert (await store.take_quota("q"))[0] is False
+
+
 async def test_a_server_that_forgot_the_scripts_is_sent_them_again(
     make_store: MakeStore, redis_server: RedisServer
 ) -> None:

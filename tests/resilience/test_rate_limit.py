@@ -298,3 +298,22 @@ async def test_an_announced_limit_of_0_waits_for_the_reset_only_once(
         await client.get("/r")
     assert len(hits) == 3
     assert vt.slept == [5.0]
+
+
+async def test_an_absurd_retry_after_on_a_429_does_not_pause_the_origin(
+    serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    hits: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        status = 429 if len(hits) == 1 else 200
+        return web.json_response({}, status=status, headers={"Retry-After": "9" * 12})
+
+    base = await serve(routes(("GET", "/r", handle)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock, max_retries=0)
+    client = client.with_middleware(RateLimit())
+    with pytest.raises(stackwire.RateLimitError):
+        await client.get("/r")
+    await client.get("/r")  # not refused for 31,000 years
+    assert len(hits) == 2
