@@ -43,7 +43,7 @@ from ..errors import (
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
-from ._common import OriginKeys, StoreSlot, check_number, check_store
+from ._common import MIN_WINDOW, OriginKeys, StoreSlot, check_number, check_store
 from ._store import StateStore
 
 __all__ = ["CircuitBreaker", "default_is_failure"]
@@ -91,7 +91,7 @@ class CircuitBreaker:
         assert ratio is not None
         self.failure_ratio = ratio
         self.min_calls = min_calls
-        self.window = check_number("window", window) or 0.0
+        self.window = check_number("window", window, minimum=MIN_WINDOW, inclusive=True) or 0.0
         self.open_for = check_number("open_for", open_for) or 0.0
         self.is_failure = is_failure
         self._store = StoreSlot(check_store(store))

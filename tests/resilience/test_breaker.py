@@ -206,6 +206,7 @@ async def test_a_custom_failure_predicate(
         {"failure_ratio": 1.5},
         {"min_calls": 0},
         {"window": 0},
+        {"window": 1e-300},  # its slices overflowed a slice number
         {"open_for": -1},
         {"is_failure": 3},
     ],
