@@ -28,7 +28,6 @@ the calls made before it opens do not multiply the load.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -122,15 +121,15 @@ class CircuitBreaker:
         probe = state == "probe"
         try:
             response = await call_next(request)
-        except asyncio.CancelledError:
-            await self._record(store, key, "abandoned", probe)
-            raise
         except _REFUSALS:
             await self._record(store, key, "abandoned", probe)
             raise
         except Exception as exc:
             failed = self._judge(exc)
             await self._record(store, key, "failure" if failed else "success", probe)
+            raise
+        except BaseException:  # cancelled (or worse): frees the probe, counts nothing
+            await self._record(store, key, "abandoned", probe)
             raise
         if self.is_failure is default_is_failure:
             outcome = "failure" if response.status_code >= 500 else "success"
