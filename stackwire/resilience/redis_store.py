@@ -137,6 +137,12 @@ class RedisStateStore:
                 )
             self._url: str | None = redis
             self._given: Redis | None = None
+        elif _is_blocking(redis):
+            raise InvalidRequestError(
+                f"redis must be a redis.asyncio client (redis.asyncio.Redis or "
+                f"redis.asyncio.RedisCluster), not the blocking {type(redis).__name__} of "
+                "redis-py, or a URL"
+            )
         elif callable(getattr(redis, "evalsha", None)):
             self._url = None
             # (a RedisCluster has the methods the store calls: typed as a Redis here)
@@ -1125,6 +1131,13 @@ def _is_noscript(exc: object) -> bool:
     from redis.exceptions import NoScriptError
 
     return isinstance(exc, NoScriptError)
+
+
+def _is_blocking(client: object) -> bool:
+    import redis  # (the extra, imported by _import_redis already)
+    import redis.cluster
+
+    return isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
 
 
 def _is_cluster(client: object) -> bool:

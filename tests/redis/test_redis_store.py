@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypedDict
 
 import pytest
+import redis
 import redis.asyncio
 
 from stackwire import InvalidRequestError, MemoryStateStore, RedisStateStore, StateStore
@@ -374,6 +375,8 @@ async def test_a_client_passed_in_is_used_and_never_closed(
 def test_bad_arguments_are_refused_at_construction() -> None:
     with pytest.raises(InvalidRequestError, match="redis must be"):
         RedisStateStore("localhost:6379")
+    with pytest.raises(InvalidRequestError, match="not the blocking Redis"):
+        RedisStateStore(redis.Redis())  # type: ignore[arg-type]  # (it failed every operation)
     with pytest.raises(InvalidRequestError, match="on_error"):
         RedisStateStore("redis://localhost", on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match="timeout"):
