@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BATCH", "SCRIPTS", "Script"]
+__all__ = ["BATCH", "SCRIPTS", "UNTAKE_TOKENS", "Script"]
 
 
 class Script:
@@ -449,4 +449,5 @@ def _batch_source() -> str:
 
 
 BATCH = Script("batch", _batch_source())
+UNTAKE_TOKENS = Script("untake_tokens", _UNTAKE_TOKENS)  # (run by BATCH, by its name)
 """Every operation, as many as one round trip carries, in one script."""

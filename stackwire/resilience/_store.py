@@ -24,7 +24,10 @@ Token bucket (`RateLimit`'s own rate)
     reserve one token: ``(True, wait)``, ``wait`` the seconds the caller must wait before
     it may send (``0.0``: now); the bucket may go into debt, so waiting callers are
     served in order. ``(False, wait)`` when that wait would be longer than ``max_wait``:
-    then nothing is taken.
+    then nothing is taken. Optional: ``untake_tokens(key, *, rate, burst)`` gives one
+    back (refill first, at most ``burst``), for a caller that went away while it waited
+    (cancelled, or its deadline passed) and so sent nothing; a store without it keeps
+    the debt, and the callers after it wait ``1 / rate`` longer each.
 
 Server quota (`RateLimit` from response headers)
     ``take_quota(key) -> tuple[bool, float, int]``: take one unit of the budget the
@@ -262,6 +265,16 @@ class MemoryStateStore:
         bucket.tokens -= 1.0
         return True, wait
 
+    def untake_tokens_sync(self, key: str, *, rate: float, burst: float) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return
+        now = self._now()
+        if now > bucket.updated:
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+        bucket.tokens = min(burst, bucket.tokens + 1.0)
+
     # -- server quota --------------------------------------------------------------
 
     def _quota(self, key: str) -> _Quota:
@@ -458,6 +471,9 @@ class MemoryStateStore:
         self, key: str, *, rate: float, burst: float, max_wait: float
     ) -> tuple[bool, float]:
         return self.take_tokens_sync(key, rate=rate, burst=burst, max_wait=max_wait)
+
+    async def untake_tokens(self, key: str, *, rate: float, burst: float) -> None:
+        self.untake_tokens_sync(key, rate=rate, burst=burst)
 
     async def take_quota(self, key: str) -> tuple[bool, float, int]:
         return self.take_quota_sync(key)

@@ -122,7 +122,13 @@ class RateLimit:
             if not granted:
                 raise self._refusal(request, wait, f"the rate of {self.rate:g}/s")
             if wait > 0:
-                await Clocks.of(request).sleep(wait)
+                try:
+                    await Clocks.of(request).sleep(wait)
+                except BaseException:  # gone (cancelled, its deadline passed): unsent
+                    untake = getattr(store, "untake_tokens", None)
+                    if untake is not None:
+                        await untake(key, rate=self.rate, burst=self.burst)
+                    raise
         response = await call_next(request)
         if self.from_headers:
             learned: ServerBudget | float | Unread | None

@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..errors import InvalidRequestError, StateStoreError
 from ._common import check_number
-from ._redis_scripts import BATCH, SCRIPTS, Script
+from ._redis_scripts import BATCH, SCRIPTS, UNTAKE_TOKENS, Script
 from ._store import MemoryStateStore
 
 if TYPE_CHECKING:
@@ -432,6 +432,16 @@ class RedisStateStore:
         if reply is None:
             return self.local().take_tokens_sync(key, rate=rate, burst=burst, max_wait=max_wait)
         return bool(int(reply[0])), float(_text(reply[1]))
+
+    async def untake_tokens(self, key: str, *, rate: float, burst: float) -> None:
+        """A token back, for a caller that went away while it waited: deferred (sent
+        with this loop's next round trip), so a cancellation never waits for Redis."""
+        self._defer(
+            UNTAKE_TOKENS,
+            (self._key(key, "bucket"),),
+            _token_args(rate, burst, 0.0)[:2],
+            lambda: self.local().untake_tokens_sync(key, rate=rate, burst=burst),
+        )
 
     # -- server quota --------------------------------------------------------------------
     # Tickets from Redis are positive, those from the local store negative: an

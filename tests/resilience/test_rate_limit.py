@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from yarl import URL
 
 import stackwire
 from stackwire import MemoryStateStore, RateLimit
+from stackwire.testing import MockResponse, MockTransport
 from tests.conftest import Serve, routes
 from tests.resilience.conftest import VirtualTime
 
@@ -317,3 +319,34 @@ async def test_an_absurd_retry_after_on_a_429_does_not_pause_the_origin(
         await client.get("/r")
     await client.get("/r")  # not refused for 31,000 years
     assert len(hits) == 2
+
+
+async def test_callers_cancelled_while_paced_give_their_tokens_back(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    waits: list[float] = []
+
+    async def sleep_until_cancelled(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.Event().wait()
+
+    part = RateLimit(1.0, burst=1)
+    client = make_client(
+        "http://api.test/",
+        transport=MockTransport(lambda request: MockResponse(200)),
+        sleep=sleep_until_cancelled,
+        clock=vt.clock,
+    ).with_middleware(part)
+    await client.get("/r")  # the burst: the bucket is empty
+    calls = [asyncio.ensure_future(client.get("/r")) for _ in range(10)]
+    await asyncio.sleep(0)
+    assert waits == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]  # paced in order
+    for call in calls:
+        call.cancel()
+    await asyncio.gather(*calls, return_exceptions=True)
+    # None of them was sent: the next call waits for one token, not for eleven.
+    late = asyncio.ensure_future(client.get("/r"))
+    await asyncio.sleep(0)
+    late.cancel()
+    await asyncio.gather(late, return_exceptions=True)
+    assert waits[-1] == 1.0
