@@ -11,7 +11,8 @@ the reset at most the announced limit goes through. A 429 with ``Retry-After`` (
 longer than ``max_wait`` raises `RateLimitExceededError` at once, before any I/O, with
 the wait in ``retry_after`` (a call that waited for one window and finds the next one
 spent too, as others were quicker, is refused as soon as its total wait would pass
-``max_wait``). Malformed headers are ignored.
+``max_wait``); so does a wait longer than what is left of the call's ``deadline``.
+Malformed headers are ignored.
 
 Where it sits: added with ``client.with_middleware(RateLimit(...))``, below ``retry``
 (once per attempt): every attempt, retries included, spends budget, as it does on the
@@ -29,11 +30,12 @@ Retries and timeouts: a 429 is still retried by ``retry`` (after its ``Retry-Aft
 the retry then finds the origin's pause over and goes straight through. A refusal is
 never retried. The wait happens inside the attempt, before its request is sent: the
 per-attempt timeout starts after it (the transport's clock), but a call ``deadline``
-counts it.
+counts it: a wait that would outlast the deadline is refused at once.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..errors import InvalidRequestError, RateLimitExceededError
@@ -99,6 +101,9 @@ class RateLimit:
         ticket = 0
         waited = 0.0
         quota_key = ""
+        max_wait = self.max_wait
+        if request.deadline_at is not None:  # a wait never outlasts the call's deadline
+            max_wait = min(max_wait, request.deadline_at - time.monotonic())
         if self.from_headers:
             quota_key = self._quota_keys(request.url)
             if memory is not None:
@@ -106,11 +111,13 @@ class RateLimit:
             else:
                 granted, wait, ticket = await store.take_quota(quota_key)
             if not granted:
-                ticket, waited = await self._wait_for_quota(store, quota_key, wait, request)
+                ticket, waited = await self._wait_for_quota(
+                    store, quota_key, wait, request, max_wait
+                )
         if self.rate is not None:
             assert self.burst is not None
             key = self._bucket_keys(request.url)
-            budget = self.max_wait - waited
+            budget = max_wait - waited
             if memory is not None:
                 granted, wait = memory.take_tokens_sync(
                     key, rate=self.rate, burst=self.burst, max_wait=budget
@@ -120,7 +127,7 @@ class RateLimit:
                     key, rate=self.rate, burst=self.burst, max_wait=budget
                 )
             if not granted:
-                raise self._refusal(request, wait, f"the rate of {self.rate:g}/s")
+                raise self._refusal(request, wait, f"the rate of {self.rate:g}/s", max_wait)
             if wait > 0:
                 try:
                     await Clocks.of(request).sleep(wait)
@@ -175,7 +182,7 @@ class RateLimit:
         return response
 
     async def _wait_for_quota(
-        self, store: StateStore, key: str, wait: float, request: Request
+        self, store: StateStore, key: str, wait: float, request: Request, max_wait: float
     ) -> tuple[int, float]:
         """Wait for the window's end and ask again (its end may have been corrected
         meanwhile; others may have been quicker), until granted or past ``max_wait``.
@@ -183,8 +190,9 @@ class RateLimit:
         sleep = Clocks.of(request).sleep
         waited = 0.0
         while True:
-            if waited + wait > self.max_wait:
-                raise self._refusal(request, wait, "the server's announced budget is spent")
+            if waited + wait > max_wait:
+                why = "the server's announced budget is spent"
+                raise self._refusal(request, wait, why, max_wait)
             wait = max(wait, _MIN_WAIT)
             await sleep(wait)
             waited += wait
@@ -203,11 +211,19 @@ class RateLimit:
                 return pause
         return server_budget(headers, clocks.clock())
 
-    def _refusal(self, request: Request, wait: float, why: str) -> RateLimitExceededError:
+    def _refusal(
+        self, request: Request, wait: float, why: str, max_wait: float
+    ) -> RateLimitExceededError:
+        longer = (
+            f"longer than max_wait={self.max_wait:g} s. Not sent (raise max_wait to wait "
+            "that long)."
+            if max_wait >= self.max_wait
+            else f"longer than the {max(max_wait, 0.0):.3g} s left of the call's deadline. "
+            "Not sent (raise deadline= to wait that long)."
+        )
         return RateLimitExceededError(
             f"Rate limit for {request.url.origin()}: {why}; the next slot is {wait:.3g} s "
-            f"away, longer than max_wait={self.max_wait:g} s. Not sent (raise max_wait "
-            "to wait that long).",
+            f"away, {longer}",
             request=request,
             retry_after=wait,
         )

@@ -350,3 +350,23 @@ async def test_callers_cancelled_while_paced_give_their_tokens_back(
     late.cancel()
     await asyncio.gather(late, return_exceptions=True)
     assert waits[-1] == 1.0
+
+
+async def test_a_wait_longer_than_the_deadline_left_is_refused_at_once(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    sent: list[str] = []
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        sent.append(request.url.path)
+        return MockResponse(200)
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    ).with_middleware(RateLimit(1.0, burst=1))  # max_wait=60
+    await client.get("/r")
+    with pytest.raises(stackwire.RateLimitExceededError, match="deadline") as caught:
+        await client.get("/r", deadline=0.5)  # (it slept 1 s, then was sent too late)
+    assert vt.slept == []
+    assert sent == ["/r"]
+    assert caught.value.retry_after == pytest.approx(1.0)
