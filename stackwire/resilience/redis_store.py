@@ -679,7 +679,7 @@ class RedisStateStore:
             SCRIPTS["budget_deposit"],
             (self._key(key, "budget"),),
             (repr(float(window)),),
-            decides=True,
+            decides=False,  # a count of calls: it decides nothing, so it never raises
         )
         if reply is None:
             self.local().budget_deposit_sync(key, window=window)

@@ -127,6 +127,15 @@ async def test_with_raise_what_is_recorded_after_a_call_never_fails_it(
     await store.aclose()
 
 
+async def test_with_raise_only_the_operations_that_decide_raise() -> None:
+    store = RedisStateStore(f"redis://127.0.0.1:{free_port()}/0", on_error="raise")
+    await store.budget_deposit("b", window=10.0)  # the count of a call: never raises
+    await store.release_slot("s", 1)
+    with pytest.raises(stackwire.StateStoreError):
+        await store.budget_withdraw("b", ratio=0.2, min_per_second=10.0, window=10.0)
+    await store.aclose()
+
+
 async def test_redis_killed_mid_run_and_restarted_loses_no_call_and_rejoins(
     serve: Serve,
     make_client: MakeClient,
