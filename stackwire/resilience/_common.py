@@ -57,6 +57,11 @@ def check_number(
 
 
 def check_store(store: object) -> StateStore | None:
+    if isinstance(store, type):  # the class itself has the methods, unbound
+        raise InvalidRequestError(
+            f"store must be a StateStore instance, got the class {store.__name__}: "
+            f"call it ({store.__name__}(...))"
+        )
     if store is not None and not isinstance(store, StateStore):
         raise InvalidRequestError(
             f"store must be a StateStore (such as MemoryStateStore()) or None, got {store!r}"

@@ -234,6 +234,7 @@ async def test_visible_in_the_pipeline_and_absent_by_default(make_client: MakeCl
         {"max_wait": -1},
         {"from_headers": "yes"},
         {"store": object()},
+        {"store": MemoryStateStore},  # the class: each call raised a bare TypeError
     ],
 )
 def test_bad_settings_fail_at_construction(kwargs: dict[str, Any]) -> None:
