@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BATCH", "SCRIPTS", "UNTAKE_TOKENS", "Script"]
+__all__ = ["BATCH", "SCRIPTS", "UNTAKE_QUOTA", "UNTAKE_TOKENS", "Script"]
 
 
 class Script:
@@ -450,4 +450,5 @@ def _batch_source() -> str:
 
 BATCH = Script("batch", _batch_source())
 UNTAKE_TOKENS = Script("untake_tokens", _UNTAKE_TOKENS)  # (run by BATCH, by its name)
+UNTAKE_QUOTA = Script("untake_quota", _UNTAKE_QUOTA)
 """Every operation, as many as one round trip carries, in one script."""

@@ -47,6 +47,9 @@ Server quota (`RateLimit` from response headers)
     last one until a response says otherwise.
     ``pause_quota(key, *, seconds)``: nothing goes through for ``seconds`` (a 429 with
     ``Retry-After``); a later pause never shortens an earlier one.
+    Optional: ``untake_quota(key)`` gives one unit back (at most ``limit``), for a take
+    whose request was not sent (refused by the bucket, or its caller went away); a
+    store without it keeps the unit spent until the window ends.
 
 Concurrency slots (`ConcurrencyLimit`)
     ``acquire_slot(key, *, limit) -> int | None``: a slot (its lease number) when fewer
@@ -346,6 +349,14 @@ class MemoryStateStore:
         quota.remaining = max(0, remaining - max(0, quota.taken - ticket))
         quota.reset_at = reset_at
 
+    def untake_quota_sync(self, key: str) -> None:
+        quota = self._quotas.get(key)
+        if quota is None or quota.remaining is None:
+            return
+        quota.roll(self._now())
+        if quota.remaining is not None and (quota.limit is None or quota.remaining < quota.limit):
+            quota.remaining += 1
+
     def pause_quota_sync(self, key: str, *, seconds: float) -> None:
         now = self._now()
         quota = self._quota(key)
@@ -477,6 +488,9 @@ class MemoryStateStore:
 
     async def take_quota(self, key: str) -> tuple[bool, float, int]:
         return self.take_quota_sync(key)
+
+    async def untake_quota(self, key: str) -> None:
+        self.untake_quota_sync(key)
 
     async def announce_quota(
         self,

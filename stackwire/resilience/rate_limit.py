@@ -38,7 +38,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import InvalidRequestError, RateLimitExceededError
+from ..errors import (
+    CircuitOpenError,
+    ConcurrencyLimitError,
+    InvalidRequestError,
+    RateLimitExceededError,
+    StateStoreError,
+)
 from ..middlewares._retry_delay import parse_retry_after
 from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext
@@ -51,6 +57,8 @@ from ._store import StateStore
 __all__ = ["RateLimit"]
 
 _MIN_WAIT = 0.001  # a window said to end now: look again in a millisecond
+# Refusals of the parts below, raised before any I/O: what this attempt took goes back.
+_REFUSALS = (RateLimitExceededError, ConcurrencyLimitError, CircuitOpenError, StateStoreError)
 
 
 class RateLimit:
@@ -118,25 +126,36 @@ class RateLimit:
             assert self.burst is not None
             key = self._bucket_keys(request.url)
             budget = max_wait - waited
-            if memory is not None:
-                granted, wait = memory.take_tokens_sync(
-                    key, rate=self.rate, burst=self.burst, max_wait=budget
-                )
-            else:
-                granted, wait = await store.take_tokens(
-                    key, rate=self.rate, burst=self.burst, max_wait=budget
-                )
-            if not granted:
-                raise self._refusal(request, wait, f"the rate of {self.rate:g}/s", max_wait)
-            if wait > 0:
-                try:
-                    await Clocks.of(request).sleep(wait)
-                except BaseException:  # gone (cancelled, its deadline passed): unsent
-                    untake = getattr(store, "untake_tokens", None)
-                    if untake is not None:
-                        await untake(key, rate=self.rate, burst=self.burst)
-                    raise
-        response = await call_next(request)
+            try:
+                if memory is not None:
+                    granted, wait = memory.take_tokens_sync(
+                        key, rate=self.rate, burst=self.burst, max_wait=budget
+                    )
+                else:
+                    granted, wait = await store.take_tokens(
+                        key, rate=self.rate, burst=self.burst, max_wait=budget
+                    )
+                if not granted:
+                    raise self._refusal(request, wait, f"the rate of {self.rate:g}/s", max_wait)
+                if wait > 0:
+                    try:
+                        await Clocks.of(request).sleep(wait)
+                    except BaseException:  # gone (cancelled, its deadline passed): unsent
+                        untake = getattr(store, "untake_tokens", None)
+                        if untake is not None:
+                            await untake(key, rate=self.rate, burst=self.burst)
+                        raise
+            except BaseException:
+                # Refused by the bucket, or gone while paced: the unit of the server's
+                # budget taken above was not spent (else each refusal used one up, for
+                # the rest of the window).
+                await self._give_back(store, quota_key, None)
+                raise
+        try:
+            response = await call_next(request)
+        except _REFUSALS:  # refused below (a slot, a breaker, the store): never sent
+            await self._give_back(store, quota_key, key if self.rate is not None else None)
+            raise
         if self.from_headers:
             learned: ServerBudget | float | Unread | None
             if response.status_code != 429:
@@ -199,6 +218,16 @@ class RateLimit:
             granted, wait, ticket = await store.take_quota(key)
             if granted:
                 return ticket, waited
+
+    async def _give_back(self, store: StateStore, quota_key: str, key: str | None) -> None:
+        """Give back what was taken for an attempt that was not sent: the unit of the
+        server's budget, and the token when ``key`` is given (stores that can)."""
+        untake_quota = getattr(store, "untake_quota", None)
+        if self.from_headers and untake_quota is not None:
+            await untake_quota(quota_key)
+        untake_tokens = getattr(store, "untake_tokens", None)
+        if key is not None and untake_tokens is not None:
+            await untake_tokens(key, rate=self.rate, burst=self.burst)
 
     @staticmethod
     def _learn(response: Response[Any], clocks: Clocks) -> ServerBudget | float | None:

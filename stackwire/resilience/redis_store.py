@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..errors import InvalidRequestError, StateStoreError
 from ._common import check_number
-from ._redis_scripts import BATCH, SCRIPTS, UNTAKE_TOKENS, Script
+from ._redis_scripts import BATCH, SCRIPTS, UNTAKE_QUOTA, UNTAKE_TOKENS, Script
 from ._store import MemoryStateStore
 
 if TYPE_CHECKING:
@@ -460,6 +460,16 @@ class RedisStateStore:
             granted, wait, ticket = self.local().take_quota_sync(key)
             return granted, wait, -ticket
         return bool(int(reply[0])), float(_text(reply[1])), int(reply[2])
+
+    async def untake_quota(self, key: str) -> None:
+        """A unit of the announced budget back, for a take whose request was not sent:
+        deferred (sent with this loop's next round trip)."""
+        self._defer(
+            UNTAKE_QUOTA,
+            (self._key(key, "quota"),),
+            (),
+            lambda: self.local().untake_quota_sync(key),
+        )
 
     async def announce_quota(
         self,

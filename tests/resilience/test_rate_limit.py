@@ -371,3 +371,62 @@ async def test_a_wait_longer_than_the_deadline_left_is_refused_at_once(
     assert vt.slept == []
     assert sent == ["/r"]
     assert caught.value.retry_after == pytest.approx(1.0)
+
+
+async def test_a_call_refused_by_the_bucket_leaves_the_server_budget_unspent(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    sent: list[float] = []
+    five_left = {
+        "x-ratelimit-limit-requests": "10",
+        "x-ratelimit-remaining-requests": "5",
+        "x-ratelimit-reset-requests": "60s",
+    }
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        sent.append(vt.now)
+        return MockResponse(200, headers=five_left)
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    ).with_middleware(RateLimit(1.0, burst=1, max_wait=0.0))
+    await client.get("/r")  # the server has 5 left for 60 s; the bucket is empty
+    for _ in range(5):
+        with pytest.raises(stackwire.RateLimitExceededError):
+            await client.get("/r")
+    vt.advance(1.0)  # a token again, and the server's 5 are still there
+    await client.get("/r")  # (the five refusals had used them up: refused for 59 s)
+    assert len(sent) == 2
+
+
+async def test_a_call_refused_below_leaves_its_token_and_budget_unspent(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    sent: list[str] = []
+    one_left = {
+        "x-ratelimit-limit-requests": "10",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "60s",
+    }
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        sent.append(request.url.path)
+        return MockResponse(200, headers=one_left)
+
+    async def refuse_once(
+        request: stackwire.Request, call_next: stackwire.CallNext
+    ) -> stackwire.Response[Any]:
+        if request.url.path == "/refused":  # as a ConcurrencyLimit below would
+            raise stackwire.ConcurrencyLimitError("no slot", request=request)
+        return await call_next(request)
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    )
+    client = client.with_middleware(RateLimit(0.001, burst=2, max_wait=0.0))
+    client = client.with_middleware(refuse_once)
+    await client.get("/r")  # the server: 1 left for 60 s; the bucket: 1 token
+    with pytest.raises(stackwire.ConcurrencyLimitError):
+        await client.get("/refused")
+    await client.get("/r")  # the unit and the token it took are back
+    assert sent == ["/r", "/r"]
