@@ -111,7 +111,7 @@ class RateLimit:
         quota_key = ""
         max_wait = self.max_wait
         if request.deadline_at is not None:  # a wait never outlasts the call's deadline
-            max_wait = min(max_wait, request.deadline_at - time.monotonic())
+            max_wait = max(0.0, min(max_wait, request.deadline_at - time.monotonic()))
         if self.from_headers:
             quota_key = self._quota_keys(request.url)
             if memory is not None:
@@ -247,7 +247,7 @@ class RateLimit:
             f"longer than max_wait={self.max_wait:g} s. Not sent (raise max_wait to wait "
             "that long)."
             if max_wait >= self.max_wait
-            else f"longer than the {max(max_wait, 0.0):.3g} s left of the call's deadline. "
+            else f"longer than the {max_wait:.3g} s left of the call's deadline. "
             "Not sent (raise deadline= to wait that long)."
         )
         return RateLimitExceededError(
