@@ -13,7 +13,19 @@ from ..pipeline.clocks import Clocks
 from ..pipeline.request import Request
 from ._store import MemoryStateStore, StateStore
 
-__all__ = ["Deferring", "OriginKeys", "StoreSlot", "check_number", "check_store"]
+__all__ = [
+    "MIN_WINDOW",
+    "Deferring",
+    "OriginKeys",
+    "StoreSlot",
+    "check_number",
+    "check_store",
+]
+
+# The shortest sliding window: a window is counted in slices of a tenth of it, numbered
+# by ``now // slice``; a shorter one made that number overflow (an OverflowError after
+# the request was sent) or, in Redis, lose its last digits.
+MIN_WINDOW = 0.001
 
 
 def check_number(
@@ -45,6 +57,11 @@ def check_number(
 
 
 def check_store(store: object) -> StateStore | None:
+    if isinstance(store, type):  # the class itself has the methods, unbound
+        raise InvalidRequestError(
+            f"store must be a StateStore instance, got the class {store.__name__}: "
+            f"call it ({store.__name__}(...))"
+        )
     if store is not None and not isinstance(store, StateStore):
         raise InvalidRequestError(
             f"store must be a StateStore (such as MemoryStateStore()) or None, got {store!r}"

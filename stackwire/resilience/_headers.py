@@ -30,6 +30,7 @@ from datetime import datetime
 import msgspec
 
 __all__ = [
+    "MAX_RESET",
     "BudgetReader",
     "ServerBudget",
     "Unread",
@@ -43,8 +44,8 @@ __all__ = [
     "server_budget",
 ]
 
-# Longer than any real window: a reset further away than this is absurd.
-_MAX_RESET = 366 * 24 * 3600.0
+# Longer than any real window: a reset (or a 429's pause) further away than this is absurd.
+MAX_RESET = 366 * 24 * 3600.0
 _MAX_COUNT = 10**12
 
 
@@ -96,7 +97,7 @@ def parse_go_duration(text: str) -> float | None:
         return None
     bare = _number(text) if text[-1].isdigit() or text[-1] == "." else None
     if bare is not None:
-        return bare if bare <= _MAX_RESET else None
+        return bare if bare <= MAX_RESET else None
     total = 0.0
     position = 0
     for match in _GO_PART.finditer(text):
@@ -104,7 +105,7 @@ def parse_go_duration(text: str) -> float | None:
             return None
         total += float(match.group(1)) * _GO_UNITS[match.group(2)]
         position = match.end()
-    if position != len(text) or position == 0 or not total <= _MAX_RESET:
+    if position != len(text) or position == 0 or not total <= MAX_RESET:
         return None
     return total
 
@@ -148,9 +149,18 @@ def _count(text: str | None) -> int | None:
 
 
 def _reset_ok(reset_in: float | None) -> float | None:
-    if reset_in is None or not math.isfinite(reset_in) or reset_in <= 0 or reset_in > _MAX_RESET:
+    if reset_in is None or not math.isfinite(reset_in) or reset_in <= 0 or reset_in > MAX_RESET:
         return None
     return reset_in
+
+
+def _limit_ok(limit: int | None, remaining: int) -> int | None:
+    """The announced limit, or ``None`` when it cannot be trusted: below the remaining
+    count (inconsistent), or 0 (a window that never releases anything would keep every
+    call waiting for ever, and no response could ever say otherwise)."""
+    if limit is not None and (limit < remaining or limit == 0):
+        return None
+    return limit
 
 
 def _budget(
@@ -159,9 +169,7 @@ def _budget(
     reset_in = _reset_ok(reset_in)
     if remaining is None or reset_in is None:
         return None
-    if limit is not None and remaining > limit:
-        limit = None  # inconsistent: trust the remaining count only
-    return ServerBudget(limit, remaining, reset_in)
+    return ServerBudget(_limit_ok(limit, remaining), remaining, reset_in)
 
 
 _OPENAI_LIMIT = "x-ratelimit-limit-requests"
@@ -285,9 +293,8 @@ def parse_ietf(policy: str | None, ratelimit: str | None) -> ServerBudget | None
         if remaining is None or reset_in is None:
             continue
         limit, window = policies.get(name, (None, None))
-        if limit is not None and remaining > limit:
-            limit = None
-        window = window if window is not None and 0 < window <= _MAX_RESET else None
+        limit = _limit_ok(limit, remaining)
+        window = window if window is not None and 0 < window <= MAX_RESET else None
         candidate = ServerBudget(limit, remaining, reset_in, window)
         if best is None or candidate.remaining < best.remaining:
             best = candidate

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BATCH", "SCRIPTS", "Script"]
+__all__ = ["BATCH", "SCRIPTS", "UNTAKE_QUOTA", "UNTAKE_TOKENS", "Script"]
 
 
 class Script:
@@ -41,7 +41,9 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local function fmt(x) return string.format('%.17g', x) end
 local function ttl(key, seconds)
-  -- a little longer than the longest duration that matters to the key
+  -- a little longer than the longest duration that matters to the key (at most ~31
+  -- years: PEXPIRE refuses a huge time, and a failed script fails its whole trip)
+  if not (seconds < 1e9) then seconds = 1e9 end
   local margin = seconds * 0.1
   if margin < 1 then margin = 1 end
   redis.call('PEXPIRE', key, math.ceil((seconds + margin) * 1000))
@@ -447,4 +449,6 @@ def _batch_source() -> str:
 
 
 BATCH = Script("batch", _batch_source())
+UNTAKE_TOKENS = Script("untake_tokens", _UNTAKE_TOKENS)  # (run by BATCH, by its name)
+UNTAKE_QUOTA = Script("untake_quota", _UNTAKE_QUOTA)
 """Every operation, as many as one round trip carries, in one script."""

@@ -24,7 +24,10 @@ Token bucket (`RateLimit`'s own rate)
     reserve one token: ``(True, wait)``, ``wait`` the seconds the caller must wait before
     it may send (``0.0``: now); the bucket may go into debt, so waiting callers are
     served in order. ``(False, wait)`` when that wait would be longer than ``max_wait``:
-    then nothing is taken.
+    then nothing is taken. Optional: ``untake_tokens(key, *, rate, burst)`` gives one
+    back (refill first, at most ``burst``), for a caller that went away while it waited
+    (cancelled, or its deadline passed) and so sent nothing; a store without it keeps
+    the debt, and the callers after it wait ``1 / rate`` longer each.
 
 Server quota (`RateLimit` from response headers)
     ``take_quota(key) -> tuple[bool, float, int]``: take one unit of the budget the
@@ -44,6 +47,9 @@ Server quota (`RateLimit` from response headers)
     last one until a response says otherwise.
     ``pause_quota(key, *, seconds)``: nothing goes through for ``seconds`` (a 429 with
     ``Retry-After``); a later pause never shortens an earlier one.
+    Optional: ``untake_quota(key)`` gives one unit back (at most ``limit``), for a take
+    whose request was not sent (refused by the bucket, or its caller went away); a
+    store without it keeps the unit spent until the window ends.
 
 Concurrency slots (`ConcurrencyLimit`)
     ``acquire_slot(key, *, limit) -> int | None``: a slot (its lease number) when fewer
@@ -262,6 +268,16 @@ class MemoryStateStore:
         bucket.tokens -= 1.0
         return True, wait
 
+    def untake_tokens_sync(self, key: str, *, rate: float, burst: float) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return
+        now = self._now()
+        if now > bucket.updated:
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+        bucket.tokens = min(burst, bucket.tokens + 1.0)
+
     # -- server quota --------------------------------------------------------------
 
     def _quota(self, key: str) -> _Quota:
@@ -332,6 +348,14 @@ class MemoryStateStore:
         # made after this request's, which it may not have seen yet.
         quota.remaining = max(0, remaining - max(0, quota.taken - ticket))
         quota.reset_at = reset_at
+
+    def untake_quota_sync(self, key: str) -> None:
+        quota = self._quotas.get(key)
+        if quota is None or quota.remaining is None:
+            return
+        quota.roll(self._now())
+        if quota.remaining is not None and (quota.limit is None or quota.remaining < quota.limit):
+            quota.remaining += 1
 
     def pause_quota_sync(self, key: str, *, seconds: float) -> None:
         now = self._now()
@@ -459,8 +483,14 @@ class MemoryStateStore:
     ) -> tuple[bool, float]:
         return self.take_tokens_sync(key, rate=rate, burst=burst, max_wait=max_wait)
 
+    async def untake_tokens(self, key: str, *, rate: float, burst: float) -> None:
+        self.untake_tokens_sync(key, rate=rate, burst=burst)
+
     async def take_quota(self, key: str) -> tuple[bool, float, int]:
         return self.take_quota_sync(key)
+
+    async def untake_quota(self, key: str) -> None:
+        self.untake_quota_sync(key)
 
     async def announce_quota(
         self,

@@ -28,7 +28,6 @@ the calls made before it opens do not multiply the load.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,7 @@ from ..errors import (
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
-from ._common import OriginKeys, StoreSlot, check_number, check_store
+from ._common import MIN_WINDOW, OriginKeys, StoreSlot, check_number, check_store
 from ._store import StateStore
 
 __all__ = ["CircuitBreaker", "default_is_failure"]
@@ -91,7 +90,7 @@ class CircuitBreaker:
         assert ratio is not None
         self.failure_ratio = ratio
         self.min_calls = min_calls
-        self.window = check_number("window", window) or 0.0
+        self.window = check_number("window", window, minimum=MIN_WINDOW, inclusive=True) or 0.0
         self.open_for = check_number("open_for", open_for) or 0.0
         self.is_failure = is_failure
         self._store = StoreSlot(check_store(store))
@@ -122,15 +121,15 @@ class CircuitBreaker:
         probe = state == "probe"
         try:
             response = await call_next(request)
-        except asyncio.CancelledError:
-            await self._record(store, key, "abandoned", probe)
-            raise
         except _REFUSALS:
             await self._record(store, key, "abandoned", probe)
             raise
         except Exception as exc:
             failed = self._judge(exc)
             await self._record(store, key, "failure" if failed else "success", probe)
+            raise
+        except BaseException:  # cancelled (or worse): frees the probe, counts nothing
+            await self._record(store, key, "abandoned", probe)
             raise
         if self.is_failure is default_is_failure:
             outcome = "failure" if response.status_code >= 500 else "success"

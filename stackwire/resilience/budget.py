@@ -30,7 +30,7 @@ other retried failure.
 from __future__ import annotations
 
 from ..pipeline.request import Request
-from ._common import StoreSlot, check_number, check_store
+from ._common import MIN_WINDOW, StoreSlot, check_number, check_store
 from ._store import StateStore
 
 __all__ = ["RetryBudget"]
@@ -53,7 +53,7 @@ class RetryBudget:
     ) -> None:
         self.ratio = check_number("ratio", ratio, inclusive=True) or 0.0
         self.min_per_second = check_number("min_per_second", min_per_second, inclusive=True) or 0.0
-        self.window = check_number("window", window) or 0.0
+        self.window = check_number("window", window, minimum=MIN_WINDOW, inclusive=True) or 0.0
         self._store = StoreSlot(check_store(store))
         self._key = f"retry_budget:{self.ratio!r}:{self.min_per_second!r}:{self.window!r}"
 

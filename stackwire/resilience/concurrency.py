@@ -20,13 +20,15 @@ for other attempts, not a sleep, so the client's injected ``sleep`` is not used)
 
 Retries and timeouts: a refusal is never retried. The queue wait is not part of the
 per-attempt timeout (it starts when the request is sent), but a call ``deadline`` keeps
-running while queued.
+running while queued: a call still queued at its deadline is refused
+(`ConcurrencyLimitError`) then, as at the end of ``max_wait``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections import deque
 from typing import Any
@@ -143,6 +145,11 @@ class ConcurrencyLimit:
     ) -> int:
         loop = asyncio.get_running_loop()
         deadline = None if self.max_wait is None else loop.time() + self.max_wait
+        by_call = False  # the call's deadline comes first (on time.monotonic, as the loop's)
+        if request.deadline_at is not None:
+            left = loop.time() + (request.deadline_at - time.monotonic())
+            if deadline is None or left < deadline:
+                deadline, by_call = left, True
         while True:
             waiter: asyncio.Future[None] = loop.create_future()
             queue.append(waiter)
@@ -166,10 +173,14 @@ class ConcurrencyLimit:
             if lease is not None:
                 return lease
             if deadline is not None and loop.time() >= deadline:
+                within, raise_ = (
+                    (f"before the call's deadline of {request.options.deadline} s", "deadline")
+                    if by_call
+                    else (f"within max_wait={self.max_wait:g} s", "max_wait")
+                )
                 raise ConcurrencyLimitError(
                     f"No free slot among max_in_flight={self.max_in_flight} attempts in flight "
-                    f"within max_wait={self.max_wait:g} s; not sent (raise max_wait or "
-                    "max_in_flight).",
+                    f"{within}; not sent (raise {raise_} or max_in_flight).",
                     request=request,
                 )
 

@@ -11,7 +11,8 @@ the reset at most the announced limit goes through. A 429 with ``Retry-After`` (
 longer than ``max_wait`` raises `RateLimitExceededError` at once, before any I/O, with
 the wait in ``retry_after`` (a call that waited for one window and finds the next one
 spent too, as others were quicker, is refused as soon as its total wait would pass
-``max_wait``). Malformed headers are ignored.
+``max_wait``); so does a wait longer than what is left of the call's ``deadline``.
+Malformed headers are ignored.
 
 Where it sits: added with ``client.with_middleware(RateLimit(...))``, below ``retry``
 (once per attempt): every attempt, retries included, spends budget, as it does on the
@@ -29,26 +30,35 @@ Retries and timeouts: a 429 is still retried by ``retry`` (after its ``Retry-Aft
 the retry then finds the origin's pause over and goes straight through. A refusal is
 never retried. The wait happens inside the attempt, before its request is sent: the
 per-attempt timeout starts after it (the transport's clock), but a call ``deadline``
-counts it.
+counts it: a wait that would outlast the deadline is refused at once.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from ..errors import InvalidRequestError, RateLimitExceededError
+from ..errors import (
+    CircuitOpenError,
+    ConcurrencyLimitError,
+    InvalidRequestError,
+    RateLimitExceededError,
+    StateStoreError,
+)
 from ..middlewares._retry_delay import parse_retry_after
 from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._common import OriginKeys, StoreSlot, check_number, check_store
-from ._headers import BudgetReader, ServerBudget, Unread, server_budget
+from ._headers import MAX_RESET, BudgetReader, ServerBudget, Unread, server_budget
 from ._store import StateStore
 
 __all__ = ["RateLimit"]
 
 _MIN_WAIT = 0.001  # a window said to end now: look again in a millisecond
+# Refusals of the parts below, raised before any I/O: what this attempt took goes back.
+_REFUSALS = (RateLimitExceededError, ConcurrencyLimitError, CircuitOpenError, StateStoreError)
 
 
 class RateLimit:
@@ -99,6 +109,9 @@ class RateLimit:
         ticket = 0
         waited = 0.0
         quota_key = ""
+        max_wait = self.max_wait
+        if request.deadline_at is not None:  # a wait never outlasts the call's deadline
+            max_wait = max(0.0, min(max_wait, request.deadline_at - time.monotonic()))
         if self.from_headers:
             quota_key = self._quota_keys(request.url)
             if memory is not None:
@@ -106,24 +119,43 @@ class RateLimit:
             else:
                 granted, wait, ticket = await store.take_quota(quota_key)
             if not granted:
-                ticket, waited = await self._wait_for_quota(store, quota_key, wait, request)
+                ticket, waited = await self._wait_for_quota(
+                    store, quota_key, wait, request, max_wait
+                )
         if self.rate is not None:
             assert self.burst is not None
             key = self._bucket_keys(request.url)
-            budget = self.max_wait - waited
-            if memory is not None:
-                granted, wait = memory.take_tokens_sync(
-                    key, rate=self.rate, burst=self.burst, max_wait=budget
-                )
-            else:
-                granted, wait = await store.take_tokens(
-                    key, rate=self.rate, burst=self.burst, max_wait=budget
-                )
-            if not granted:
-                raise self._refusal(request, wait, f"the rate of {self.rate:g}/s")
-            if wait > 0:
-                await Clocks.of(request).sleep(wait)
-        response = await call_next(request)
+            budget = max_wait - waited
+            try:
+                if memory is not None:
+                    granted, wait = memory.take_tokens_sync(
+                        key, rate=self.rate, burst=self.burst, max_wait=budget
+                    )
+                else:
+                    granted, wait = await store.take_tokens(
+                        key, rate=self.rate, burst=self.burst, max_wait=budget
+                    )
+                if not granted:
+                    raise self._refusal(request, wait, f"the rate of {self.rate:g}/s", max_wait)
+                if wait > 0:
+                    try:
+                        await Clocks.of(request).sleep(wait)
+                    except BaseException:  # gone (cancelled, its deadline passed): unsent
+                        untake = getattr(store, "untake_tokens", None)
+                        if untake is not None:
+                            await untake(key, rate=self.rate, burst=self.burst)
+                        raise
+            except BaseException:
+                # Refused by the bucket, or gone while paced: the unit of the server's
+                # budget taken above was not spent (else each refusal used one up, for
+                # the rest of the window).
+                await self._give_back(store, quota_key, None)
+                raise
+        try:
+            response = await call_next(request)
+        except _REFUSALS:  # refused below (a slot, a breaker, the store): never sent
+            await self._give_back(store, quota_key, key if self.rate is not None else None)
+            raise
         if self.from_headers:
             learned: ServerBudget | float | Unread | None
             if response.status_code != 429:
@@ -169,7 +201,7 @@ class RateLimit:
         return response
 
     async def _wait_for_quota(
-        self, store: StateStore, key: str, wait: float, request: Request
+        self, store: StateStore, key: str, wait: float, request: Request, max_wait: float
     ) -> tuple[int, float]:
         """Wait for the window's end and ask again (its end may have been corrected
         meanwhile; others may have been quicker), until granted or past ``max_wait``.
@@ -177,14 +209,25 @@ class RateLimit:
         sleep = Clocks.of(request).sleep
         waited = 0.0
         while True:
-            if waited + wait > self.max_wait:
-                raise self._refusal(request, wait, "the server's announced budget is spent")
+            if waited + wait > max_wait:
+                why = "the server's announced budget is spent"
+                raise self._refusal(request, wait, why, max_wait)
             wait = max(wait, _MIN_WAIT)
             await sleep(wait)
             waited += wait
             granted, wait, ticket = await store.take_quota(key)
             if granted:
                 return ticket, waited
+
+    async def _give_back(self, store: StateStore, quota_key: str, key: str | None) -> None:
+        """Give back what was taken for an attempt that was not sent: the unit of the
+        server's budget, and the token when ``key`` is given (stores that can)."""
+        untake_quota = getattr(store, "untake_quota", None)
+        if self.from_headers and untake_quota is not None:
+            await untake_quota(quota_key)
+        untake_tokens = getattr(store, "untake_tokens", None)
+        if key is not None and untake_tokens is not None:
+            await untake_tokens(key, rate=self.rate, burst=self.burst)
 
     @staticmethod
     def _learn(response: Response[Any], clocks: Clocks) -> ServerBudget | float | None:
@@ -193,15 +236,23 @@ class RateLimit:
         headers = response.headers
         if response.status_code == 429:
             pause = parse_retry_after(headers, clocks.clock())
-            if pause is not None:
+            if pause is not None and pause <= MAX_RESET:  # (a longer one is absurd)
                 return pause
         return server_budget(headers, clocks.clock())
 
-    def _refusal(self, request: Request, wait: float, why: str) -> RateLimitExceededError:
+    def _refusal(
+        self, request: Request, wait: float, why: str, max_wait: float
+    ) -> RateLimitExceededError:
+        longer = (
+            f"longer than max_wait={self.max_wait:g} s. Not sent (raise max_wait to wait "
+            "that long)."
+            if max_wait >= self.max_wait
+            else f"longer than the {max_wait:.3g} s left of the call's deadline. "
+            "Not sent (raise deadline= to wait that long)."
+        )
         return RateLimitExceededError(
             f"Rate limit for {request.url.origin()}: {why}; the next slot is {wait:.3g} s "
-            f"away, longer than max_wait={self.max_wait:g} s. Not sent (raise max_wait "
-            "to wait that long).",
+            f"away, {longer}",
             request=request,
             retry_after=wait,
         )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TypedDict
 
 import pytest
+import redis
 import redis.asyncio
 
 from stackwire import InvalidRequestError, MemoryStateStore, RedisStateStore, StateStore
@@ -244,6 +246,105 @@ async def test_every_key_has_the_prefix_one_hash_tag_and_a_ttl(
     assert 10_000 < ttls[f"{prefix}{{retry_budget}}:budget"] <= 11_000
 
 
+async def test_durations_past_what_pexpire_takes_are_not_a_redis_failure(
+    make_store: MakeStore,
+) -> None:
+    # A key's TTL follows burst/rate, window, open_for or a pause: PEXPIRE refuses one
+    # of ~3,000 years and more, which failed the whole round trip, so Redis counted as
+    # unreachable (with on_error="raise", the next calls raised StateStoreError).
+    store = make_store(on_error="raise")
+    assert (await store.take_tokens("slow", rate=1e-12, burst=1.0, max_wait=1e300))[0]
+    await store.pause_quota("q", seconds=1e15)
+    await store.breaker_record(
+        "b",
+        outcome="failure",
+        probe=False,
+        failure_ratio=0.5,
+        min_calls=4,
+        window=1e300,
+        open_for=1,
+    )
+    assert store.reachable
+    assert (await store.take_quota("q"))[0] is False
+
+
+class SlowReplies:
+    """A TCP proxy to Redis that passes commands on at once and every reply
+    ``delay`` seconds late: a command has run when its caller is cancelled."""
+
+    def __init__(self, port: int, delay: float = 0.02) -> None:
+        self.port = port
+        self.delay = delay
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self.accept, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        for source, sink, delay in ((reader, up_writer, 0.0), (up_reader, writer, self.delay)):
+            task = asyncio.ensure_future(self.pump(source, sink, delay))
+            self.tasks.add(task)
+
+    async def pump(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, delay: float
+    ) -> None:
+        try:
+            while data := await source.read(65536):
+                await asyncio.sleep(delay)
+                sink.write(data)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            sink.close()
+
+    async def close(self) -> None:
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks)
+
+
+@pytest.mark.parametrize("path", ["alone", "batched"])
+async def test_a_slot_or_probe_whose_caller_is_cancelled_mid_trip_is_given_back(
+    path: str, make_store: MakeStore, redis_server: RedisServer
+) -> None:
+    # The command ran, but its caller was cancelled (or timed out) before the answer
+    # came: what it took was held until its lease ended (60 s), the only slot there is.
+    proxy = SlowReplies(int(redis_server.url.rsplit(":", 1)[1].split("/")[0]))
+    store = make_store(await proxy.start())
+    try:
+        breaker = BreakerSettings(failure_ratio=0.5, min_calls=1, window=10.0, open_for=0.01)
+        await store.breaker_record("b", outcome="failure", probe=False, **breaker)
+        await asyncio.sleep(0.01)  # open_for is over: the next attempt is the probe
+        checks: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.acquire_slot("s", limit=1),
+            lambda: store.breaker_acquire("b", open_for=0.01),
+        ]
+        if path == "alone":  # nothing else out: each check goes in a trip of its own
+            for check in checks:
+                task = asyncio.ensure_future(check())
+                await asyncio.sleep(0.01)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        else:  # another trip out: they wait, together, for the batcher's next one
+            first = asyncio.ensure_future(store.take_quota("q"))
+            await asyncio.sleep(0)
+            tasks = [asyncio.ensure_future(check()) for check in checks]
+            await asyncio.sleep(0.03)  # the first answer is in, the batched trip is out
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(first, *tasks, return_exceptions=True)
+        await asyncio.sleep(0.03)  # the answers are in, and what they took given back
+        assert await store.acquire_slot("s", limit=1) is not None
+        assert (await store.breaker_acquire("b", open_for=0.01))[0] == "probe"
+        assert store.reachable
+    finally:
+        await store.aclose()
+        await proxy.close()
+
+
 async def test_a_server_that_forgot_the_scripts_is_sent_them_again(
     make_store: MakeStore, redis_server: RedisServer
 ) -> None:
@@ -274,6 +375,8 @@ async def test_a_client_passed_in_is_used_and_never_closed(
 def test_bad_arguments_are_refused_at_construction() -> None:
     with pytest.raises(InvalidRequestError, match="redis must be"):
         RedisStateStore("localhost:6379")
+    with pytest.raises(InvalidRequestError, match="not the blocking Redis"):
+        RedisStateStore(redis.Redis())  # type: ignore[arg-type]  # (it failed every operation)
     with pytest.raises(InvalidRequestError, match="on_error"):
         RedisStateStore("redis://localhost", on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match="timeout"):

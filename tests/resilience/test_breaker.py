@@ -11,6 +11,7 @@ from aiohttp import web
 
 import stackwire
 from stackwire import CircuitBreaker, MemoryStateStore
+from stackwire.testing import MockResponse, MockTransport
 from tests.conftest import RawServer, Serve, routes
 from tests.resilience.conftest import VirtualTime
 
@@ -127,6 +128,37 @@ async def test_while_the_probe_is_out_the_others_fail_fast(
     assert len(hits) == 6
 
 
+class Interrupted(BaseException):
+    """Not an Exception, nor a cancellation (as KeyboardInterrupt, SystemExit)."""
+
+
+async def test_a_probe_ended_by_a_base_exception_frees_the_probe(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    failed = MockResponse(503)
+    outcomes: list[MockResponse | BaseException] = [failed] * 4
+    outcomes += [Interrupted(), MockResponse(200)]
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    )
+    client = client.with_options(max_retries=0).with_middleware(breaker())
+    for _ in range(4):
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await client.get("/r")
+    vt.advance(30.0)
+    with pytest.raises(Interrupted):
+        await client.get("/r")
+    await client.get("/r")  # the next attempt probes: the breaker was stuck half-open
+    assert outcomes == []
+
+
 async def test_4xx_never_counts_as_a_failure(
     serve: Serve, make_client: MakeClient, vt: VirtualTime
 ) -> None:
@@ -206,6 +238,7 @@ async def test_a_custom_failure_predicate(
         {"failure_ratio": 1.5},
         {"min_calls": 0},
         {"window": 0},
+        {"window": 1e-300},  # its slices overflowed a slice number
         {"open_for": -1},
         {"is_failure": 3},
     ],

@@ -146,7 +146,8 @@ def test_bad_retry_budget(bad: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"ratio": -0.1}, {"min_per_second": -1}, {"window": 0}, {"store": 3}]
+    "kwargs",
+    [{"ratio": -0.1}, {"min_per_second": -1}, {"window": 0}, {"window": 1e-300}, {"store": 3}],
 )
 def test_bad_budget_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(stackwire.InvalidRequestError):

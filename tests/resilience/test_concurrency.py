@@ -74,6 +74,21 @@ async def test_a_queue_wait_past_max_wait_is_refused_without_io(
     assert server.total == 1
 
 
+async def test_a_call_still_queued_at_its_deadline_is_refused_then(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    base, server = await gauge(serve, hold=0.3)
+    client = make_client(base).with_middleware(ConcurrencyLimit(1))  # max_wait=None
+    slow = asyncio.ensure_future(client.get("/r"))
+    await asyncio.sleep(0.02)  # it holds the one slot for 0.3 s
+    with pytest.raises(stackwire.ConcurrencyLimitError, match="deadline") as caught:
+        await client.get("/r", deadline=0.05)  # (it queued until the slot came back)
+    assert caught.value.retries_taken == 0
+    assert not slow.done()  # refused at the deadline, not when the slot came back
+    await slow
+    assert server.total == 1
+
+
 @pytest.mark.parametrize("seed", [15, 16, 17, 18])
 async def test_cancellation_anywhere_keeps_the_count_exact(
     seed: int, serve: Serve, make_client: MakeClient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from yarl import URL
 
 import stackwire
 from stackwire import MemoryStateStore, RateLimit
+from stackwire.testing import MockResponse, MockTransport
 from tests.conftest import Serve, routes
 from tests.resilience.conftest import VirtualTime
 
@@ -232,6 +234,7 @@ async def test_visible_in_the_pipeline_and_absent_by_default(make_client: MakeCl
         {"max_wait": -1},
         {"from_headers": "yes"},
         {"store": object()},
+        {"store": MemoryStateStore},  # the class: each call raised a bare TypeError
     ],
 )
 def test_bad_settings_fail_at_construction(kwargs: dict[str, Any]) -> None:
@@ -272,3 +275,158 @@ async def test_a_bucket_and_the_server_budget_together(
     # the bucket paced calls 3 and 4 by a second each; the fifth waited for the window
     assert vt.slept[:2] == [1.0, 1.0]
     assert sum(vt.slept) == pytest.approx(10.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "spent",
+    [
+        {"X-RateLimit-Limit": "0", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"},
+        {"RateLimit-Policy": '"p";q=0;w=5', "RateLimit": '"p";r=0;t=5'},
+    ],
+)
+async def test_an_announced_limit_of_0_waits_for_the_reset_only_once(
+    spent: dict[str, str], serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    # A window that "releases 0" would hold every later call until max_wait and refuse
+    # it, for ever: no request would go out to learn otherwise.
+    hits: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(vt.now)
+        return web.json_response({}, headers=spent if len(hits) == 1 else None)
+
+    base = await serve(routes(("GET", "/r", handle)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock).with_middleware(RateLimit())
+    for _ in range(3):
+        await client.get("/r")
+    assert len(hits) == 3
+    assert vt.slept == [5.0]
+
+
+async def test_an_absurd_retry_after_on_a_429_does_not_pause_the_origin(
+    serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    hits: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        status = 429 if len(hits) == 1 else 200
+        return web.json_response({}, status=status, headers={"Retry-After": "9" * 12})
+
+    base = await serve(routes(("GET", "/r", handle)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock, max_retries=0)
+    client = client.with_middleware(RateLimit())
+    with pytest.raises(stackwire.RateLimitError):
+        await client.get("/r")
+    await client.get("/r")  # not refused for 31,000 years
+    assert len(hits) == 2
+
+
+async def test_callers_cancelled_while_paced_give_their_tokens_back(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    waits: list[float] = []
+
+    async def sleep_until_cancelled(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.Event().wait()
+
+    part = RateLimit(1.0, burst=1)
+    client = make_client(
+        "http://api.test/",
+        transport=MockTransport(lambda request: MockResponse(200)),
+        sleep=sleep_until_cancelled,
+        clock=vt.clock,
+    ).with_middleware(part)
+    await client.get("/r")  # the burst: the bucket is empty
+    calls = [asyncio.ensure_future(client.get("/r")) for _ in range(10)]
+    await asyncio.sleep(0)
+    assert waits == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]  # paced in order
+    for call in calls:
+        call.cancel()
+    await asyncio.gather(*calls, return_exceptions=True)
+    # None of them was sent: the next call waits for one token, not for eleven.
+    late = asyncio.ensure_future(client.get("/r"))
+    await asyncio.sleep(0)
+    late.cancel()
+    await asyncio.gather(late, return_exceptions=True)
+    assert waits[-1] == 1.0
+
+
+async def test_a_wait_longer_than_the_deadline_left_is_refused_at_once(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    sent: list[str] = []
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        sent.append(request.url.path)
+        return MockResponse(200)
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    ).with_middleware(RateLimit(1.0, burst=1))  # max_wait=60
+    await client.get("/r", deadline=1e-9)  # no wait: not refused (the transport decides)
+    with pytest.raises(stackwire.RateLimitExceededError, match="deadline") as caught:
+        await client.get("/r", deadline=0.5)  # (it slept 1 s, then was sent too late)
+    assert vt.slept == []
+    assert sent == ["/r"]
+    assert caught.value.retry_after == pytest.approx(1.0)
+
+
+async def test_a_call_refused_by_the_bucket_leaves_the_server_budget_unspent(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    sent: list[float] = []
+    five_left = {
+        "x-ratelimit-limit-requests": "10",
+        "x-ratelimit-remaining-requests": "5",
+        "x-ratelimit-reset-requests": "60s",
+    }
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        sent.append(vt.now)
+        return MockResponse(200, headers=five_left)
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    ).with_middleware(RateLimit(1.0, burst=1, max_wait=0.0))
+    await client.get("/r")  # the server has 5 left for 60 s; the bucket is empty
+    for _ in range(5):
+        with pytest.raises(stackwire.RateLimitExceededError):
+            await client.get("/r")
+    vt.advance(1.0)  # a token again, and the server's 5 are still there
+    await client.get("/r")  # (the five refusals had used them up: refused for 59 s)
+    assert len(sent) == 2
+
+
+async def test_a_call_refused_below_leaves_its_token_and_budget_unspent(
+    make_client: MakeClient, vt: VirtualTime
+) -> None:
+    sent: list[str] = []
+    one_left = {
+        "x-ratelimit-limit-requests": "10",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "60s",
+    }
+
+    def handle(request: stackwire.Request) -> MockResponse:
+        sent.append(request.url.path)
+        return MockResponse(200, headers=one_left)
+
+    async def refuse_once(
+        request: stackwire.Request, call_next: stackwire.CallNext
+    ) -> stackwire.Response[Any]:
+        if request.url.path == "/refused":  # as a ConcurrencyLimit below would
+            raise stackwire.ConcurrencyLimitError("no slot", request=request)
+        return await call_next(request)
+
+    client = make_client(
+        "http://api.test/", transport=MockTransport(handle), sleep=vt.sleep, clock=vt.clock
+    )
+    client = client.with_middleware(RateLimit(0.001, burst=2, max_wait=0.0))
+    client = client.with_middleware(refuse_once)
+    await client.get("/r")  # the server: 1 left for 60 s; the bucket: 1 token
+    with pytest.raises(stackwire.ConcurrencyLimitError):
+        await client.get("/refused")
+    await client.get("/r")  # the unit and the token it took are back
+    assert sent == ["/r", "/r"]
