@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import math
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -214,7 +213,7 @@ def _wait_limit(request: Request) -> float | None:
     if total is not None and not math.isfinite(total):
         total = None
     if request.deadline_at is not None:
-        left = max(request.deadline_at - time.monotonic(), 0.0)
+        left = max(request.deadline_at - Clocks.of(request).monotonic(), 0.0)
         total = left if total is None else min(total, left)
     return total
 

@@ -120,8 +120,9 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     - ``body``: bytes, a one-shot `StreamingBody`, or ``None``;
     - ``options``: the typed per-call options (`RequestOptions`);
     - ``extensions``: data for middlewares, keyed by `ExtensionKey`;
-    - ``deadline_at``: ``time.monotonic()`` value by which the whole call must end
-      (set by the ``timeout`` middleware when a deadline is configured);
+    - ``deadline_at``: the monotonic time by which the whole call must end, on
+      ``Clocks.of(request).monotonic`` (`time.monotonic`, or the client's injected
+      clock), set by the ``timeout`` middleware when a deadline is configured;
     - ``attempt``: 0 for the first attempt, 1 for the first retry, ... (set by ``retry``);
     - ``omit_headers``: lower-case names the caller removed with `Omit` (even headers a
       middleware would add, such as the retry count);

@@ -28,7 +28,7 @@ Obligations of ``send(request)``:
 - **Fail typed.** A failure to connect, a reset, a malformed response or a body cut
   short is `APIConnectionError`; a time limit (``request.options.timeout``, already
   resolved to a `Timeout` or a number of seconds by the ``timeout`` middleware, and
-  ``request.deadline_at`` on the monotonic clock) is `APITimeoutError`; each with the
+  ``request.deadline_at``, on ``Clocks.of(request).monotonic``) is `APITimeoutError`; each with the
   original as ``__cause__``. A stream of a `Response` that raises maps the same way.
   An HTTP error status is not a failure: return the `Response` (``decode`` raises).
 - **Never swallow ``CancelledError``**, and release or close the connection on every

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import weakref
 from collections import deque
 from typing import Any
 
 from ..errors import ConcurrencyLimitError, InvalidRequestError
+from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -145,9 +145,11 @@ class ConcurrencyLimit:
     ) -> int:
         loop = asyncio.get_running_loop()
         deadline = None if self.max_wait is None else loop.time() + self.max_wait
-        by_call = False  # the call's deadline comes first (on time.monotonic, as the loop's)
+        by_call = False  # the call's deadline comes first
         if request.deadline_at is not None:
-            left = loop.time() + (request.deadline_at - time.monotonic())
+            # What is left of it, on the clock it was set on (the client's monotonic
+            # one, or its injected clock), counted on the loop's from now.
+            left = loop.time() + (request.deadline_at - Clocks.of(request).monotonic())
             if deadline is None or left < deadline:
                 deadline, by_call = left, True
         while True:

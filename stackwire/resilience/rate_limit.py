@@ -35,7 +35,6 @@ counts it: a wait that would outlast the deadline is refused at once.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ..errors import (
@@ -111,7 +110,8 @@ class RateLimit:
         quota_key = ""
         max_wait = self.max_wait
         if request.deadline_at is not None:  # a wait never outlasts the call's deadline
-            max_wait = max(0.0, min(max_wait, request.deadline_at - time.monotonic()))
+            left = request.deadline_at - Clocks.of(request).monotonic()  # the deadline's clock
+            max_wait = max(0.0, min(max_wait, left))
         if self.from_headers:
             quota_key = self._quota_keys(request.url)
             if memory is not None:
