@@ -381,6 +381,8 @@ class AiohttpTransport:
                 expiry.done()
             raise
         record.headers_at = time.monotonic()
+        if not 200 <= raw.status <= 599:
+            raise _not_a_final_status(raw, request, record, expiry)
         if record.reused is None and self._owns_session:
             record.reused = True  # our pool opened no connection for it
         response = AiohttpResponse(raw, request, started, expiry)
@@ -414,6 +416,30 @@ def _userinfo_as_basic_auth(
     merged = CIMultiDict(headers)
     merged["Authorization"] = SecretValue("Basic " + base64.b64encode(raw).decode("ascii"))
     return bare, CIMultiDictProxy(merged)
+
+
+def _not_a_final_status(
+    raw: aiohttp.ClientResponse, request: Request, record: TimingRecord, expiry: Expiry | None
+) -> APIError:
+    """The error for a status line whose code is no final HTTP status: outside 100-599
+    (RFC 9110 section 15), or a 1xx that aiohttp hands on (an unasked-for ``101``). It
+    is malformed HTTP, as aiohttp's parser reports a bad status line (the same
+    ``ClientResponseError`` as ``__cause__``), not an API's answer: never a success, nor
+    a fake 5xx. The connection is closed, unless its body had already arrived: aiohttp
+    has put it back in the pool by then (its framing was sound)."""
+    if expiry is not None:
+        expiry.done()
+    raw.close()
+    cause = aiohttp.ClientResponseError(
+        raw.request_info,
+        (),
+        status=raw.status,
+        message=f"status {raw.status} is not a final HTTP status, 200 to 599",
+    )
+    error = map_transport_error(cause, request)
+    error.__cause__ = cause
+    attach_timing_record(error, record)
+    return error
 
 
 def _finite(seconds: float | None) -> float | None:
