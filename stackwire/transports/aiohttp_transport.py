@@ -237,7 +237,9 @@ class AiohttpTransport:
         body ``decode`` reads inside the attempt), wrong for a stream, which it would
         cut off after ``total`` however lively. A stream attempt therefore gets no
         aiohttp ``total``: ``total`` bounds only the wait for its headers, and
-        ``sock_read`` (``Timeout.read``) each gap between chunks. ``connect`` is
+        ``sock_read`` each gap between chunks: ``Timeout.read``, or without one
+        ``total`` (so that a stream that goes silent is never waited for longer than
+        the attempt's own limit; a lively one still outlasts it). ``connect`` is
         aiohttp's ``connect``, which includes waiting for a free pooled connection.
         With a deadline, ``total`` is cut to what is left of it. A buffered attempt's
         ``total`` of `COARSE_AFTER` seconds or more (the default 600 s), which aiohttp
@@ -268,7 +270,7 @@ class AiohttpTransport:
                     aiohttp.ClientTimeout(
                         total=None if stream or coarse is not None else total,
                         connect=_finite(timeout.connect),
-                        sock_read=_finite(timeout.read),
+                        sock_read=_gap_limit(timeout, stream),
                     ),
                     total if stream else None,
                     coarse,
@@ -284,7 +286,7 @@ class AiohttpTransport:
         client_timeout = aiohttp.ClientTimeout(
             total=None if stream else total,
             connect=_finite(timeout.connect),
-            sock_read=_finite(timeout.read),
+            sock_read=_gap_limit(timeout, stream),
             ceil_threshold=math.inf,  # no rounding up past the deadline
         )
         return client_timeout, total if stream else None, None
@@ -440,6 +442,14 @@ def _not_a_final_status(
     error.__cause__ = cause
     attach_timing_record(error, record)
     return error
+
+
+def _gap_limit(timeout: Timeout, stream: bool) -> float | None:
+    """The longest wait for data: ``read``; for a stream without one, ``total`` (which
+    bounds a stream's headers only, so that a silent stream still ends)."""
+    if timeout.read is None and stream:
+        return _finite(timeout.total)
+    return _finite(timeout.read)
 
 
 def _finite(seconds: float | None) -> float | None:

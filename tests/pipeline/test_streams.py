@@ -433,6 +433,21 @@ async def test_a_gap_longer_than_read_raises_a_timeout(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_without_read_a_silent_stream_ends_after_total(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # timeout=0.1 sets total only: a stream that goes silent after its headers must not
+    # be waited for forever (total bounds each gap when read is None).
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base, timeout=0.1)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.APITimeoutError):
+        await collect(stream, got, index=True)
+    assert got == [0]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 # -- JSON Lines ----------------------------------------------------------------------
 
 
