@@ -365,14 +365,19 @@ class AsyncStream(Generic[_T]):
         if getattr(self, "_finished", True) or self.response.is_closed:
             return
         request = self.response.request
-        warnings.warn(
-            f"unclosed stream for {request.method} {shown_url(request.url)}: "
-            "iterate it to the end, "
-            "use `async with`, or `await stream.close()`",
-            ResourceWarning,
-            stacklevel=2,
-            source=self,
-        )
+        try:
+            warnings.warn(
+                f"unclosed stream for {request.method} {shown_url(request.url)}: "
+                "iterate it to the end, "
+                "use `async with`, or `await stream.close()`",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        finally:  # closed even where the warning is an error (``-W error``)
+            self._close_unclosed()
+
+    def _close_unclosed(self) -> None:
         self._finished = True
         loop = self._loop
         if loop is None or loop.is_closed():

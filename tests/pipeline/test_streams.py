@@ -12,6 +12,7 @@ import asyncio
 import gc
 import subprocess
 import sys
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, assert_type
@@ -392,6 +393,24 @@ async def test_an_unclosed_stream_warns_and_is_closed(
     del stream
     with pytest.warns(ResourceWarning, match="unclosed stream for GET"):
         gc.collect()
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_an_unclosed_stream_is_closed_where_its_warning_is_an_error(
+    raw_server: StartRaw, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With ``-W error`` the warning raises inside ``__del__`` (Python reports it to
+    # sys.unraisablehook): the connection must be closed all the same.
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: raised.append(info.exc_value))
+    del stream
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        gc.collect()
+    assert [type(error) for error in raised] == [ResourceWarning]
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
