@@ -51,7 +51,14 @@ from ..errors import (
 )
 from ..models.decoding import decode_typed
 from ._expiry import Expiry
-from .attempts import NO_TIMINGS, Attempt, AttemptLog, TimingRecord, Timings
+from .attempts import (
+    NO_TIMINGS,
+    Attempt,
+    AttemptLog,
+    TimingRecord,
+    Timings,
+    attach_timing_record,
+)
 from .request import ExtensionKey, Request, request_line
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "BodyReader", "Response"]
@@ -406,6 +413,10 @@ class Response(Generic[_T]):
         except BaseException as exc:
             self._abort()
             mapped = self._body_failure(exc)  # the limit's TimeoutError: APITimeoutError
+            record = self.timing_record
+            if record is not None and isinstance(mapped or exc, StackwireError):
+                # The attempt's timings up to the failure (``attempts`` shows them).
+                attach_timing_record(mapped or exc, record)
             if mapped is None:
                 raise
             raise mapped from exc
