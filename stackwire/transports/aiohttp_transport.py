@@ -239,7 +239,9 @@ class AiohttpTransport:
         aiohttp ``total``: ``total`` bounds only the wait for its headers, and
         ``sock_read`` each gap between chunks: ``Timeout.read``, or without one
         ``total`` (so that a stream that goes silent is never waited for longer than
-        the attempt's own limit; a lively one still outlasts it). ``connect`` is
+        the attempt's own limit; a lively one still outlasts it). A stream answered
+        with an error or a redirect has its body read inside the attempt, so what is
+        left of that ``total`` bounds the read (`send`). ``connect`` is
         aiohttp's ``connect``, which includes waiting for a free pooled connection.
         With a deadline, ``total`` is cut to what is left of it. A buffered attempt's
         ``total`` of `COARSE_AFTER` seconds or more (the default 600 s), which aiohttp
@@ -385,6 +387,12 @@ class AiohttpTransport:
         record.headers_at = time.monotonic()
         if not 200 <= raw.status <= 599:
             raise _not_a_final_status(raw, request, record, expiry)
+        if headers_limit is not None and raw.status >= 300:
+            # A stream's error or redirect body is read inside the attempt (``decode``,
+            # ``redirects``), like a buffered body: what is left of ``total`` (cut to
+            # the deadline) bounds it, not only each gap.
+            left = headers_limit - (record.headers_at - started)
+            expiry = self._expiry_wheel().start_exact(max(left, 0.0))
         if record.reused is None and self._owns_session:
             record.reused = True  # our pool opened no connection for it
         response = AiohttpResponse(raw, request, started, expiry)
