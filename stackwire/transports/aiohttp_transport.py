@@ -197,6 +197,13 @@ class AiohttpTransport:
             session._retry_connection = False
             self._session = session
             self._loop = asyncio.get_running_loop()
+        elif self._loop is not None and self._loop.is_closed():
+            # (aiohttp would fail with a bare RuntimeError deep in its pool.)
+            raise ClientClosedError(
+                "the client's connections belong to an event loop that has closed (one "
+                "asyncio.run() per call?); create the client inside the event loop that "
+                "uses it, e.g. with `async with AsyncClient(...)` in your main coroutine"
+            )
         return session
 
     @property
