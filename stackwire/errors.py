@@ -322,7 +322,9 @@ class BlockingCallInEventLoopError(StackwireError, RuntimeError):
 
 
 class ClientClosedError(StackwireError, RuntimeError):
-    """The client was used after ``close()``."""
+    """The client was used after ``close()``, or after the event loop its connections
+    belong to had closed (an `AsyncClient` made once and used under several
+    ``asyncio.run()`` calls)."""
 
 
 class ResponseConsumedError(StackwireError, RuntimeError):

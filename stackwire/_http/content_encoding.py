@@ -106,7 +106,10 @@ class ContentDecoder:
                     decompressor = self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     pending = rest
                 piece = decompressor.decompress(pending, PIECE_BYTES)
-                pending = decompressor.unconsumed_tail
+                # At the end of a stream, what follows it is in ``unused_data`` (and,
+                # when the output limit was reached before, in ``unconsumed_tail``
+                # too: taking both would decode the next gzip member twice, and so on).
+                pending = b"" if decompressor.eof else decompressor.unconsumed_tail
                 if piece:
                     yield piece
                 if not pending and len(piece) < PIECE_BYTES and not decompressor.eof:

@@ -33,6 +33,7 @@ __all__ = [
     "SECRET_QUERY_PARAMS",
     "is_secret_param",
     "redact_headers",
+    "redact_query",
     "redact_url",
 ]
 
@@ -146,23 +147,31 @@ def redact_url(url: URL, *, allowed: Collection[str] | None = None) -> str:
     if not query:
         shown = str(url)
     else:
-        pieces = []
-        for piece in query.split("&"):
-            name, sep, value = piece.partition("=")
-            plain = unquote_plus(name)
-            if (
-                sep
-                and value
-                and (
-                    is_secret_param(plain) or (allowed is not None and plain.lower() not in allowed)
-                )
-            ):
-                piece = f"{name}={REDACTED}"
-            pieces.append(piece)
-        shown = f"{url.with_query(None)}?{'&'.join(pieces)}"
+        shown = f"{url.with_query(None)}?{redact_query(query, allowed=allowed)}"
     if allowed is None:
         _last = (original, shown)
     return shown
+
+
+def redact_query(raw_query: str, *, allowed: Collection[str] | None = None) -> str:
+    """A raw (encoded) query string as it may be shown: the value of a secret-looking
+    parameter redacted; with ``allowed`` (lower-case names), every value not on it too.
+
+    >>> redact_query("limit=10&api_key=abc&q=x")
+    'limit=10&api_key=[redacted]&q=x'
+    """
+    pieces = []
+    for piece in raw_query.split("&"):
+        name, sep, value = piece.partition("=")
+        plain = unquote_plus(name)
+        if (
+            sep
+            and value
+            and (is_secret_param(plain) or (allowed is not None and plain.lower() not in allowed))
+        ):
+            piece = f"{name}={REDACTED}"
+        pieces.append(piece)
+    return "&".join(pieces)
 
 
 def redact_headers(

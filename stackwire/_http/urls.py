@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 from yarl import URL
 
 from ..errors import InvalidRequestError
+from .redaction import redact_query
 
 __all__ = ["fill_path", "join_url", "normalize_base_url", "shown_url"]
 
@@ -28,12 +29,19 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def shown_url(url: URL) -> str:
-    """A URL as a repr or a warning may show it: a password in it is masked.
+    """A URL as a repr or a warning may show it: a password in it is masked, and so is
+    the value of a secret-looking query parameter (``api_key``, ``token``, ...: see
+    `is_secret_param`).
 
-    >>> shown_url(URL("https://user:hunter2@api.test/v1/"))
-    'https://user:***@api.test/v1/'
+    >>> shown_url(URL("https://user:hunter2@api.test/v1/?limit=5&api_key=sk-123"))
+    'https://user:***@api.test/v1/?limit=5&api_key=[redacted]'
     """
-    return str(url.with_password("***")) if url.password is not None else str(url)
+    if url.password is not None:
+        url = url.with_password("***")
+    query = url.raw_query_string
+    if not query:
+        return str(url)
+    return f"{url.with_query(None).with_fragment(None)}?{redact_query(query)}"
 
 
 def normalize_base_url(base_url: str | URL) -> URL:

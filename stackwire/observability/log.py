@@ -27,7 +27,8 @@ secret-looking query parameters (``key``, ``api_key``, ``apikey``, ``token``,
 ``client_secret``, and names ending in them, such as ``X-Amz-Signature``), the values
 of every always-sensitive header (``Authorization``, ``Proxy-Authorization``,
 ``Cookie``, ``Set-Cookie``, ``X-Api-Key``) and of the client's ``sensitive_headers``,
-and those same credential values inside a printed body. Error messages are not
+and those same credential values inside a printed body or another printed header
+(a server may echo the key in ``WWW-Authenticate``). Error messages are not
 printed (a server may echo what it was sent): the error's class name is.
 
 Where it sits: below ``retry``, given with the client's ``middlewares=`` (between
@@ -163,12 +164,17 @@ class LoggingMiddleware:
             args.append(final)
             fields["final_url"] = final
         sensitive = ALWAYS_SENSITIVE_HEADERS | sent.sensitive_headers | request.sensitive_headers
+        shows_values = self.header_allowlist is not None or self.body
+        secrets = _secret_values(request, sensitive) if shows_values else []
+        if shows_values and sent is not request:
+            # The request as sent too: an ``auth`` stage below adds its credential there.
+            secrets = sorted({*secrets, *_secret_values(sent, sensitive)}, key=len, reverse=True)
         if self.header_allowlist is not None:
             shown = redact_headers(
                 request.headers.items(), sensitive=sensitive, allowed=self.header_allowlist
             )
             message += " request headers %s"
-            args.append(_headers_text(shown))
+            args.append(_headers_text(shown, secrets))
             if response is not None:
                 message += " response headers %s"
                 args.append(
@@ -177,16 +183,11 @@ class LoggingMiddleware:
                             response.headers.items(),
                             sensitive=sensitive,
                             allowed=self.header_allowlist,
-                        )
+                        ),
+                        secrets,
                     )
                 )
         if self.body:
-            # The request as sent too: an ``auth`` stage below adds its credential there.
-            secrets = _secret_values(request, sensitive)
-            if sent is not request:
-                secrets = sorted(
-                    {*secrets, *_secret_values(sent, sensitive)}, key=len, reverse=True
-                )
             message += " request body %s"
             args.append(self._body_text(request.body, secrets))
             if response is not None:
@@ -227,8 +228,15 @@ class LoggingMiddleware:
         )
 
 
-def _headers_text(headers: list[tuple[str, str]]) -> str:
-    return "{" + ", ".join(f"{name}: {value}" for name, value in headers) + "}"
+def _headers_text(headers: list[tuple[str, str]], secrets: list[str]) -> str:
+    """The headers as a log line shows them; a credential value that a listed header
+    carries (a server echoing the key in ``WWW-Authenticate``) is hidden there too."""
+    shown = []
+    for name, value in headers:
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        shown.append(f"{name}: {value}")
+    return "{" + ", ".join(shown) + "}"
 
 
 def _secret_values(request: Request, sensitive: frozenset[str]) -> list[str]:

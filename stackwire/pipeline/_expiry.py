@@ -108,6 +108,21 @@ class ExpiryWheel:
         bucket.add(expiry)
         return expiry
 
+    def start_exact(self, seconds: float) -> Expiry:
+        """A limit exactly ``seconds`` from now, on a loop timer of its own: for the
+        rare short limit that a whole second would overshoot. Once ``done()``, its
+        timer finds nothing left to expire."""
+        bucket: set[Expiry] = set()
+        expiry = Expiry(bucket, self._loop)
+        bucket.add(expiry)
+        self._loop.call_later(seconds, self._fire_bucket, bucket)
+        return expiry
+
+    @staticmethod
+    def _fire_bucket(bucket: set[Expiry]) -> None:
+        for expiry in list(bucket):
+            expiry._expire()
+
     def _fire(self, due: int) -> None:
         for expiry in self._buckets.pop(due, ()):
             expiry._expire()

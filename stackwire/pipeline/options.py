@@ -31,7 +31,8 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     """Time limits of one attempt, in seconds; ``None`` disables a limit.
 
     - ``total``: the whole attempt, from asking for a connection to the last body byte
-      (for a stream, only until the response headers: a stream is bounded by ``read``).
+      (for a stream, until the response headers, and then each gap between chunks
+      when ``read`` is ``None``: a lively stream may outlast it, a silent one may not).
     - ``connect``: getting a connection, including waiting for a free one in the pool.
     - ``read``: the longest gap between two reads from the socket.
 

@@ -51,7 +51,14 @@ from ..errors import (
 )
 from ..models.decoding import decode_typed
 from ._expiry import Expiry
-from .attempts import NO_TIMINGS, Attempt, AttemptLog, TimingRecord, Timings
+from .attempts import (
+    NO_TIMINGS,
+    Attempt,
+    AttemptLog,
+    TimingRecord,
+    Timings,
+    attach_timing_record,
+)
 from .request import ExtensionKey, Request, request_line
 
 __all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "BodyReader", "Response"]
@@ -391,7 +398,7 @@ class Response(Generic[_T]):
 
     async def _receive(self, max_bytes: int | None) -> bytes:
         """Read the body as it comes: capped, decoded, bounded by the attempt's limit."""
-        coding = self._headers.get("Content-Encoding")
+        coding = _content_coding(self._headers)
         expiry = self._expiry
         try:
             with expiry if expiry is not None else _NO_LIMIT:  # the attempt's total
@@ -406,6 +413,10 @@ class Response(Generic[_T]):
         except BaseException as exc:
             self._abort()
             mapped = self._body_failure(exc)  # the limit's TimeoutError: APITimeoutError
+            record = self.timing_record
+            if record is not None and isinstance(mapped or exc, StackwireError):
+                # The attempt's timings up to the failure (``attempts`` shows them).
+                attach_timing_record(mapped or exc, record)
             if mapped is None:
                 raise
             raise mapped from exc
@@ -444,13 +455,13 @@ class Response(Generic[_T]):
         return first if buffer is None else buffer.getvalue()
 
     def _content_decoder(self) -> ContentDecoder | None:
-        return content_decoder(self._headers.get("Content-Encoding"))
+        return content_decoder(_content_coding(self._headers))
 
     def check_decodable(self) -> None:
         """Raise `APIResponseValidationError` naming the ``Content-Encoding`` when the
         body arrived in a coding stackwire cannot decode (``read()`` hands such a body
         on as received; decoding it as JSON or events would only report garbage)."""
-        coding = self._headers.get("Content-Encoding")
+        coding = _content_coding(self._headers)
         if coding is None:
             return
         problem = undecodable_coding(coding)
@@ -671,6 +682,15 @@ _JOIN_BYTES = 256 * 1024
 
 
 _NO_LIMIT = contextlib.nullcontext()
+
+
+def _content_coding(headers: CIMultiDictProxy[str]) -> str | None:
+    """The ``Content-Encoding``, all of it: two such headers are one list of codings
+    (RFC 9110 section 5.3), ``gzip`` then ``br``, not a ``gzip`` body."""
+    codings = headers.getall("Content-Encoding", ())
+    if len(codings) <= 1:
+        return codings[0] if codings else None
+    return ", ".join(codings)
 
 
 def _content_length(headers: CIMultiDictProxy[str]) -> int | None:

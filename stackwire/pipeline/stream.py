@@ -27,9 +27,9 @@ of the verbs), a stream that ends before an event of that name raises `StreamErr
 the connection was cut short, the answer is incomplete.
 
 Timeouts: ``Timeout.read`` bounds each gap between two chunks, not the stream as a
-whole; ``Timeout.total`` bounds only the wait for the headers. A gap longer than
-``read`` raises `APITimeoutError` mid-iteration (never retried: items were already
-handed out).
+whole; ``Timeout.total`` bounds the wait for the headers, and each gap too when
+``read`` is ``None``. A longer gap raises `APITimeoutError` mid-iteration (never
+retried: items were already handed out).
 
 The connection goes back to the pool when the stream is read to the end. It is
 closed (not reused) on an error, on ``close()``, on leaving ``async with`` and when
@@ -365,14 +365,19 @@ class AsyncStream(Generic[_T]):
         if getattr(self, "_finished", True) or self.response.is_closed:
             return
         request = self.response.request
-        warnings.warn(
-            f"unclosed stream for {request.method} {shown_url(request.url)}: "
-            "iterate it to the end, "
-            "use `async with`, or `await stream.close()`",
-            ResourceWarning,
-            stacklevel=2,
-            source=self,
-        )
+        try:
+            warnings.warn(
+                f"unclosed stream for {request.method} {shown_url(request.url)}: "
+                "iterate it to the end, "
+                "use `async with`, or `await stream.close()`",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        finally:  # closed even where the warning is an error (``-W error``)
+            self._close_unclosed()
+
+    def _close_unclosed(self) -> None:
         self._finished = True
         loop = self._loop
         if loop is None or loop.is_closed():

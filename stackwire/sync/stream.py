@@ -294,17 +294,20 @@ class Stream(Generic[_T]):
             stream._finished = True  # the client closed its connections with its loop
             return
         request = stream.response.request
-        warnings.warn(
-            f"unclosed stream for {request.method} {shown_url(request.url)}: "
-            "iterate it to the end, "
-            "use `with`, or call `stream.close()`",
-            ResourceWarning,
-            stacklevel=2,
-            # No source=: a recorded warning would keep the client and its loop alive.
-        )
-        # Closed on the loop it belongs to, without waiting; this also keeps the
-        # async stream from warning a second time.
-        self._runtime.schedule_close(stream)
+        try:
+            warnings.warn(
+                f"unclosed stream for {request.method} {shown_url(request.url)}: "
+                "iterate it to the end, "
+                "use `with`, or call `stream.close()`",
+                ResourceWarning,
+                stacklevel=2,
+                # No source=: a recorded warning would keep the client and its loop alive.
+            )
+        finally:
+            # Closed on the loop it belongs to, without waiting (even where the warning
+            # is an error, ``-W error``); this also keeps the async stream from warning
+            # a second time.
+            self._runtime.schedule_close(stream)
 
     def __repr__(self) -> str:
         request = self.async_stream.response.request

@@ -1,8 +1,9 @@
 """Turning aiohttp and OS failures into stackwire errors, without leaking secrets.
 
-aiohttp's ``ClientResponseError`` carries the request headers in its ``repr()`` (via
-``request_info``); since the original exception becomes ``__cause__`` of the error the
-user sees, its request info is rewritten with sensitive header values redacted first.
+aiohttp's ``ClientResponseError`` carries the request headers and URL in its ``repr()``
+(via ``request_info``); since the original exception becomes ``__cause__`` of the error
+the user sees, its request info is rewritten first: sensitive header values and secret
+query values (``api_key=...``) redacted.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
+from .._http.redaction import redact_url
 from ..errors import APIConnectionError, APIError, APITimeoutError
 from ..pipeline.request import Request, redact, request_line
 
@@ -27,7 +30,9 @@ def _scrub(exc: BaseException, request: Request) -> None:
         (name, redact(value) if name.lower() in sensitive else value)
         for name, value in info.headers.items()
     )
-    scrubbed = aiohttp.RequestInfo(info.url, info.method, CIMultiDictProxy(clean), info.real_url)
+    scrubbed = aiohttp.RequestInfo(
+        _shown(info.url), info.method, CIMultiDictProxy(clean), _shown(info.real_url)
+    )
     exc.request_info = scrubbed
     exc.args = (scrubbed, exc.history)
     if exc.headers is not None:
@@ -37,6 +42,14 @@ def _scrub(exc: BaseException, request: Request) -> None:
                 for name, value in exc.headers.items()
             )
         )
+
+
+def _shown(url: URL) -> URL:
+    """``url`` without userinfo and with secret query values redacted (aiohttp's
+    ``repr()`` of the error shows it)."""
+    if not url.raw_query_string and url.raw_user is None and url.raw_password is None:
+        return url
+    return URL(redact_url(url), encoded=True)
 
 
 def map_transport_error(exc: BaseException, request: Request) -> APIError:

@@ -198,6 +198,13 @@ class AiohttpTransport:
             session._retry_connection = False
             self._session = session
             self._loop = asyncio.get_running_loop()
+        elif self._loop is not None and self._loop.is_closed():
+            # (aiohttp would fail with a bare RuntimeError deep in its pool.)
+            raise ClientClosedError(
+                "the client's connections belong to an event loop that has closed (one "
+                "asyncio.run() per call?); create the client inside the event loop that "
+                "uses it, e.g. with `async with AsyncClient(...)` in your main coroutine"
+            )
         return session
 
     @property
@@ -238,7 +245,11 @@ class AiohttpTransport:
         body ``decode`` reads inside the attempt), wrong for a stream, which it would
         cut off after ``total`` however lively. A stream attempt therefore gets no
         aiohttp ``total``: ``total`` bounds only the wait for its headers, and
-        ``sock_read`` (``Timeout.read``) each gap between chunks. ``connect`` is
+        ``sock_read`` each gap between chunks: ``Timeout.read``, or without one
+        ``total`` (so that a stream that goes silent is never waited for longer than
+        the attempt's own limit; a lively one still outlasts it). A stream answered
+        with an error or a redirect has its body read inside the attempt, so what is
+        left of that ``total`` bounds the read (`send`). ``connect`` is
         aiohttp's ``connect``, which includes waiting for a free pooled connection.
         With a deadline, ``total`` is cut to what is left of it. A buffered attempt's
         ``total`` of `COARSE_AFTER` seconds or more (the default 600 s), which aiohttp
@@ -269,7 +280,7 @@ class AiohttpTransport:
                     aiohttp.ClientTimeout(
                         total=None if stream or coarse is not None else total,
                         connect=_finite(timeout.connect),
-                        sock_read=_finite(timeout.read),
+                        sock_read=_gap_limit(timeout, stream),
                     ),
                     total if stream else None,
                     coarse,
@@ -285,7 +296,7 @@ class AiohttpTransport:
         client_timeout = aiohttp.ClientTimeout(
             total=None if stream else total,
             connect=_finite(timeout.connect),
-            sock_read=_finite(timeout.read),
+            sock_read=_gap_limit(timeout, stream),
             ceil_threshold=math.inf,  # no rounding up past the deadline
         )
         return client_timeout, total if stream else None, None
@@ -382,6 +393,14 @@ class AiohttpTransport:
                 expiry.done()
             raise
         record.headers_at = time.monotonic()
+        if not 200 <= raw.status <= 599:
+            raise _not_a_final_status(raw, request, record, expiry)
+        if headers_limit is not None and raw.status >= 300:
+            # A stream's error or redirect body is read inside the attempt (``decode``,
+            # ``redirects``), like a buffered body: what is left of ``total`` (cut to
+            # the deadline) bounds it, not only each gap.
+            left = headers_limit - (record.headers_at - started)
+            expiry = self._expiry_wheel().start_exact(max(left, 0.0))
         if record.reused is None and self._owns_session:
             record.reused = True  # our pool opened no connection for it
         response = AiohttpResponse(raw, request, started, expiry)
@@ -415,6 +434,38 @@ def _userinfo_as_basic_auth(
     merged = CIMultiDict(headers)
     merged["Authorization"] = SecretValue("Basic " + base64.b64encode(raw).decode("ascii"))
     return bare, CIMultiDictProxy(merged)
+
+
+def _not_a_final_status(
+    raw: aiohttp.ClientResponse, request: Request, record: TimingRecord, expiry: Expiry | None
+) -> APIError:
+    """The error for a status line whose code is no final HTTP status: outside 100-599
+    (RFC 9110 section 15), or a 1xx that aiohttp hands on (an unasked-for ``101``). It
+    is malformed HTTP, as aiohttp's parser reports a bad status line (the same
+    ``ClientResponseError`` as ``__cause__``), not an API's answer: never a success, nor
+    a fake 5xx. The connection is closed, unless its body had already arrived: aiohttp
+    has put it back in the pool by then (its framing was sound)."""
+    if expiry is not None:
+        expiry.done()
+    raw.close()
+    cause = aiohttp.ClientResponseError(
+        raw.request_info,
+        (),
+        status=raw.status,
+        message=f"status {raw.status} is not a final HTTP status, 200 to 599",
+    )
+    error = map_transport_error(cause, request)
+    error.__cause__ = cause
+    attach_timing_record(error, record)
+    return error
+
+
+def _gap_limit(timeout: Timeout, stream: bool) -> float | None:
+    """The longest wait for data: ``read``; for a stream without one, ``total`` (which
+    bounds a stream's headers only, so that a silent stream still ends)."""
+    if timeout.read is None and stream:
+        return _finite(timeout.total)
+    return _finite(timeout.read)
 
 
 def _finite(seconds: float | None) -> float | None:

@@ -5,6 +5,7 @@ the same caps as gzip; a coding the client cannot decode is an error naming it
 from __future__ import annotations
 
 import functools
+import gzip
 import sys
 import tracemalloc
 import types
@@ -16,6 +17,7 @@ import msgspec
 import pytest
 import zstandard
 from aiohttp import web
+from multidict import CIMultiDict
 
 import stackwire
 from stackwire._http.content_encoding import PIECE_BYTES, accept_encoding
@@ -160,6 +162,25 @@ async def test_a_coding_the_client_cannot_decode_is_an_error_naming_it(
     server.content_type = "text/event-stream"
     with pytest.raises(stackwire.APIResponseValidationError, match=message):
         await client.get("/data", cast_to=dict[str, Any], stream=True)
+    assert client.pool_stats().in_use == 0
+
+
+async def test_two_content_encoding_headers_are_one_list_of_codings(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # gzip, then br: two headers say what one "gzip, br" says (RFC 9110 section 5.3);
+    # reading it as a gzip body alone decodes only the first coding.
+    body = gzip.compress(br(b'{"a": 1}'))
+
+    async def handler(request: web.Request) -> web.Response:
+        headers = CIMultiDict([("Content-Encoding", "gzip"), ("Content-Encoding", "br")])
+        return web.Response(body=body, headers=headers, content_type="application/json")
+
+    client = make_client(await serve(routes(("GET", "/data", handler))))
+    with pytest.raises(
+        stackwire.APIResponseValidationError, match="Content-Encoding 'gzip, br' is not supported"
+    ):
+        await client.get("/data", cast_to=dict[str, Any])
     assert client.pool_stats().in_use == 0
 
 

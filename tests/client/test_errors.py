@@ -213,7 +213,8 @@ async def test_malformed_response_is_a_connection_error_without_secrets(
     base, server = await raw_server(_reply(payload))
     client = make_client(base, api_key=KEY, api_key_header=api_key_header, max_retries=0)
     with pytest.raises(errors.APIConnectionError) as caught:
-        await client.get("/x", cast_to=dict)
+        # aiohttp's error shows the URL too: a key in the query is no better hidden.
+        await client.get("/x", cast_to=dict, query={"api_key": KEY})
     error = caught.value
     assert type(error) is errors.APIConnectionError
     assert not isinstance(error, errors.APIStatusError)
@@ -224,6 +225,32 @@ async def test_malformed_response_is_a_connection_error_without_secrets(
     assert error.request is not None
     assert server.connections == 1  # max_retries=0: no retry, not even aiohttp's own
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+
+
+@pytest.mark.parametrize("status", [b"999", b"600", b"099", b"101"])
+async def test_a_code_that_is_no_final_http_status_is_malformed_http(
+    raw_server: RawStart, make_client: MakeClient, status: bytes
+) -> None:
+    # Three digits, framed correctly, but neither a success (099, an unasked-for 101)
+    # nor a server error (600, 999): RFC 9110 allows 100-599, and only 2xx-5xx as final.
+    reply = b"HTTP/1.1 " + status + b" Weird\r\nContent-Length: 2\r\n\r\n{}"
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(reply)
+            await writer.drain()
+
+    base, _ = await raw_server(keep_alive)
+    client = make_client(base, max_retries=1)
+    with pytest.raises(errors.APIConnectionError) as caught:
+        await client.get("/x", cast_to=dict)
+    error = caught.value
+    assert not isinstance(error, errors.APIStatusError)
+    assert f"status {int(status)} is not a final HTTP status" in str(error)
+    assert isinstance(error.__cause__, aiohttp.ClientResponseError)
+    assert error.retries_taken == 1  # retried like any malformed response
+    assert client.pool_stats().in_use == 0
 
 
 async def test_malformed_response_is_retried_as_a_connection_error(

@@ -204,6 +204,8 @@ DATA = b"".join(b"line %d of a compressible JSON-ish body\n" % i for i in range(
         ("gzip", gzip.compress(DATA)),
         ("x-gzip", gzip.compress(DATA)),
         ("gzip", gzip.compress(DATA[:1000]) + gzip.compress(DATA[1000:])),  # two members
+        # A member longer than one decoded piece (PIECE_BYTES), then another.
+        ("gzip", gzip.compress(DATA[:400_000]) + gzip.compress(DATA[400_000:])),
         ("deflate", zlib.compress(DATA)),
         ("deflate", zlib.compress(DATA)[2:-4]),  # raw deflate, as some servers send
     ],

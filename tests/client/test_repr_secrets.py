@@ -80,6 +80,23 @@ async def test_a_password_in_the_base_url_shows_in_no_repr(
     assert client.base_url.password == PASSWORD
 
 
+async def test_a_secret_query_value_shows_in_no_repr(serve: Serve, make_client: MakeClient) -> None:
+    base = await serve(_app(Wire()))
+    client = make_client(base)
+    query = {"api_key": KEY, "limit": 5}
+    response = await client.with_raw_response.get("/x", query=query)
+    stream = await client.get("/events", stream=True, query={"token": TOKEN})
+    try:
+        shown = [repr(response), repr(response.request), repr(stream)]
+    finally:
+        await stream.close()
+    for text in shown:
+        assert KEY not in text, text
+        assert TOKEN not in text, text
+    assert shown[0].endswith("/x?api_key=[redacted]&limit=5>")
+    assert response.request.url.query["api_key"] == KEY  # still the request's to send
+
+
 def test_a_password_in_the_base_url_shows_not_in_the_blocking_clients_repr() -> None:
     with stackwire.Client(f"http://user:{PASSWORD}@127.0.0.1:9/") as client:
         assert PASSWORD not in repr(client)

@@ -280,6 +280,29 @@ async def test_deadline_bounds_a_slow_attempt(
     assert client.pool_stats().in_use == 0
 
 
+async def test_deadline_bounds_the_error_body_of_a_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # A stream call reads an error status's body inside its attempt: the deadline
+    # bounds that read as a whole, not only each gap (none of which is long here).
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 503 X\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(60):  # a byte every 0.05 s: 3 s in all
+            writer.write(b"x")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    base, server = await raw_server(dribble)
+    client = make_client(base, deadline=0.2)
+    with pytest.raises(APITimeoutError, match=r"Deadline of 0\.2 s") as info:
+        await client.get("/events", cast_to=ServerSentEvent, stream=True)
+    # The attempt itself timed out (it did not end with its body, 3 s later).
+    assert isinstance(info.value.__cause__, APITimeoutError)
+    assert server.connections == 1
+    assert client.pool_stats().in_use == 0
+
+
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "1", True])
 async def test_bad_deadlines_are_rejected_before_io(
     serve: Serve, make_client: MakeClient, bad: Any

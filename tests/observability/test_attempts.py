@@ -163,6 +163,25 @@ async def test_reset_mid_attempt_then_success(
     assert response.attempts[1].timings.reused_connection is False
 
 
+async def test_a_body_cut_short_keeps_the_timings_of_its_attempt(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}")  # 8 bytes short
+        await writer.drain()
+
+    base, _ = await raw_server(handler)
+    with pytest.raises(stackwire.APIConnectionError) as caught:
+        await make_client(base, max_retries=0).get("/x")
+    (attempt,) = caught.value.attempts
+    assert attempt.error == "APIConnectionError"
+    # The headers came: the attempt's connection and first byte were measured.
+    assert attempt.timings.reused_connection is False
+    assert attempt.timings.connect is not None
+    assert attempt.timings.first_byte is not None
+
+
 async def test_deadline_error_carries_the_attempts(serve: Serve, make_client: MakeClient) -> None:
     client = make_client(await serve(flaky(503, headers={"Retry-After": "5"})), deadline=1.0)
     with pytest.raises(stackwire.APITimeoutError) as caught:

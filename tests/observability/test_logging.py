@@ -37,9 +37,17 @@ CANARIES = (
     base64.b64encode(f"user:{CANARY_PROXY_PASSWORD}".encode()).decode(),
 )
 
-# Every list names the secrets: they must stay hidden whatever the lists say.
+# Every list names the secrets: they must stay hidden whatever the lists say (and a
+# header that echoes one, such as ``echo_auth``'s WWW-Authenticate, is listed too).
 EVERYTHING_ALLOWED = LoggingMiddleware(
-    headers=["authorization", "x-api-key", "proxy-authorization", "x-secret", "cookie"],
+    headers=[
+        "authorization",
+        "x-api-key",
+        "proxy-authorization",
+        "x-secret",
+        "cookie",
+        "www-authenticate",
+    ],
     query=["key", "api_key", "token", "q"],
     body=True,
 )

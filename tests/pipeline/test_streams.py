@@ -12,6 +12,7 @@ import asyncio
 import gc
 import subprocess
 import sys
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, assert_type
@@ -395,6 +396,24 @@ async def test_an_unclosed_stream_warns_and_is_closed(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_an_unclosed_stream_is_closed_where_its_warning_is_an_error(
+    raw_server: StartRaw, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With ``-W error`` the warning raises inside ``__del__`` (Python reports it to
+    # sys.unraisablehook): the connection must be closed all the same.
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: raised.append(info.exc_value))
+    del stream
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        gc.collect()
+    assert [type(error) for error in raised] == [ResourceWarning]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_a_finished_stream_does_not_warn(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
@@ -430,6 +449,21 @@ async def test_a_gap_longer_than_read_raises_a_timeout(
         await collect(stream, got, index=True)
     assert got == [0]
     assert server.connections == 1  # not retried: items were already handed out
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_without_read_a_silent_stream_ends_after_total(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # timeout=0.1 sets total only: a stream that goes silent after its headers must not
+    # be waited for forever (total bounds each gap when read is None).
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base, timeout=0.1)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    got: list[int] = []
+    with pytest.raises(stackwire.APITimeoutError):
+        await collect(stream, got, index=True)
+    assert got == [0]
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 

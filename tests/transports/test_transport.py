@@ -19,6 +19,7 @@ import stackwire
 from stackwire import CallNext, Request, Response
 from stackwire.transports.aiohttp_transport import AiohttpTransport
 from tests.conftest import EchoServer, RawHandler, RawServer, Serve, read_request, routes
+from tests.sync.test_sync_client import ServerThread
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 EchoStart = Callable[[], Awaitable[tuple[str, EchoServer]]]
@@ -45,6 +46,27 @@ async def test_owned_session_is_created_on_first_use_and_closed(
     assert connector.limit == 1000
     await client.close()
     assert session.closed
+
+
+def test_a_client_used_after_its_event_loop_closed_says_so() -> None:
+    # One asyncio.run() per call: the second finds the session on a closed loop, which
+    # aiohttp reports as a bare RuntimeError("Event loop is closed") from its pool.
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"n": 1}, headers={"Connection": "close"})  # none pooled
+
+    servers = ServerThread()
+    try:
+        client = stackwire.AsyncClient(servers.app(routes(("GET", "/x", answer))))
+
+        async def call() -> object:
+            return await client.get("/x", cast_to=dict)
+
+        assert asyncio.run(call()) == {"n": 1}
+        with pytest.raises(stackwire.ClientClosedError, match="event loop that has closed"):
+            asyncio.run(call())
+        asyncio.run(client.close())
+    finally:
+        servers.close()
 
 
 async def test_borrowed_session_is_used_and_never_closed(echo_server: EchoStart) -> None:
