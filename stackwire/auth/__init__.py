@@ -11,15 +11,18 @@ Give a client ``auth=`` one of these (or your own `Auth` subclass):
   final headers and body bytes.
 
 `AuthMiddleware` is the pipeline stage that runs them (innermost, below ``redirects``).
+An `Auth` that sends requests of its own (a token grant) sets ``sends_below`` and
+sends them through `BELOW`, what is below the stage: the client's transport.
 """
 
 from ..errors import AuthError
-from ._base import AUTH_OVERRIDE, Auth, AuthMiddleware, BasicAuth, Signer
+from ._base import AUTH_OVERRIDE, BELOW, Auth, AuthMiddleware, BasicAuth, Signer
 from ._bearer import BearerToken, Token
 from ._oauth2 import OAuth2ClientCredentials
 
 __all__ = [
     "AUTH_OVERRIDE",
+    "BELOW",
     "Auth",
     "AuthError",
     "AuthMiddleware",

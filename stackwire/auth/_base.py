@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from yarl import URL
@@ -14,7 +15,15 @@ from ..middlewares import CREDENTIALS_DROPPED, origin_of
 from ..middlewares.headers import check_header
 from ..pipeline import CallNext, ExtensionKey, Request, Response, is_replayable
 
-__all__ = ["AUTH_OVERRIDE", "Auth", "AuthMiddleware", "BasicAuth", "Signer"]
+__all__ = ["AUTH_OVERRIDE", "BELOW", "Auth", "AuthMiddleware", "BasicAuth", "Signer"]
+
+
+BELOW: ContextVar[CallNext | None] = ContextVar("stackwire_auth_below", default=None)
+"""While the ``auth`` stage runs an `Auth` whose ``sends_below`` is true: what is below
+the stage in the client's stack (its transport, through any innermost middleware),
+for the requests the `Auth` sends itself (`OAuth2ClientCredentials`' grant), so that
+they go where the client's go: its pool, proxy and TLS settings, or a `MockTransport`
+or `Cassette` in tests. Tasks started meanwhile (a single-flight fetch) see it too."""
 
 
 class Auth:
@@ -34,6 +43,9 @@ class Auth:
     ``authenticate`` (or a result that is not a `Request`) into one, and checks the
     headers it added (CR/LF, names) before anything is sent.
     """
+
+    sends_below: bool = False
+    """Whether `authenticate` may send requests of its own, through `BELOW`."""
 
     async def authenticate(self, request: Request, *, now: float) -> Request:
         """``request`` with the credential added."""
@@ -149,7 +161,7 @@ class AuthMiddleware:
             or request.extension(CREDENTIALS_DROPPED)
         ):
             return await call_next(request)
-        sent = await _authenticate(auth, request, self.clock())
+        sent = await _authenticate(auth, request, self.clock(), call_next)
         response = await call_next(sent)
         if response.status_code != 401 or not is_replayable(request.body):
             return response
@@ -165,19 +177,27 @@ class AuthMiddleware:
         if not repeat:
             return response
         response.close()
-        return await call_next(await _authenticate(auth, request, self.clock()))
+        return await call_next(await _authenticate(auth, request, self.clock(), call_next))
 
     def __repr__(self) -> str:
         return f"AuthMiddleware({self.auth!r})"
 
 
-async def _authenticate(auth: Auth, request: Request, now: float) -> Request:
+async def _authenticate(auth: Auth, request: Request, now: float, below: CallNext) -> Request:
     """``auth.authenticate(request)``, held to the contract: a failure of an `Auth`
     of the application's writing is an `AuthError` (the original as ``__cause__``),
     and a header it added is checked like any other before it reaches the wire (a
-    CR/LF in one made aiohttp raise a bare ``ValueError`` at send)."""
+    CR/LF in one made aiohttp raise a bare ``ValueError`` at send). An `Auth` that
+    sends requests of its own (``sends_below``) finds ``below`` in `BELOW` meanwhile."""
     try:
-        sent = await auth.authenticate(request, now=now)
+        if auth.sends_below:
+            token = BELOW.set(below)
+            try:
+                sent = await auth.authenticate(request, now=now)
+            finally:
+                BELOW.reset(token)
+        else:
+            sent = await auth.authenticate(request, now=now)
     except StackwireError:
         raise
     except Exception as error:

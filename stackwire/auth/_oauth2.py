@@ -24,6 +24,7 @@ from ..pipeline.pipeline import Pipeline
 from ..pipeline.request import Request
 from ..pipeline.secrets import hide_secrets
 from ..transports.aiohttp_transport import AiohttpTransport
+from ._base import BELOW
 from ._bearer import BearerToken, Token
 
 __all__ = ["OAuth2ClientCredentials"]
@@ -55,8 +56,11 @@ class OAuth2ClientCredentials(BearerToken):
 
     The grant goes over its own small stackwire stack (``timeout``, ``max_retries``
     retries, typed decoding and errors; redirects are not followed) to ``token_url``,
-    wherever that is; the secret never appears in a
-    message, repr or log line.
+    wherever that is, sent through the calling client's transport (what is below its
+    ``auth`` stage: the same pool, proxy and TLS settings, and in tests the same
+    `MockTransport` or `Cassette`, so a token endpoint can be mocked and replayed);
+    a `fetch` outside a client's call uses a transport of its own. The secret never
+    appears in a message, repr or log line.
 
     >>> auth = OAuth2ClientCredentials("https://auth.example.com/token", "app", "s3cret")
     >>> "s3cret" in repr(auth)
@@ -147,11 +151,20 @@ class OAuth2ClientCredentials(BearerToken):
     async def fetch(self, *, now: float) -> Token:
         return await self._obtain(now, DEFAULT_CLOCKS)
 
+    sends_below = True
+
     async def _obtain(self, now: float, clocks: Clocks) -> Token:
         # The grant is an HTTP call with retries and timeouts: a small stack of the
-        # built-in middlewares over a transport of its own, closed after the call. Its
-        # backoff sleeps on the calling client's ``sleep`` (an injected one in tests).
-        transport = AiohttpTransport()
+        # built-in middlewares over what is below the client's ``auth`` stage (its
+        # transport: its pool, proxy and TLS settings, or a MockTransport or Cassette
+        # in tests), or, for a fetch() outside a client's call, over a transport of its
+        # own, closed after the call. Its backoff sleeps on the calling client's
+        # ``sleep`` (an injected one in tests).
+        below = BELOW.get()
+        transport = None
+        if below is None:
+            transport = AiohttpTransport()
+            below = transport.send
         handler = Pipeline(
             [
                 TimeoutMiddleware(self.timeout),
@@ -161,7 +174,7 @@ class OAuth2ClientCredentials(BearerToken):
                 DecodeMiddleware(),
                 RedirectMiddleware(follow_redirects=False),
             ]
-        ).compose(transport.send)
+        ).compose(below)
         headers = {
             "Accept": "application/json",
             "Content-Type": "application/x-www-form-urlencoded",
@@ -183,7 +196,8 @@ class OAuth2ClientCredentials(BearerToken):
             hide_secrets(error, self._secrets())
             raise
         finally:
-            await transport.close()
+            if transport is not None:
+                await transport.close()
         answer = response.parsed
         assert isinstance(answer, _TokenResponse)
         if answer.token_type.lower() != "bearer":

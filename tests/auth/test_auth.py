@@ -573,3 +573,34 @@ async def test_with_options_auth_on_a_client_with_added_middlewares(
     await added.with_options(auth=None).get("/x")  # ...and goes
     assert seen.auth == ["Basic " + base64.b64encode(b"a:b").decode(), None]
     assert added.pipeline.names[-2:] == ["redirects", "auth"]
+
+
+async def test_oauth2_grant_goes_through_the_clients_transport() -> None:
+    # A token endpoint can be mocked like the API: the grant is sent through the
+    # client's transport (here a MockTransport; nothing opens a socket).
+    from stackwire.testing import MockResponse, MockTransport, Router
+
+    router = Router("https://api.test/v1/")
+    token = router.post("https://login.test/oauth/token").respond(
+        json={"access_token": "tok-from-the-mock", "expires_in": 3600}
+    )
+    seen: list[str | None] = []
+
+    @router.get("/me")
+    def me(request: stackwire.Request) -> MockResponse:
+        seen.append(request.headers.get("Authorization"))
+        return MockResponse(json={"ok": True})
+
+    oauth = OAuth2ClientCredentials("https://login.test/oauth/token", "app", "s3cret-value")
+    async with stackwire.AsyncClient(
+        "https://api.test/v1/", transport=MockTransport(router), auth=oauth
+    ) as client:
+        assert (
+            await asyncio.gather(*(client.get("/me", cast_to=dict) for _ in range(3)))
+            == [{"ok": True}] * 3
+        )
+    assert seen == ["Bearer tok-from-the-mock"] * 3
+    assert len(token.calls) == 1
+    (grant,) = token.calls
+    assert grant.request.body == b"grant_type=client_credentials"
+    assert grant.request.headers["Authorization"].startswith("Basic ")
