@@ -189,15 +189,23 @@ class LoopThread:
             task.add_done_callback(settle)
 
         def cancel() -> None:
+            # Runs after `start` if that was queued at all (the loop runs its callbacks
+            # in order): the task is cancelled, or there is none to wait for.
             if outcome.task is not None:
                 outcome.task.cancel()
+            else:
+                outcome.finished.set()
 
         try:
-            loop.call_soon_threadsafe(start)
-        except RuntimeError as exc:  # the loop was stopped between the check and now
-            raise ClientClosedError("this client is closed; create a new one") from exc
-        try:
+            try:
+                loop.call_soon_threadsafe(start)
+            except RuntimeError as exc:  # the loop was stopped between the check and now
+                raise ClientClosedError("this client is closed; create a new one") from exc
+            # (An interrupt can also land inside call_soon_threadsafe, after `start` was
+            # queued and while the loop already sends the request: handled below too.)
             outcome.finished.wait()
+        except ClientClosedError:
+            raise
         except BaseException:
             # Interrupted (Ctrl-C) while waiting: cancel the call and let it unwind
             # (closing its connection) before the interrupt goes on.

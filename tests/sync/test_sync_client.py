@@ -605,6 +605,39 @@ def test_middleware_calling_the_blocking_client_raises(
         client.with_middleware(reentrant).get("/users/1", max_retries=0)
 
 
+def test_an_interrupt_inside_the_hand_over_to_the_loop_still_cancels_the_call(
+    server: ServerThread,
+    make_client: Callable[..., stackwire.Client],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-C can land inside call_soon_threadsafe, after the call was queued and
+    # while the loop thread already sends it (1 run in 5 of the test below).
+    got_request = threading.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        got_request.set()
+        await reader.read()
+
+    base, _ = server.raw(silent)
+    client = make_client(base)
+    loop = client._runtime._get_loop()
+    hand_over = loop.call_soon_threadsafe
+    interrupts = [KeyboardInterrupt()]
+
+    def interrupted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = hand_over(callback, *args, **kwargs)
+        if interrupts:
+            assert got_request.wait(timeout=10)
+            raise interrupts.pop()
+        return handle
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        client.get("/forever", max_retries=0)
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+
+
 def test_keyboard_interrupt_cancels_the_call_and_closes_its_connection(
     server: ServerThread, make_client: Callable[..., stackwire.Client]
 ) -> None:
