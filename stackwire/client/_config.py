@@ -10,7 +10,7 @@ import random as _random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import aiohttp
 import msgspec
@@ -160,6 +160,33 @@ _HEADER_NAME_OPTIONS = ("api_key_header", "idempotency_header", "retry_count_hea
 _CALLABLE_OPTIONS = ("should_retry", "sleep", "clock", "random")
 
 
+def _awaitable_sleep(sleep: Callable[[float], object]) -> Callable[[float], Awaitable[object]]:
+    """``sleep`` as the stack awaits it: an async function (or an object whose
+    ``__call__`` is one) as it is; a plain function (a test's recorder, ``time.sleep``
+    in a blocking client's tests) wrapped, its result awaited when it is awaitable. A
+    plain function blocks the loop while it runs: for tests and fakes, not real waits.
+
+    >>> import asyncio
+    >>> _awaitable_sleep(asyncio.sleep) is asyncio.sleep
+    True
+    >>> slept = []
+    >>> asyncio.run(_awaitable_sleep(slept.append)(0.5)) is None, slept
+    (True, [0.5])
+    """
+    if inspect.iscoroutinefunction(sleep) or inspect.iscoroutinefunction(
+        getattr(sleep, "__call__", None)  # noqa: B004 (the method, not callable())
+    ):
+        return cast("Callable[[float], Awaitable[object]]", sleep)
+
+    async def sleeping(delay: float) -> None:
+        result = sleep(delay)
+        if inspect.isawaitable(result):
+            await result
+
+    sleeping.__wrapped__ = sleep  # type: ignore[attr-defined]
+    return sleeping
+
+
 def _bad_option(name: str, value: object, accepted: str) -> InvalidRequestError:
     return InvalidRequestError(
         f"{name} must be {accepted}, got {type(value).__name__} {value!r}"[:300]
@@ -290,6 +317,8 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
                 raise _bad_option(field, changes[field], "a mapping (e.g. a dict) or None")
             values[field] = {**getattr(config, field), **changes[field]}
     _check_options(values)
+    if "sleep" in values:
+        values["sleep"] = _awaitable_sleep(values["sleep"])
     if "base_url" in values:
         values["base_url"] = normalize_base_url(values["base_url"])
     if "timeout" in values:

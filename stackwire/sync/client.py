@@ -7,8 +7,9 @@ comes back in the calling thread. So everything of the async client holds: the s
 stack of middlewares, retries, timeouts, errors and pool.
 
 - Middlewares stay ``async``: they run on the client's loop, in its thread (so do
-  the ``sleep``, ``on_retry``, ``clock`` and ``random`` options; ``sleep`` must be
-  an async function, as for `AsyncClient`). A middleware must not call the blocking
+  the ``sleep``, ``on_retry``, ``clock`` and ``random`` options; ``sleep`` is an
+  async function, as for `AsyncClient`, or, for tests, a plain one such as a
+  recorder's ``append``, which is called on the loop). A middleware must not call the blocking
   client; that raises `BlockingCallInEventLoopError`.
 - Derived clients (``with_options``, ``with_middleware``) share the loop thread and
   the session; closing one never closes the client it came from.

@@ -196,6 +196,25 @@ def test_retries_sleep_through_the_injected_async_sleep(
     assert client_sleeps.delays == [0.25, 0.25]
 
 
+def test_a_plain_function_as_sleep_is_called_not_awaited(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # A test's recorder, `slept.append`: it was a bare TypeError at the first retry.
+    calls = 0
+
+    async def flaky(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls < 2:
+            return web.json_response({}, status=503, headers={"retry-after-ms": "250"})
+        return web.json_response({"id": 1, "name": "Ada"})
+
+    slept: list[float] = []
+    client = make_client(server.app(routes(("GET", "/users/1", flaky))), sleep=slept.append)
+    assert client.get("/users/1", cast_to=User) == User(id=1, name="Ada")
+    assert slept == [0.25]
+
+
 def test_retries_exhausted_raise_in_the_calling_thread(
     server: ServerThread,
     make_client: Callable[..., stackwire.Client],
