@@ -31,6 +31,8 @@ from ..middlewares.headers import split_headers
 from ..middlewares.retry import (
     check_max_retries,
 )
+from ..models.decoding import decoder_for
+from ..models.sse import ServerSentEvent
 from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext, Middleware
 from ..pipeline.options import RequestOptions, Timeout
@@ -104,6 +106,35 @@ def _request_verb(doc: str) -> Any:
 
     request.__doc__ = doc
     return request
+
+
+def check_cast_to(cast_to: object) -> None:
+    """Refuse, before any I/O, a ``cast_to`` no response could be decoded into
+    (``cast_to=5``, ``[User]`` for ``list[User]``): `InvalidRequestError`. It failed
+    only once the response was in, after the request had been sent. The check is the
+    decoder that the response would use, built once and cached.
+
+    >>> check_cast_to(list[int])
+    >>> check_cast_to([int])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stackwire.InvalidRequestError: cast_to=[<class 'int'>] is not a type...
+    """
+    if (
+        cast_to is NOT_GIVEN
+        or cast_to is Response
+        or cast_to is ServerSentEvent
+        or (not isinstance(cast_to, type) and get_origin(cast_to) is Response)
+    ):
+        return
+    try:
+        hash(cast_to)
+    except TypeError:
+        raise InvalidRequestError(
+            f"cast_to={cast_to!r} is not a type a response can be decoded into "
+            "(a class, or a type such as list[User] or A | B)"
+        ) from None
+    decoder_for(cast_to)  # raises InvalidRequestError for what msgspec cannot decode
 
 
 class _Lifetime:
@@ -350,6 +381,7 @@ class AsyncClient:
             raise InvalidRequestError(f"invalid HTTP method {method!r}; use a token like 'GET'")
         if not isinstance(path, str):
             raise InvalidRequestError(f"path must be a str, got {type(path).__name__}")
+        check_cast_to(cast_to)
         if path_params is not None and not isinstance(path_params, Mapping):
             raise InvalidRequestError(
                 f"path_params= must be a mapping of placeholder names to values, "
@@ -470,6 +502,7 @@ class AsyncClient:
         one shared `Request` per method, path and these options (a request is a
         value), made from the URL this client joined for ``path`` before."""
         url = self._urls.get(path) if type(path) is str else None
+        check_cast_to(cast_to)  # (then the request is kept: once per method, path, type)
         if url is None or method not in _KNOWN_METHODS or self._closed or self._lifetime.closed:
             return self._build_request(
                 method, path, cast_to=cast_to, stream=stream, raw_response=raw_response

@@ -17,6 +17,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -289,3 +290,27 @@ def test_any_input_succeeds_or_is_an_invalid_request_error_before_any_io() -> No
         gc.collect()
     # Every outcome was reached: the property was not vacuous.
     assert set(outcomes) == {"bad client", "bad call", "sent"}, outcomes
+
+
+async def test_a_cast_to_no_response_decodes_into_is_refused_before_any_io() -> None:
+    # It failed once the response was in, after the request had been sent ([int]
+    # with a bare TypeError).
+    server = CountingServer()
+    port = await server.start()
+    try:
+        async with stackwire.AsyncClient(f"http://127.0.0.1:{port}/") as client:
+            bads: tuple[Any, ...] = (5, "User", object(), [int], {"a": int}, lambda body: body)
+            for bad in bads:
+                for call in (
+                    client.get("/x", cast_to=bad),
+                    client.get("/x", cast_to=bad, headers={"X-A": "1"}),
+                    client.with_raw_response.get("/x", cast_to=bad),
+                ):
+                    with pytest.raises(stackwire.InvalidRequestError, match="cast_to="):
+                        await call
+            assert (server.connections, server.requests) == (0, 0)
+            assert await client.get("/x", cast_to=dict[str, bool]) == {"ok": True}
+            assert await client.get("/x", cast_to=stackwire.Response) is not None
+            assert server.requests == 2
+    finally:
+        await server.close()
