@@ -227,6 +227,11 @@ class Pipeline:
 
 
 def _named(middleware: Middleware, name: str | None) -> NamedMiddleware:
+    if isinstance(middleware, type):  # callable, but calling it makes an instance
+        raise InvalidRequestError(
+            f"a middleware must be an instance, got the class {middleware.__name__}: "
+            f"pass {middleware.__name__}(...)"
+        )
     if not callable(middleware):
         raise InvalidRequestError(
             f"a middleware must be callable as (request, call_next), got {middleware!r}"

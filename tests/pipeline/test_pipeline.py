@@ -181,6 +181,21 @@ def test_a_middleware_must_be_callable() -> None:
         Pipeline([42])  # type: ignore[list-item]
 
 
+def test_a_middleware_class_instead_of_an_instance_is_refused_where_it_is_added() -> None:
+    # Callable, so it was taken, and the first call failed with a bare TypeError.
+    from stackwire.resilience import CircuitBreaker
+
+    client = stackwire.AsyncClient("http://api.test/")
+    added: list[Callable[[], object]] = [
+        lambda: client.with_middleware(CircuitBreaker),  # type: ignore[arg-type]
+        lambda: stackwire.AsyncClient("http://api.test/", middlewares=[Recorder]),  # type: ignore[list-item]
+        lambda: client.pipeline.insert(Recorder),  # type: ignore[call-overload]
+    ]
+    for add in added:
+        with pytest.raises(stackwire.InvalidRequestError, match=r"an instance.*\(\.\.\.\)"):
+            add()
+
+
 # -- composing once ------------------------------------------------------------------
 
 
