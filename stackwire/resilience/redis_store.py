@@ -184,8 +184,8 @@ class RedisStateStore:
         if opened is not None:
             return opened[0]
         from redis.asyncio import BlockingConnectionPool, Redis  # the extra, when used
+        from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
         assert self._url is not None
         # A few connections, shared by every task of this loop (waiting for a free one
