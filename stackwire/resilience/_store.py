@@ -87,7 +87,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 __all__ = ["MemoryStateStore", "StateStore"]
 
@@ -190,11 +190,17 @@ class _SlidingCounts:
 
 
 class _Bucket:
-    __slots__ = ("tokens", "updated")
+    __slots__ = ("burst", "rate", "tokens", "updated")
 
-    def __init__(self, tokens: float, updated: float) -> None:
-        self.tokens = tokens
+    def __init__(self, rate: float, burst: float, updated: float) -> None:
+        self.rate = rate  # the settings it was made with (the key holds them too)
+        self.burst = burst
+        self.tokens = burst
         self.updated = updated
+
+    def idle(self, now: float) -> bool:
+        """Full again: as good as a new bucket."""
+        return self.tokens + (now - self.updated) * self.rate >= self.burst
 
 
 class _Quota:
@@ -206,6 +212,11 @@ class _Quota:
         self.reset_at = -math.inf
         self.window: float | None = None
         self.taken = 0  # the ticket counter
+
+    def idle(self, now: float) -> bool:
+        """Nothing announced, or a whole window has passed since the known one ended
+        with no take and no announcement (either would have moved ``reset_at``)."""
+        return self.remaining is None or now > self.reset_at + (self.window or 0.0)
 
     def roll(self, now: float) -> None:
         """Open the windows that began by ``now``, releasing at most ``limit`` each."""
@@ -231,6 +242,26 @@ class _Breaker:
         self.probe_out = False
         self.counts = _SlidingCounts(window, 2)
 
+    def idle(self, now: float) -> bool:
+        """Closed with an empty window: as good as a new breaker."""
+        return self.state == "closed" and not any(self.counts.totals(now))
+
+
+# Entries a table of a MemoryStateStore may hold before the idle ones are dropped.
+_ROOM = 1024
+
+
+class _Entry(Protocol):
+    def idle(self, now: float) -> bool: ...
+
+
+_E = TypeVar("_E", bound=_Entry)
+
+
+def _drop_idle(table: dict[str, _E], now: float) -> None:
+    for key in [key for key, entry in table.items() if entry.idle(now)]:
+        del table[key]
+
 
 class MemoryStateStore:
     """The in-process `StateStore`: plain dictionaries, atomic because no operation
@@ -239,6 +270,12 @@ class MemoryStateStore:
 
     Give the same store to several parts (or to parts on several clients) to share
     their state: parts of the same kind and settings share it per origin.
+
+    Its size stays bounded by the origins in use, not by every origin ever called:
+    when a table reaches 1,024 keys (then twice what the last sweep kept), the entries
+    that are as good as new are dropped: a full token bucket, a server budget unused
+    for a window past its end (or never announced), no slot held, a closed breaker
+    with an empty window. (A client of one API never gets there.)
     """
 
     def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -249,6 +286,19 @@ class MemoryStateStore:
         self._leases = 0
         self._breakers: dict[str, _Breaker] = {}
         self._budgets: dict[str, _SlidingCounts] = {}
+        self._room = _ROOM
+
+    def _sweep(self) -> None:
+        """Drop the idle entries of every table (called when a table, about to get a
+        new key, holds ``_room`` of them)."""
+        now = self._now()
+        _drop_idle(self._buckets, now)
+        _drop_idle(self._quotas, now)
+        _drop_idle(self._breakers, now)
+        for key in [key for key, held in self._slots.items() if not held]:
+            del self._slots[key]
+        largest = max(len(self._buckets), len(self._quotas), len(self._breakers), len(self._slots))
+        self._room = max(_ROOM, 2 * largest)
 
     # -- token bucket --------------------------------------------------------------
 
@@ -258,7 +308,9 @@ class MemoryStateStore:
         now = self._now()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(burst, now)
+            if len(self._buckets) >= self._room:
+                self._sweep()
+            bucket = self._buckets[key] = _Bucket(rate, burst, now)
         elif now > bucket.updated:
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
@@ -283,12 +335,16 @@ class MemoryStateStore:
     def _quota(self, key: str) -> _Quota:
         quota = self._quotas.get(key)
         if quota is None:
+            if len(self._quotas) >= self._room:
+                self._sweep()
             quota = self._quotas[key] = _Quota()
         return quota
 
     def take_quota_sync(self, key: str) -> tuple[bool, float, int]:
         quota = self._quotas.get(key)
         if quota is None:
+            if len(self._quotas) >= self._room:
+                self._sweep()
             quota = self._quotas[key] = _Quota()
         if quota.remaining is None:  # nothing announced: no clock to read
             quota.taken += 1
@@ -320,6 +376,8 @@ class MemoryStateStore:
         now = self._now()
         quota = self._quotas.get(key)
         if quota is None:
+            if len(self._quotas) >= self._room:
+                self._sweep()
             quota = self._quotas[key] = _Quota()
         elif now >= quota.reset_at:
             quota.roll(now)
@@ -372,6 +430,8 @@ class MemoryStateStore:
     def acquire_slot_sync(self, key: str, *, limit: int) -> int | None:
         held = self._slots.get(key)
         if held is None:
+            if len(self._slots) >= self._room:
+                self._sweep()
             held = self._slots[key] = set()
         if len(held) >= limit:
             return None
@@ -393,6 +453,8 @@ class MemoryStateStore:
     def _breaker(self, key: str, window: float) -> _Breaker:
         breaker = self._breakers.get(key)
         if breaker is None:
+            if len(self._breakers) >= self._room:
+                self._sweep()
             breaker = self._breakers[key] = _Breaker(window)
         return breaker
 
@@ -422,6 +484,8 @@ class MemoryStateStore:
         now = self._now()
         breaker = self._breakers.get(key)
         if breaker is None:
+            if len(self._breakers) >= self._room:
+                self._sweep()
             breaker = self._breakers[key] = _Breaker(window)
         if probe:
             breaker.probe_out = False

@@ -258,3 +258,72 @@ async def test_a_floor_below_one_retry_a_slice_still_allows_one(
     assert [await store.budget_withdraw("r", **kwargs) for _ in range(2)] == [True, False]
     no_floor = {"ratio": 0.0, "min_per_second": 0.0, "window": 10.0}
     assert not await store.budget_withdraw("r0", **no_floor)
+
+
+async def test_idle_entries_are_dropped_so_many_origins_do_not_grow_the_store(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    # A client that calls a new origin each time (a crawler) used to keep every
+    # bucket, budget, slot set and breaker it ever made.
+    for n in range(5000):
+        key = f"o{n}"
+        await store.take_tokens(key, rate=100.0, burst=1.0, max_wait=1)
+        await store.take_quota(key)
+        lease = await store.acquire_slot(key, limit=1)
+        assert lease is not None
+        await store.release_slot(key, lease)
+        await store.breaker_record(
+            key,
+            outcome="success",
+            probe=False,
+            failure_ratio=0.5,
+            min_calls=2,
+            window=1.0,
+            open_for=1.0,
+        )
+        clock.now += 0.01  # each bucket is full again and each window empty 1 s later
+    sizes = [len(store._buckets), len(store._quotas), len(store._slots), len(store._breakers)]
+    assert max(sizes) <= 1024, sizes
+    assert min(sizes) >= 100, sizes  # the recent ones are kept
+
+
+async def test_entries_still_in_use_survive_a_sweep(store: MemoryStateStore, clock: Clock) -> None:
+    # in debt, with a budget announced, a slot held, an open breaker: none is as good
+    # as new, so none is dropped when the tables are swept
+    assert await store.take_tokens("busy", rate=1.0, burst=1.0, max_wait=5) == (True, 0.0)
+    assert await store.take_tokens("busy", rate=1.0, burst=1.0, max_wait=5) == (True, 1.0)
+    await store.announce_quota("busy", limit=5, remaining=0, reset_in=30.0, window=60.0, ticket=0)
+    assert await store.acquire_slot("busy", limit=1) is not None
+    for _ in range(2):
+        await store.breaker_record(
+            "busy",
+            outcome="failure",
+            probe=False,
+            failure_ratio=0.5,
+            min_calls=2,
+            window=10.0,
+            open_for=30.0,
+        )
+    for n in range(3000):  # enough new keys to sweep every table more than once
+        key = f"o{n}"
+        await store.take_tokens(key, rate=1000.0, burst=1.0, max_wait=1)
+        await store.take_quota(key)
+        lease = await store.acquire_slot(key, limit=1)
+        assert lease is not None
+        await store.release_slot(key, lease)
+        await store.breaker_record(
+            key,
+            outcome="success",
+            probe=False,
+            failure_ratio=0.5,
+            min_calls=2,
+            window=0.001,
+            open_for=1.0,
+        )
+        clock.now += 0.0001
+    taken, wait = await store.take_tokens("busy", rate=1.0, burst=1.0, max_wait=5)
+    assert taken
+    assert wait == pytest.approx(2.0 - 0.3, abs=0.01)  # still in debt: one token paid back
+    assert (await store.take_quota("busy"))[0] is False
+    assert await store.acquire_slot("busy", limit=1) is None
+    assert (await store.breaker_acquire("busy", open_for=30.0))[0] == "open"
