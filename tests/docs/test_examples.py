@@ -53,6 +53,10 @@ def _reap_examples() -> Iterator[None]:
 
 
 def run_example(name: str) -> str:
+    return run_example_with_stderr(name)[0]
+
+
+def run_example_with_stderr(name: str) -> tuple[str, str]:
     _start_all()
     process = _RUNS.pop(name)
     try:
@@ -62,7 +66,7 @@ def run_example(name: str) -> str:
             process.kill()
             process.communicate()
     assert process.returncode == 0, stderr
-    return stdout
+    return stdout, stderr
 
 
 async def test_quickstart(capsys: pytest.CaptureFixture[str], client_sleeps: SleepRecorder) -> None:
@@ -281,7 +285,8 @@ def test_resilient_llm_client_example() -> None:
 
 
 def test_metrics_middleware_example() -> None:
-    out = run_example("metrics_middleware.py")
+    out, errors = run_example_with_stderr("metrics_middleware.py")
+    assert "Unclosed" not in errors  # the client that owns the session is closed
     lines = out.splitlines()
     assert lines[3:5] == ["4. call_metrics", "5. retry"]
     assert "7. attempt_metrics" in lines
