@@ -242,7 +242,8 @@ def test_every_example_is_run_here() -> None:
             tests = (Path(__file__).parents[1] / "redis" / "test_example.py").read_text()
             assert "shared_limits.py" in tests
             continue
-        assert f'run_example("{path.name}")' in source, f"{path.name} is not run by a test"
+        runs = (f'run_example("{path.name}")', f'run_example_with_stderr("{path.name}")')
+        assert any(run in source for run in runs), f"{path.name} is not run by a test"
 
 
 def test_custom_transport_example() -> None:
