@@ -67,10 +67,11 @@ async def main() -> None:
     counts: Counter[str] = Counter()
     # A short backoff, so the demo does not wait for the default 0.5 s, 1 s, ...
     options: dict[str, Any] = {"initial_delay": 0.01, "max_delay": 0.05}
-    client = stackwire.AsyncClient(base_url, middlewares=[AttemptMetrics(counts)], **options)
-    client = client.with_middleware(CallMetrics(counts), before="retry")
+    base = stackwire.AsyncClient(base_url, middlewares=[AttemptMetrics(counts)], **options)
+    # The derived client borrows the session of ``base``, which is the one to close.
+    client = base.with_middleware(CallMetrics(counts), before="retry")
     try:
-        async with client:
+        async with base:
             print(client.pipeline)
             await client.post("/users", json={"name": "Ada", "email": "ada@example.com"})
             await client.get("/flaky", query={"key": "metrics"})  # 429 (200 ms), then 200

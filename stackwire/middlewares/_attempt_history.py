@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from .._http.redaction import DEFAULT_QUERY_ALLOWLIST, redact_url
 from .._logging import logger
-from ..errors import APIError, APIStatusError
-from ..pipeline.attempts import NO_TIMINGS, Attempt, Timings, attached_timing_record
+from ..errors import APIError, APIResponseValidationError, APIStatusError
+from ..pipeline.attempts import NO_TIMINGS, Attempt, Timings, attached_timings
 from ..pipeline.request import Request
 
 __all__ = ["attempt_record", "failed_attempts", "log_retry"]
@@ -17,8 +17,8 @@ __all__ = ["attempt_record", "failed_attempts", "log_retry"]
 def _error_timings(error: APIError) -> Timings:
     if isinstance(error, APIStatusError):
         return error.response.timings
-    record = attached_timing_record(error)
-    return NO_TIMINGS if record is None else record.timings()
+    timings = attached_timings(error)
+    return NO_TIMINGS if timings is None else timings
 
 
 def attempt_record(
@@ -29,7 +29,12 @@ def attempt_record(
         number=request.attempt,
         method=request.method,
         url=redact_url(request.url),
-        status_code=error.status_code if isinstance(error, APIStatusError) else None,
+        # A body that did not decode came with a status too (``decode`` sets it).
+        status_code=(
+            error.status_code
+            if isinstance(error, (APIStatusError, APIResponseValidationError))
+            else None
+        ),
         error=type(error).__name__,
         started=started,
         duration=ended - started,

@@ -26,8 +26,9 @@ from typing import Any
 import msgspec
 
 from .._types import NotGiven
-from ..errors import APIStatusError, InvalidRequestError, status_error_class
+from ..errors import APIStatusError, InvalidRequestError, StackwireError, status_error_class
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES
+from ..pipeline.attempts import attach_timing_record, attached_timings
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
@@ -118,8 +119,16 @@ class DecodeMiddleware:
                 await response.read(max_bytes=limit)
             if not options.raw_response:
                 response.parse_now()
-        except BaseException:
+        except BaseException as error:
             response.close()
+            if (
+                isinstance(error, StackwireError)
+                and not isinstance(error, APIStatusError)  # (its response has them)
+                and attached_timings(error) is None
+            ):
+                # A body read and then refused (not the JSON asked for, not a stream):
+                # the attempt's timings, the body's included, for ``attempts``.
+                attach_timing_record(error, response.timings)
             raise
         return response
 

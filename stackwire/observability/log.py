@@ -28,7 +28,9 @@ secret-looking query parameters (``key``, ``api_key``, ``apikey``, ``token``,
 of every always-sensitive header (``Authorization``, ``Proxy-Authorization``,
 ``Cookie``, ``Set-Cookie``, ``X-Api-Key``) and of the client's ``sensitive_headers``,
 and those same credential values inside a printed body or another printed header
-(a server may echo the key in ``WWW-Authenticate``). Error messages are not
+(a server may echo the key in ``WWW-Authenticate``), along with the secret query
+values and URL password of the request and any ``?key=...``-like parameter of a URL
+in them (a ``Location`` or ``Link`` header, an error body quoting the URL). Error messages are not
 printed (a server may echo what it was sent): the error's class name is.
 
 Where it sits: below ``retry``, given with the client's ``middlewares=`` (between
@@ -48,14 +50,19 @@ sleeps (those are ``retry``'s INFO lines).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
+from urllib.parse import unquote_plus
+
+from yarl import URL
 
 from .._http.redaction import (
     DEFAULT_HEADER_ALLOWLIST,
     DEFAULT_QUERY_ALLOWLIST,
     REDACTED,
+    is_secret_param,
     redact_headers,
     redact_url,
 )
@@ -204,7 +211,7 @@ class LoggingMiddleware:
         text = data[: self.max_body_bytes].decode("utf-8", errors="replace")
         for secret in secrets:
             text = text.replace(secret, REDACTED)
-        shown = repr(text)
+        shown = repr(_hide_url_secrets(text))
         if len(data) > self.max_body_bytes:
             shown += f"... ({len(data)} bytes)"
         return shown
@@ -235,12 +242,13 @@ def _headers_text(headers: list[tuple[str, str]], secrets: list[str]) -> str:
     for name, value in headers:
         for secret in secrets:
             value = value.replace(secret, REDACTED)
-        shown.append(f"{name}: {value}")
+        shown.append(f"{name}: {_hide_url_secrets(value)}")
     return "{" + ", ".join(shown) + "}"
 
 
 def _secret_values(request: Request, sensitive: frozenset[str]) -> list[str]:
-    """The credential values the request carries, to hide in printed bodies."""
+    """The credential values the request carries (its sensitive headers, its URL's
+    password and secret query values), to hide in printed bodies and headers."""
     values = []
     for name, value in request.headers.items():
         if name.lower() in sensitive:
@@ -248,4 +256,33 @@ def _secret_values(request: Request, sensitive: frozenset[str]) -> list[str]:
             _, _, credentials = value.partition(" ")
             if credentials:
                 values.append(credentials)
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+    values += _url_secrets(request.url)
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def _url_secrets(url: URL) -> list[str]:
+    """``url``'s password and the values of its secret query parameters, as sent
+    (encoded) and decoded: a server may echo either."""
+    values = []
+    if url.password:
+        values += [url.password, url.raw_password or ""]
+    for piece in url.raw_query_string.split("&"):
+        name, sep, value = piece.partition("=")
+        if sep and value and is_secret_param(unquote_plus(name)):
+            values += [value, unquote_plus(value)]
+    return values
+
+
+# A ``name=value`` query parameter inside a URL in free text (a ``Location`` or
+# ``Link`` header, an error body quoting the URL): its value, if the name is secret,
+# is hidden (`_hide_url_secrets`).
+_QUERY_PARAM = re.compile(r"([?&;])([^=&?#\s\"'<>;,]+)=([^&#\s\"'<>;,]*)")
+
+
+def _hide_url_secrets(text: str) -> str:
+    def hide(match: re.Match[str]) -> str:
+        if match.group(3) and is_secret_param(unquote_plus(match.group(2))):
+            return f"{match.group(1)}{match.group(2)}={REDACTED}"
+        return match.group(0)
+
+    return _QUERY_PARAM.sub(hide, text) if "=" in text else text

@@ -48,8 +48,11 @@ compares the whole with ``opentelemetry-instrumentation-aiohttp-client``.
 Retries and timeouts: a timed-out attempt ends its CLIENT span with ``error.type``
 ``stackwire.APITimeoutError``; the call span covers backoff sleeps and the deadline.
 The spans end when the response headers are in (CLIENT) and when the call returns
-(INTERNAL; for a stream, when it is handed back). Exception messages are not
-recorded: a server's error text may echo what it was sent.
+(INTERNAL; for a stream, when it is handed back). A cancelled call ends both with
+``error.type`` ``asyncio.exceptions.CancelledError``. Exception messages are not
+recorded: a server's error text may echo what it was sent. A propagator that raises
+never fails the call: that request goes without trace headers (one that writes a
+header with CR/LF is an `InvalidRequestError`, as any bad header is).
 """
 
 from __future__ import annotations
@@ -160,7 +163,8 @@ class OpenTelemetry:
         and measured; ``client`` itself is unchanged, and remains the one to close
         (the derived client borrows its session, like every derived client).
 
-        Raises `InvalidRequestError` for a client whose stack has no ``retry``."""
+        Raises `InvalidRequestError` for a client whose stack has no ``retry``, and for
+        one instrumented already (two call spans per call would nest)."""
         from opentelemetry import metrics, trace
 
         tracer = trace.get_tracer("stackwire", __version__, tracer_provider=self.tracer_provider)
@@ -172,6 +176,11 @@ class OpenTelemetry:
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
         names = list(client.pipeline.names)
+        if CallSpan.name in names or RequestSpan.name in names:
+            raise InvalidRequestError(
+                "this client is instrumented already (its stack has 'otel.call' and "
+                "'otel.request'); instrument the client it was derived from instead"
+            )
         if "retry" not in names:
             raise InvalidRequestError(
                 "OpenTelemetry.instrument() needs a client whose stack has a 'retry' stage "
@@ -266,7 +275,7 @@ class CallSpan:
         )
         try:
             response = await call_next(replace(request, extensions=extensions))
-        except Exception as error:
+        except BaseException as error:  # a cancelled call too, as its CLIENT span says
             ended: dict[str, Any] = {}
             if isinstance(error, APIError) and error.attempts:
                 ended["stackwire.attempts"] = len(error.attempts)
@@ -394,11 +403,17 @@ class RequestSpan:
         # One context for both: this span is current (for traceparent), and aiohttp's
         # own instrumentation is told to stay out of this request.
         context = self._in_context(span, self._set_value(self._suppress_key, True, current))
-        carrier = self._carrier(span, context)
-        if carrier:
-            request = _with_trace_headers(request, carrier)
         token = self._attach(context)
         try:
+            try:
+                carrier = self._carrier(span, context)
+            except Exception:
+                # A propagator of the application's that fails: the request goes
+                # without trace headers, as OpenTelemetry has it (telemetry never
+                # fails a call), and the span still ends.
+                carrier = {}
+            if carrier:
+                request = _with_trace_headers(request, carrier)
             response = await call_next(request)
         except BaseException as error:
             kind = _error_type(error)

@@ -24,6 +24,7 @@ __all__ = [
     "Timings",
     "attach_timing_record",
     "attached_timing_record",
+    "attached_timings",
 ]
 
 
@@ -157,12 +158,21 @@ class AttemptLog(msgspec.Struct, frozen=True):
 _RECORD_ATTRIBUTE = "stackwire_timing_record"
 
 
-def attach_timing_record(error: BaseException, record: TimingRecord) -> None:
-    """Keep ``record`` with ``error``: the timings of a request that got no response."""
+def attach_timing_record(error: BaseException, record: TimingRecord | Timings) -> None:
+    """Keep ``record`` with ``error``: the timings of a request that got no response
+    (or the finished `Timings` of one whose body was read and then refused)."""
     setattr(error, _RECORD_ATTRIBUTE, record)
 
 
 def attached_timing_record(error: BaseException) -> TimingRecord | None:
-    """The record `attach_timing_record` kept with ``error``, if any."""
+    """The record `attach_timing_record` kept with ``error``, if it kept a record."""
     record = getattr(error, _RECORD_ATTRIBUTE, None)
     return record if isinstance(record, TimingRecord) else None
+
+
+def attached_timings(error: BaseException) -> Timings | None:
+    """The `Timings` of what `attach_timing_record` kept with ``error``, if anything."""
+    record = getattr(error, _RECORD_ATTRIBUTE, None)
+    if isinstance(record, TimingRecord):
+        return record.timings()
+    return record if isinstance(record, Timings) else None

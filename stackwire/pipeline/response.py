@@ -42,6 +42,7 @@ from .._http.urls import shown_url
 from .._types import NOT_GIVEN, NotGiven
 from ..errors import (
     APIConnectionError,
+    APIError,
     APIResponseValidationError,
     APITimeoutError,
     InvalidRequestError,
@@ -61,7 +62,13 @@ from .attempts import (
 )
 from .request import ExtensionKey, Request, request_line
 
-__all__ = ["REQUEST_ID_HEADERS", "REQUEST_ID_HEADERS_KEY", "BodyReader", "Response"]
+__all__ = [
+    "REQUEST_ID_HEADERS",
+    "REQUEST_ID_HEADERS_KEY",
+    "BodyReader",
+    "Response",
+    "carry_call_history",
+]
 
 _T = TypeVar("_T")
 
@@ -417,6 +424,7 @@ class Response(Generic[_T]):
             if record is not None and isinstance(mapped or exc, StackwireError):
                 # The attempt's timings up to the failure (``attempts`` shows them).
                 attach_timing_record(mapped or exc, record)
+            carry_call_history(mapped or exc, self)  # a body read after the hand-back
             if mapped is None:
                 raise
             raise mapped from exc
@@ -682,6 +690,19 @@ _JOIN_BYTES = 256 * 1024
 
 
 _NO_LIMIT = contextlib.nullcontext()
+
+
+def carry_call_history(error: BaseException, response: Response[Any]) -> None:
+    """Give ``error``, raised by ``response``'s body after ``retry`` handed the
+    response back (a stream's error event, a connection cut mid-stream), the call's
+    attempts and retries, which only the response knows by then. An error that
+    already has them (one raised inside an attempt: ``retry`` sets them) is left alone.
+    """
+    if isinstance(error, APIError) and not error.attempts:
+        attempts = response.attempts
+        if attempts:
+            error.attempts = attempts
+            error.retries_taken = response.retries_taken
 
 
 def _content_coding(headers: CIMultiDictProxy[str]) -> str | None:

@@ -54,7 +54,7 @@ from .._types import NotGiven
 from ..errors import APIResponseValidationError, ResponseTooLargeError, StreamError
 from ..models.decoding import decoder_for
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
-from .response import BodyReader
+from .response import BodyReader, carry_call_history
 
 if TYPE_CHECKING:
     from .request import Request
@@ -221,8 +221,9 @@ class AsyncStream(Generic[_T]):
                     "was probably cut short and the answer is incomplete",
                     request=self.response.request,
                 )
-        except BaseException:
+        except BaseException as error:
             self._stop()
+            carry_call_history(error, self.response)
             raise
         self._finished = True
         raise StopAsyncIteration

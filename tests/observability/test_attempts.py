@@ -265,3 +265,75 @@ async def test_a_borrowed_session_still_times_the_response(
     assert timings.body is not None
     assert timings.reused_connection is None  # not our pool: unknown
     assert timings.connect is None
+
+
+class Item(stackwire.Model):
+    n: int
+
+
+def stream_app() -> web.Application:
+    """``/error-event`` fails once with 503, then streams an item and an ``error``
+    event; ``/cut`` streams an item and drops the connection; ``/text`` is a 200
+    whose body is not the JSON asked for."""
+    calls: list[int] = []
+
+    async def error_event(request: web.Request) -> web.StreamResponse:
+        calls.append(1)
+        if len(calls) == 1:
+            return web.json_response({}, status=503)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"n": 1}\n\nevent: error\ndata: {"e": 1}\n\n')
+        await response.write_eof()
+        return response
+
+    async def cut(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        await response.write(b'{"n": 1}\n')
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    async def text(request: web.Request) -> web.Response:
+        return web.Response(text="not json", content_type="application/json")
+
+    return routes(
+        ("GET", "/error-event", error_event), ("GET", "/cut", cut), ("GET", "/text", text)
+    )
+
+
+async def test_an_error_inside_a_handed_back_stream_carries_the_calls_attempts(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client = make_client(await serve(stream_app()), random=lambda: 0.0)
+    items: list[int] = []
+
+    async def consume(path: str) -> None:
+        async with await client.get(path, stream=True, cast_to=Item) as stream:
+            async for item in stream:
+                items.append(item.n)
+
+    with pytest.raises(stackwire.StreamError) as caught:
+        await consume("/error-event")
+    assert items == [1]
+    assert [(a.number, a.status_code) for a in caught.value.attempts] == [(0, 503), (1, 200)]
+    assert caught.value.attempts[0].delay_after == 0.5
+    assert caught.value.retries_taken == 1
+
+    with pytest.raises(stackwire.APIConnectionError) as cut:
+        await consume("/cut")
+    assert [(a.number, a.status_code, a.error) for a in cut.value.attempts] == [(0, 200, None)]
+
+
+async def test_a_body_that_does_not_decode_keeps_its_status_and_timings(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client = make_client(await serve(stream_app()))
+    with pytest.raises(stackwire.APIResponseValidationError) as caught:
+        await client.get("/text", cast_to=Item)
+    (attempt,) = caught.value.attempts
+    assert (attempt.status_code, attempt.error) == (200, "APIResponseValidationError")
+    assert attempt.timings.reused_connection is False
+    assert attempt.timings.first_byte is not None
+    assert attempt.timings.body is not None

@@ -47,6 +47,10 @@ EVERYTHING_ALLOWED = LoggingMiddleware(
         "x-secret",
         "cookie",
         "www-authenticate",
+        # URL-valued headers: a secret query value in them stays hidden too.
+        "location",
+        "content-location",
+        "link",
     ],
     query=["key", "api_key", "token", "q"],
     body=True,
@@ -101,6 +105,15 @@ def origin_app(other: list[str]) -> web.Application:
             headers={"WWW-Authenticate": echoed},
         )
 
+    async def echo_query(request: web.Request) -> web.Response:
+        # A server that echoes the URL it got (the ?key= canary in it) in its error
+        # body and in a header of URLs.
+        return web.json_response(
+            {"error": f"no such page: {request.path_qs}"},
+            status=400,
+            headers={"Link": f"<{request.path_qs}>; rel=self", "Content-Location": request.path_qs},
+        )
+
     async def redirect_same(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"/ok?key={CANARY_QUERY}&limit=1")
 
@@ -126,6 +139,7 @@ def origin_app(other: list[str]) -> web.Application:
         ("GET", "/always/{status}", always),
         ("GET", "/limited", limited),
         ("GET", "/echo-auth", echo_auth),
+        ("GET", "/echo-query", echo_query),
         ("GET", "/redirect-same", redirect_same),
         ("GET", "/redirect-away", redirect_away),
         ("POST", "/redirect-307", redirect_307),
@@ -266,6 +280,10 @@ SCENARIOS: dict[str, Scenario] = {
         "/redirect-same", query=Q
     ),
     "401 echoing the key": lambda w, m: client_for(m, w.origin).get("/echo-auth", query=Q),
+    "400 echoing the query": lambda w, m: client_for(m, w.origin).get("/echo-query", query=Q),
+    "cross-origin redirect not followed": lambda w, m: client_for(
+        m, w.origin, follow_redirects=False
+    ).get("/redirect-away", query=Q),
     "proxy ok": lambda w, m: client_for(m, w.origin, proxy=with_proxy(w)).get("/ok", query=Q),
     "proxy 503 then 200": lambda w, m: client_for(m, w.origin, proxy=with_proxy(w)).get(
         "/fail-once/503", query=Q
@@ -419,3 +437,18 @@ def test_logging_middleware_rejects_bad_options() -> None:
         LoggingMiddleware(query="key")
     with pytest.raises(stackwire.InvalidRequestError):
         LoggingMiddleware(headers="authorization")
+
+
+async def test_secret_query_values_echoed_in_a_body_or_a_url_header_are_hidden(
+    serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="stackwire")
+    logging_mw = LoggingMiddleware(headers=["link", "content-location"], query=["key"], body=True)
+    client = make_client(await serve(origin_app([])), middlewares=[logging_mw])
+    with pytest.raises(stackwire.BadRequestError):
+        await client.get("/echo-query", query={"key": "abc", "sig": CANARY_QUERY, "limit": 3})
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert CANARY_QUERY not in line
+    assert "key=abc" not in line
+    # What is not secret still shows, in the body and the URL headers alike.
+    assert line.count("key=[redacted]&sig=[redacted]&limit=3") == 4  # URL, Link, C-L, body

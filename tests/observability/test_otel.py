@@ -3,6 +3,7 @@ and real 127.0.0.1 servers; sleeps are recorded, never slept."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -356,6 +357,76 @@ async def test_a_propagator_that_writes_a_bad_header_fails_the_call_before_any_i
     finally:
         propagate.set_global_textmap(default)
     assert seen == []
+    # Both spans ended, and say why.
+    (request,) = telemetry.spans(SpanKind.CLIENT)
+    assert (request.attributes or {})["error.type"] == "stackwire.InvalidRequestError"
+    assert len(telemetry.spans(SpanKind.INTERNAL)) == 1
+
+
+async def test_a_propagator_that_raises_never_fails_the_call(
+    serve: Serve, make_client: MakeClient, telemetry: Telemetry
+) -> None:
+    seen: list[dict[str, str]] = []
+    base = await serve(headers_app(seen))
+    client = telemetry.otel.instrument(make_client(base))
+
+    class Broken(TextMapPropagator):
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            raise RuntimeError("the propagator is broken")
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            raise NotImplementedError
+
+        @property
+        def fields(self) -> set[str]:
+            return set()
+
+    default = propagate.get_global_textmap()
+    propagate.set_global_textmap(Broken())
+    try:
+        assert (await client.get("/h")).status_code == 200
+    finally:
+        propagate.set_global_textmap(default)
+    assert "traceparent" not in seen[0]
+    (request,) = telemetry.spans(SpanKind.CLIENT)
+    assert (request.attributes or {})["http.response.status_code"] == 200
+    assert request.status.status_code == StatusCode.UNSET
+    assert len(telemetry.spans(SpanKind.INTERNAL)) == 1
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+async def test_a_cancelled_call_ends_both_spans_and_leaves_no_current_span(
+    serve: Serve, make_client: MakeClient, telemetry: Telemetry
+) -> None:
+    arrived = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(30)
+        return web.json_response({})
+
+    client = telemetry.otel.instrument(make_client(await serve(routes(("GET", "/hang", hang)))))
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handler") as handler:
+        call = asyncio.ensure_future(client.get("/hang"))
+        await arrived.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert trace.get_current_span() is handler
+    assert not trace.get_current_span().get_span_context().is_valid
+    spans = [*telemetry.spans(SpanKind.INTERNAL), *telemetry.spans(SpanKind.CLIENT)]
+    assert [s.kind for s in spans] == [SpanKind.INTERNAL, SpanKind.CLIENT]
+    for span in spans:
+        assert span.end_time is not None
+        assert (span.attributes or {})["error.type"] == "asyncio.exceptions.CancelledError"
+        assert span.status.status_code == StatusCode.ERROR
+
+
+def test_instrumenting_twice_is_refused_clearly(telemetry: Telemetry) -> None:
+    traced = telemetry.otel.instrument(stackwire.AsyncClient("http://127.0.0.1:1/"))
+    with pytest.raises(stackwire.InvalidRequestError, match="instrumented already"):
+        telemetry.otel.instrument(traced)
 
 
 def test_blocking_client_is_instrumented_too(
