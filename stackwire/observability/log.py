@@ -211,6 +211,8 @@ class LoggingMiddleware:
         text = data[: self.max_body_bytes].decode("utf-8", errors="replace")
         for secret in secrets:
             text = text.replace(secret, REDACTED)
+        if len(data) > self.max_body_bytes:
+            text = _cut_secret_at_end(text, secrets)
         shown = repr(_hide_url_secrets(text))
         if len(data) > self.max_body_bytes:
             shown += f"... ({len(data)} bytes)"
@@ -244,6 +246,18 @@ def _headers_text(headers: list[tuple[str, str]], secrets: list[str]) -> str:
             value = value.replace(secret, REDACTED)
         shown.append(f"{name}: {_hide_url_secrets(value)}")
     return "{" + ", ".join(shown) + "}"
+
+
+def _cut_secret_at_end(text: str, secrets: list[str]) -> str:
+    """``text``, cut at the size cap, without the start of a secret the cut went
+    through (the whole ones are replaced already)."""
+    cut = 0
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), cut, -1):
+            if text.endswith(secret[:size]):
+                cut = size
+                break
+    return text[:-cut] + REDACTED if cut else text
 
 
 def _secret_values(request: Request, sensitive: frozenset[str]) -> list[str]:

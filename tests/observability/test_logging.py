@@ -402,6 +402,20 @@ async def test_headers_and_bodies_by_allowlist(
     assert CANARY_KEY not in line
 
 
+@pytest.mark.parametrize("shown_of_key", [1, 6, len(CANARY_KEY) - 1])
+async def test_a_secret_cut_by_the_body_cap_prints_none_of_itself(
+    serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture, shown_of_key: int
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="stackwire")
+    head = '{"note":"'
+    logging_mw = LoggingMiddleware(body=True, max_body_bytes=len(head) + shown_of_key)
+    client = make_client(await serve(origin_app([])), middlewares=[logging_mw], api_key=CANARY_KEY)
+    await client.post("/ok", json={"note": CANARY_KEY})
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert f"request body '{head}[redacted]'..." in line
+    assert CANARY_KEY[:shown_of_key] + "'" not in line
+
+
 async def test_logging_off_means_no_records_and_the_same_result(
     serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
