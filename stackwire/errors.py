@@ -264,14 +264,24 @@ class RedirectError(APIError):
 class ResponseTooLargeError(APIError):
     """A response body or a streamed event passed its size cap. Never retried.
 
-    The connection it came on is closed, not reused.
+    The connection it came on is closed, not reused. ``status_code`` is the response's
+    status, when the cap was passed by a buffered body.
     """
 
     limit: int
+    status_code: int | None
 
-    def __init__(self, message: str, *, limit: int, request: Request | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int,
+        request: Request | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message, request=request)
         self.limit = limit
+        self.status_code = status_code
 
 
 class StreamError(APIError):

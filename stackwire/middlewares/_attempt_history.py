@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .._http.redaction import DEFAULT_QUERY_ALLOWLIST, redact_url
 from .._logging import logger
-from ..errors import APIError, APIResponseValidationError, APIStatusError
+from ..errors import APIError, APIResponseValidationError, APIStatusError, ResponseTooLargeError
 from ..pipeline.attempts import NO_TIMINGS, Attempt, Timings, attached_timings
 from ..pipeline.request import Request
 
@@ -29,10 +29,12 @@ def attempt_record(
         number=request.attempt,
         method=request.method,
         url=redact_url(request.url),
-        # A body that did not decode came with a status too (``decode`` sets it).
+        # A body that did not decode, or passed the size cap, came with a status too.
         status_code=(
             error.status_code
-            if isinstance(error, (APIStatusError, APIResponseValidationError))
+            if isinstance(
+                error, (APIStatusError, APIResponseValidationError, ResponseTooLargeError)
+            )
             else None
         ),
         error=type(error).__name__,

@@ -489,6 +489,7 @@ class Response(Generic[_T]):
             "raise max_response_bytes (or pass None) to accept larger bodies",
             limit=limit,
             request=self.request,
+            status_code=self.status_code,
         )
 
     @property

@@ -337,3 +337,14 @@ async def test_a_body_that_does_not_decode_keeps_its_status_and_timings(
     assert attempt.timings.reused_connection is False
     assert attempt.timings.first_byte is not None
     assert attempt.timings.body is not None
+
+
+async def test_a_body_past_the_size_cap_keeps_its_status(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client = make_client(await serve(stream_app()), max_response_bytes=4)
+    with pytest.raises(stackwire.ResponseTooLargeError) as caught:
+        await client.get("/text")
+    assert caught.value.status_code == 200
+    (attempt,) = caught.value.attempts
+    assert (attempt.status_code, attempt.error) == (200, "ResponseTooLargeError")
