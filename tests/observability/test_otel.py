@@ -4,6 +4,7 @@ and real 127.0.0.1 servers; sleeps are recorded, never slept."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,31 @@ from tests.conftest import Serve, SleepRecorder, routes
 from tests.sync.test_sync_client import ServerThread
 
 MakeClient = Callable[..., stackwire.AsyncClient]
+
+
+class HeaderPropagator(TextMapPropagator):
+    """A propagator of an application's that writes one header (``inject`` is the
+    test's); it never extracts."""
+
+    header = "x-own-trace"
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        raise NotImplementedError
+
+    @property
+    def fields(self) -> set[str]:
+        return {self.header}
+
+
+@contextlib.contextmanager
+def global_propagator(propagator: TextMapPropagator) -> Iterator[None]:
+    """``propagator`` as the global textmap, the one before it restored after."""
+    default = propagate.get_global_textmap()
+    propagate.set_global_textmap(propagator)
+    try:
+        yield
+    finally:
+        propagate.set_global_textmap(default)
 
 
 class Telemetry:
@@ -308,24 +334,13 @@ async def test_baggage_and_a_replaced_global_propagator_are_honoured(
     assert seen[0]["baggage"] == "tenant=acme"
     assert "tracestate" not in seen[0]
 
-    class OwnHeader(TextMapPropagator):
+    class OwnHeader(HeaderPropagator):
         def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
             span = trace.get_current_span(context)
-            setter.set(carrier, "x-own-trace", f"{span.get_span_context().span_id:x}")
+            setter.set(carrier, self.header, f"{span.get_span_context().span_id:x}")
 
-        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
-            raise NotImplementedError
-
-        @property
-        def fields(self) -> set[str]:
-            return {"x-own-trace"}
-
-    default = propagate.get_global_textmap()
-    propagate.set_global_textmap(OwnHeader())
-    try:
+    with global_propagator(OwnHeader()):
         await client.get("/h")  # the client was instrumented before the change
-    finally:
-        propagate.set_global_textmap(default)
     own = telemetry.spans(SpanKind.CLIENT)[-1]
     assert seen[1]["x-own-trace"] == f"{own.context.span_id:x}"
     assert "traceparent" not in seen[1]
@@ -338,24 +353,15 @@ async def test_a_propagator_that_writes_a_bad_header_fails_the_call_before_any_i
     base = await serve(headers_app(seen))
     client = telemetry.otel.instrument(make_client(base))
 
-    class Splitting(TextMapPropagator):
+    class Splitting(HeaderPropagator):
         def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
-            setter.set(carrier, "x-own-trace", "1\r\nX-Injected: yes")
+            setter.set(carrier, self.header, "1\r\nX-Injected: yes")
 
-        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
-            raise NotImplementedError
-
-        @property
-        def fields(self) -> set[str]:
-            return {"x-own-trace"}
-
-    default = propagate.get_global_textmap()
-    propagate.set_global_textmap(Splitting())
-    try:
-        with pytest.raises(stackwire.InvalidRequestError, match="x-own-trace"):
-            await client.get("/h")
-    finally:
-        propagate.set_global_textmap(default)
+    with (
+        global_propagator(Splitting()),
+        pytest.raises(stackwire.InvalidRequestError, match="x-own-trace"),
+    ):
+        await client.get("/h")
     assert seen == []
     # Both spans ended, and say why.
     (request,) = telemetry.spans(SpanKind.CLIENT)
@@ -370,23 +376,12 @@ async def test_a_propagator_that_raises_never_fails_the_call(
     base = await serve(headers_app(seen))
     client = telemetry.otel.instrument(make_client(base))
 
-    class Broken(TextMapPropagator):
+    class Broken(HeaderPropagator):
         def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
             raise RuntimeError("the propagator is broken")
 
-        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
-            raise NotImplementedError
-
-        @property
-        def fields(self) -> set[str]:
-            return set()
-
-    default = propagate.get_global_textmap()
-    propagate.set_global_textmap(Broken())
-    try:
+    with global_propagator(Broken()):
         assert (await client.get("/h")).status_code == 200
-    finally:
-        propagate.set_global_textmap(default)
     assert "traceparent" not in seen[0]
     (request,) = telemetry.spans(SpanKind.CLIENT)
     assert (request.attributes or {})["http.response.status_code"] == 200
