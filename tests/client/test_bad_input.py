@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 import stackwire
 from tests.conftest import Serve, routes
@@ -43,6 +44,18 @@ def test_a_bad_base_url_is_an_invalid_request_error(base_url: Any) -> None:
         {"json": _nested(10_000), "method": "POST"},
         {"json": {"a": "\ud800"}, "method": "POST"},
         {"data": _nested(10_000), "method": "POST"},
+        # A framing header of the caller's own would desynchronise the connection
+        # (a Content-Length shorter than the body leaves the rest as a "next request").
+        {"headers": {"Content-Length": "1"}, "content": b"abcdef", "method": "POST"},
+        {"headers": {"content-length": "5"}},
+        {"headers": {"Transfer-Encoding": "chunked"}},
+        {"headers": [("Transfer-Encoding", "chunked")], "content": b"x", "method": "POST"},
+        # Two values for one header name (names are case-insensitive): which one wins
+        # would be an accident of order.
+        {"headers": {"X-A": "1", "x-a": "2"}},
+        {"headers": [("X-A", "1"), ("X-A", "2")]},
+        {"headers": CIMultiDict([("X-A", "1"), ("x-a", "2")])},
+        {"headers": {"X-A": stackwire.Omit(), "x-a": "2"}},
     ],
 )
 async def test_bad_call_input_fails_before_any_io(
@@ -94,6 +107,9 @@ BAD_OPTIONS: list[tuple[str, Any]] = [
     ("headers", [("X-A", "1")]),
     ("headers", {"X-A": 5}),
     ("headers", {"X\nA": "1"}),
+    ("headers", {"Content-Length": "0"}),
+    ("headers", {"transfer-encoding": "chunked"}),
+    ("headers", {"X-A": "1", "x-a": "2"}),
     ("query", 5),
     ("query", "a=1"),
     ("query", {"a": object()}),
