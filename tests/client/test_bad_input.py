@@ -56,6 +56,21 @@ def test_a_bad_base_url_is_an_invalid_request_error(base_url: Any) -> None:
         {"headers": [("X-A", "1"), ("X-A", "2")]},
         {"headers": CIMultiDict([("X-A", "1"), ("x-a", "2")])},
         {"headers": {"X-A": stackwire.Omit(), "x-a": "2"}},
+        # NaN and the infinities have no value on the wire (json= refuses them too).
+        {"query": {"q": float("nan")}},
+        {"query": {"q": float("inf")}},
+        {"query": {"q": [1.0, float("-inf")]}},
+        {"query": {"q": {"r": float("nan")}}},
+        {"data": {"q": float("nan")}, "method": "POST"},
+        {"path": "/u/{id}", "path_params": {"id": float("nan")}},
+        {"path": "/u/{id}", "path_params": {"id": float("inf")}},
+        # A query key is a str (or an int); the repr of anything else is no key.
+        {"query": {b"q": "1"}},
+        {"query": {None: "1"}},
+        {"query": {("a", "b"): "1"}},
+        {"query": {True: "1"}},
+        {"query": {"q": {b"r": "1"}}},
+        {"data": {b"q": "1"}, "method": "POST"},
     ],
 )
 async def test_bad_call_input_fails_before_any_io(
@@ -114,6 +129,8 @@ BAD_OPTIONS: list[tuple[str, Any]] = [
     ("query", "a=1"),
     ("query", {"a": object()}),
     ("query", {"a": "\ud800"}),
+    ("query", {"a": float("nan")}),
+    ("query", {b"a": "1"}),
     ("timeout", "10"),
     ("timeout", -1),
     ("timeout", 10**400),
