@@ -71,6 +71,13 @@ def test_a_bad_base_url_is_an_invalid_request_error(base_url: Any) -> None:
         {"query": {True: "1"}},
         {"query": {"q": {b"r": "1"}}},
         {"data": {b"q": "1"}, "method": "POST"},
+        # stream= is True or False, like every other flag.
+        {"stream": "yes"},
+        {"stream": 1},
+        {"stream": None},
+        # An empty idempotency key would make unrelated calls look like one.
+        {"idempotency_key": "", "method": "POST"},
+        {"idempotency_key": ""},
     ],
 )
 async def test_bad_call_input_fails_before_any_io(
