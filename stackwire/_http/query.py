@@ -11,6 +11,7 @@ The same rules encode form bodies (``data=``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Literal, TypeAlias
@@ -48,11 +49,29 @@ def primitive(value: object) -> str:
         return "false"
     if isinstance(value, str):
         return _text(value, "value")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):  # "nan" or "inf" would reach the API as a value
+            raise InvalidRequestError(
+                f"a query or form value is {value!r}, which has no value on the wire "
+                "(as JSON, which cannot represent it either)"
+            )
         return str(value)
     raise InvalidRequestError(
         f"a query or form value must be a str, int, float, bool, None, list or mapping; "
         f"got {type(value).__name__}"
+    )
+
+
+def _key(key: object) -> str:
+    """The text of a parameter name: a str, or an int (``{1: "a"}`` sends ``1=a``)."""
+    if isinstance(key, str):
+        return _text(key, "key")
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    raise InvalidRequestError(
+        f"a query or form key must be a str (or an int), got {type(key).__name__}: {key!r:.50}"
     )
 
 
@@ -72,7 +91,7 @@ def encode_params(
     pairs: list[tuple[str, str]] = []
     try:
         for key, value in params.items():
-            _flatten(_text(str(key), "key"), value, pairs, array_format, nested_format)
+            _flatten(_key(key), value, pairs, array_format, nested_format)
     except RecursionError as exc:
         raise InvalidRequestError("a query or form value is nested too deeply to encode") from exc
     return pairs
@@ -89,7 +108,7 @@ def _flatten(
         return
     if isinstance(value, Mapping):
         for sub_key, sub_value in value.items():
-            sub_key = _text(str(sub_key), "key")
+            sub_key = _key(sub_key)
             child = f"{key}.{sub_key}" if nested_format == "dots" else f"{key}[{sub_key}]"
             _flatten(child, sub_value, out, array_format, nested_format)
         return

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -80,6 +81,8 @@ def _check_segment(name: str, value: object) -> str:
         raise InvalidRequestError(
             f"path parameter {name!r} must be a str or a number, got {type(value).__name__}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequestError(f"path parameter {name!r} is {value!r}, which names no resource")
     text = str(value)
     if text == "":
         raise InvalidRequestError(f"path parameter {name!r} is empty")

@@ -294,6 +294,16 @@ def _finite_positive(value: float) -> bool:
     return _finite_non_negative(value) and value > 0
 
 
+def _merge(field: str, old: Mapping[Any, Any], new: Mapping[Any, Any]) -> dict[Any, Any]:
+    """``new`` over ``old``; header names are compared case-insensitively, so that
+    ``headers={"x-a": ...}`` replaces the client's ``X-A`` instead of joining it."""
+    if field != "headers" or not old:
+        return {**old, **new}
+    replaced = {name.lower() for name in new if isinstance(name, str)}
+    kept = {name: value for name, value in old.items() if name.lower() not in replaced}
+    return {**kept, **new}
+
+
 def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
     """``config`` with ``changes`` applied and validated (``headers``/``query`` merge,
     ``set_headers``/``set_query`` replace)."""
@@ -315,7 +325,7 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
         elif changes.get(field) is not None:
             if not isinstance(changes[field], Mapping):
                 raise _bad_option(field, changes[field], "a mapping (e.g. a dict) or None")
-            values[field] = {**getattr(config, field), **changes[field]}
+            values[field] = _merge(field, getattr(config, field), changes[field])
     _check_options(values)
     if "sleep" in values:
         values["sleep"] = _awaitable_sleep(values["sleep"])

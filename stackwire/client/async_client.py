@@ -528,6 +528,9 @@ class AsyncClient:
         raw_response: bool = False,
         **kwargs: Any,
     ) -> Any:
+        if stream is not False and stream is not True:
+            # (Before the lookup below: ``1`` and ``True`` are one key there.)
+            raise InvalidRequestError(f"stream must be True or False, got {stream!r:.50}")
         if not kwargs:
             try:  # the usual call: the request of the last call like it
                 request = self._plain_requests[method, path, cast_to, stream, raw_response]

@@ -28,6 +28,11 @@ way, by declaring the field again with ``msgspec.field(name=...)``::
 ``await`` it for the first page, ``async for`` it for every item of every page. Every
 following request keeps the first one's query, headers, body, timeout and retry
 options (only an ``idempotency_key`` is not reused: each page is a different request).
+
+A list ends, too, when the API leads back to a page of the same walk (a cursor or a
+``Link`` that was followed before, as a cursor handed straight back): that page is not
+yielded again, and the walk stops instead of looping forever. Each walk (each
+``await`` or ``async for`` of the paginator) keeps its own record.
 """
 
 from __future__ import annotations
@@ -98,7 +103,17 @@ page never sees the client."""
 class _PageRequest:
     """What a page was requested with; the next page's request is derived from it."""
 
-    __slots__ = ("fetch_page", "method", "options", "page_type", "path", "url")
+    __slots__ = (
+        "depth",
+        "fetch_page",
+        "method",
+        "options",
+        "page_type",
+        "path",
+        "repeat",
+        "seen",
+        "url",
+    )
 
     def __init__(
         self,
@@ -107,6 +122,9 @@ class _PageRequest:
         method: str,
         path: str,
         options: Mapping[str, Any],
+        *,
+        seen: dict[str, int] | None = None,
+        depth: int = 0,
     ) -> None:
         self.fetch_page = fetch_page
         self.page_type = page_type
@@ -114,6 +132,17 @@ class _PageRequest:
         self.path = path
         self.options = options
         self.url: URL | None = None  # the URL the page came from, once fetched
+        # The pages of this walk: what identifies each request (its URL and body
+        # parameters) -> how many pages after the first it was. A page whose request
+        # was made earlier in the walk is a repeat: the API has led back to it, and
+        # following it would loop forever.
+        self.seen: dict[str, int] = {} if seen is None else seen
+        self.depth = depth
+        self.repeat = False
+
+    def restart(self) -> _PageRequest:
+        """This (first) request, for a new walk: nothing seen yet."""
+        return _PageRequest(self.fetch_page, self.page_type, self.method, self.path, self.options)
 
     @property
     def params_in_body(self) -> bool:
@@ -140,7 +169,15 @@ class _PageRequest:
         if info.params:
             key = "json" if self.params_in_body else "query"
             options[key] = {**(options.get(key) or {}), **info.params}
-        return _PageRequest(self.fetch_page, self.page_type, self.method, path, options)
+        return _PageRequest(
+            self.fetch_page,
+            self.page_type,
+            self.method,
+            path,
+            options,
+            seen=self.seen,
+            depth=self.depth + 1,
+        )
 
     async def fetch(self) -> BasePage[Any]:
         response = await self.fetch_page(
@@ -149,6 +186,11 @@ class _PageRequest:
         page_class = get_origin(self.page_type) or self.page_type
         page = await page_class.from_response(response)
         self.url = response.url
+        key = str(response.url)
+        if self.params_in_body:
+            key += " " + repr(self.options.get("json"))
+        first = self.seen.setdefault(key, self.depth)
+        self.repeat = first < self.depth  # (the same page fetched again is no repeat)
         setattr(page, _CONTEXT, self)  # not a field: pages have a __dict__
         return cast("BasePage[Any]", page)
 
@@ -194,9 +236,15 @@ class BasePage(Model, Generic[_T], dict=True):
     def _page_request(self) -> _PageRequest | None:
         return cast("_PageRequest | None", getattr(self, _CONTEXT, None))
 
+    def _repeats(self) -> bool:
+        """Whether this page's request was made before in the walk (a cycle)."""
+        context = self._page_request()
+        return context is not None and context.repeat
+
     def has_next_page(self) -> bool:
-        """Whether there is a page after this one."""
-        return self.next_page_info() is not None
+        """Whether there is a page after this one (never after a page the walk had
+        reached before: the API led back to it, and the list would never end)."""
+        return self.next_page_info() is not None and not self._repeats()
 
     async def get_next_page(self) -> Self:
         """Request the page after this one with the original request's options.
@@ -204,7 +252,7 @@ class BasePage(Model, Generic[_T], dict=True):
         Raises `InvalidRequestError` (before any I/O) on the last page.
         """
         info = self.next_page_info()
-        if info is None:
+        if info is None or self._repeats():
             raise InvalidRequestError(
                 f"this {type(self).__name__} is the last page: check has_next_page() "
                 "before calling get_next_page()"
@@ -372,8 +420,10 @@ class _PageIterator(Generic[_P]):
             return page
         if page is None or not page.has_next_page():
             raise StopAsyncIteration
-        self._page = await page.get_next_page()
-        return self._page
+        self._page = following = await page.get_next_page()
+        if following._repeats():
+            raise StopAsyncIteration  # a page of this walk again: the list ends there
+        return following
 
 
 class _ItemIterator(Generic[_T]):
@@ -413,7 +463,7 @@ class AsyncPaginator(Generic[_PageT_co]):
         self._request = request
 
     async def _first_page(self) -> _PageT_co:
-        return cast("_PageT_co", await self._request.fetch())
+        return cast("_PageT_co", await self._request.restart().fetch())
 
     def __await__(self) -> Generator[Any, None, _PageT_co]:
         return self._first_page().__await__()

@@ -4,8 +4,10 @@ What it does: starts from the client's headers (``User-Agent``, ``Accept``, auth
 optional platform headers, the ``headers=`` given to the client), overlays the
 request's own headers case-insensitively (one value per name; the request wins),
 removes every header the caller set to `Omit`, and rejects a name that is not an HTTP
-token or a value with CR, LF, NUL or another control character (tab is fine) with
-`InvalidRequestError` before any I/O.
+token, a value with CR, LF, NUL or another control character (tab is fine), a name
+given twice in one mapping (``X-A`` and ``x-a``) and a framing header
+(``Content-Length``, ``Transfer-Encoding``: the transport writes them from the body)
+with `InvalidRequestError` before any I/O.
 
 Where it sits: first, above ``retry``: headers are the same for every attempt, so
 they are built once per call. Middlewares below may still add per-attempt headers
@@ -38,7 +40,13 @@ from ..errors import InvalidRequestError
 from ..pipeline.middleware import RequestRewriter, pure_rewrite
 from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request, SecretValue
 
-__all__ = ["HeadersMiddleware", "check_header", "platform_headers", "split_headers"]
+__all__ = [
+    "FRAMING_HEADERS",
+    "HeadersMiddleware",
+    "check_header",
+    "platform_headers",
+    "split_headers",
+]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Control characters, all but HTAB: CR and LF would split the request, NUL and the
@@ -74,24 +82,42 @@ def check_header(name: str, value: str) -> None:
         )
 
 
+# Framing headers: the transport writes them from the body it sends. One given by the
+# caller would be sent as well, and a length that is not the body's desynchronises
+# the connection (the rest of the body is read as the next request).
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
 def split_headers(
     headers: Mapping[str, str | Omit] | Iterable[tuple[str, str | Omit]] | None,
 ) -> tuple[CIMultiDict[str], frozenset[str]]:
-    """Validated string headers and the lower-case names set to `Omit`."""
+    """Validated string headers and the lower-case names set to `Omit`.
+
+    A name given twice (names are case-insensitive: ``X-A`` and ``x-a`` are one) and
+    a framing header (``Content-Length``, ``Transfer-Encoding``) are refused.
+    """
     values: CIMultiDict[str] = CIMultiDict()
     omitted: set[str] = set()
     if not headers:
         return values, frozenset()
     items = headers.items() if isinstance(headers, Mapping) else _pairs(headers)
     for name, value in items:
+        check_header(name, "" if isinstance(value, Omit) else value)
+        lower = name.lower()
+        if lower in FRAMING_HEADERS:
+            raise InvalidRequestError(
+                f"header {name!r} is set by the transport from the body it sends; "
+                "leave it out (a wrong length would desynchronise the connection)"
+            )
+        if lower in omitted or name in values:
+            raise InvalidRequestError(
+                f"header {name!r} is given twice (header names are case-insensitive); "
+                "give each name once"
+            )
         if isinstance(value, Omit):
-            check_header(name, "")
-            omitted.add(name.lower())
-            values.popall(name, None)
+            omitted.add(lower)
         else:
-            check_header(name, value)
             values[name] = value
-            omitted.discard(name.lower())
     return values, frozenset(omitted)
 
 

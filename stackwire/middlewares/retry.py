@@ -412,6 +412,8 @@ class RetryMiddleware:
             key = f"stackwire-retry-{uuid.uuid4()}"
         else:
             check_header(header, key)
+            if not key:  # every call with it would look like one and the same to the API
+                raise InvalidRequestError("idempotency_key must be a non-empty str")
         return request.with_headers({header: key})
 
     def _attempt_request(self, request: Request, attempt: int) -> Request:

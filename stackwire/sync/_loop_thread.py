@@ -13,7 +13,8 @@ caller's thread. Obligations:
   loop and the caller's loop stalls until it is done, as the caller asked. Only a
   blocking call made on this loop's own thread (from a middleware) raises
   `BlockingCallInEventLoopError`: it would wait for itself forever;
-- `LoopThread.shutdown` closes the registered clients on the loop, cancels what is
+- `LoopThread.shutdown` closes the streams still open (`LoopThread.track`) and the
+  registered clients on the loop, cancels what is
   left, shuts down async generators and the default executor, stops the loop and
   joins the thread. A loop thread nobody refers to any more is shut down on its
   own loop (never from another one), without waiting for it.
@@ -26,7 +27,8 @@ import contextlib
 import contextvars
 import itertools
 import threading
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..errors import BlockingCallInEventLoopError, ClientClosedError
@@ -44,6 +46,12 @@ _thread_ids = itertools.count(1)
 
 class _Closeable(Protocol):
     def close(self) -> Coroutine[Any, Any, None]: ...
+
+
+class _OpenBody(Protocol):
+    """A blocking stream or streamed response: its connection is closed on the loop."""
+
+    def close_on_loop(self) -> Coroutine[Any, Any, None]: ...
 
 
 class _Outcome:
@@ -86,8 +94,14 @@ def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
         loop.close()
 
 
-async def _close_all(clients: list[_Closeable], loop: asyncio.AbstractEventLoop) -> None:
+async def _close_all(
+    clients: list[_Closeable], loop: asyncio.AbstractEventLoop, bodies: Sequence[_OpenBody] = ()
+) -> None:
     try:
+        # Bodies first: once the loop stops, nothing could close their connections.
+        for body in bodies:
+            with contextlib.suppress(Exception):
+                await body.close_on_loop()
         for client in clients:
             with contextlib.suppress(Exception):  # one failing close must not stop the rest
                 await client.close()
@@ -105,6 +119,9 @@ class LoopThread:
         self._stopped = False
         # Clients whose sessions live on this loop and are closed at shutdown.
         self._clients: list[_Closeable] = []
+        # Streams and streamed responses handed out and maybe still open: closed at
+        # shutdown, before the clients (held weakly: a dropped one closes itself).
+        self._bodies: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @property
     def started(self) -> bool:
@@ -125,6 +142,11 @@ class LoopThread:
         """Close ``client`` on the loop at shutdown (unless it was closed before)."""
         with self._lock:
             self._clients.append(client)
+
+    def track(self, body: _OpenBody) -> None:
+        """Close ``body`` (a stream, a streamed response) at shutdown if still open."""
+        with self._lock:
+            self._bodies.add(body)
 
     def unregister(self, client: _Closeable) -> None:
         with self._lock:
@@ -250,9 +272,11 @@ class LoopThread:
             self._stopped = True
             loop, thread = self._loop, self._thread
             clients, self._clients = self._clients, []
+            bodies = list(self._bodies)
+            self._bodies = weakref.WeakSet()
         if loop is None or thread is None:
             return
-        loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop)))
+        loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop, bodies)))
         thread.join()
 
     def __del__(self) -> None:

@@ -547,9 +547,14 @@ class Client:
             what=f"Client.{str(method).lower()}()",
         )
         if isinstance(value, Response):
-            return SyncResponse(value, self._runtime, self)
+            response = SyncResponse(value, self._runtime, self)
+            if not value.is_closed:  # streamed: closed with the client if still open
+                self._runtime.track(response)
+            return response
         if isinstance(value, AsyncStream):
-            return Stream(value, self._runtime, self)
+            stream = Stream(value, self._runtime, self)
+            self._runtime.track(stream)
+            return stream
         return value
 
     def paginate(

@@ -91,7 +91,7 @@ class SyncResponse(Generic[_T]):
     ``async_response`` is the wrapped `Response`, as middlewares saw it.
     """
 
-    __slots__ = ("_keepalive", "_runtime", "async_response")
+    __slots__ = ("__weakref__", "_keepalive", "_runtime", "async_response")
 
     def __init__(self, response: Response[_T], runtime: LoopThread, keepalive: object) -> None:
         self.async_response = response
@@ -219,6 +219,10 @@ class SyncResponse(Generic[_T]):
         """Close the response: release the connection if the body was read, else close it."""
         _close_quietly(self._runtime, "close()", self.async_response.aclose)
 
+    async def close_on_loop(self) -> None:
+        """`close`, on the client's loop (when the client closes with this still open)."""
+        await self.async_response.aclose()
+
     def __enter__(self) -> Self:
         return self
 
@@ -274,6 +278,10 @@ class Stream(Generic[_T]):
             stream._finished = True
             return
         _close_quietly(self._runtime, "Stream.close()", stream.close)
+
+    async def close_on_loop(self) -> None:
+        """`close`, on the client's loop (when the client closes with this still open)."""
+        await self.async_stream.close()
 
     def __enter__(self) -> Self:
         return self

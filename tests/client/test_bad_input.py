@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 import stackwire
 from tests.conftest import Serve, routes
@@ -43,6 +44,40 @@ def test_a_bad_base_url_is_an_invalid_request_error(base_url: Any) -> None:
         {"json": _nested(10_000), "method": "POST"},
         {"json": {"a": "\ud800"}, "method": "POST"},
         {"data": _nested(10_000), "method": "POST"},
+        # A framing header of the caller's own would desynchronise the connection
+        # (a Content-Length shorter than the body leaves the rest as a "next request").
+        {"headers": {"Content-Length": "1"}, "content": b"abcdef", "method": "POST"},
+        {"headers": {"content-length": "5"}},
+        {"headers": {"Transfer-Encoding": "chunked"}},
+        {"headers": [("Transfer-Encoding", "chunked")], "content": b"x", "method": "POST"},
+        # Two values for one header name (names are case-insensitive): which one wins
+        # would be an accident of order.
+        {"headers": {"X-A": "1", "x-a": "2"}},
+        {"headers": [("X-A", "1"), ("X-A", "2")]},
+        {"headers": CIMultiDict([("X-A", "1"), ("x-a", "2")])},
+        {"headers": {"X-A": stackwire.Omit(), "x-a": "2"}},
+        # NaN and the infinities have no value on the wire (json= refuses them too).
+        {"query": {"q": float("nan")}},
+        {"query": {"q": float("inf")}},
+        {"query": {"q": [1.0, float("-inf")]}},
+        {"query": {"q": {"r": float("nan")}}},
+        {"data": {"q": float("nan")}, "method": "POST"},
+        {"path": "/u/{id}", "path_params": {"id": float("nan")}},
+        {"path": "/u/{id}", "path_params": {"id": float("inf")}},
+        # A query key is a str (or an int); the repr of anything else is no key.
+        {"query": {b"q": "1"}},
+        {"query": {None: "1"}},
+        {"query": {("a", "b"): "1"}},
+        {"query": {True: "1"}},
+        {"query": {"q": {b"r": "1"}}},
+        {"data": {b"q": "1"}, "method": "POST"},
+        # stream= is True or False, like every other flag.
+        {"stream": "yes"},
+        {"stream": 1},
+        {"stream": None},
+        # An empty idempotency key would make unrelated calls look like one.
+        {"idempotency_key": "", "method": "POST"},
+        {"idempotency_key": ""},
     ],
 )
 async def test_bad_call_input_fails_before_any_io(
@@ -94,10 +129,15 @@ BAD_OPTIONS: list[tuple[str, Any]] = [
     ("headers", [("X-A", "1")]),
     ("headers", {"X-A": 5}),
     ("headers", {"X\nA": "1"}),
+    ("headers", {"Content-Length": "0"}),
+    ("headers", {"transfer-encoding": "chunked"}),
+    ("headers", {"X-A": "1", "x-a": "2"}),
     ("query", 5),
     ("query", "a=1"),
     ("query", {"a": object()}),
     ("query", {"a": "\ud800"}),
+    ("query", {"a": float("nan")}),
+    ("query", {b"a": "1"}),
     ("timeout", "10"),
     ("timeout", -1),
     ("timeout", 10**400),

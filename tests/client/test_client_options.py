@@ -116,6 +116,29 @@ async def test_headers_merge_and_set_headers_replace(serve: Serve, make_client: 
         client.with_options(query={"x": 1}, set_query={"y": 2})
 
 
+async def test_headers_merged_by_with_options_match_names_case_insensitively(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # A later with_options(headers=) that spells a name another way replaces the
+    # value: it was kept beside it, and the earlier spelling won (Omit stayed, too).
+    seen: list[tuple[list[str], list[str]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.headers.getall("X-A", []), request.headers.getall("X-B", [])))
+        return web.json_response({})
+
+    base = await serve(routes(("GET", "/echo", handler)))
+    client = make_client(base, headers={"x-a": "1", "X-B": "2"})
+    await client.with_options(headers={"X-A": "2"}).with_options(headers={"x-a": "3"}).get("/echo")
+    await client.with_options(headers={"x-b": stackwire.Omit()}).get("/echo")
+    await (
+        client.with_options(headers={"X-B": stackwire.Omit()})
+        .with_options(headers={"x-b": "back"})
+        .get("/echo")
+    )
+    assert seen == [(["3"], ["2"]), (["1"], []), (["1"], ["back"])]
+
+
 async def test_derived_clients_share_the_session_and_never_close_it(
     serve: Serve, make_client: MakeClient
 ) -> None:

@@ -422,6 +422,70 @@ async def test_a_repeated_cursor_ends_the_list(serve: Serve, make_client: MakeCl
     assert calls == [None, "same"]
 
 
+async def test_a_cursor_cycle_ends_the_list_instead_of_looping_forever() -> None:
+    # A -> b -> c -> b -> c ...: only a cursor handed straight back was caught, so
+    # this walked forever.
+    nexts = {None: "b", "b": "c", "c": "b"}
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        cursor = request.url.query.get("cursor")
+        item = {"id": len(router.calls), "name": str(cursor)}
+        return MockResponse(json={"data": [item], "has_more": True, "next_cursor": nexts[cursor]})
+
+    router.get("/users").respond(page)
+    async with mocked(router) as client:
+        got = [user async for user in client.paginate("/users", page=CursorPage[User])]
+        # The page the cycle led back to is not yielded again.
+        assert [user.name for user in got] == ["None", "b", "c"]
+        assert [q.get("cursor") for q in queries(router)] == [None, ["b"], ["c"], ["b"]]
+        # A new walk starts afresh, and fetching one page twice is no cycle.
+        first = await client.paginate("/users", page=CursorPage[User])
+        second = await first.get_next_page()
+        again = await first.get_next_page()
+        assert second.has_next_page()
+        assert again.has_next_page()
+        assert (await again.get_next_page()).has_next_page()
+
+
+async def test_a_cycle_of_link_pages_ends_the_list() -> None:
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        number = int(request.url.query.get("page", "1"))
+        after = {1: 2, 2: 3, 3: 2}[number]  # 3 leads back to 2
+        return MockResponse(
+            json=[{"id": number, "name": "x"}],
+            headers={"Link": f'</users?page={after}>; rel="next"'},
+        )
+
+    router.get("/users").respond(page)
+    async with mocked(router) as client:
+        got = [user async for user in client.paginate("/users", page=LinkPage[User])]
+        assert ids(got) == [1, 2, 3]
+        # One request more than pages: the one that found the cycle.
+        assert [q.get("page") for q in queries(router)] == [None, ["2"], ["3"], ["2"]]
+
+
+async def test_a_post_search_whose_body_cursor_cycles_ends_the_list() -> None:
+    nexts = {None: "b", "b": "c", "c": "b"}
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        assert isinstance(request.body, bytes)
+        cursor = json.loads(request.body).get("cursor")
+        return MockResponse(
+            json={"data": [{"id": 1, "name": str(cursor)}], "next_cursor": nexts[cursor]}
+        )
+
+    router.post("/search").respond(page)
+    async with mocked(router) as client:
+        paginator = client.paginate(
+            "/search", page=CursorPage[User], method="POST", json={"q": "x"}
+        )
+        assert [user.name async for user in paginator] == ["None", "b", "c"]
+
+
 async def test_link_page_body_must_be_a_list_of_items(
     serve: Serve, make_client: MakeClient
 ) -> None:

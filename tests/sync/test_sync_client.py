@@ -499,6 +499,33 @@ def test_close_stops_the_thread_and_later_calls_fail(
     client.close()  # a second close is a no-op
 
 
+def test_closing_the_client_closes_a_stream_still_open(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # The stream's connection outlived the loop: the stream could no longer close
+    # it, and aiohttp warned "Unclosed connection" when it was collected.
+    hung_up = threading.Event()
+    base, _ = server.raw(endless_sse(hung_up))
+    client = make_client(base)
+    stream = client.get("/events", cast_to=Delta, stream=True)
+    streamed = client.with_streaming_response.get("/events")
+    response = streamed.__enter__()
+    assert next(stream).text == "0"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client.close()
+        assert stream.response.is_closed
+        assert response.is_closed
+        assert hung_up.wait(timeout=10)
+        with pytest.raises(stackwire.ClientClosedError):
+            next(stream)
+        stream.close()
+        streamed.__exit__(None, None, None)
+        del stream, streamed, response
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 def test_derived_client_with_its_own_session_is_closed_with_the_root(
     server: ServerThread, make_client: Callable[..., stackwire.Client]
 ) -> None:
