@@ -27,7 +27,7 @@ from .._types import NOT_GIVEN, NotGiven, Omit
 from ..auth import AUTH_OVERRIDE, Auth, AuthMiddleware
 from ..errors import ClientClosedError, InvalidRequestError, StackwireError
 from ..middlewares.decode import check_size
-from ..middlewares.headers import split_headers
+from ..middlewares.headers import check_content_length, split_headers
 from ..middlewares.retry import (
     check_max_retries,
 )
@@ -416,7 +416,8 @@ class AsyncClient:
                 method, json=json, content=content, data=data, files=files
             )
         if headers:
-            own, omitted = split_headers(headers)
+            own, omitted = split_headers(headers, length=True)
+            check_content_length(own, body)
             if content_type is not None and "Content-Type" not in own:
                 own["Content-Type"] = content_type
             header_proxy = CIMultiDictProxy(own)

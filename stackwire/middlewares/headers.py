@@ -6,8 +6,9 @@ request's own headers case-insensitively (one value per name; the request wins),
 removes every header the caller set to `Omit`, and rejects a name that is not an HTTP
 token, a value with CR, LF, NUL or another control character (tab is fine), a name
 given twice in one mapping (``X-A`` and ``x-a``) and a framing header
-(``Content-Length``, ``Transfer-Encoding``: the transport writes them from the body)
-with `InvalidRequestError` before any I/O.
+(``Content-Length``, ``Transfer-Encoding``: the transport writes them from the body;
+a call's own ``Content-Length`` is taken when it is its body's length, or for a
+streamed body) with `InvalidRequestError` before any I/O.
 
 Where it sits: first, above ``retry``: headers are the same for every attempt, so
 they are built once per call. Middlewares below may still add per-attempt headers
@@ -43,6 +44,7 @@ from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS, Request, SecretValue
 __all__ = [
     "FRAMING_HEADERS",
     "HeadersMiddleware",
+    "check_content_length",
     "check_header",
     "platform_headers",
     "split_headers",
@@ -90,11 +92,15 @@ FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 def split_headers(
     headers: Mapping[str, str | Omit] | Iterable[tuple[str, str | Omit]] | None,
+    *,
+    length: bool = False,
 ) -> tuple[CIMultiDict[str], frozenset[str]]:
     """Validated string headers and the lower-case names set to `Omit`.
 
     A name given twice (names are case-insensitive: ``X-A`` and ``x-a`` are one) and
-    a framing header (``Content-Length``, ``Transfer-Encoding``) are refused.
+    a framing header (``Content-Length``, ``Transfer-Encoding``) are refused; with
+    ``length`` (a request's own headers, which `check_content_length` then checks
+    against its body), a ``Content-Length`` of digits is taken.
     """
     values: CIMultiDict[str] = CIMultiDict()
     omitted: set[str] = set()
@@ -104,7 +110,9 @@ def split_headers(
     for name, value in items:
         check_header(name, "" if isinstance(value, Omit) else value)
         lower = name.lower()
-        if lower in FRAMING_HEADERS:
+        if lower in FRAMING_HEADERS and not (
+            length and lower == "content-length" and isinstance(value, str) and value.isdigit()
+        ):
             raise InvalidRequestError(
                 f"header {name!r} is set by the transport from the body it sends; "
                 "leave it out (a wrong length would desynchronise the connection)"
@@ -119,6 +127,26 @@ def split_headers(
         else:
             values[name] = value
     return values, frozenset(omitted)
+
+
+def check_content_length(headers: CIMultiDict[str], body: object) -> None:
+    """A request's own ``Content-Length`` must be its body's length; one for a streamed
+    body (an upload to an API that refuses chunked bodies) is sent as given, and the
+    stream must then yield exactly that many bytes."""
+    value = headers.get("Content-Length")
+    if value is None:
+        return
+    if body is None:
+        size = 0
+    elif isinstance(body, bytes | bytearray | memoryview):
+        size = len(body)
+    else:
+        return
+    if int(value) != size:
+        raise InvalidRequestError(
+            f"header 'Content-Length: {value}' is not the body's length ({size} bytes); "
+            "leave it out, the transport writes it"
+        )
 
 
 def _pairs(headers: object) -> Iterable[tuple[str, str | Omit]]:

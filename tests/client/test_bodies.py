@@ -335,6 +335,28 @@ async def test_a_streamed_body_is_never_resent(serve: Serve, make_client: MakeCl
     assert seen.bodies == [b"once"]
 
 
+async def test_a_streamed_body_with_its_content_length_is_sent_unchunked(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # An upload to an API that refuses chunked bodies (a presigned object-store PUT).
+    seen = Seen()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"abc"
+        yield b"def"
+
+    client = make_client(await serve(echo_app(seen)))
+    await client.put("/echo", content=chunks(), headers={"Content-Length": "6"})
+    await client.post("/echo", content=b"abcdef", headers={"content-length": "6"})
+    assert seen.bodies == [b"abcdef", b"abcdef"]
+    assert seen.transfer_encodings == [None, None]
+    with pytest.raises(stackwire.InvalidRequestError, match="not the body's length"):
+        await client.post("/echo", content=b"abcdef", headers={"Content-Length": "1"})
+    with pytest.raises(stackwire.InvalidRequestError, match="Content-Length"):
+        await client.put("/echo", content=chunks(), headers={"Content-Length": "-6"})
+    assert len(seen.bodies) == 2
+
+
 # -- bad input -------------------------------------------------------------------------
 
 
