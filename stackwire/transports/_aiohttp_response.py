@@ -101,7 +101,9 @@ class AiohttpResponse(Response[Any]):
             expiry.done()
         self._content = content
         self._finished_at = time.monotonic()
-        _release(raw)
+        raw.release()
+        if raw._connection is not None:  # held behind a cancelled body writer: `_release`
+            raw.close()
         return content
 
     def _next_raw(self) -> Any:  # an awaitable of bytes, without a coroutine of our own
@@ -140,5 +142,5 @@ def _release(raw: aiohttp.ClientResponse) -> None:
     without the wait.
     """
     raw.release()
-    if raw.connection is not None:  # the release waits for the cancelled writer
+    if raw._connection is not None:  # the release waits for the cancelled writer
         raw.close()
