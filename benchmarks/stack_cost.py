@@ -94,6 +94,8 @@ class _CannedRaw:
 
     __slots__ = ("closed", "content", "headers", "reason", "status", "version")
 
+    _connection = None  # released: no connection held, as aiohttp says it
+
     def __init__(self, status: int, headers: Any, body: bytes) -> None:
         self.status = status
         self.reason = "OK"

@@ -7,6 +7,7 @@ is untouched, so no attempt ever sees another attempt's changes.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
@@ -49,14 +50,33 @@ def request_line(request: Request) -> str:
 
 
 def redact(value: str) -> str:
-    """A secret as it may be shown: at most its last 4 characters.
+    """A secret as it may be shown: at most its last 4 characters, and none of HTTP
+    Basic credentials (base64 of ``user:password``, whose last characters are the
+    password's).
 
     >>> redact("sk-live-1234567890abcd")
     '***abcd'
     >>> redact("short")
     '***'
+    >>> redact("dXNlcjpodW50ZXIy"), redact("Basic dXNlcjpodW50ZXIy")
+    ('***', '***')
     """
-    return "***" + value[-4:] if len(value) >= 12 else "***"
+    if len(value) < 12 or _is_basic_credentials(value):
+        return "***"
+    return "***" + value[-4:]
+
+
+def _is_basic_credentials(value: str) -> bool:
+    """Whether ``value`` is (or ends with) base64 of ``user:password``. A key that only
+    looks like it loses its last 4 characters too: the safe way to be wrong."""
+    scheme, space, _ = value.partition(" ")
+    if space and scheme.lower() == "basic":
+        return True
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except ValueError:  # binascii.Error is one
+        return False
+    return b":" in decoded
 
 
 def redact_credentials(value: str) -> str:
@@ -67,6 +87,8 @@ def redact_credentials(value: str) -> str:
     'Bearer ***abcd'
     >>> redact_credentials("sk-live-1234567890abcd")
     '***abcd'
+    >>> redact_credentials("Basic dXNlcjpodW50ZXIy")
+    'Basic ***'
     """
     scheme, space, credentials = value.partition(" ")
     if space and credentials and scheme.isalpha():

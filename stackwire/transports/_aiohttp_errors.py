@@ -65,7 +65,11 @@ def map_transport_error(exc: BaseException, request: Request) -> APIError:
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return APITimeoutError(f"Request timed out: {where}", request=request)
     detail = type(exc).__name__
-    if isinstance(exc, aiohttp.ClientResponseError):
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        # The proxy answered the CONNECT with a status: no tunnel, so no request
+        # reached the origin (not a malformed response: the proxy's answer is sound).
+        detail = f"the proxy refused the tunnel: {exc.status} {exc.message}"
+    elif isinstance(exc, aiohttp.ClientResponseError):
         detail = f"malformed response from the server ({exc.message})"
     elif isinstance(exc, aiohttp.ClientPayloadError):
         detail = f"the response body was cut short ({exc})"

@@ -9,6 +9,7 @@ import base64
 import json
 import ssl
 import subprocess
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,36 @@ async def test_https_to_http_redirect_drops_credentials(
     client = make_client(base, verify=trusting, api_key=SECRET)
     assert (await client.get("/start")).json() == {"origin": "/landing"}
     assert "Authorization" not in plain.headers[0]
+
+
+async def test_a_proxy_refusing_the_tunnel_is_named_and_its_credentials_are_not_shown(
+    raw_server: RawServe, make_client: MakeClient
+) -> None:
+    # proxy.py with --basic-auth, given the wrong password: 407 to the CONNECT. The
+    # error said "malformed response from the server", and the chained aiohttp error
+    # showed the Proxy-Authorization as "***" + its last 4 characters: base64 of
+    # "user:password", whose tail is the end of the password.
+    async def refusing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+            b'Proxy-Authenticate: Basic realm="proxy"\r\nConnection: close\r\n\r\n'
+        )
+        await writer.drain()
+
+    proxy_url, _ = await raw_server(refusing)
+    password = "wrong-pw-QZJx"  # with "user:", 18 bytes: base64 ends with the last 3
+    proxy = f"http://user:{password}@{proxy_url.split('://')[1]}"
+    client = make_client("https://api.internal.test/", proxy=proxy, max_retries=0)
+    with pytest.raises(stackwire.APIConnectionError) as info:
+        await client.get("/x")
+    message = str(info.value)
+    assert "the proxy refused the tunnel: 407 Proxy Authentication Required" in message
+    assert "malformed" not in message
+    shown = "".join(traceback.format_exception(info.value)) + repr(info.value.__cause__)
+    credentials = base64.b64encode(f"user:{password}".encode()).decode()
+    assert password not in shown
+    assert "QZJx" not in shown
+    assert base64.b64decode(credentials[-4:]) == b"ZJx"
+    assert credentials[-4:] not in shown
+    assert "Proxy-Authorization': 'Basic ***'" in shown or "Proxy-Authorization': '***'" in shown
