@@ -260,27 +260,34 @@ async def test_a_floor_below_one_retry_a_slice_still_allows_one(
     assert not await store.budget_withdraw("r0", **no_floor)
 
 
+async def use_every_kind_once(
+    store: MemoryStateStore, key: str, *, rate: float, window: float
+) -> None:
+    """One short use of each per-origin entry for ``key``, leaving each as good as new
+    once ``1 / rate`` and ``window`` have passed."""
+    await store.take_tokens(key, rate=rate, burst=1.0, max_wait=1)
+    await store.take_quota(key)
+    lease = await store.acquire_slot(key, limit=1)
+    assert lease is not None
+    await store.release_slot(key, lease)
+    await store.breaker_record(
+        key,
+        outcome="success",
+        probe=False,
+        failure_ratio=0.5,
+        min_calls=2,
+        window=window,
+        open_for=1.0,
+    )
+
+
 async def test_idle_entries_are_dropped_so_many_origins_do_not_grow_the_store(
     store: MemoryStateStore, clock: Clock
 ) -> None:
     # A client that calls a new origin each time (a crawler) used to keep every
     # bucket, budget, slot set and breaker it ever made.
     for n in range(5000):
-        key = f"o{n}"
-        await store.take_tokens(key, rate=100.0, burst=1.0, max_wait=1)
-        await store.take_quota(key)
-        lease = await store.acquire_slot(key, limit=1)
-        assert lease is not None
-        await store.release_slot(key, lease)
-        await store.breaker_record(
-            key,
-            outcome="success",
-            probe=False,
-            failure_ratio=0.5,
-            min_calls=2,
-            window=1.0,
-            open_for=1.0,
-        )
+        await use_every_kind_once(store, f"o{n}", rate=100.0, window=1.0)
         clock.now += 0.01  # each bucket is full again and each window empty 1 s later
     sizes = [len(store._buckets), len(store._quotas), len(store._slots), len(store._breakers)]
     assert max(sizes) <= 1024, sizes
@@ -305,21 +312,7 @@ async def test_entries_still_in_use_survive_a_sweep(store: MemoryStateStore, clo
             open_for=30.0,
         )
     for n in range(3000):  # enough new keys to sweep every table more than once
-        key = f"o{n}"
-        await store.take_tokens(key, rate=1000.0, burst=1.0, max_wait=1)
-        await store.take_quota(key)
-        lease = await store.acquire_slot(key, limit=1)
-        assert lease is not None
-        await store.release_slot(key, lease)
-        await store.breaker_record(
-            key,
-            outcome="success",
-            probe=False,
-            failure_ratio=0.5,
-            min_calls=2,
-            window=0.001,
-            open_for=1.0,
-        )
+        await use_every_kind_once(store, f"o{n}", rate=1000.0, window=0.001)
         clock.now += 0.0001
     taken, wait = await store.take_tokens("busy", rate=1.0, burst=1.0, max_wait=5)
     assert taken
