@@ -14,7 +14,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, assert_type
 
 import pytest
@@ -35,6 +35,17 @@ class User(stackwire.Model):
 
 class Delta(stackwire.Model):
     text: str
+
+
+@contextmanager
+def resource_warnings() -> Iterator[list[str]]:
+    """The messages of the ``ResourceWarning``s raised in the block (every one, even
+    a repeat), in the list it yields, filled when the block ends."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+    messages.extend(str(w.message) for w in caught if issubclass(w.category, ResourceWarning))
 
 
 def loop_threads() -> list[threading.Thread]:
@@ -511,8 +522,7 @@ def test_closing_the_client_closes_a_stream_still_open(
     streamed = client.with_streaming_response.get("/events")
     response = streamed.__enter__()
     assert next(stream).text == "0"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with resource_warnings() as messages:
         client.close()
         assert stream.response.is_closed
         assert response.is_closed
@@ -523,7 +533,7 @@ def test_closing_the_client_closes_a_stream_still_open(
         streamed.__exit__(None, None, None)
         del stream, streamed, response
         gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert messages == []
 
 
 def test_derived_client_with_its_own_session_is_closed_with_the_root(
@@ -543,14 +553,12 @@ def test_unclosed_client_warns_and_its_thread_ends(server: ServerThread) -> None
     assert client.get("/users/1", cast_to=User).id == 1
     thread = client.loop_thread
     assert thread is not None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with resource_warnings() as messages:
         del client
         gc.collect()
         thread.join(timeout=10)
         gc.collect()
     assert not thread.is_alive()
-    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert len(messages) == 1, messages
     assert messages[0].startswith("unclosed Client for http://127.0.0.1:")
     assert "sk-secret" not in messages[0]
@@ -564,12 +572,10 @@ def test_unclosed_stream_warns_once_and_is_closed_on_its_loop(
     client = make_client(base)
     stream = client.get("/events", cast_to=Delta, stream=True)
     assert next(stream).text == "0"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with resource_warnings() as messages:
         del stream
         gc.collect()
         stats = client.pool_stats()  # runs on the loop after the scheduled close
-    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert len(messages) == 1, messages
     assert messages[0].startswith("unclosed stream for GET")
     assert stats.in_use == 0
