@@ -144,8 +144,9 @@ class APIStatusError(APIError):
         self.response = response
         self.status_code = response.status_code
         self.request_id = response.request_id
-        # Set by the retry middleware when the server asked for a wait longer than
-        # ``max_retry_after``: the hint, in seconds, that was not waited for.
+        # Set by the retry middleware when the response carried a usable wait hint
+        # (``retry-after-ms`` / ``Retry-After``), in seconds: one longer than
+        # ``max_retry_after``, or one the call ended without waiting for.
         self.retry_after = None
 
 

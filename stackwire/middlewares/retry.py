@@ -215,8 +215,10 @@ class RetryMiddleware:
     except ``monotonic``: the clock the deadline is measured on (it must match the
     one the ``timeout`` middleware stamped ``deadline_at`` with).
 
-    ``retry_after`` is set on an `APIStatusError` leaving this middleware whenever
-    its response carried a usable hint that was not waited for.
+    ``retry_after`` is set on an `APIStatusError` leaving this middleware (raised, or
+    the ``__cause__`` of the deadline's `APITimeoutError`) whenever its response
+    carried a usable hint: one above ``max_retry_after``, or one the call ended
+    without waiting for (no retries left, the deadline, a spent retry budget).
     """
 
     name = "retry"
@@ -315,14 +317,17 @@ class RetryMiddleware:
                 error.retries_taken = attempt
                 if error.request is None:  # raised by a state store, which sees no request
                     error.request = request
+                hint: float | None = None
                 if isinstance(error, APIStatusError):
                     # Released before anything else (a no-op when ``decode`` did it),
                     # so nothing stays checked out while sleeping or once raised.
                     error.response.close()
-                hint = self._hint(error)
-                if not self._may_retry(error, request, attempt):
-                    if hint is not None and isinstance(error, APIStatusError):
+                    hint = parse_retry_after(error.response.headers, self._clock())
+                    if hint is not None:
+                        # On the error whatever ends the call: no retries left, a hint
+                        # too long, the deadline (its cause), the retry budget.
                         error.retry_after = hint
+                if not self._may_retry(error, request, attempt):
                     error.attempts = failed_attempts(
                         history, attempt_request, error, started, ended, None
                     )
@@ -382,11 +387,6 @@ class RetryMiddleware:
             and is_replayable(request.body)
             and self.should_retry(error)
         )
-
-    def _hint(self, error: APIError) -> float | None:
-        if not isinstance(error, APIStatusError):
-            return None
-        return parse_retry_after(error.response.headers, self._clock())
 
     # -- per call and per attempt requests ---------------------------------------
 
@@ -453,8 +453,6 @@ class RetryMiddleware:
     # -- decisions with side effects -----------------------------------------------
 
     def _hint_too_long(self, error: APIError, hint: float) -> None:
-        assert isinstance(error, APIStatusError)
-        error.retry_after = hint
         error.message = (
             f"{error.message} (Retry-After of {hint:g} s exceeds "
             f"max_retry_after={self.max_retry_after:g} s; not retrying: raise "

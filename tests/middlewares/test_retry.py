@@ -409,6 +409,25 @@ async def test_final_error_exposes_the_hint_not_waited_for(
     assert (info.value.retry_after, info.value.retries_taken) == (3.0, 1)
 
 
+async def test_the_hint_is_on_the_error_whatever_ends_the_call() -> None:
+    # Retries left, the hint within max_retry_after, and still no wait: the deadline
+    # or a spent retry budget ends the call. The caller gets the server's hint either
+    # way, to schedule a call of its own.
+    hint = {"Retry-After": "5"}
+    async with Mocked((429, hint), deadline=3.0) as api:
+        with pytest.raises(stackwire.APITimeoutError, match="Deadline of 3 s") as timed_out:
+            await api.client.get("/r")
+    cause = timed_out.value.__cause__
+    assert isinstance(cause, stackwire.RateLimitError)
+    assert (cause.retry_after, api.count, api.time.slept) == (5.0, 1, [])
+
+    spent = stackwire.RetryBudget(0.0, min_per_second=0.0)
+    async with Mocked((429, hint), retry_budget=spent) as api:
+        with pytest.raises(stackwire.RateLimitError, match="retry budget exhausted") as info:
+            await api.client.get("/r")
+    assert (info.value.retry_after, api.count, api.time.slept) == (5.0, 1, [])
+
+
 async def test_backoff_counts_retries_even_after_a_hint(
     serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
 ) -> None:
