@@ -20,7 +20,8 @@ waits and sends it again, at most ``max_retries`` more times.
   raises the attempt's error at once, with the hint in ``error.retry_after``. Without
   a usable hint: ``initial_delay * 2**n`` (``n`` = retries so far) capped at
   ``max_delay``, times a jitter factor ``1 - jitter * random()``.
-- *Safety*: every call but GET, HEAD and OPTIONS carries an idempotency key, made once
+- *Safety*: every call but a GET carries an idempotency key (HEAD and OPTIONS too, as
+  in the reference SDKs: a header costs them nothing and an API may key on it), made once
   per call and the same on every attempt (the caller's key wins); every attempt
   carries its number in a retry-count header (0, 1, 2, ...). A failed attempt's
   response is released as soon as the failure arrives, so nothing stays checked out
@@ -97,7 +98,7 @@ from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_re
 from .headers import check_header
 
 __all__ = [
-    "IDEMPOTENT_METHODS",
+    "KEYLESS_METHODS",
     "RETRY_LISTENER",
     "RetryBudgetLike",
     "RetryEvent",
@@ -106,8 +107,9 @@ __all__ = [
     "default_should_retry",
 ]
 
-# Methods that get no generated idempotency key (an explicit one is still sent).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods that get no generated idempotency key (an explicit one is still sent): GET
+# only, as DESIGN §3 says "non-GET requests carry an idempotency key".
+KEYLESS_METHODS = frozenset({"GET"})
 
 # Failures that a new attempt cannot fix, whatever ``should_retry`` says.
 _NEVER_RETRIED = (
@@ -285,7 +287,7 @@ class RetryMiddleware:
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         if (
-            request.method not in IDEMPOTENT_METHODS
+            request.method not in KEYLESS_METHODS
             or request.options.idempotency_key is not NOT_GIVEN
         ):
             request = self._prepare(request)  # (a GET without a key has nothing to add)
@@ -395,7 +397,7 @@ class RetryMiddleware:
         header = self.idempotency_header
         key = request.options.idempotency_key
         given = not isinstance(key, NotGiven)
-        if not given and request.method in IDEMPOTENT_METHODS:
+        if not given and request.method in KEYLESS_METHODS:
             return request  # a GET without a key of its own: nothing to add
         if header is None:
             if given:
@@ -407,7 +409,7 @@ class RetryMiddleware:
         if header.lower() in request.omit_headers or header in request.headers:
             return request  # the caller removed it, or set the header itself
         if isinstance(key, NotGiven):
-            if request.method in IDEMPOTENT_METHODS:
+            if request.method in KEYLESS_METHODS:
                 return request
             key = f"stackwire-retry-{uuid.uuid4()}"
         else:

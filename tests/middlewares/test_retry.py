@@ -53,7 +53,10 @@ async def scripted(
 ) -> tuple[str, Script]:
     script = Script(*replies)
     app = routes(
-        *((method, "/r", script.handle) for method in ("GET", "POST", "PUT", "PATCH", "DELETE"))
+        *(
+            (method, "/r", script.handle)
+            for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+        )
     )
     return await serve(app), script
 
@@ -468,7 +471,7 @@ async def test_same_idempotency_key_after_the_server_closed_without_a_byte(
     assert client.pool_stats().in_use == 0
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 async def test_every_non_get_call_gets_its_own_key(
     serve: Serve, make_client: MakeClient, method: str
 ) -> None:
