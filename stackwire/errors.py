@@ -247,7 +247,8 @@ class APIResponseValidationError(APIError):
 class RedirectError(APIError):
     """A redirect that cannot be followed: more than ``max_redirects`` hops, a loop
     (the same method and URL twice), a ``Location`` that is not an http(s) URL, or a
-    307/308 whose request body was a stream already sent. Never retried.
+    hop that keeps the method (307, 308, a 301 not after a POST) whose request body was
+    a stream already sent. Never retried.
 
     ``response`` is the redirect response (read and released), ``location`` its
     ``Location`` header.

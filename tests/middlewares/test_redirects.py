@@ -94,7 +94,10 @@ async def test_redirects_is_last_and_with_middleware_goes_above_it(
     assert statuses == [200, 200]
 
 
-@pytest.mark.parametrize(("status", "method"), [(303, "POST"), (302, "POST"), (301, "PUT")])
+@pytest.mark.parametrize(
+    ("status", "method"),
+    [(303, "POST"), (303, "PUT"), (302, "POST"), (302, "DELETE"), (301, "POST")],
+)
 async def test_301_302_303_after_non_get_become_get_without_body(
     serve: Serve, make_client: MakeClient, status: int, method: str
 ) -> None:
@@ -113,6 +116,41 @@ async def test_301_302_303_after_non_get_become_get_without_body(
     headers = {name.lower() for name in second["headers"]}
     assert "content-type" not in headers
     assert "content-length" not in headers or second["headers"]["Content-Length"] == "0"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_301_after_any_method_but_post_keeps_method_and_body(
+    serve: Serve, make_client: MakeClient, method: str
+) -> None:
+    # As httpx, requests, aiohttp and browsers do: a DELETE answered "moved
+    # permanently" must delete at the new URL, not become a GET that succeeds.
+    seen = Seen()
+    app = routes(
+        (method, "/items/1", redirect(301, "/v2/items/1", seen)),
+        (method, "/v2/items/1", echo(seen)),
+    )
+    client = make_client(await serve(app))
+    response = await client.request(method, "/items/1", json={"name": "Ada"})
+    assert response.json() == {"method": method, "path": "/v2/items/1"}
+    assert response.request.method == method
+    first, second = seen.requests
+    assert first["body"] == second["body"] == b'{"name":"Ada"}'
+    assert second["headers"]["Content-Type"] == "application/json"
+
+
+async def test_301_after_a_put_with_a_spent_stream_body_is_a_clear_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    app = routes(("PUT", "/items/1", redirect(301, "/v2/items/1", seen)))
+    client = make_client(await serve(app))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"part"
+
+    with pytest.raises(stackwire.RedirectError, match="status 301"):
+        await client.put("/items/1", content=chunks())
+    assert len(seen.requests) == 1
 
 
 @pytest.mark.parametrize("status", [307, 308])
