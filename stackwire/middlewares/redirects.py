@@ -44,6 +44,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .._http.urls import check_host
 from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline._memo import MISSING, IdentityMemo
@@ -227,7 +228,8 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
     try:
         target = URL(location.strip())
         next_url = current.join(target)
-    except (ValueError, TypeError) as exc:
+        check_host(next_url)  # a host the resolver refuses (``a..b``): a bad Location
+    except (ValueError, TypeError) as exc:  # (UnicodeError is a ValueError)
         raise RedirectError(
             f"Redirect (status {response.status_code}) to an invalid Location",
             response=response,

@@ -287,6 +287,23 @@ async def test_redirect_to_a_non_http_location_is_an_error(
 
 
 @pytest.mark.parametrize(
+    "location", ["http://api..test/x", f"http://{'a' * 64}.test/x", "http://xn--/x"]
+)
+async def test_redirect_to_a_host_that_cannot_be_looked_up_is_a_redirect_error(
+    serve: Serve, make_client: MakeClient, location: str
+) -> None:
+    # yarl takes these hosts; the resolver's IDNA encoding does not, and its bare
+    # UnicodeError escaped the call instead of a stackwire error.
+    seen = Seen()
+    app = routes(("GET", "/a", redirect(302, location, seen)))
+    client = make_client(await serve(app), max_retries=0)
+    with pytest.raises(stackwire.RedirectError, match="invalid Location") as info:
+        await client.get("/a")
+    assert info.value.location == location
+    assert len(seen.requests) == 1
+
+
+@pytest.mark.parametrize(
     "location",
     ["javascript:alert(1)", "mailto:someone@example.test", "file:///etc/passwd", "data:,hi"],
 )
