@@ -472,13 +472,21 @@ class RetryMiddleware:
 
     def _check_deadline(self, request: Request, delay: float, error: APIError) -> None:
         deadline_at = request.deadline_at
-        if deadline_at is None or self._monotonic() + delay < deadline_at:
+        if deadline_at is None:
+            return
+        now = self._monotonic()
+        if now + delay < deadline_at:
             return
         seconds = request.options.deadline
         shown = f"{seconds:g} s" if isinstance(seconds, float) else "the call's deadline"
+        # (Time is up already when the attempt itself ran into the deadline.)
+        when = (
+            "passed during the last attempt"
+            if now >= deadline_at
+            else f"would pass during the {delay:.3g} s wait before retry {error.retries_taken + 1}"
+        )
         timeout = APITimeoutError(
-            f"Deadline of {shown} would pass during the {delay:.3g} s wait before retry "
-            f"{error.retries_taken + 1}; not retrying (raise deadline= to allow it). "
+            f"Deadline of {shown} {when}; not retrying (raise deadline= to allow it). "
             f"Last attempt: {error.message}",
             request=error.request,
         )

@@ -272,7 +272,9 @@ async def test_deadline_bounds_a_slow_attempt(
     client = make_client(base, deadline=0.3)  # the default 600 s timeout would wait on
     with pytest.raises(APITimeoutError, match=r"Deadline of 0\.3 s") as info:
         await client.get("/slow")
-    # The attempt itself was cut at the deadline; then no retry could fit.
+    # The attempt itself was cut at the deadline; then no retry could fit, and the
+    # message says the deadline passed (not that a wait "would pass" it).
+    assert "Deadline of 0.3 s passed during the last attempt" in str(info.value)
     cause = info.value.__cause__
     assert isinstance(cause, APITimeoutError)
     assert "Deadline of 0.3 s passed" in str(cause)
