@@ -148,6 +148,8 @@ class RedirectMiddleware:
         follow = request.options.follow_redirects
         if isinstance(follow, NotGiven):
             follow = self.follow_redirects
+        elif follow is None:  # off for this call
+            follow = False
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
         url = request.url

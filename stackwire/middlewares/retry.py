@@ -383,6 +383,8 @@ class RetryMiddleware:
         budget = request.options.max_retries
         if isinstance(budget, NotGiven):
             budget = self.max_retries
+        elif budget is None:  # off for this call
+            budget = 0
         return (
             attempt < budget
             and not isinstance(error, _NEVER_RETRIED)
@@ -396,6 +398,8 @@ class RetryMiddleware:
         """The call's request with its idempotency key, made once for all attempts."""
         header = self.idempotency_header
         key = request.options.idempotency_key
+        if key is None:
+            return request  # ``idempotency_key=None``: no key for this call
         given = not isinstance(key, NotGiven)
         if not given and request.method in KEYLESS_METHODS:
             return request  # a GET without a key of its own: nothing to add

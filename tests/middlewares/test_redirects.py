@@ -271,7 +271,11 @@ async def test_follow_redirects_false_on_client_and_per_request(
     with pytest.raises(stackwire.APIStatusError) as info:
         await on.get("/old", follow_redirects=False)
     assert info.value.status_code == 302
-    assert [r["path"] for r in seen.requests] == ["/old", "/old", "/new", "/old"]
+    # None means "off" for a per-request option (DESIGN §2): not followed either.
+    with pytest.raises(stackwire.APIStatusError) as info:
+        await on.get("/old", follow_redirects=None)
+    assert info.value.status_code == 302
+    assert [r["path"] for r in seen.requests] == ["/old", "/old", "/new", "/old", "/old"]
     # The 3xx was read and released, not leaked.
     assert on.pool_stats().in_use == 0
 

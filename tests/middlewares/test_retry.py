@@ -162,7 +162,26 @@ async def test_max_retries_zero_on_the_client_disables() -> None:
     assert (api.count, api.time.slept) == (1, [])
 
 
-@pytest.mark.parametrize("bad", [None, -1, 1.5, True, "2"])
+async def test_none_turns_retries_and_the_key_off_for_one_call() -> None:
+    # DESIGN §2: for a per-request option, None means "off".
+    router = Router("http://api.test/")
+    route = router.post("/r").respond(503, json={})
+    time = VirtualTime()
+    client = stackwire.AsyncClient(
+        "http://api.test/", transport=MockTransport(router), sleep=time.sleep, clock=time.clock
+    )
+    async with client:
+        with pytest.raises(stackwire.ServiceUnavailableError) as info:
+            await client.post("/r", max_retries=None)
+        assert (route.call_count, info.value.retries_taken, time.slept) == (1, 0, [])
+        assert "Idempotency-Key" in router.calls[0].request.headers
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await client.post("/r", idempotency_key=None)
+        assert route.call_count == 1 + 3  # the client's retries, without a key
+        assert all("Idempotency-Key" not in call.request.headers for call in router.calls[1:])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
 async def test_bad_max_retries_is_rejected_before_io(
     serve: Serve, make_client: MakeClient, bad: Any
 ) -> None:
@@ -173,6 +192,8 @@ async def test_bad_max_retries_is_rejected_before_io(
     with pytest.raises(stackwire.InvalidRequestError, match="max_retries"):
         await client.get("/r", max_retries=bad)
     assert script.count == 0
+    with pytest.raises(stackwire.InvalidRequestError, match="max_retries must be an int >= 0"):
+        stackwire.AsyncClient(base, max_retries=None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
