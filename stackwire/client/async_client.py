@@ -399,7 +399,7 @@ class AsyncClient:
             url = join_url(self._config.base_url, path)
             if type(path) is str and len(self._urls) < _URL_CACHE_MAX:
                 self._urls[path] = url  # for `_plain_request`
-        if max_retries is not None and not isinstance(max_retries, NotGiven):
+        if not isinstance(max_retries, NotGiven) and max_retries is not None:
             check_max_retries(max_retries)
         if not isinstance(max_response_bytes, NotGiven):
             check_size("max_response_bytes", max_response_bytes)
