@@ -144,8 +144,9 @@ class APIStatusError(APIError):
         self.response = response
         self.status_code = response.status_code
         self.request_id = response.request_id
-        # Set by the retry middleware when the server asked for a wait longer than
-        # ``max_retry_after``: the hint, in seconds, that was not waited for.
+        # Set by the retry middleware when the response carried a usable wait hint
+        # (``retry-after-ms`` / ``Retry-After``), in seconds: one longer than
+        # ``max_retry_after``, or one the call ended without waiting for.
         self.retry_after = None
 
 
@@ -246,7 +247,8 @@ class APIResponseValidationError(APIError):
 class RedirectError(APIError):
     """A redirect that cannot be followed: more than ``max_redirects`` hops, a loop
     (the same method and URL twice), a ``Location`` that is not an http(s) URL, or a
-    307/308 whose request body was a stream already sent. Never retried.
+    hop that keeps the method (307, 308, a 301 not after a POST) whose request body was
+    a stream already sent. Never retried.
 
     ``response`` is the redirect response (read and released), ``location`` its
     ``Location`` header.

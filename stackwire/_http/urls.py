@@ -20,7 +20,7 @@ from yarl import URL
 from ..errors import InvalidRequestError
 from .redaction import redact_query
 
-__all__ = ["fill_path", "join_url", "normalize_base_url", "shown_url"]
+__all__ = ["check_host", "fill_path", "join_url", "normalize_base_url", "shown_url"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
@@ -45,6 +45,28 @@ def shown_url(url: URL) -> str:
     return f"{url.with_query(None).with_fragment(None)}?{redact_query(query)}"
 
 
+def check_host(url: URL) -> None:
+    """Raise `UnicodeError` when ``url``'s host cannot be looked up as written.
+
+    The resolver encodes a host name with IDNA, which refuses an empty label
+    (``a..b``, ``.a``) and one longer than 63 characters; yarl accepts both, so
+    without this check the failure would come out of the DNS lookup as a bare
+    ``UnicodeError``. An ``xn--`` label that does not decode (``xn--``) is refused
+    too (yarl decodes it lazily, on the first read of ``url.host``). IP literals pass.
+
+    >>> check_host(URL("http://api.test/")) is None
+    True
+    >>> check_host(URL("http://a..b/"))
+    Traceback (most recent call last):
+    ...
+    UnicodeError: encoding with 'idna' codec failed (UnicodeError: label empty or too long)
+    """
+    host = url.raw_host
+    if host:
+        host.encode("idna")
+        url.host  # noqa: B018
+
+
 def normalize_base_url(base_url: str | URL) -> URL:
     """The base URL with exactly one trailing ``/`` on its path.
 
@@ -65,6 +87,7 @@ def normalize_base_url(base_url: str | URL) -> URL:
         url.port  # noqa: B018  (yarl checks the port and the host lazily)
         url.raw_host  # noqa: B018
         url.host  # noqa: B018  (decodes an ``xn--`` label: invalid IDNA fails here)
+        check_host(url)
     except (ValueError, UnicodeError) as exc:  # a bad IPv6 literal, port or IDNA host
         raise InvalidRequestError(f"base_url is not a valid URL ({exc}): {text!r}") from exc
     if not url.is_absolute() or url.scheme not in ("http", "https"):
@@ -143,6 +166,7 @@ def _join(base: URL, path: str) -> URL:
             url.port  # noqa: B018
             url.raw_host  # noqa: B018
             url.host  # noqa: B018
+            check_host(url)
         except (ValueError, UnicodeError) as exc:
             raise InvalidRequestError(f"{path!r} is not a valid URL ({exc})") from exc
         if url.scheme not in ("http", "https"):

@@ -241,9 +241,9 @@ def _check_options(values: Mapping[str, Any]) -> None:
         if (
             isinstance(value, (int, float))
             and not isinstance(value, bool)
-            and not _finite_positive(value)
+            and not _positive_seconds(value)
         ) or not (value is None or isinstance(value, (int, float, Timeout))):
-            raise _bad_option("timeout", value, "a finite number of seconds > 0, a Timeout or None")
+            raise _bad_option("timeout", value, "a number of seconds > 0, a Timeout or None")
     for name in ("headers", "query"):
         if values.get(name) is not None and not isinstance(values[name], Mapping):
             raise _bad_option(name, values[name], "a mapping (e.g. a dict) or None")
@@ -290,8 +290,13 @@ def _finite_non_negative(value: float) -> bool:
         return False
 
 
-def _finite_positive(value: float) -> bool:
-    return _finite_non_negative(value) and value > 0
+def _positive_seconds(value: float) -> bool:
+    """A number of seconds > 0 that fits in a float; infinity (no limit) included, as
+    in ``Timeout(total=math.inf)`` and a per-request ``timeout=math.inf``."""
+    try:
+        return float(value) > 0  # (NaN is not)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _merge(field: str, old: Mapping[Any, Any], new: Mapping[Any, Any]) -> dict[Any, Any]:

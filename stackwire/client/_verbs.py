@@ -65,8 +65,9 @@ Files: TypeAlias = "Mapping[str, FileSpec] | Sequence[tuple[str, FileSpec]]"
 
 class BaseCallOptions(TypedDict, total=False):
     """The keywords shared by the verbs, `AsyncClient.paginate` and the blocking
-    `Client`'s verbs. Leaving one out means "the client's value"; ``None`` turns a
-    limit off."""
+    `Client`'s verbs. Leaving one out means "the client's value"; ``None`` turns the
+    option off: no limit, no retries (``max_retries``), no idempotency key
+    (``idempotency_key``), no redirects followed (``follow_redirects``)."""
 
     path_params: Mapping[str, object]
     query: Mapping[str, object] | None
@@ -75,9 +76,9 @@ class BaseCallOptions(TypedDict, total=False):
     data: Mapping[str, object] | None
     timeout: Timeout | float | None
     deadline: float | None
-    max_retries: int
-    idempotency_key: str
-    follow_redirects: bool
+    max_retries: int | None
+    idempotency_key: str | None
+    follow_redirects: bool | None
     max_response_bytes: int | None
 
 

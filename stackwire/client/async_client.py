@@ -365,9 +365,9 @@ class AsyncClient:
         files: Any = None,
         timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
         deadline: float | NotGiven | None = NOT_GIVEN,
-        max_retries: int | NotGiven = NOT_GIVEN,
-        idempotency_key: str | NotGiven = NOT_GIVEN,
-        follow_redirects: bool | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven | None = NOT_GIVEN,
+        idempotency_key: str | NotGiven | None = NOT_GIVEN,
+        follow_redirects: bool | NotGiven | None = NOT_GIVEN,
         max_response_bytes: int | NotGiven | None = NOT_GIVEN,
         stream_end_event: str | None = None,
         auth: Auth | NotGiven | None = NOT_GIVEN,
@@ -399,7 +399,7 @@ class AsyncClient:
             url = join_url(self._config.base_url, path)
             if type(path) is str and len(self._urls) < _URL_CACHE_MAX:
                 self._urls[path] = url  # for `_plain_request`
-        if not isinstance(max_retries, NotGiven):
+        if not isinstance(max_retries, NotGiven) and max_retries is not None:
             check_max_retries(max_retries)
         if not isinstance(max_response_bytes, NotGiven):
             check_size("max_response_bytes", max_response_bytes)

@@ -28,8 +28,9 @@ __all__ = [
 RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 409, 429})
 
 # A plain decimal number of seconds: "2", "0.25", "-10", ".5". No exponent, no
-# underscores, no "inf"/"nan" (all of which Python's float() would accept).
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# underscores, no "inf"/"nan", and ASCII digits only, not "٣" or "３" (all of which
+# Python's float() would accept; HTTP's DIGIT is %x30-39).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def should_retry_status(status: int, headers: Mapping[str, str]) -> bool:

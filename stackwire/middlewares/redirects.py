@@ -3,12 +3,17 @@
 What it does: when an attempt answers with a redirect status and a ``Location``, it
 releases that response and sends the next hop, up to ``max_redirects`` hops; the
 ``Location`` may be relative (it is resolved against the URL of the hop that
-answered). 301, 302 and 303 turn any method but GET and HEAD into a GET without a
-body (and without the headers describing one); 307 and 308 keep the method and the
-body byte for byte. It raises `RedirectError` for a hop past ``max_redirects``, a
-loop (the same method and URL twice), a ``Location`` that is not an http(s) URL,
-and a 307/308 whose body was a stream already sent. The final response's
-``request`` is the last hop's request.
+answered). 302 and 303 turn any method but GET and HEAD into a GET without a body
+(and without the headers describing one), and 301 does so for a POST only; 307, 308
+and a 301 after any other method keep the method and the body byte for byte. That is
+what httpx (under the reference SDKs), requests, aiohttp and browsers do with a 301: a
+DELETE or PUT answered "moved permanently" is sent to the new URL, never turned into
+a GET that succeeds without deleting or storing anything.
+
+It raises `RedirectError` for a hop past ``max_redirects``, a loop (the same method
+and URL twice), a ``Location`` that is not an http(s) URL, and a hop that keeps the
+method (307, 308, a 301 not after a POST) whose body was a stream already sent. The
+final response's ``request`` is the last hop's request.
 
 Credentials belong to the origin (scheme, host, port) of ``base_url``: a hop to any
 other origin, and a first request whose absolute URL is on another origin, is sent
@@ -39,6 +44,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .._http.urls import check_host
 from .._types import NotGiven, Omit
 from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline._memo import MISSING, IdentityMemo
@@ -142,6 +148,8 @@ class RedirectMiddleware:
         follow = request.options.follow_redirects
         if isinstance(follow, NotGiven):
             follow = self.follow_redirects
+        elif follow is None:  # off for this call
+            follow = False
         elif not isinstance(follow, bool):
             raise InvalidRequestError(f"follow_redirects must be True or False, got {follow!r}")
         url = request.url
@@ -222,7 +230,8 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
     try:
         target = URL(location.strip())
         next_url = current.join(target)
-    except (ValueError, TypeError) as exc:
+        check_host(next_url)  # a host the resolver refuses (``a..b``): a bad Location
+    except (ValueError, TypeError) as exc:  # (UnicodeError is a ValueError)
         raise RedirectError(
             f"Redirect (status {response.status_code}) to an invalid Location",
             response=response,
@@ -243,7 +252,7 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
 
 def _next_hop(request: Request, response: Response[Any], url: URL, location: str) -> Request:
     status = response.status_code
-    if status in (307, 308):
+    if status in (307, 308) or (status == 301 and request.method != "POST"):
         if not is_replayable(request.body):
             raise RedirectError(
                 f"Redirect (status {status}) asks to send the request body again, but it "

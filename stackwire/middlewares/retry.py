@@ -20,7 +20,8 @@ waits and sends it again, at most ``max_retries`` more times.
   raises the attempt's error at once, with the hint in ``error.retry_after``. Without
   a usable hint: ``initial_delay * 2**n`` (``n`` = retries so far) capped at
   ``max_delay``, times a jitter factor ``1 - jitter * random()``.
-- *Safety*: every call but GET, HEAD and OPTIONS carries an idempotency key, made once
+- *Safety*: every call but a GET carries an idempotency key (HEAD and OPTIONS too, as
+  in the reference SDKs: a header costs them nothing and an API may key on it), made once
   per call and the same on every attempt (the caller's key wins); every attempt
   carries its number in a retry-count header (0, 1, 2, ...). A failed attempt's
   response is released as soon as the failure arrives, so nothing stays checked out
@@ -97,7 +98,7 @@ from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_re
 from .headers import check_header
 
 __all__ = [
-    "IDEMPOTENT_METHODS",
+    "KEYLESS_METHODS",
     "RETRY_LISTENER",
     "RetryBudgetLike",
     "RetryEvent",
@@ -106,8 +107,9 @@ __all__ = [
     "default_should_retry",
 ]
 
-# Methods that get no generated idempotency key (an explicit one is still sent).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods that get no generated idempotency key (an explicit one is still sent): GET
+# only, as DESIGN §3 says "non-GET requests carry an idempotency key".
+KEYLESS_METHODS = frozenset({"GET"})
 
 # Failures that a new attempt cannot fix, whatever ``should_retry`` says.
 _NEVER_RETRIED = (
@@ -215,8 +217,10 @@ class RetryMiddleware:
     except ``monotonic``: the clock the deadline is measured on (it must match the
     one the ``timeout`` middleware stamped ``deadline_at`` with).
 
-    ``retry_after`` is set on an `APIStatusError` leaving this middleware whenever
-    its response carried a usable hint that was not waited for.
+    ``retry_after`` is set on an `APIStatusError` leaving this middleware (raised, or
+    the ``__cause__`` of the deadline's `APITimeoutError`) whenever its response
+    carried a usable hint: one above ``max_retry_after``, or one the call ended
+    without waiting for (no retries left, the deadline, a spent retry budget).
     """
 
     name = "retry"
@@ -283,7 +287,7 @@ class RetryMiddleware:
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         if (
-            request.method not in IDEMPOTENT_METHODS
+            request.method not in KEYLESS_METHODS
             or request.options.idempotency_key is not NOT_GIVEN
         ):
             request = self._prepare(request)  # (a GET without a key has nothing to add)
@@ -315,14 +319,17 @@ class RetryMiddleware:
                 error.retries_taken = attempt
                 if error.request is None:  # raised by a state store, which sees no request
                     error.request = request
+                hint: float | None = None
                 if isinstance(error, APIStatusError):
                     # Released before anything else (a no-op when ``decode`` did it),
                     # so nothing stays checked out while sleeping or once raised.
                     error.response.close()
-                hint = self._hint(error)
-                if not self._may_retry(error, request, attempt):
-                    if hint is not None and isinstance(error, APIStatusError):
+                    hint = parse_retry_after(error.response.headers, self._clock())
+                    if hint is not None:
+                        # On the error whatever ends the call: no retries left, a hint
+                        # too long, the deadline (its cause), the retry budget.
                         error.retry_after = hint
+                if not self._may_retry(error, request, attempt):
                     error.attempts = failed_attempts(
                         history, attempt_request, error, started, ended, None
                     )
@@ -376,6 +383,8 @@ class RetryMiddleware:
         budget = request.options.max_retries
         if isinstance(budget, NotGiven):
             budget = self.max_retries
+        elif budget is None:  # off for this call
+            budget = 0
         return (
             attempt < budget
             and not isinstance(error, _NEVER_RETRIED)
@@ -383,19 +392,16 @@ class RetryMiddleware:
             and self.should_retry(error)
         )
 
-    def _hint(self, error: APIError) -> float | None:
-        if not isinstance(error, APIStatusError):
-            return None
-        return parse_retry_after(error.response.headers, self._clock())
-
     # -- per call and per attempt requests ---------------------------------------
 
     def _prepare(self, request: Request) -> Request:
         """The call's request with its idempotency key, made once for all attempts."""
         header = self.idempotency_header
         key = request.options.idempotency_key
+        if key is None:
+            return request  # ``idempotency_key=None``: no key for this call
         given = not isinstance(key, NotGiven)
-        if not given and request.method in IDEMPOTENT_METHODS:
+        if not given and request.method in KEYLESS_METHODS:
             return request  # a GET without a key of its own: nothing to add
         if header is None:
             if given:
@@ -407,7 +413,7 @@ class RetryMiddleware:
         if header.lower() in request.omit_headers or header in request.headers:
             return request  # the caller removed it, or set the header itself
         if isinstance(key, NotGiven):
-            if request.method in IDEMPOTENT_METHODS:
+            if request.method in KEYLESS_METHODS:
                 return request
             key = f"stackwire-retry-{uuid.uuid4()}"
         else:
@@ -453,8 +459,6 @@ class RetryMiddleware:
     # -- decisions with side effects -----------------------------------------------
 
     def _hint_too_long(self, error: APIError, hint: float) -> None:
-        assert isinstance(error, APIStatusError)
-        error.retry_after = hint
         error.message = (
             f"{error.message} (Retry-After of {hint:g} s exceeds "
             f"max_retry_after={self.max_retry_after:g} s; not retrying: raise "
@@ -472,13 +476,21 @@ class RetryMiddleware:
 
     def _check_deadline(self, request: Request, delay: float, error: APIError) -> None:
         deadline_at = request.deadline_at
-        if deadline_at is None or self._monotonic() + delay < deadline_at:
+        if deadline_at is None:
+            return
+        now = self._monotonic()
+        if now + delay < deadline_at:
             return
         seconds = request.options.deadline
         shown = f"{seconds:g} s" if isinstance(seconds, float) else "the call's deadline"
+        # (Time is up already when the attempt itself ran into the deadline.)
+        when = (
+            "passed during the last attempt"
+            if now >= deadline_at
+            else f"would pass during the {delay:.3g} s wait before retry {error.retries_taken + 1}"
+        )
         timeout = APITimeoutError(
-            f"Deadline of {shown} would pass during the {delay:.3g} s wait before retry "
-            f"{error.retries_taken + 1}; not retrying (raise deadline= to allow it). "
+            f"Deadline of {shown} {when}; not retrying (raise deadline= to allow it). "
             f"Last attempt: {error.message}",
             request=error.request,
         )

@@ -78,7 +78,8 @@ DEFAULT_TIMEOUT = Timeout()
 
 
 class RequestOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """The typed options of one call; `NOT_GIVEN` means "the client's value".
+    """The typed options of one call; `NOT_GIVEN` means "the client's value", ``None``
+    "off" (no limit, no retries, no idempotency key, no redirects followed).
 
     ``cast_to`` is what the ``decode`` middleware turns a 2xx body into;
     ``stream`` asks ``decode`` for a typed stream instead of reading the body;
@@ -90,9 +91,9 @@ class RequestOptions(msgspec.Struct, frozen=True, kw_only=True):
     raw_response: bool = False
     timeout: Timeout | float | NotGiven | None = NOT_GIVEN
     deadline: float | NotGiven | None = NOT_GIVEN
-    max_retries: int | NotGiven = NOT_GIVEN
-    idempotency_key: str | NotGiven = NOT_GIVEN
-    follow_redirects: bool | NotGiven = NOT_GIVEN
+    max_retries: int | NotGiven | None = NOT_GIVEN
+    idempotency_key: str | NotGiven | None = NOT_GIVEN
+    follow_redirects: bool | NotGiven | None = NOT_GIVEN
     max_response_bytes: int | NotGiven | None = NOT_GIVEN
     stream_end_event: str | None = None
     stream_format: Literal["sse", "jsonl"] | None = None

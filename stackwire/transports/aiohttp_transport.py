@@ -379,7 +379,8 @@ class AiohttpTransport:
             else:  # a stream: ``total`` bounds the wait for the headers only
                 async with asyncio.timeout(headers_limit):
                     raw = await sending
-        except aiohttp.InvalidURL as exc:
+        except (aiohttp.InvalidURL, UnicodeError) as exc:
+            # (UnicodeError: a host the lookup's IDNA encoding refuses, ``a..b``.)
             if expiry is not None:
                 expiry.done()
             raise InvalidRequestError(

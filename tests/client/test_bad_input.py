@@ -26,7 +26,16 @@ def _nested(depth: int) -> Any:
 
 @pytest.mark.parametrize(
     "base_url",
-    [123, b"http://api.test/", "http://[::1", "http://api.test:99999/", "http://xn--a.test/"],
+    [
+        123,
+        b"http://api.test/",
+        "http://[::1",
+        "http://api.test:99999/",
+        "http://xn--a.test/",
+        # Host names the resolver's IDNA encoding refuses (yarl takes them).
+        "http://api..test/",
+        f"http://{'a' * 64}.test/",
+    ],
 )
 def test_a_bad_base_url_is_an_invalid_request_error(base_url: Any) -> None:
     with pytest.raises(stackwire.InvalidRequestError):
@@ -75,6 +84,10 @@ def test_a_bad_base_url_is_an_invalid_request_error(base_url: Any) -> None:
         {"stream": "yes"},
         {"stream": 1},
         {"stream": None},
+        # An absolute URL whose host the resolver refuses: a bare UnicodeError came
+        # out of the DNS lookup.
+        {"path": "http://api..test/x"},
+        {"path": f"http://{'a' * 64}.test/x"},
         # An empty idempotency key would make unrelated calls look like one.
         {"idempotency_key": "", "method": "POST"},
         {"idempotency_key": ""},

@@ -94,7 +94,10 @@ async def test_redirects_is_last_and_with_middleware_goes_above_it(
     assert statuses == [200, 200]
 
 
-@pytest.mark.parametrize(("status", "method"), [(303, "POST"), (302, "POST"), (301, "PUT")])
+@pytest.mark.parametrize(
+    ("status", "method"),
+    [(303, "POST"), (303, "PUT"), (302, "POST"), (302, "DELETE"), (301, "POST")],
+)
 async def test_301_302_303_after_non_get_become_get_without_body(
     serve: Serve, make_client: MakeClient, status: int, method: str
 ) -> None:
@@ -113,6 +116,41 @@ async def test_301_302_303_after_non_get_become_get_without_body(
     headers = {name.lower() for name in second["headers"]}
     assert "content-type" not in headers
     assert "content-length" not in headers or second["headers"]["Content-Length"] == "0"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_301_after_any_method_but_post_keeps_method_and_body(
+    serve: Serve, make_client: MakeClient, method: str
+) -> None:
+    # As httpx, requests, aiohttp and browsers do: a DELETE answered "moved
+    # permanently" must delete at the new URL, not become a GET that succeeds.
+    seen = Seen()
+    app = routes(
+        (method, "/items/1", redirect(301, "/v2/items/1", seen)),
+        (method, "/v2/items/1", echo(seen)),
+    )
+    client = make_client(await serve(app))
+    response = await client.request(method, "/items/1", json={"name": "Ada"})
+    assert response.json() == {"method": method, "path": "/v2/items/1"}
+    assert response.request.method == method
+    first, second = seen.requests
+    assert first["body"] == second["body"] == b'{"name":"Ada"}'
+    assert second["headers"]["Content-Type"] == "application/json"
+
+
+async def test_301_after_a_put_with_a_spent_stream_body_is_a_clear_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    app = routes(("PUT", "/items/1", redirect(301, "/v2/items/1", seen)))
+    client = make_client(await serve(app))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"part"
+
+    with pytest.raises(stackwire.RedirectError, match="status 301"):
+        await client.put("/items/1", content=chunks())
+    assert len(seen.requests) == 1
 
 
 @pytest.mark.parametrize("status", [307, 308])
@@ -233,7 +271,11 @@ async def test_follow_redirects_false_on_client_and_per_request(
     with pytest.raises(stackwire.APIStatusError) as info:
         await on.get("/old", follow_redirects=False)
     assert info.value.status_code == 302
-    assert [r["path"] for r in seen.requests] == ["/old", "/old", "/new", "/old"]
+    # None means "off" for a per-request option (DESIGN §2): not followed either.
+    with pytest.raises(stackwire.APIStatusError) as info:
+        await on.get("/old", follow_redirects=None)
+    assert info.value.status_code == 302
+    assert [r["path"] for r in seen.requests] == ["/old", "/old", "/new", "/old", "/old"]
     # The 3xx was read and released, not leaked.
     assert on.pool_stats().in_use == 0
 
@@ -246,6 +288,23 @@ async def test_redirect_to_a_non_http_location_is_an_error(
     client = make_client(await serve(app))
     with pytest.raises(stackwire.RedirectError, match="not an http"):
         await client.get("/a")
+
+
+@pytest.mark.parametrize(
+    "location", ["http://api..test/x", f"http://{'a' * 64}.test/x", "http://xn--/x"]
+)
+async def test_redirect_to_a_host_that_cannot_be_looked_up_is_a_redirect_error(
+    serve: Serve, make_client: MakeClient, location: str
+) -> None:
+    # yarl takes these hosts; the resolver's IDNA encoding does not, and its bare
+    # UnicodeError escaped the call instead of a stackwire error.
+    seen = Seen()
+    app = routes(("GET", "/a", redirect(302, location, seen)))
+    client = make_client(await serve(app), max_retries=0)
+    with pytest.raises(stackwire.RedirectError, match="invalid Location") as info:
+        await client.get("/a")
+    assert info.value.location == location
+    assert len(seen.requests) == 1
 
 
 @pytest.mark.parametrize(

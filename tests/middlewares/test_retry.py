@@ -53,7 +53,10 @@ async def scripted(
 ) -> tuple[str, Script]:
     script = Script(*replies)
     app = routes(
-        *((method, "/r", script.handle) for method in ("GET", "POST", "PUT", "PATCH", "DELETE"))
+        *(
+            (method, "/r", script.handle)
+            for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+        )
     )
     return await serve(app), script
 
@@ -159,7 +162,26 @@ async def test_max_retries_zero_on_the_client_disables() -> None:
     assert (api.count, api.time.slept) == (1, [])
 
 
-@pytest.mark.parametrize("bad", [None, -1, 1.5, True, "2"])
+async def test_none_turns_retries_and_the_key_off_for_one_call() -> None:
+    # DESIGN §2: for a per-request option, None means "off".
+    router = Router("http://api.test/")
+    route = router.post("/r").respond(503, json={})
+    time = VirtualTime()
+    client = stackwire.AsyncClient(
+        "http://api.test/", transport=MockTransport(router), sleep=time.sleep, clock=time.clock
+    )
+    async with client:
+        with pytest.raises(stackwire.ServiceUnavailableError) as info:
+            await client.post("/r", max_retries=None)
+        assert (route.call_count, info.value.retries_taken, time.slept) == (1, 0, [])
+        assert "Idempotency-Key" in router.calls[0].request.headers
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await client.post("/r", idempotency_key=None)
+        assert route.call_count == 1 + 3  # the client's retries, without a key
+        assert all("Idempotency-Key" not in call.request.headers for call in router.calls[1:])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
 async def test_bad_max_retries_is_rejected_before_io(
     serve: Serve, make_client: MakeClient, bad: Any
 ) -> None:
@@ -170,6 +192,8 @@ async def test_bad_max_retries_is_rejected_before_io(
     with pytest.raises(stackwire.InvalidRequestError, match="max_retries"):
         await client.get("/r", max_retries=bad)
     assert script.count == 0
+    with pytest.raises(stackwire.InvalidRequestError, match="max_retries must be an int >= 0"):
+        stackwire.AsyncClient(base, max_retries=None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -409,6 +433,25 @@ async def test_final_error_exposes_the_hint_not_waited_for(
     assert (info.value.retry_after, info.value.retries_taken) == (3.0, 1)
 
 
+async def test_the_hint_is_on_the_error_whatever_ends_the_call() -> None:
+    # Retries left, the hint within max_retry_after, and still no wait: the deadline
+    # or a spent retry budget ends the call. The caller gets the server's hint either
+    # way, to schedule a call of its own.
+    hint = {"Retry-After": "5"}
+    async with Mocked((429, hint), deadline=3.0) as api:
+        with pytest.raises(stackwire.APITimeoutError, match="Deadline of 3 s") as timed_out:
+            await api.client.get("/r")
+    cause = timed_out.value.__cause__
+    assert isinstance(cause, stackwire.RateLimitError)
+    assert (cause.retry_after, api.count, api.time.slept) == (5.0, 1, [])
+
+    spent = stackwire.RetryBudget(0.0, min_per_second=0.0)
+    async with Mocked((429, hint), retry_budget=spent) as api:
+        with pytest.raises(stackwire.RateLimitError, match="retry budget exhausted") as info:
+            await api.client.get("/r")
+    assert (info.value.retry_after, api.count, api.time.slept) == (5.0, 1, [])
+
+
 async def test_backoff_counts_retries_even_after_a_hint(
     serve: Serve, make_client: MakeClient, client_sleeps: SleepRecorder
 ) -> None:
@@ -449,7 +492,7 @@ async def test_same_idempotency_key_after_the_server_closed_without_a_byte(
     assert client.pool_stats().in_use == 0
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 async def test_every_non_get_call_gets_its_own_key(
     serve: Serve, make_client: MakeClient, method: str
 ) -> None:

@@ -95,6 +95,9 @@ def test_usable_hints(headers: dict[str, str], expected: float) -> None:
         "1e3",  # not the HTTP grammar (and float() would take it)
         "1_000",  # same
         "0x10",
+        "\u0663",  # ARABIC-INDIC DIGIT THREE: float() reads it as 3, HTTP's DIGIT is ASCII
+        "\uff15",  # FULLWIDTH DIGIT FIVE
+        "1.\u0665",
         http_date(-30),  # in the past
         http_date(0),  # now: nothing to wait for
         "Fri, 29 Sep 100000 16:26:57 GMT",  # year out of range

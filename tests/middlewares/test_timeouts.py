@@ -7,6 +7,7 @@ slept.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -199,7 +200,23 @@ def test_per_request_timeout_resolution() -> None:
     assert stackwire.AsyncClient("http://127.0.0.1:1/").timeout == Timeout(total=600, connect=5)
 
 
-@pytest.mark.parametrize("bad", [0, -1, "5", True])
+async def test_infinity_is_no_limit_on_the_client_as_per_request(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # ``Timeout(total=math.inf)`` and a call's ``timeout=math.inf`` were accepted; the
+    # same number on the client was refused as "not finite".
+    base = await serve(routes(("GET", "/r", ok_response)))
+    client = make_client(base, timeout=math.inf)
+    assert client.timeout == Timeout(total=math.inf, connect=5)
+    assert (await client.get("/r")).status_code == 200
+    assert (await make_client(base).get("/r", timeout=math.inf)).status_code == 200
+
+
+async def ok_response(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), "5", True])
 async def test_bad_timeouts_are_rejected_before_io(
     serve: Serve, make_client: MakeClient, bad: Any
 ) -> None:
@@ -272,7 +289,9 @@ async def test_deadline_bounds_a_slow_attempt(
     client = make_client(base, deadline=0.3)  # the default 600 s timeout would wait on
     with pytest.raises(APITimeoutError, match=r"Deadline of 0\.3 s") as info:
         await client.get("/slow")
-    # The attempt itself was cut at the deadline; then no retry could fit.
+    # The attempt itself was cut at the deadline; then no retry could fit, and the
+    # message says the deadline passed (not that a wait "would pass" it).
+    assert "Deadline of 0.3 s passed during the last attempt" in str(info.value)
     cause = info.value.__cause__
     assert isinstance(cause, APITimeoutError)
     assert "Deadline of 0.3 s passed" in str(cause)

@@ -482,6 +482,19 @@ async def test_an_unencoded_query_is_refused_not_guessed(echo_server: EchoStart)
     assert server.connections == 0
 
 
+async def test_a_host_the_resolver_refuses_is_an_invalid_request() -> None:
+    # A URL a middleware built (the client and ``redirects`` check their own): the
+    # lookup's IDNA encoding refuses an empty label with a bare UnicodeError.
+    transport = AiohttpTransport()
+    request = Request(method="GET", url=URL("http://api..test/a"))
+    try:
+        with pytest.raises(stackwire.InvalidRequestError, match="cannot send to") as info:
+            await transport.send(request)
+    finally:
+        await transport.close()
+    assert isinstance(info.value.__cause__, UnicodeError)
+
+
 @pytest.mark.parametrize("option", ["max_response_bytes", "max_event_bytes"])
 def test_decode_checks_its_own_caps(option: str) -> None:
     with pytest.raises(stackwire.InvalidRequestError, match=option):
