@@ -128,15 +128,20 @@ def is_secret_param(name: str) -> bool:
     return camel is not None and camel.group(1).lower() in SECRET_QUERY_PARAMS
 
 
-def redact_url(url: URL, *, allowed: Collection[str] | None = None) -> str:
+def redact_url(url: URL, *, allowed: Collection[str] | None = None, marker: str = REDACTED) -> str:
     """``url`` as it may be shown: no userinfo, no fragment, secret query values
-    redacted; with ``allowed`` (lower-case parameter names), every value not on it too.
+    replaced with ``marker``; with ``allowed`` (lower-case parameter names), every
+    value not on it too.
 
     The query keeps its encoding as sent; only values are replaced.
+
+    >>> redact_url(URL("https://u:p@api.test/x?sig=abc&limit=2#top"))
+    'https://api.test/x?sig=[redacted]&limit=2'
     """
     global _last
     last = _last
-    if allowed is None and last is not None and last[0] is url:
+    cached = allowed is None and marker is REDACTED
+    if cached and last is not None and last[0] is url:
         return last[1]
     original = url
     if url.raw_user is not None or url.raw_password is not None:
@@ -147,15 +152,18 @@ def redact_url(url: URL, *, allowed: Collection[str] | None = None) -> str:
     if not query:
         shown = str(url)
     else:
-        shown = f"{url.with_query(None)}?{redact_query(query, allowed=allowed)}"
-    if allowed is None:
+        shown = f"{url.with_query(None)}?{redact_query(query, allowed=allowed, marker=marker)}"
+    if cached:
         _last = (original, shown)
     return shown
 
 
-def redact_query(raw_query: str, *, allowed: Collection[str] | None = None) -> str:
+def redact_query(
+    raw_query: str, *, allowed: Collection[str] | None = None, marker: str = REDACTED
+) -> str:
     """A raw (encoded) query string as it may be shown: the value of a secret-looking
-    parameter redacted; with ``allowed`` (lower-case names), every value not on it too.
+    parameter replaced with ``marker``; with ``allowed`` (lower-case names), every
+    value not on it too.
 
     >>> redact_query("limit=10&api_key=abc&q=x")
     'limit=10&api_key=[redacted]&q=x'
@@ -169,7 +177,7 @@ def redact_query(raw_query: str, *, allowed: Collection[str] | None = None) -> s
             and value
             and (is_secret_param(plain) or (allowed is not None and plain.lower() not in allowed))
         ):
-            piece = f"{name}={REDACTED}"
+            piece = f"{name}={marker}"
         pieces.append(piece)
     return "&".join(pieces)
 

@@ -15,7 +15,8 @@ more middlewares:
   physical request, so every retry and every redirect hop has its own, named
   ``{method}`` (``HTTP`` for a method the conventions do not know: `KNOWN_METHODS`)
   with ``http.request.method``, ``server.address``, ``server.port``,
-  ``url.full`` (without userinfo, secret query values redacted),
+  ``url.full`` (userinfo and secret query values shown as ``REDACTED``, as the
+  conventions ask),
   ``http.response.status_code``, ``error.type`` (the status for >= 400, else the
   error's class), ``network.protocol.version``, and ``http.request.resend_count`` on
   every physical request of the call but the first; the connection `Timings` known
@@ -63,6 +64,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from msgspec.structs import astuple, replace
+from yarl import URL
 
 from .._http.redaction import redact_url
 from .._version import __version__
@@ -204,6 +206,29 @@ class OpenTelemetry:
 def _error_type(error: BaseException) -> str:
     kind = type(error)
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+# The last URL shown as ``url.full``, and how: most calls of a client share URL objects.
+_last_full: tuple[URL, str] | None = None
+
+
+def _url_full(url: URL) -> str:
+    """``url.full`` as the HTTP conventions have it: userinfo as ``REDACTED:REDACTED``
+    and the value of a secret query parameter as ``REDACTED``; no fragment.
+
+    >>> _url_full(URL("https://me:pw@api.test/v1/x?sig=abc&limit=2"))
+    'https://REDACTED:REDACTED@api.test/v1/x?sig=REDACTED&limit=2'
+    """
+    global _last_full
+    last = _last_full
+    if last is not None and last[0] is url:
+        return last[1]
+    shown = redact_url(url, marker="REDACTED")
+    if url.raw_user is not None or url.raw_password is not None:
+        scheme, _, rest = shown.partition("://")
+        shown = f"{scheme}://REDACTED:REDACTED@{rest}"
+    _last_full = (url, shown)
+    return shown
 
 
 def _with_trace_headers(request: Request, carrier: dict[str, str]) -> Request:
@@ -382,7 +407,7 @@ class RequestSpan:
             "http.request.method": method,
             "server.address": host,
             "server.port": port,
-            "url.full": redact_url(url),
+            "url.full": _url_full(url),
         }
         if other:
             attributes["http.request.method_original"] = request.method

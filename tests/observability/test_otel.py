@@ -180,7 +180,7 @@ async def test_retried_and_redirected_call_gives_the_span_tree(
         )
         for s in requests
     ]
-    flaky_url = f"{base}flaky?key=[redacted]"
+    flaky_url = f"{base}flaky?key=REDACTED"  # (the conventions' marker)
     assert shown == [
         (f"{base}start", 302, None, None),
         (flaky_url, 503, 1, "503"),
@@ -217,6 +217,23 @@ async def test_retried_and_redirected_call_gives_the_span_tree(
         assert point_attributes(point)["server.port"] == port
     (failed,) = [p for p in points if point_attributes(p)["http.response.status_code"] == 503]
     assert point_attributes(failed)["error.type"] == "503"
+
+
+async def test_url_full_shows_userinfo_and_secret_values_as_the_conventions_redact_them(
+    serve: Serve, make_client: MakeClient, telemetry: Telemetry
+) -> None:
+    seen: list[dict[str, str]] = []
+    base = await serve(headers_app(seen))
+    client = telemetry.otel.instrument(make_client(base))
+    url = base.replace("http://", "http://me:canary-password@") + "h"
+    await client.get(url, query={"sig": "canary-signature", "limit": 2})
+
+    assert seen  # the request went, with its userinfo (aiohttp sends it as Basic auth)
+    (span,) = telemetry.spans(SpanKind.CLIENT)
+    shown = (span.attributes or {})["url.full"]
+    assert shown == (
+        base.replace("http://", "http://REDACTED:REDACTED@") + "h?sig=REDACTED&limit=2"
+    )
 
 
 async def test_aiohttp_instrumentation_adds_no_second_client_span(
