@@ -14,7 +14,7 @@ verbs) or else by the ``Content-Type``; any other content type raises
   An event named ``error`` raises `StreamError` with its decoded data as ``body``.
   An event whose data is ``[DONE]`` (the OpenAI convention), or the event named by
   ``stream_end_event``, ends the stream cleanly and is not decoded into ``T`` (a
-  terminal event has a shape of its own).
+  terminal event has a shape of its own); raw events show it, then end.
 - ``application/x-ndjson``, ``application/jsonl``, ``application/json-lines``
   (JSON Lines): one JSON value a line, decoded into ``T`` (plain JSON values without
   ``cast_to``); blank lines are skipped, CRLF line ends are fine and a last line
@@ -285,7 +285,15 @@ class AsyncStream(Generic[_T]):
         return self._lines.flush()
 
     def _convert_raw_event(self, event: ServerSentEvent) -> Any:
-        self._check_event(event)
+        name = event.event
+        if name == "error":
+            self._check_event(event)
+        if name == self._end_event or event.data == _DONE:
+            # A raw stream shows its terminal event, then ends there: nothing after it
+            # is handed out, and a server that keeps the connection open after it is
+            # not waited for.
+            self._seen_end = True
+            self._end_stream()
         return event
 
     def _convert_event(self, event: ServerSentEvent) -> Any:

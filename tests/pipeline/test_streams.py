@@ -705,3 +705,37 @@ async def test_invalid_utf8_in_typed_data_is_replaced_as_the_spec_says(
     stream = await client.get("/events", cast_to=Opaque, stream=True)
     got = [(item.index, bytes(item.raw).decode()) async for item in stream]
     assert got == [(0, '"\ufffd"'), (1, '"é"')] * 2
+
+
+# -- raw events end at their terminal event too --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("terminal", "end_event"),
+    [(sse("{}", "message_stop"), "message_stop"), (sse("[DONE]"), None)],
+    ids=["stream_end_event", "done"],
+)
+async def test_a_raw_stream_shows_its_terminal_event_then_ends(
+    raw_server: StartRaw, make_client: MakeClient, terminal: str, end_event: str | None
+) -> None:
+    async def open_after_end(writer: asyncio.StreamWriter) -> None:
+        writer.write(head() + chunk(deltas(1)[0]) + chunk(terminal + deltas(2)[1]))
+        await writer.drain()
+        await asyncio.sleep(STALL)  # the server keeps the connection open
+
+    base, _ = await start(raw_server, events=open_after_end)
+    client = make_client(base)
+    stream = await client.get(
+        "/events", cast_to=ServerSentEvent, stream=True, stream_end_event=end_event
+    )
+    # Read with a bound: before the fix, the stream waited for the server to end.
+    got = await asyncio.wait_for(collect_events(stream), 5)
+    assert [(event.event, event.data) for event in got] == [
+        ("delta", '{"index": 0, "text": "t0"}'),
+        ("message_stop", "{}") if end_event else ("message", "[DONE]"),
+    ]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)  # closed, not waited on
+
+
+async def collect_events(stream: AsyncStream[ServerSentEvent]) -> list[ServerSentEvent]:
+    return [event async for event in stream]
