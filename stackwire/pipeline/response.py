@@ -698,8 +698,12 @@ def carry_call_history(error: BaseException, response: Response[Any]) -> None:
     response back (a stream's error event, a connection cut mid-stream), the call's
     attempts and retries, which only the response knows by then. An error that
     already has them (one raised inside an attempt: ``retry`` sets them) is left alone.
+    An error made without a request (the SSE decoder's size cap knows no request)
+    gets the response's.
     """
     if isinstance(error, APIError) and not error.attempts:
+        if error.request is None:
+            error.request = response.request
         attempts = response.attempts
         if attempts:
             error.attempts = attempts

@@ -541,10 +541,14 @@ async def test_an_event_over_max_event_bytes_raises_after_the_events_before_it(
     client = make_client(base, max_event_bytes=128)
     stream = await client.get("/events", cast_to=Delta, stream=True)
     got: list[int] = []
-    with pytest.raises(stackwire.ResponseTooLargeError, match="max_event_bytes=128"):
+    with pytest.raises(stackwire.ResponseTooLargeError, match="max_event_bytes=128") as info:
         await collect(stream, got, index=True)
     assert got == [0]
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+    # Like every APIError, it names the request and the call's attempts.
+    assert info.value.request is stream.response.request
+    assert info.value.limit == 128
+    assert len(info.value.attempts) == 1
 
 
 def test_the_streaming_example_runs() -> None:
