@@ -24,7 +24,9 @@ StackwireError
 │   │                               hops, a loop, a bad Location, a spent body)
 │   ├── ResponseTooLargeError       a size cap was passed
 │   ├── StreamError                 an error event inside a stream, or a stream that
-│   │                               ended before its terminal event
+│   │   │                           ended before its terminal event
+│   │   └── IncompleteStreamError   the connection broke before the terminal event
+│   │                               (also an APIConnectionError)
 │   ├── RateLimitExceededError      refused by a resilience part before any I/O;
 │   ├── ConcurrencyLimitError       never retried (see `stackwire.resilience`)
 │   ├── CircuitOpenError
@@ -73,6 +75,7 @@ __all__ = [
     "ClientClosedError",
     "ConcurrencyLimitError",
     "ConflictError",
+    "IncompleteStreamError",
     "InternalServerError",
     "InvalidRequestError",
     "NotFoundError",
@@ -287,6 +290,16 @@ class ResponseTooLargeError(APIError):
 class StreamError(APIError):
     """An ``error`` event inside a stream (``body`` is its decoded data), or a stream
     that ended before its terminal event."""
+
+
+class IncompleteStreamError(StreamError, APIConnectionError):
+    """The connection of a stream with a terminal event (``stream_end_event=``) broke
+    (reset, truncated body) before that event came: the answer is incomplete.
+
+    It is both a `StreamError` (the stream ended before its terminal event) and an
+    `APIConnectionError` (no complete response), so code that handles either one
+    handles it; ``__cause__`` is the connection error itself.
+    """
 
 
 class _ResilienceRefusal(APIError):

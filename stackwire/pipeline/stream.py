@@ -24,7 +24,8 @@ An event (or a JSON line) longer than ``max_event_bytes`` raises
 `ResponseTooLargeError`; an item that does not match ``T`` raises
 `APIResponseValidationError`. With ``stream_end_event="message_stop"`` (a keyword
 of the verbs), a stream that ends before an event of that name raises `StreamError`:
-the connection was cut short, the answer is incomplete.
+the connection was cut short, the answer is incomplete (when the connection visibly
+broke, an `IncompleteStreamError`, also an `APIConnectionError`).
 
 Timeouts: ``Timeout.read`` bounds each gap between two chunks, not the stream as a
 whole; ``Timeout.total`` bounds the wait for the headers, and each gap too when
@@ -51,7 +52,14 @@ import msgspec
 
 from .._http.urls import shown_url
 from .._types import NotGiven
-from ..errors import APIResponseValidationError, ResponseTooLargeError, StreamError
+from ..errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    IncompleteStreamError,
+    ResponseTooLargeError,
+    StreamError,
+)
 from ..models.decoding import decoder_for
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
 from .response import BodyReader, carry_call_history
@@ -223,10 +231,27 @@ class AsyncStream(Generic[_T]):
                 )
         except BaseException as error:
             self._stop()
+            if (
+                not self._seen_end
+                and isinstance(error, APIConnectionError)
+                and not isinstance(error, APITimeoutError | StreamError)
+            ):
+                incomplete = self._incomplete(error)
+                carry_call_history(incomplete, self.response)
+                raise incomplete from error
             carry_call_history(error, self.response)
             raise
         self._finished = True
         raise StopAsyncIteration
+
+    def _incomplete(self, error: APIConnectionError) -> IncompleteStreamError:
+        """The error for a connection that broke before the terminal event (a
+        timeout stays an `APITimeoutError`)."""
+        return IncompleteStreamError(
+            f"the connection broke before the stream's {self._end_event!r} event; the "
+            f"answer is incomplete ({error})",
+            request=error.request or self.response.request,
+        )
 
     async def _after_terminal_event(self) -> None:
         """The stream ended at a terminal event before its body did: if the rest of

@@ -290,6 +290,30 @@ async def test_a_connection_lost_mid_stream_is_a_connection_error(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_a_connection_lost_before_the_end_event_is_an_incomplete_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    async def cut(writer: asyncio.StreamWriter) -> None:
+        writer.write(head() + chunk(deltas(1)[0]) + b"40\r\npartial")
+        await writer.drain()
+        writer.close()
+
+    base, _ = await start(raw_server, events=cut)
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event="done")
+    assert (await anext(stream)).index == 0
+    with pytest.raises(stackwire.StreamError, match="'done' event") as info:
+        await anext(stream)
+    # The stream ended before its terminal event, and the response is not complete:
+    # both `except StreamError` and `except APIConnectionError` catch it.
+    assert isinstance(info.value, stackwire.IncompleteStreamError)
+    assert isinstance(info.value, stackwire.APIConnectionError)
+    assert isinstance(info.value.__cause__, stackwire.APIConnectionError)
+    assert info.value.request is stream.response.request
+    assert len(info.value.attempts) == 1
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 # -- releasing the connection --------------------------------------------------------
 
 
