@@ -36,7 +36,7 @@ StackwireError
 ├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made on
 │                                                the client's own loop (a middleware)
 └── ResponseConsumedError (RuntimeError)  a streamed body was read after being
-                                          iterated (it is not kept)
+                                          iterated or closed (it is not kept)
 ```
 
 Every failure a user can see is one of these (or ``asyncio.CancelledError``,
@@ -351,9 +351,9 @@ class ClientClosedError(StackwireError, RuntimeError):
 
 
 class ResponseConsumedError(StackwireError, RuntimeError):
-    """The body of a streamed response was already iterated, so it cannot be read
-    or iterated again (a streamed body is not kept); or ``content`` was asked for
-    before ``await read()``."""
+    """The body of a streamed response was already iterated, or the response was
+    closed before its body was read, so it cannot be read or iterated again (a
+    streamed body is not kept); or ``content`` was asked for before ``await read()``."""
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
