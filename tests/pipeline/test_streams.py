@@ -767,3 +767,46 @@ async def test_a_raw_stream_shows_its_terminal_event_then_ends(
 
 async def collect_events(stream: AsyncStream[ServerSentEvent]) -> list[ServerSentEvent]:
     return [event async for event in stream]
+
+
+# -- stream=True through the raw views (as in the OpenAI SDK) -------------------------
+
+
+async def test_stream_true_with_raw_response_parses_into_the_typed_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(*deltas(2)))
+    client = make_client(base)
+    response = await client.with_raw_response.get("/events", cast_to=Delta, stream=True)
+    assert response.status_code == 200
+    stream = await response.parse()  # it was the SSE body decoded as one JSON value
+    assert_type(stream, AsyncStream[Delta])
+    assert isinstance(stream, AsyncStream)
+    assert [delta.index async for delta in stream] == [0, 1]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_stream_true_with_streaming_response_parses_into_the_typed_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(2)))
+    client = make_client(base)
+    # It was a TypeError: the view passes stream=True itself.
+    async with client.with_streaming_response.get(
+        "/events", cast_to=Delta, stream=True
+    ) as response:
+        stream = await response.parse()
+        assert isinstance(stream, AsyncStream)
+        assert (await anext(stream)).index == 0
+    # Leaving the block closes the stream's connection with the response.
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_stream_true_through_a_raw_view_refuses_an_unknown_content_type(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body("{}", content_type="text/html"))
+    client = make_client(base)
+    with pytest.raises(stackwire.APIResponseValidationError, match="text/html"):
+        await client.with_raw_response.get("/events", cast_to=Delta, stream=True)
+    assert client.pool_stats().in_use == 0
