@@ -24,7 +24,9 @@ StackwireError
 │   │                               hops, a loop, a bad Location, a spent body)
 │   ├── ResponseTooLargeError       a size cap was passed
 │   ├── StreamError                 an error event inside a stream, or a stream that
-│   │                               ended before its terminal event
+│   │   │                           ended before its terminal event
+│   │   └── IncompleteStreamError   the connection broke before the terminal event
+│   │                               (also an APIConnectionError)
 │   ├── RateLimitExceededError      refused by a resilience part before any I/O;
 │   ├── ConcurrencyLimitError       never retried (see `stackwire.resilience`)
 │   ├── CircuitOpenError
@@ -34,7 +36,7 @@ StackwireError
 ├── BlockingCallInEventLoopError (RuntimeError)  a blocking `Client` call made on
 │                                                the client's own loop (a middleware)
 └── ResponseConsumedError (RuntimeError)  a streamed body was read after being
-                                          iterated (it is not kept)
+                                          iterated or closed (it is not kept)
 ```
 
 Every failure a user can see is one of these (or ``asyncio.CancelledError``,
@@ -73,6 +75,7 @@ __all__ = [
     "ClientClosedError",
     "ConcurrencyLimitError",
     "ConflictError",
+    "IncompleteStreamError",
     "InternalServerError",
     "InvalidRequestError",
     "NotFoundError",
@@ -291,6 +294,16 @@ class StreamError(APIError):
     that ended before its terminal event."""
 
 
+class IncompleteStreamError(StreamError, APIConnectionError):
+    """The connection of a stream with a terminal event (``stream_end_event=``) broke
+    (reset, truncated body) before that event came: the answer is incomplete.
+
+    It is both a `StreamError` (the stream ended before its terminal event) and an
+    `APIConnectionError` (no complete response), so code that handles either one
+    handles it; ``__cause__`` is the connection error itself.
+    """
+
+
 class _ResilienceRefusal(APIError):
     """Base of the refusals of a resilience part: raised before any I/O, never retried.
 
@@ -340,9 +353,9 @@ class ClientClosedError(StackwireError, RuntimeError):
 
 
 class ResponseConsumedError(StackwireError, RuntimeError):
-    """The body of a streamed response was already iterated, so it cannot be read
-    or iterated again (a streamed body is not kept); or ``content`` was asked for
-    before ``await read()``."""
+    """The body of a streamed response was already iterated, or the response was
+    closed before its body was read, so it cannot be read or iterated again (a
+    streamed body is not kept); or ``content`` was asked for before ``await read()``."""
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -221,6 +221,10 @@ class RawVerb(Protocol):
 
     @overload
     def __call__(
+        self, path: str, *, cast_to: type[_T], stream: Literal[True], **options: Unpack[CallOptions]
+    ) -> Awaitable[Response[AsyncStream[_T]]]: ...
+    @overload
+    def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
     ) -> Awaitable[Response[_T]]: ...
     @overload
@@ -251,6 +255,10 @@ class RawRequest(Protocol):
 class StreamingVerb(Protocol):
     """``async with client.with_streaming_response.get(path) as response:``."""
 
+    @overload
+    def __call__(
+        self, path: str, *, cast_to: type[_T], stream: Literal[True], **options: Unpack[CallOptions]
+    ) -> AbstractAsyncContextManager[Response[AsyncStream[_T]]]: ...
     @overload
     def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]

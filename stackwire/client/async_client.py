@@ -39,6 +39,7 @@ from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
 from ..pipeline.request import ExtensionKey, Request, redact
 from ..pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Response
+from ..pipeline.stream import make_stream
 from ..pipeline.transport import PoolStats, Transport
 from ..transports import AiohttpTransport
 from ._bodies import build_body, load_files
@@ -704,6 +705,28 @@ class AsyncClient:
         return f"{type(self).__name__}({shown_url(self._config.base_url)!r}{key})"
 
 
+def _parse_as_stream(response: Response[Any], client: AsyncClient) -> None:
+    """For ``stream=True`` through ``with_raw_response`` or ``with_streaming_response``
+    (as in the OpenAI SDK): ``await response.parse()`` gives the typed `AsyncStream`,
+    which owns the body from now on. A content type that cannot be streamed raises
+    here, as it does for a plain ``stream=True`` call, and closes the response."""
+    options = response.request.options
+    config = client._config
+    try:
+        stream = make_stream(
+            response,
+            cast_to=options.cast_to,
+            strict=config.strict,
+            max_event_bytes=config.max_event_bytes,
+            end_event=options.stream_end_event,
+            stream_format=options.stream_format,
+        )
+    except BaseException:
+        response.close()
+        raise
+    response.set_parsed(stream)
+
+
 class RawResponseView:
     """``client.with_raw_response``: the same verbs, returning `Response` objects."""
 
@@ -724,9 +747,14 @@ class RawResponseView:
         self._client = client
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Response[Any]:
-        return cast(
+        # (`_unread`: the blocking client's `with_streaming_response`, body left unread.)
+        typed_stream = kwargs.get("stream") and not kwargs.pop("_unread", False)
+        response = cast(
             "Response[Any]", await self._client._call(method, path, raw_response=True, **kwargs)
         )
+        if typed_stream:
+            _parse_as_stream(response, self._client)
+        return response
 
 
 class StreamingResponseView:
@@ -752,11 +780,14 @@ class StreamingResponseView:
 
     @asynccontextmanager
     async def _open(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[Response[Any]]:
+        typed_stream = kwargs.pop("stream", False)
         response = cast(
             "Response[Any]",
             await self._client._call(method, path, raw_response=True, stream=True, **kwargs),
         )
         try:
+            if typed_stream:
+                _parse_as_stream(response, self._client)
             yield response
         finally:
             response.close()

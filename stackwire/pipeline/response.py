@@ -27,7 +27,7 @@ from collections.abc import (
     Mapping,
 )
 from datetime import timedelta
-from typing import Any, Generic, Self, TypeVar, get_origin
+from typing import Any, Final, Generic, Self, TypeVar, get_origin
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -368,9 +368,7 @@ class Response(Generic[_T]):
             assert max_bytes is not None
             raise self._too_large(max_bytes)
         if self._consumed:
-            raise ResponseConsumedError(
-                "the body was already consumed by iterating the stream; it cannot be read again"
-            )
+            raise ResponseConsumedError(_GONE)
         content = await self._receive(max_bytes)
         self._done_reading(content)
         return content
@@ -498,8 +496,7 @@ class Response(Generic[_T]):
         if self._content is None:
             if self._consumed:
                 raise ResponseConsumedError(
-                    "the body was consumed by iterating it, so it was not kept; "
-                    "call `await response.read()` instead of iterating to keep it"
+                    f"{_GONE}; call `await response.read()` instead of iterating to keep it"
                 )
             raise ResponseConsumedError("the body has not been read: call `await response.read()`")
         return self._content
@@ -672,7 +669,13 @@ class Response(Generic[_T]):
         self.close()
 
     def close(self) -> None:
-        """Close the response: release the connection if the body was read, else close it."""
+        """Close the response: release the connection if the body was read, else close it.
+
+        A body not read by then is gone: reading or iterating it later raises
+        `ResponseConsumedError` (even if it had arrived whole), never a connection
+        error or an empty body."""
+        if self._content is None:
+            self._consumed = True
         if self.is_closed:
             return
         if self._content is not None:
@@ -684,6 +687,12 @@ class Response(Generic[_T]):
         request = self.request
         return f"<Response [{self.status_code}] {request.method} {shown_url(request.url)}>"
 
+
+_GONE: Final = (
+    "the body of this response is gone: it was iterated, or the response was closed "
+    "before it was read (leaving a `with_streaming_response` block closes it); a "
+    "streamed body is not kept, so it cannot be read or iterated again"
+)
 
 # Bodies up to this size are taken whole when they arrived with the headers (fastest
 # for the small JSON of an API); larger ones are gathered by `_read_capped`.
@@ -698,8 +707,12 @@ def carry_call_history(error: BaseException, response: Response[Any]) -> None:
     response back (a stream's error event, a connection cut mid-stream), the call's
     attempts and retries, which only the response knows by then. An error that
     already has them (one raised inside an attempt: ``retry`` sets them) is left alone.
+    An error made without a request (the SSE decoder's size cap knows no request)
+    gets the response's.
     """
     if isinstance(error, APIError) and not error.attempts:
+        if error.request is None:
+            error.request = response.request
         attempts = response.attempts
         if attempts:
             error.attempts = attempts
@@ -746,10 +759,7 @@ class BodyReader:
         self._decoder: ContentDecoder | None = None
         if self._buffered is None:
             if response._consumed:
-                raise ResponseConsumedError(
-                    "the body of this response was already iterated; a streamed body is "
-                    "not kept, so it cannot be read or iterated again"
-                )
+                raise ResponseConsumedError(_GONE)
             response._consumed = True
             self._decoder = response._content_decoder()
 

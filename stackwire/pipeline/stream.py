@@ -14,7 +14,7 @@ verbs) or else by the ``Content-Type``; any other content type raises
   An event named ``error`` raises `StreamError` with its decoded data as ``body``.
   An event whose data is ``[DONE]`` (the OpenAI convention), or the event named by
   ``stream_end_event``, ends the stream cleanly and is not decoded into ``T`` (a
-  terminal event has a shape of its own).
+  terminal event has a shape of its own); raw events show it, then end.
 - ``application/x-ndjson``, ``application/jsonl``, ``application/json-lines``
   (JSON Lines): one JSON value a line, decoded into ``T`` (plain JSON values without
   ``cast_to``); blank lines are skipped, CRLF line ends are fine and a last line
@@ -24,7 +24,8 @@ An event (or a JSON line) longer than ``max_event_bytes`` raises
 `ResponseTooLargeError`; an item that does not match ``T`` raises
 `APIResponseValidationError`. With ``stream_end_event="message_stop"`` (a keyword
 of the verbs), a stream that ends before an event of that name raises `StreamError`:
-the connection was cut short, the answer is incomplete.
+the connection was cut short, the answer is incomplete (when the connection visibly
+broke, an `IncompleteStreamError`, also an `APIConnectionError`).
 
 Timeouts: ``Timeout.read`` bounds each gap between two chunks, not the stream as a
 whole; ``Timeout.total`` bounds the wait for the headers, and each gap too when
@@ -51,7 +52,14 @@ import msgspec
 
 from .._http.urls import shown_url
 from .._types import NotGiven
-from ..errors import APIResponseValidationError, ResponseTooLargeError, StreamError
+from ..errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    IncompleteStreamError,
+    ResponseTooLargeError,
+    StreamError,
+)
 from ..models.decoding import decoder_for
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
 from .response import BodyReader, carry_call_history
@@ -223,10 +231,27 @@ class AsyncStream(Generic[_T]):
                 )
         except BaseException as error:
             self._stop()
+            if (
+                not self._seen_end
+                and isinstance(error, APIConnectionError)
+                and not isinstance(error, APITimeoutError | StreamError)
+            ):
+                incomplete = self._incomplete(error)
+                carry_call_history(incomplete, self.response)
+                raise incomplete from error
             carry_call_history(error, self.response)
             raise
         self._finished = True
         raise StopAsyncIteration
+
+    def _incomplete(self, error: APIConnectionError) -> IncompleteStreamError:
+        """The error for a connection that broke before the terminal event (a
+        timeout stays an `APITimeoutError`)."""
+        return IncompleteStreamError(
+            f"the connection broke before the stream's {self._end_event!r} event; the "
+            f"answer is incomplete ({error})",
+            request=error.request or self.response.request,
+        )
 
     async def _after_terminal_event(self) -> None:
         """The stream ended at a terminal event before its body did: if the rest of
@@ -285,7 +310,15 @@ class AsyncStream(Generic[_T]):
         return self._lines.flush()
 
     def _convert_raw_event(self, event: ServerSentEvent) -> Any:
-        self._check_event(event)
+        name = event.event
+        if name == "error":
+            self._check_event(event)
+        if name == self._end_event or event.data == _DONE:
+            # A raw stream shows its terminal event, then ends there: nothing after it
+            # is handed out, and a server that keeps the connection open after it is
+            # not waited for.
+            self._seen_end = True
+            self._end_stream()
         return event
 
     def _convert_event(self, event: ServerSentEvent) -> Any:

@@ -274,6 +274,15 @@ class SyncRawVerb(Protocol):
 
     @overload
     def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> SyncResponse[Stream[_T]]: ...
+    @overload
+    def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
     ) -> SyncResponse[_T]: ...
     @overload
@@ -304,6 +313,15 @@ class SyncRawRequest(Protocol):
 class SyncStreamingVerb(Protocol):
     """``with client.with_streaming_response.get(path) as response:``."""
 
+    @overload
+    def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> AbstractContextManager[SyncResponse[Stream[_T]]]: ...
     @overload
     def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
@@ -712,9 +730,14 @@ class SyncStreamingResponseView:
 
     @contextmanager
     def _open(self, method: str, path: str, **kwargs: Any) -> Iterator[SyncResponse[Any]]:
+        # ``stream=True`` given here: ``parse()`` gives the typed `Stream`; else the
+        # body stays unread.
+        unread = not kwargs.pop("stream", False)
         response = cast(
             "SyncResponse[Any]",
-            self._client._call(method, path, raw_response=True, stream=True, **kwargs),
+            self._client._call(
+                method, path, raw_response=True, stream=True, _unread=unread, **kwargs
+            ),
         )
         try:
             yield response

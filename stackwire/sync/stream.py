@@ -176,6 +176,10 @@ class SyncResponse(Generic[_T]):
         value = self._runtime.run(self.async_response.parse, what="parse()")
         if value is self.async_response:  # no cast_to: the response itself
             return cast("_T", self)
+        if isinstance(value, AsyncStream):  # ``stream=True``: its blocking twin
+            stream = Stream(value, self._runtime, self._keepalive)
+            self._runtime.track(stream)
+            return cast("_T", stream)
         return value
 
     def iter_bytes(self) -> Iterator[bytes]:

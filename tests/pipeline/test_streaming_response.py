@@ -197,7 +197,7 @@ async def test_reading_after_iterating_raises_a_clear_error(
             await anext(response.iter_bytes())
         with pytest.raises(ResponseConsumedError):
             await response.parse()
-        with pytest.raises(ResponseConsumedError, match="consumed by iterating"):
+        with pytest.raises(ResponseConsumedError, match="it was iterated"):
             _ = response.content
     assert client.pool_stats() == PoolStats(in_use=0, idle=1)
 
@@ -210,6 +210,27 @@ async def test_leaving_the_block_unread_closes_the_response(
         assert not response.is_closed
     assert response.is_closed
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)  # closed, not reused
+
+
+@pytest.mark.parametrize("answer", ["stalled", "whole"])
+async def test_reading_after_leaving_the_block_unread_raises_a_clear_error(
+    raw_server: StartRaw, make_client: MakeClient, answer: str
+) -> None:
+    # Whether the body was still coming (the connection is closed) or had arrived
+    # whole: leaving the block gives the body up. Reading it later is a mistake of
+    # the caller, never a connection error (which a caller might retry) nor the body.
+    client = make_client(
+        await start(raw_server, stalled=stalled(b"x" * 100), whole=chunked(b"abc"))
+    )
+    async with client.with_streaming_response.get(f"/{answer}") as response:
+        pass
+    with pytest.raises(ResponseConsumedError, match="closed before it was read"):
+        await response.read()
+    with pytest.raises(ResponseConsumedError):
+        await anext(response.iter_bytes())
+    with pytest.raises(ResponseConsumedError):
+        await response.parse()
+    assert client.pool_stats().in_use == 0
 
 
 async def test_stopping_an_iteration_early_closes_the_connection(

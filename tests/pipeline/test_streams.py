@@ -290,6 +290,30 @@ async def test_a_connection_lost_mid_stream_is_a_connection_error(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_a_connection_lost_before_the_end_event_is_an_incomplete_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    async def cut(writer: asyncio.StreamWriter) -> None:
+        writer.write(head() + chunk(deltas(1)[0]) + b"40\r\npartial")
+        await writer.drain()
+        writer.close()
+
+    base, _ = await start(raw_server, events=cut)
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event="done")
+    assert (await anext(stream)).index == 0
+    with pytest.raises(stackwire.StreamError, match="'done' event") as info:
+        await anext(stream)
+    # The stream ended before its terminal event, and the response is not complete:
+    # both `except StreamError` and `except APIConnectionError` catch it.
+    assert isinstance(info.value, stackwire.IncompleteStreamError)
+    assert isinstance(info.value, stackwire.APIConnectionError)
+    assert isinstance(info.value.__cause__, stackwire.APIConnectionError)
+    assert info.value.request is stream.response.request
+    assert len(info.value.attempts) == 1
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 # -- releasing the connection --------------------------------------------------------
 
 
@@ -541,10 +565,14 @@ async def test_an_event_over_max_event_bytes_raises_after_the_events_before_it(
     client = make_client(base, max_event_bytes=128)
     stream = await client.get("/events", cast_to=Delta, stream=True)
     got: list[int] = []
-    with pytest.raises(stackwire.ResponseTooLargeError, match="max_event_bytes=128"):
+    with pytest.raises(stackwire.ResponseTooLargeError, match="max_event_bytes=128") as info:
         await collect(stream, got, index=True)
     assert got == [0]
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+    # Like every APIError, it names the request and the call's attempts.
+    assert info.value.request is stream.response.request
+    assert info.value.limit == 128
+    assert len(info.value.attempts) == 1
 
 
 def test_the_streaming_example_runs() -> None:
@@ -705,3 +733,80 @@ async def test_invalid_utf8_in_typed_data_is_replaced_as_the_spec_says(
     stream = await client.get("/events", cast_to=Opaque, stream=True)
     got = [(item.index, bytes(item.raw).decode()) async for item in stream]
     assert got == [(0, '"\ufffd"'), (1, '"é"')] * 2
+
+
+# -- raw events end at their terminal event too --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("terminal", "end_event"),
+    [(sse("{}", "message_stop"), "message_stop"), (sse("[DONE]"), None)],
+    ids=["stream_end_event", "done"],
+)
+async def test_a_raw_stream_shows_its_terminal_event_then_ends(
+    raw_server: StartRaw, make_client: MakeClient, terminal: str, end_event: str | None
+) -> None:
+    async def open_after_end(writer: asyncio.StreamWriter) -> None:
+        writer.write(head() + chunk(deltas(1)[0]) + chunk(terminal + deltas(2)[1]))
+        await writer.drain()
+        await asyncio.sleep(STALL)  # the server keeps the connection open
+
+    base, _ = await start(raw_server, events=open_after_end)
+    client = make_client(base)
+    stream = await client.get(
+        "/events", cast_to=ServerSentEvent, stream=True, stream_end_event=end_event
+    )
+    # Read with a bound: before the fix, the stream waited for the server to end.
+    got = await asyncio.wait_for(collect_events(stream), 5)
+    assert [(event.event, event.data) for event in got] == [
+        ("delta", '{"index": 0, "text": "t0"}'),
+        ("message_stop", "{}") if end_event else ("message", "[DONE]"),
+    ]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)  # closed, not waited on
+
+
+async def collect_events(stream: AsyncStream[ServerSentEvent]) -> list[ServerSentEvent]:
+    return [event async for event in stream]
+
+
+# -- stream=True through the raw views (as in the OpenAI SDK) -------------------------
+
+
+async def test_stream_true_with_raw_response_parses_into_the_typed_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body(*deltas(2)))
+    client = make_client(base)
+    response = await client.with_raw_response.get("/events", cast_to=Delta, stream=True)
+    assert response.status_code == 200
+    stream = await response.parse()  # it was the SSE body decoded as one JSON value
+    assert_type(stream, AsyncStream[Delta])
+    assert isinstance(stream, AsyncStream)
+    assert [delta.index async for delta in stream] == [0, 1]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+async def test_stream_true_with_streaming_response_parses_into_the_typed_stream(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=stalled(*deltas(2)))
+    client = make_client(base)
+    # It was a TypeError: the view passes stream=True itself.
+    async with client.with_streaming_response.get(
+        "/events", cast_to=Delta, stream=True
+    ) as response:
+        stream = await response.parse()
+        assert isinstance(stream, AsyncStream)
+        assert (await anext(stream)).index == 0
+    # Leaving the block closes the stream's connection with the response.
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_stream_true_through_a_raw_view_refuses_an_unknown_content_type(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    base, _ = await start(raw_server, events=body("{}", content_type="text/html"))
+    client = make_client(base)
+    with pytest.raises(stackwire.APIResponseValidationError, match="text/html"):
+        await client.with_raw_response.get("/events", cast_to=Delta, stream=True)
+    assert client.pool_stats().in_use == 0

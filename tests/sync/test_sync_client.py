@@ -805,3 +805,23 @@ def test_the_blocking_client_takes_auth_on_the_client_and_per_call(
         assert client.get("/y", auth=None, cast_to=dict) == {"ok": True}
         assert client.get("/z", auth=stackwire.BasicAuth("u", "p"), cast_to=dict) == {"ok": True}
     assert seen == ["Bearer sync-token", None, "Basic dTpw"]
+
+
+def test_stream_true_through_the_raw_views_parses_into_a_stream(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # As in the OpenAI SDK: `with_raw_response` / `with_streaming_response` with
+    # `stream=True` give the response, and `parse()` the typed stream.
+    events = [b'data: {"text": "a"}\n\n', b'data: {"text": "b"}\n\n']
+    client = make_client(server.app(sse_app(events)))
+    response = client.with_raw_response.get("/events", cast_to=Delta, stream=True)
+    stream = response.parse()
+    assert isinstance(stream, stackwire.Stream)
+    assert [delta.text for delta in stream] == ["a", "b"]
+    with client.with_streaming_response.get("/events", cast_to=Delta, stream=True) as response:
+        streamed = response.parse()
+        assert isinstance(streamed, stackwire.Stream)
+        assert next(streamed).text == "a"
+    assert client.pool_stats().in_use == 0
+    with client.with_streaming_response.get("/events", cast_to=Delta) as unread:
+        assert b"".join(unread.iter_bytes()) == b"".join(events)  # unread without it
