@@ -748,7 +748,8 @@ class RawResponseView:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Response[Any]:
         # (`_unread`: the blocking client's `with_streaming_response`, body left unread.)
-        typed_stream = kwargs.get("stream") and not kwargs.pop("_unread", False)
+        unread = kwargs.pop("_unread", False)
+        typed_stream = kwargs.get("stream") is True and not unread
         response = cast(
             "Response[Any]", await self._client._call(method, path, raw_response=True, **kwargs)
         )
