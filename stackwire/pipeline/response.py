@@ -92,7 +92,7 @@ class Response(Generic[_T]):
     - ``request_id``: the ``request-id`` / ``x-request-id`` header;
     - the body: ``await read()`` then ``content``, ``text``, ``json()``; or one of the
       ``iter_*`` methods; bodies are decoded from their ``Content-Encoding`` (gzip,
-      deflate) and capped by ``max_bytes``;
+      deflate, br, zstd, or a list of them) and capped by ``max_bytes``;
     - the decoded value: ``decode`` binds the call's ``cast_to`` (`bind`); ``await
       parse()`` reads and decodes the body into it, ``parse_now()`` decodes a body
       already read, ``parsed`` is the value once decoded (`NOT_GIVEN` before);
