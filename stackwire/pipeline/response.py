@@ -50,7 +50,7 @@ from ..errors import (
     ResponseTooLargeError,
     StackwireError,
 )
-from ..models.decoding import decode_typed
+from ..models.decoding import decode_typed, transcoded_json
 from ._expiry import Expiry
 from .attempts import (
     NO_TIMINGS,
@@ -517,7 +517,14 @@ class Response(Generic[_T]):
         """The body as JSON values (dicts, lists, ...), after ``read()``."""
         content = self.content
         self.check_decodable()
-        return decode_typed(content, Any, False, self.status_code)
+        try:
+            return decode_typed(content, Any, False, self.status_code)
+        except StackwireError:
+            utf8 = transcoded_json(content, self.charset)  # a declared charset: see _decode
+            if utf8 is not None:
+                with contextlib.suppress(StackwireError):  # (then: the body's own error)
+                    return decode_typed(utf8, Any, False, self.status_code)
+            raise
 
     # -- the decoded value -----------------------------------------------------------
 
@@ -561,11 +568,19 @@ class Response(Generic[_T]):
             return self
         if self._coded:  # (only a body with a Content-Encoding is checked)
             self.check_decodable()
+        if cast_to is str and (charset := self.charset) is not None:
+            content = transcoded_json(content, charset) or content  # text in its charset
         try:
             return decode_typed(content, cast_to, self._strict, self.status_code)
         except StackwireError as exc:
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]
+            if cast_to is not str and cast_to is not bytes and (charset := self.charset):
+                # JSON in a declared charset other than UTF-8 (only now: UTF-8 costs nothing)
+                utf8 = transcoded_json(content, charset)
+                if utf8 is not None:
+                    with contextlib.suppress(StackwireError):  # (then: the body's own error)
+                        return decode_typed(utf8, cast_to, self._strict, self.status_code)
             raise
 
     async def iter_raw(self) -> AsyncIterator[bytes]:
