@@ -30,6 +30,7 @@ from ..errors import APIError, APITimeoutError, ClientClosedError, InvalidReques
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
+from ..pipeline.body import body_error
 from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request, SecretValue, request_line
@@ -388,6 +389,9 @@ class AiohttpTransport:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             if expiry is not None:
                 expiry.done()
+            mistake = body_error(request.body)
+            if mistake is not None:  # the caller's content= failed, not the connection
+                raise mistake from (mistake.__cause__ or exc)
             deadline_at = request.deadline_at
             if (
                 isinstance(exc, TimeoutError)

@@ -335,6 +335,47 @@ async def test_a_streamed_body_is_never_resent(serve: Serve, make_client: MakeCl
     assert seen.bodies == [b"once"]
 
 
+class BodyFailure(Exception):
+    pass
+
+
+async def test_a_failing_content_iterable_is_the_callers_error_not_a_connection_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # aiohttp reports the iterable's exception as "Failed to send bytes into the
+    # underlying connection": it was an APIConnectionError, as if the network had failed.
+    seen = Seen()
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"part one;"
+        raise BodyFailure("the upload source broke")
+
+    client = make_client(await serve(echo_app(seen)), max_retries=2)
+    with pytest.raises(stackwire.InvalidRequestError, match="the upload source broke") as info:
+        await client.post("/echo", content=failing())
+    assert not isinstance(info.value, stackwire.APIError)
+    assert isinstance(info.value.__cause__, BodyFailure)
+    assert "BodyFailure" in str(info.value)
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_content_iterable_giving_text_is_an_invalid_request(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+
+    async def text() -> AsyncIterator[Any]:
+        yield b"bytes first, "
+        yield "then a str"
+
+    client = make_client(await serve(echo_app(seen)), max_retries=2)
+    with pytest.raises(stackwire.InvalidRequestError, match="content= must yield bytes, got str"):
+        await client.post("/echo", content=text())
+    assert client.pool_stats().in_use == 0
+    # The connection it broke is gone; the next call is fine.
+    assert (await client.post("/echo", content=b"ok")).json() == {"ok": True}
+
+
 async def test_a_streamed_body_with_its_content_length_is_sent_unchunked(
     serve: Serve, make_client: MakeClient
 ) -> None:
