@@ -100,7 +100,8 @@ class DecodeMiddleware:
         try:
             # What ``parse()`` decodes into (a Response arrives from the transport
             # knowing nothing of ``cast_to``).
-            response.bind(options.cast_to, strict=self.strict)
+            # And the cap on a body read later (``with_streaming_response``'s parse()).
+            response.bind(options.cast_to, strict=self.strict, max_bytes=limit)
             if response.status_code >= 300:
                 await response.read(max_bytes=limit)
                 raise status_error(response)

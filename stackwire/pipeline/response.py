@@ -126,6 +126,7 @@ class Response(Generic[_T]):
         "_finished_at",
         "_headers",
         "_http_version",
+        "_max_bytes",
         "_reason",
         "_source",
         "_started_at",
@@ -203,6 +204,7 @@ class Response(Generic[_T]):
         self.parsed = NOT_GIVEN
         self._cast_to: Any = NOT_GIVEN
         self._strict = False
+        self._max_bytes: int | None = None
         self._expiry: Expiry | None = None
 
     # -- the status line and headers -------------------------------------------------
@@ -351,9 +353,12 @@ class Response(Generic[_T]):
 
     # -- the body --------------------------------------------------------------------
 
-    async def read(self, *, max_bytes: int | None = None) -> bytes:
+    async def read(self, *, max_bytes: int | NotGiven | None = NOT_GIVEN) -> bytes:
         """Read the whole body (once; later calls return the same bytes).
 
+        ``max_bytes`` left out: the call's ``max_response_bytes`` (bound by ``decode``,
+        which is what caps a body read from ``with_streaming_response``; no cap for a
+        response nobody bound one to); ``None``: no cap.
         A body longer than ``max_bytes`` (after decompression) raises
         `ResponseTooLargeError` and closes the connection; a ``Content-Length`` above
         the cap fails before reading. A connection lost mid-body, or a gzip/deflate
@@ -361,6 +366,8 @@ class Response(Generic[_T]):
         `APIConnectionError`. Either way the connection is closed, not reused (unless
         the whole response had already arrived, in which case it is back in the pool).
         """
+        if isinstance(max_bytes, NotGiven):
+            max_bytes = self._max_bytes
         content = self.read_now(max_bytes)
         if content is not None:
             return content
@@ -528,11 +535,14 @@ class Response(Generic[_T]):
 
     # -- the decoded value -----------------------------------------------------------
 
-    def bind(self, cast_to: Any, *, strict: bool = False) -> Self:
+    def bind(self, cast_to: Any, *, strict: bool = False, max_bytes: int | None = None) -> Self:
         """Set what ``parse()`` decodes the body into (``decode`` binds the call's
-        ``cast_to``); ``strict`` as for the client option. Returns the response."""
+        ``cast_to``); ``strict`` as for the client option; ``max_bytes`` the cap on a
+        body that ``read()`` / ``parse()`` reads without one given (``decode`` binds the
+        call's ``max_response_bytes``). Returns the response."""
         self._cast_to = cast_to
         self._strict = strict
+        self._max_bytes = max_bytes
         return self
 
     def set_parsed(self, value: _T) -> None:

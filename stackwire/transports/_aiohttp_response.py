@@ -57,6 +57,7 @@ class AiohttpResponse(Response[Any]):
         self.parsed = NOT_GIVEN
         self._cast_to = NOT_GIVEN
         self._strict = False
+        self._max_bytes = None
         self._expiry = expiry
 
     @property
