@@ -339,6 +339,9 @@ class AiohttpTransport:
             options["skip_auto_headers"] = request.omit_headers
         if not self._owns_session:
             options["auto_decompress"] = False  # an owned session has it off already
+            # A borrowed session may raise for 4xx/5xx itself: its ClientResponseError
+            # would pass for malformed HTTP, a connection error (and be retried).
+            options["raise_for_status"] = False
         return options
 
     async def send(self, request: Request) -> Response[Any]:
