@@ -100,12 +100,14 @@ class DecodeMiddleware:
         try:
             # What ``parse()`` decodes into (a Response arrives from the transport
             # knowing nothing of ``cast_to``).
-            # And the cap on a body read later (``with_streaming_response``'s parse()).
-            response.bind(options.cast_to, strict=self.strict, max_bytes=limit)
+            response.bind(options.cast_to, strict=self.strict)
             if response.status_code >= 300:
                 await response.read(max_bytes=limit)
                 raise status_error(response)
             if options.stream:
+                # The cap on a body read whole later (``with_streaming_response``'s
+                # read() and parse()); bound here only, off the path of buffered calls.
+                response.bind(options.cast_to, strict=self.strict, max_bytes=limit)
                 if not options.raw_response:
                     response.set_parsed(
                         make_stream(

@@ -578,15 +578,14 @@ class Response(Generic[_T]):
             return self
         if self._coded:  # (only a body with a Content-Encoding is checked)
             self.check_decodable()
-        if cast_to is str and (charset := self.charset) is not None:
-            content = transcoded_json(content, charset) or content  # text in its charset
         try:
             return decode_typed(content, cast_to, self._strict, self.status_code)
         except StackwireError as exc:
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]
-            if cast_to is not str and cast_to is not bytes and (charset := self.charset):
-                # JSON in a declared charset other than UTF-8 (only now: UTF-8 costs nothing)
+            if cast_to is not bytes and (charset := self.charset):
+                # JSON (or text for ``str``) in a declared charset other than UTF-8: only
+                # once UTF-8 failed, so a UTF-8 body costs nothing more.
                 utf8 = transcoded_json(content, charset)
                 if utf8 is not None:
                     with contextlib.suppress(StackwireError):  # (then: the body's own error)
