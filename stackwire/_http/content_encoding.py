@@ -11,6 +11,13 @@ decompression off) for two reasons aiohttp's own decoder does not cover:
   chunk expands, so a size cap stops a decompression bomb after about ``cap +
   PIECE_BYTES`` bytes, not after inflating a whole network chunk.
 
+A ``Content-Encoding`` may list several codings in the order they were applied
+(``gzip, br``: gzip first, then br; or two headers saying the same, RFC 9110
+section 8.4): they are undone in reverse order, each step as bounded as one coding
+alone; ``identity`` entries change nothing. Bytes after the end of a complete gzip
+member that do not start another member (a trailing newline some servers add) are
+ignored, as browsers and curl ignore them; the member itself was checked whole.
+
 ``br`` needs the ``brotli`` package (or ``brotlicffi``), 1.2 or newer for its bounded
 output (``pip install stackwire[brotli]``); ``zstd`` needs ``zstandard``
 (``stackwire[zstd]``). `accept_encoding` asks only for the codings that can be
@@ -50,6 +57,15 @@ _OPTIONAL_CODINGS: dict[str, tuple[tuple[str, ...], str]] = {
 # The most output one decompression step produces.
 PIECE_BYTES = 256 * 1024
 
+# How every gzip member starts (RFC 1952): a later member of a body must too.
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# `ContentDecoder._member`: where a gzip body is in its members.
+_FIRST_MEMBER = 0  # the first member: any failure is a corrupt body
+_LATER_MEMBER_NO_OUTPUT = 1  # a later one that has produced nothing yet
+_LATER_MEMBER = 2  # a later one producing output: a failure is a corrupt body
+_IGNORING_THE_REST = 3  # what followed the last member was not another member
+
 
 class BrokenContentEncodingError(ValueError):
     """A compressed body is corrupt, or ended before its compressed stream did."""
@@ -74,7 +90,7 @@ class ContentDecoder:
     the gzip body ended before its compressed stream did
     """
 
-    __slots__ = ("_coding", "_fed", "_zlib")
+    __slots__ = ("_coding", "_fed", "_member", "_zlib")
 
     def __init__(self, coding: str) -> None:
         self._coding = coding
@@ -82,10 +98,11 @@ class ContentDecoder:
             zlib.decompressobj(16 + zlib.MAX_WBITS) if coding == "gzip" else None
         )
         self._fed = False
+        self._member = _FIRST_MEMBER
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """The decoded bytes of ``data``, in pieces of at most `PIECE_BYTES`."""
-        if not data:
+        if not data or self._member == _IGNORING_THE_REST:
             return
         decompressor = self._zlib
         if decompressor is None:
@@ -102,8 +119,13 @@ class ContentDecoder:
                         rest = rest.lstrip(b"\0")  # zero padding after a member
                     if not rest or self._coding != "gzip":
                         return  # bytes after the end of a deflate stream are ignored
+                    if not _GZIP_MAGIC.startswith(rest[:2]):
+                        # Not another member: trailing bytes after a whole member.
+                        self._member = _IGNORING_THE_REST
+                        return
                     # Another gzip member follows (a body may be several concatenated).
                     decompressor = self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    self._member = _LATER_MEMBER_NO_OUTPUT
                     pending = rest
                 piece = decompressor.decompress(pending, PIECE_BYTES)
                 # At the end of a stream, what follows it is in ``unused_data`` (and,
@@ -111,15 +133,26 @@ class ContentDecoder:
                 # too: taking both would decode the next gzip member twice, and so on).
                 pending = b"" if decompressor.eof else decompressor.unconsumed_tail
                 if piece:
+                    if self._member == _LATER_MEMBER_NO_OUTPUT:
+                        self._member = _LATER_MEMBER
                     yield piece
                 if not pending and len(piece) < PIECE_BYTES and not decompressor.eof:
                     return
         except zlib.error as exc:
+            if self._member == _LATER_MEMBER_NO_OUTPUT:
+                # Bytes after a whole member that only looked like another one.
+                self._member = _IGNORING_THE_REST
+                return
             raise BrokenContentEncodingError(f"the {self._coding} body is corrupt ({exc})") from exc
 
     def finish(self) -> None:
         """Check that the compressed stream ended (an empty body is fine)."""
-        if self._fed and self._zlib is not None and not self._zlib.eof:
+        if (
+            self._fed
+            and self._zlib is not None
+            and not self._zlib.eof
+            and self._member in (_FIRST_MEMBER, _LATER_MEMBER)
+        ):
             raise BrokenContentEncodingError(
                 f"the {self._coding} body ended before its compressed stream did"
             )
@@ -223,6 +256,31 @@ class _ZstdDecoder(ContentDecoder):
             raise BrokenContentEncodingError("the zstd body ended before its compressed stream did")
 
 
+class _ChainDecoder(ContentDecoder):
+    """Several codings (``gzip, br``): each piece one stage puts out is fed to the next
+    at once, so no stage holds more than a piece and the output stays bounded."""
+
+    __slots__ = ("_stages",)
+
+    def __init__(self, name: str, stages: list[ContentDecoder]) -> None:
+        super().__init__(name)
+        self._stages = stages  # in decoding order: the last coding applied first
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, data)
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self._stages):
+            yield data
+            return
+        for piece in self._stages[index].feed(data):
+            yield from self._through(index + 1, piece)
+
+    def finish(self) -> None:
+        for stage in self._stages:
+            stage.finish()
+
+
 def _coding_module(coding: str) -> Any:
     """The package that decodes an optional coding, imported now, or ``None``."""
     names, _ = _OPTIONAL_CODINGS[coding]
@@ -263,13 +321,24 @@ def _normalized(content_encoding: str) -> str:
     return "gzip" if coding == "x-gzip" else coding
 
 
-def content_decoder(content_encoding: str | None) -> ContentDecoder | None:
-    """A decoder for a ``Content-Encoding`` value, or ``None`` when the body is to be
-    taken as it is (no coding, ``identity``, or a coding stackwire cannot decode here:
-    `undecodable_coding` says why)."""
-    if not content_encoding:
-        return None
-    coding = _normalized(content_encoding)
+def _codings(content_encoding: str) -> list[str]:
+    """The codings of a ``Content-Encoding`` value, in the order they were applied,
+    without ``identity`` and empty list items.
+
+    >>> _codings("GZIP , identity,, br")
+    ['gzip', 'br']
+    """
+    if "," not in content_encoding:
+        coding = _normalized(content_encoding)
+        return [] if coding in ("", "identity") else [coding]
+    return [
+        coding
+        for coding in map(_normalized, content_encoding.split(","))
+        if coding not in ("", "identity")
+    ]
+
+
+def _decoder(coding: str) -> ContentDecoder | None:
     if coding in ("gzip", "deflate"):
         return ContentDecoder(coding)
     if coding in _OPTIONAL_CODINGS:
@@ -280,30 +349,53 @@ def content_decoder(content_encoding: str | None) -> ContentDecoder | None:
     return None
 
 
+def content_decoder(content_encoding: str | None) -> ContentDecoder | None:
+    """A decoder for a ``Content-Encoding`` value (one coding or a list of them), or
+    ``None`` when the body is to be taken as it is (no coding, ``identity``, or a
+    coding stackwire cannot decode here: `undecodable_coding` says why)."""
+    if not content_encoding:
+        return None
+    codings = _codings(content_encoding)
+    if len(codings) == 1:
+        return _decoder(codings[0])
+    stages = [_decoder(coding) for coding in reversed(codings)]
+    if not stages or None in stages:
+        return None
+    return _ChainDecoder(", ".join(codings), stages)  # type: ignore[arg-type]
+
+
 def undecodable_coding(content_encoding: str | None) -> str | None:
     """Why a body in this ``Content-Encoding`` cannot be decoded (a message naming the
     coding and, for an optional one, the package to install), or ``None`` if it can.
 
     >>> undecodable_coding("gzip") is None
     True
+    >>> undecodable_coding("gzip, br") is None
+    True
     >>> print(undecodable_coding("x-made-up"))  # doctest: +ELLIPSIS
     the response's Content-Encoding 'x-made-up' is not supported (...)
+    >>> print(undecodable_coding("gzip, x-made-up"))  # doctest: +ELLIPSIS
+    the response's Content-Encoding 'gzip, x-made-up' is not supported: 'x-made-up' (...)
     """
     if not content_encoding:
         return None
-    coding = _normalized(content_encoding)
-    if coding in ("identity", "gzip", "deflate"):
-        return None
-    if coding in _OPTIONAL_CODINGS:
-        if _coding_module(coding) is not None:
-            return None
-        names, extra = _OPTIONAL_CODINGS[coding]
-        package = f"'{names[0]}'" if coding != "br" else "'brotli' (1.2 or newer)"
+    codings = _codings(content_encoding)
+    for coding in codings:
+        if coding in ("gzip", "deflate"):
+            continue
+        if coding in _OPTIONAL_CODINGS:
+            if _coding_module(coding) is not None:
+                continue
+            names, extra = _OPTIONAL_CODINGS[coding]
+            package = f"'{names[0]}'" if coding != "br" else "'brotli' (1.2 or newer)"
+            return (
+                f"the response's Content-Encoding {coding!r} cannot be decoded: install the "
+                f"{package} package (pip install 'stackwire[{extra}]')"
+            )
+        whole = content_encoding.strip()
+        which = "" if len(codings) == 1 else f": {coding!r}"
         return (
-            f"the response's Content-Encoding {coding!r} cannot be decoded: install the "
-            f"{package} package (pip install 'stackwire[{extra}]')"
+            f"the response's Content-Encoding {whole!r} is not supported{which} "
+            "(stackwire decodes gzip, deflate, br and zstd)"
         )
-    return (
-        f"the response's Content-Encoding {content_encoding.strip()!r} is not supported "
-        "(stackwire decodes gzip, deflate, br and zstd)"
-    )
+    return None

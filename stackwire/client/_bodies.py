@@ -19,6 +19,7 @@ import io
 import mimetypes
 import os
 import pathlib
+import re
 from collections.abc import AsyncIterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -33,7 +34,7 @@ from ..middlewares.headers import check_header
 from ..models.decoding import encode_json
 from ..pipeline.body import Body, StreamingBody
 
-__all__ = ["LoadedFiles", "build_body", "check_body_keywords", "load_files"]
+__all__ = ["LoadedFiles", "build_body", "check_body_keywords", "load_files", "multipart_boundary"]
 
 _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 _BYTES = (bytes, bytearray, memoryview)
@@ -93,6 +94,44 @@ def check_body_keywords(
     return given
 
 
+def multipart_boundary(content_type: str) -> str | None:
+    """The ``boundary`` parameter of a caller's ``multipart/form-data`` content type
+    (``""`` when it has none), or ``None`` when the type is another one.
+
+    >>> multipart_boundary("multipart/form-data"), multipart_boundary("text/plain")
+    ('', None)
+    >>> multipart_boundary('Multipart/Form-Data; boundary="b-1"')
+    'b-1'
+    """
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "boundary":
+            return value.strip().strip('"')
+    return ""
+
+
+# RFC 2046 section 5.1.1: 1 to 70 of these characters, not ending with a space.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+
+
+def _check_boundary(boundary: str, parts: list[Part]) -> None:
+    if _BOUNDARY.fullmatch(boundary) is None:
+        raise InvalidRequestError(
+            f"the multipart boundary {boundary!r} of the Content-Type header is not one "
+            "RFC 2046 allows (1 to 70 letters, digits and '()+_,-./:=? ); leave it out "
+            "and stackwire picks one"
+        )
+    marker = ("--" + boundary).encode("ascii")
+    if any(marker in part.content for part in parts):
+        raise InvalidRequestError(
+            f"the multipart boundary {boundary!r} of the Content-Type header occurs in a "
+            "part's content; leave it out and stackwire picks one that does not"
+        )
+
+
 def build_body(
     method: str,
     *,
@@ -100,11 +139,13 @@ def build_body(
     content: bytes | AsyncIterable[bytes] | None = None,
     data: Mapping[str, object] | None = None,
     files: Any = None,
+    boundary: str | None = None,
 ) -> tuple[Body | None, str | None]:
     """The body and its ``Content-Type`` for one call.
 
     ``files`` is normally a `LoadedFiles` (from ``await load_files(...)``); anything
     else is read here, blocking, which only a synchronous caller should rely on.
+    ``boundary``: the multipart boundary to use (the caller's own), else a random one.
 
     >>> build_body("POST", json={"a": 1})
     (b'{"a":1}', 'application/json')
@@ -121,7 +162,10 @@ def build_body(
             Part(name=name, content=value.encode("utf-8"))
             for name, value in encode_params(fields or {})
         ]
-        return encode_multipart([*parts, *loaded.parts])
+        every = [*parts, *loaded.parts]
+        if boundary:
+            _check_boundary(boundary, every)
+        return encode_multipart(every, boundary=boundary or None)
     if json is not NOT_GIVEN:
         return encode_json(json), "application/json"
     if data is not None:

@@ -42,7 +42,7 @@ from ..pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Resp
 from ..pipeline.stream import make_stream
 from ..pipeline.transport import PoolStats, Transport
 from ..transports import AiohttpTransport
-from ._bodies import build_body, load_files
+from ._bodies import build_body, load_files, multipart_boundary
 from ._config import (
     _TRANSPORT_OPTIONS,
     ClientOptions,
@@ -418,9 +418,20 @@ class AsyncClient:
             )
         if headers:
             own, omitted = split_headers(headers, length=True)
+            if content_type is not None:
+                given = own.get("Content-Type")
+                if given is None:
+                    own["Content-Type"] = content_type
+                elif files is not None and (boundary := multipart_boundary(given)) is not None:
+                    # ``multipart/form-data`` without a boundary (as many SDKs set it)
+                    # gets this body's; with one, the body is encoded with the caller's.
+                    if boundary:
+                        body, _ = build_body(
+                            method, json=json, data=data, files=files, boundary=boundary
+                        )
+                    else:
+                        own["Content-Type"] = content_type
             check_content_length(own, body)
-            if content_type is not None and "Content-Type" not in own:
-                own["Content-Type"] = content_type
             header_proxy = CIMultiDictProxy(own)
         else:
             omitted = frozenset()

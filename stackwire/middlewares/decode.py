@@ -27,6 +27,7 @@ import msgspec
 
 from .._types import NotGiven
 from ..errors import APIStatusError, InvalidRequestError, StackwireError, status_error_class
+from ..models.decoding import transcoded_json
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES
 from ..pipeline.attempts import attach_timing_record, attached_timings
 from ..pipeline.middleware import CallNext
@@ -39,19 +40,20 @@ __all__ = ["DecodeMiddleware", "status_error"]
 _MESSAGE_BODY_LIMIT = 2000
 
 
-def _error_body(content: bytes, text: str) -> object:
-    stripped = content.lstrip()[:1]
-    if stripped in (b"{", b"["):
-        try:
-            return msgspec.json.decode(content)
-        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-            pass
+def _error_body(content: bytes, text: str, charset: str | None) -> object:
+    # The body as sent, then (a byte order mark, a declared charset) as UTF-8.
+    for data in (content, transcoded_json(content, charset)):
+        if data is not None and data.lstrip()[:1] in (b"{", b"["):
+            try:
+                return msgspec.json.decode(data)
+            except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+                pass
     return text
 
 
 def status_error(response: Response[Any]) -> APIStatusError:
     """The typed error for a response whose body has been read."""
-    body = _error_body(response.content, response.text)
+    body = _error_body(response.content, response.text, response.charset)
     shown = body if isinstance(body, str) else msgspec.json.encode(body).decode()
     if len(shown) > _MESSAGE_BODY_LIMIT:
         shown = shown[:_MESSAGE_BODY_LIMIT] + "..."
@@ -103,6 +105,9 @@ class DecodeMiddleware:
                 await response.read(max_bytes=limit)
                 raise status_error(response)
             if options.stream:
+                # The cap on a body read whole later (``with_streaming_response``'s
+                # read() and parse()); bound here only, off the path of buffered calls.
+                response.bind(options.cast_to, strict=self.strict, max_bytes=limit)
                 if not options.raw_response:
                     response.set_parsed(
                         make_stream(

@@ -7,10 +7,18 @@ itself) and ``None`` (the body is ignored).
 
 Every failure (invalid JSON, invalid UTF-8, nesting too deep, a wrong shape) is an
 `APIResponseValidationError` carrying the status and at most 1 KiB of the body.
+
+JSON is UTF-8 (RFC 8259 section 8.1), which is what msgspec reads. A body that says it
+is something else, with a byte order mark (which a parser may ignore, the RFC says)
+or a declared ``charset`` (`transcoded_json`), is turned into UTF-8 and decoded
+again, the way Python's ``json`` module and httpx read it: only after the first
+decoding failed, so a UTF-8 body costs nothing more.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import types
 import typing
 from collections.abc import Callable
@@ -21,7 +29,7 @@ import msgspec
 
 from ..errors import APIResponseValidationError, InvalidRequestError
 
-__all__ = ["decode_body", "decoder_for", "encode_json"]
+__all__ = ["decode_body", "decoder_for", "encode_json", "transcoded_json"]
 
 _T = TypeVar("_T")
 _BODY_PREVIEW = 1024
@@ -142,12 +150,54 @@ def decode_typed(data: bytes, cast_to: Any, strict: bool, status_code: int | Non
     try:
         return decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        utf8 = transcoded_json(data) if cast_to is not bytes else None
+        if utf8 is not None:
+            with contextlib.suppress(APIResponseValidationError):  # (then: this body's error)
+                return decode_typed(utf8, cast_to, strict, status_code)
         name = getattr(cast_to, "__name__", repr(cast_to))
+        reason = f"{exc}" if data else "the body is empty"
         raise APIResponseValidationError(
-            f"Response body does not match {name}: {exc}",
+            f"Response body does not match {name}: {reason}",
             body=bytes(data[:_BODY_PREVIEW]),
             status_code=status_code,
         ) from exc
+
+
+# Byte order marks, UTF-32 before UTF-16 (the UTF-32 LE mark starts with UTF-16 LE's).
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "utf_8"})
+
+
+def transcoded_json(data: bytes, charset: str | None = None) -> bytes | None:
+    """``data`` as UTF-8 when it says it is in another form: it starts with a byte
+    order mark, or ``charset`` (the declared one) is a known charset other than UTF-8;
+    ``None`` when there is nothing to transcode or it cannot be.
+
+    >>> transcoded_json(b'\\xef\\xbb\\xbf{"a": 1}')
+    b'{"a": 1}'
+    >>> transcoded_json('{"a": "é"}'.encode("latin-1"), "ISO-8859-1")
+    b'{"a": "\\xc3\\xa9"}'
+    >>> transcoded_json(b'{"a": 1}') is None
+    True
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            encoding = codec
+            break
+    else:
+        if charset is None or charset.strip().lower() in _UTF8_NAMES:
+            return None
+        encoding = charset.strip()
+    try:
+        return bytes(data).decode(encoding).encode("utf-8")
+    except (LookupError, UnicodeError):
+        return None
 
 
 def _has_non_finite(value: object) -> bool:

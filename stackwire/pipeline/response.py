@@ -50,7 +50,7 @@ from ..errors import (
     ResponseTooLargeError,
     StackwireError,
 )
-from ..models.decoding import decode_typed
+from ..models.decoding import decode_typed, transcoded_json
 from ._expiry import Expiry
 from .attempts import (
     NO_TIMINGS,
@@ -92,7 +92,7 @@ class Response(Generic[_T]):
     - ``request_id``: the ``request-id`` / ``x-request-id`` header;
     - the body: ``await read()`` then ``content``, ``text``, ``json()``; or one of the
       ``iter_*`` methods; bodies are decoded from their ``Content-Encoding`` (gzip,
-      deflate) and capped by ``max_bytes``;
+      deflate, br, zstd, or a list of them) and capped by ``max_bytes``;
     - the decoded value: ``decode`` binds the call's ``cast_to`` (`bind`); ``await
       parse()`` reads and decodes the body into it, ``parse_now()`` decodes a body
       already read, ``parsed`` is the value once decoded (`NOT_GIVEN` before);
@@ -126,6 +126,7 @@ class Response(Generic[_T]):
         "_finished_at",
         "_headers",
         "_http_version",
+        "_max_bytes",
         "_reason",
         "_source",
         "_started_at",
@@ -203,6 +204,7 @@ class Response(Generic[_T]):
         self.parsed = NOT_GIVEN
         self._cast_to: Any = NOT_GIVEN
         self._strict = False
+        self._max_bytes: int | None = None
         self._expiry: Expiry | None = None
 
     # -- the status line and headers -------------------------------------------------
@@ -351,9 +353,12 @@ class Response(Generic[_T]):
 
     # -- the body --------------------------------------------------------------------
 
-    async def read(self, *, max_bytes: int | None = None) -> bytes:
+    async def read(self, *, max_bytes: int | NotGiven | None = NOT_GIVEN) -> bytes:
         """Read the whole body (once; later calls return the same bytes).
 
+        ``max_bytes`` left out: the call's ``max_response_bytes`` (bound by ``decode``,
+        which is what caps a body read from ``with_streaming_response``; no cap for a
+        response nobody bound one to); ``None``: no cap.
         A body longer than ``max_bytes`` (after decompression) raises
         `ResponseTooLargeError` and closes the connection; a ``Content-Length`` above
         the cap fails before reading. A connection lost mid-body, or a gzip/deflate
@@ -361,6 +366,8 @@ class Response(Generic[_T]):
         `APIConnectionError`. Either way the connection is closed, not reused (unless
         the whole response had already arrived, in which case it is back in the pool).
         """
+        if isinstance(max_bytes, NotGiven):
+            max_bytes = self._max_bytes
         content = self.read_now(max_bytes)
         if content is not None:
             return content
@@ -514,15 +521,25 @@ class Response(Generic[_T]):
         """The body as JSON values (dicts, lists, ...), after ``read()``."""
         content = self.content
         self.check_decodable()
-        return decode_typed(content, Any, False, self.status_code)
+        try:
+            return decode_typed(content, Any, False, self.status_code)
+        except StackwireError:
+            utf8 = transcoded_json(content, self.charset)  # a declared charset: see _decode
+            if utf8 is not None:
+                with contextlib.suppress(StackwireError):  # (then: the body's own error)
+                    return decode_typed(utf8, Any, False, self.status_code)
+            raise
 
     # -- the decoded value -----------------------------------------------------------
 
-    def bind(self, cast_to: Any, *, strict: bool = False) -> Self:
+    def bind(self, cast_to: Any, *, strict: bool = False, max_bytes: int | None = None) -> Self:
         """Set what ``parse()`` decodes the body into (``decode`` binds the call's
-        ``cast_to``); ``strict`` as for the client option. Returns the response."""
+        ``cast_to``); ``strict`` as for the client option; ``max_bytes`` the cap on a
+        body that ``read()`` / ``parse()`` reads without one given (``decode`` binds the
+        call's ``max_response_bytes``). Returns the response."""
         self._cast_to = cast_to
         self._strict = strict
+        self._max_bytes = max_bytes
         return self
 
     def set_parsed(self, value: _T) -> None:
@@ -563,6 +580,13 @@ class Response(Generic[_T]):
         except StackwireError as exc:
             if getattr(exc, "request", None) is None:
                 exc.request = self.request  # type: ignore[attr-defined]
+            if cast_to is not bytes and (charset := self.charset):
+                # JSON (or text for ``str``) in a declared charset other than UTF-8: only
+                # once UTF-8 failed, so a UTF-8 body costs nothing more.
+                utf8 = transcoded_json(content, charset)
+                if utf8 is not None:
+                    with contextlib.suppress(StackwireError):  # (then: the body's own error)
+                        return decode_typed(utf8, cast_to, self._strict, self.status_code)
             raise
 
     async def iter_raw(self) -> AsyncIterator[bytes]:

@@ -27,6 +27,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from .._http.urls import shown_url
+from .._types import NOT_GIVEN, NotGiven
 from ..errors import ClientClosedError
 from ..pipeline.attempts import Attempt, Timings
 from ..pipeline.request import Request
@@ -166,7 +167,7 @@ class SyncResponse(Generic[_T]):
         """The body as JSON values (dicts, lists, ...)."""
         return self.async_response.json()
 
-    def read(self, *, max_bytes: int | None = None) -> bytes:
+    def read(self, *, max_bytes: int | NotGiven | None = NOT_GIVEN) -> bytes:
         """Read the whole body (blocks); see `Response.read`."""
         response = self.async_response
         return self._runtime.run(lambda: response.read(max_bytes=max_bytes), what="read()")

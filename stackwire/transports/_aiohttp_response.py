@@ -17,7 +17,7 @@ import aiohttp
 from .._types import NOT_GIVEN
 from ..errors import StackwireError
 from ..pipeline._expiry import Expiry
-from ..pipeline.body import StreamingBody
+from ..pipeline.body import StreamingBody, body_error
 from ..pipeline.request import Request
 from ..pipeline.response import _JOIN_BYTES, Response
 from ._aiohttp_errors import map_transport_error
@@ -57,6 +57,7 @@ class AiohttpResponse(Response[Any]):
         self.parsed = NOT_GIVEN
         self._cast_to = NOT_GIVEN
         self._strict = False
+        self._max_bytes = None
         self._expiry = expiry
 
     @property
@@ -139,5 +140,6 @@ class AiohttpResponse(Response[Any]):
 
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
         if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
-            return map_transport_error(exc, self.request)
+            mistake = body_error(self.request.body)  # the caller's content= failed
+            return mistake if mistake is not None else map_transport_error(exc, self.request)
         return super()._body_failure(exc)

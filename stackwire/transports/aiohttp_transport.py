@@ -30,6 +30,7 @@ from ..errors import APIError, APITimeoutError, ClientClosedError, InvalidReques
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
+from ..pipeline.body import body_error
 from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request, SecretValue, request_line
@@ -338,6 +339,9 @@ class AiohttpTransport:
             options["skip_auto_headers"] = request.omit_headers
         if not self._owns_session:
             options["auto_decompress"] = False  # an owned session has it off already
+            # A borrowed session may raise for 4xx/5xx itself: its ClientResponseError
+            # would pass for malformed HTTP, a connection error (and be retried).
+            options["raise_for_status"] = False
         return options
 
     async def send(self, request: Request) -> Response[Any]:
@@ -389,6 +393,9 @@ class AiohttpTransport:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             if expiry is not None:
                 expiry.done()
+            mistake = body_error(request.body)
+            if mistake is not None:  # the caller's content= failed, not the connection
+                raise mistake from (mistake.__cause__ or exc)
             deadline_at = request.deadline_at
             if (
                 isinstance(exc, TimeoutError)

@@ -189,6 +189,59 @@ async def test_files_of_every_kind_arrive_as_parsed_multipart(
     ]  # fmt: skip
 
 
+async def test_a_callers_multipart_content_type_gets_a_boundary_or_keeps_its_own(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # SDKs often set "Content-Type: multipart/form-data" on upload calls: it replaced
+    # the computed header, so the body went out with no boundary to parse it by.
+    received: list[tuple[str, list[dict[str, Any]]]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        received.append((request.headers["Content-Type"], await multipart_parts(request)))
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("POST", "/upload", upload))))
+    files = {"file": ("a.txt", b"hello")}
+    await client.post("/upload", files=files, headers={"Content-Type": "multipart/form-data"})
+    await client.post(
+        "/upload",
+        data={"purpose": "test"},
+        files=files,
+        headers={"content-type": 'multipart/form-data; boundary="my-boundary-42"'},
+    )
+    (first_type, first), (second_type, second) = received
+    assert first_type.startswith("multipart/form-data; boundary=stackwire-")
+    assert [part["content"] for part in first] == [b"hello"]
+    assert second_type == 'multipart/form-data; boundary="my-boundary-42"'
+    assert [(part["name"], part["content"]) for part in second] == [
+        ("purpose", b"test"),
+        ("file", b"hello"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data; boundary=" + "b" * 71,
+        "multipart/form-data; boundary=has[brackets]",
+        "multipart/form-data; boundary=caf\u00e9",
+        'multipart/form-data; boundary="in-the-content"',
+    ],
+)
+async def test_an_unusable_caller_boundary_fails_before_any_io(
+    echo_server: Callable[[], Any], make_client: MakeClient, content_type: str
+) -> None:
+    base, server = await echo_server()
+    client = make_client(base)
+    with pytest.raises(stackwire.InvalidRequestError, match="multipart boundary"):
+        await client.post(
+            "/upload",
+            files={"f": b"x --in-the-content y"},
+            headers={"Content-Type": content_type},
+        )
+    assert server.requests == []
+
+
 async def test_a_json_mapping_with_files_becomes_form_fields(
     serve: Serve, make_client: MakeClient
 ) -> None:
@@ -333,6 +386,47 @@ async def test_a_streamed_body_is_never_resent(serve: Serve, make_client: MakeCl
     with pytest.raises(stackwire.ServiceUnavailableError):
         await client.post("/echo", content=chunks())
     assert seen.bodies == [b"once"]
+
+
+class BodyFailure(Exception):
+    pass
+
+
+async def test_a_failing_content_iterable_is_the_callers_error_not_a_connection_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # aiohttp reports the iterable's exception as "Failed to send bytes into the
+    # underlying connection": it was an APIConnectionError, as if the network had failed.
+    seen = Seen()
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"part one;"
+        raise BodyFailure("the upload source broke")
+
+    client = make_client(await serve(echo_app(seen)), max_retries=2)
+    with pytest.raises(stackwire.InvalidRequestError, match="the upload source broke") as info:
+        await client.post("/echo", content=failing())
+    assert not isinstance(info.value, stackwire.APIError)
+    assert isinstance(info.value.__cause__, BodyFailure)
+    assert "BodyFailure" in str(info.value)
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_content_iterable_giving_text_is_an_invalid_request(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+
+    async def text() -> AsyncIterator[Any]:
+        yield b"bytes first, "
+        yield "then a str"
+
+    client = make_client(await serve(echo_app(seen)), max_retries=2)
+    with pytest.raises(stackwire.InvalidRequestError, match="content= must yield bytes, got str"):
+        await client.post("/echo", content=text())
+    assert client.pool_stats().in_use == 0
+    # The connection it broke is gone; the next call is fine.
+    assert (await client.post("/echo", content=b"ok")).json() == {"ok": True}
 
 
 async def test_a_streamed_body_with_its_content_length_is_sent_unchunked(

@@ -263,6 +263,37 @@ async def test_truncated_compressed_body_is_a_connection_error(
     assert client.pool_stats().in_use == 0
 
 
+@pytest.mark.parametrize("after", [b"\r\n", b"garbage", b"\x1f", b"\x1f\x8bXX", b"\0\0\n"])
+async def test_bytes_after_a_whole_gzip_member_are_ignored(
+    serve: Serve, make_client: MakeClient, after: bytes
+) -> None:
+    # Some servers end a gzip body with a newline; browsers, curl and aiohttp's own
+    # decoder ignore what follows a complete, checked member. Was: "the gzip body is
+    # corrupt (incorrect header check)".
+    peers = Peers()
+    client = make_client(
+        await serve(routes(("GET", "/data", compressed(gzip.compress(DATA) + after, peers)))),
+        max_retries=0,
+    )
+    assert (await client.get("/data")).content == DATA
+    async with client.with_streaming_response.get("/data") as streamed:
+        assert b"".join([chunk async for chunk in streamed.iter_raw()]) == DATA
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+
+async def test_a_later_gzip_member_cut_short_is_still_a_connection_error(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    peers = Peers()
+    body = gzip.compress(DATA[:1000]) + gzip.compress(DATA[1000:])[:-8]
+    client = make_client(
+        await serve(routes(("GET", "/data", compressed(body, peers)))), max_retries=0
+    )
+    with pytest.raises(stackwire.APIConnectionError, match="ended before"):
+        await client.get("/data")
+    assert client.pool_stats().in_use == 0
+
+
 async def test_corrupt_gzip_body_is_a_connection_error(
     serve: Serve, make_client: MakeClient
 ) -> None:

@@ -214,6 +214,69 @@ async def test_strict_survives_with_options(serve: Serve, make_client: MakeClien
     assert await client.get("/thing", cast_to=User) == User(id=1, name="a")
 
 
+# -- bodies in another form of Unicode ---------------------------------------------
+
+USER_JSON = '{"id": 1, "name": "café"}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\xef\xbb\xbf" + USER_JSON.encode(), id="utf-8-bom"),
+        pytest.param(USER_JSON.encode("utf-16"), id="utf-16-bom"),
+        pytest.param(USER_JSON.encode("utf-32"), id="utf-32-bom"),
+    ],
+)
+async def test_a_json_body_with_a_byte_order_mark_decodes(
+    serve: Serve, make_client: MakeClient, body: bytes
+) -> None:
+    # RFC 8259 section 8.1: a parser may ignore a byte order mark; Python's json and
+    # httpx do. Was: "JSON is malformed: invalid character (byte 0)".
+    client, _ = await _client_for(serve, make_client, body)
+    assert await client.get("/thing", cast_to=User) == User(id=1, name="café")
+    assert (await client.get("/thing")).json() == {"id": 1, "name": "café"}
+
+
+async def test_an_undecodable_body_with_a_byte_order_mark_keeps_its_own_bytes(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    body = b"\xff\xfe" + "not json".encode("utf-16-le")
+    client, _ = await _client_for(serve, make_client, body)
+    with pytest.raises(stackwire.APIResponseValidationError) as caught:
+        await client.get("/thing", cast_to=User)
+    assert caught.value.body == body  # what the server sent, not a transcoding of it
+
+
+async def test_a_declared_charset_other_than_utf_8_is_honoured(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    latin1 = USER_JSON.encode("latin-1")
+    server = Server(latin1, content_type="application/json; charset=ISO-8859-1")
+    error = Server(b'{"error": "d\xe9j\xe0 vu"}', status=409, content_type=server.content_type)
+    text = Server("café".encode("latin-1"), content_type='text/plain; charset="latin-1"')
+    base = await serve(
+        routes(("GET", "/json", server.handle), ("GET", "/error", error.handle),
+               ("GET", "/text", text.handle))
+    )  # fmt: skip
+    client = make_client(base, max_retries=0)
+    assert await client.get("/json", cast_to=User) == User(id=1, name="café")
+    assert (await client.get("/json")).json() == {"id": 1, "name": "café"}
+    # cast_to=str is the body as text in its charset (it was a UnicodeDecodeError).
+    assert await client.get("/text", cast_to=str) == "café"
+    with pytest.raises(stackwire.ConflictError) as caught:
+        await client.get("/error")
+    assert caught.value.body == {"error": "déjà vu"}
+    assert client.pool_stats().in_use == 0
+
+
+async def test_an_empty_body_says_so(serve: Serve, make_client: MakeClient) -> None:
+    client, _ = await _client_for(serve, make_client, b"", status=204)
+    with pytest.raises(stackwire.APIResponseValidationError, match="User: the body is empty"):
+        await client.get("/thing", cast_to=User)
+    nothing: object = await client.get("/thing", cast_to=None)
+    assert nothing is None
+
+
 # -- bodies that cannot be decoded -------------------------------------------------
 
 BAD_BODIES = [

@@ -183,6 +183,32 @@ async def test_read_json_and_parse_work_on_an_unread_body(
     assert client.pool_stats() == PoolStats(in_use=0, idle=1)
 
 
+async def test_reading_a_streamed_body_whole_keeps_the_calls_cap(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # parse() and read() of with_streaming_response read the whole body into memory:
+    # they had no cap at all, whatever max_response_bytes said.
+    payload = b'{"id": 7, "name": "' + b"a" * 300_000 + b'"}'
+    pieces = [payload[i : i + 65_536] for i in range(0, len(payload), 65_536)]
+    base = await start(raw_server, item=chunked(*pieces))
+    client = make_client(base, max_response_bytes=100_000)
+    async with client.with_streaming_response.get("/item", cast_to=Item) as response:
+        with pytest.raises(stackwire.ResponseTooLargeError, match="max_response_bytes=100000"):
+            await response.parse()
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)  # closed mid-body
+    async with client.with_streaming_response.get("/item", max_response_bytes=200_000) as again:
+        with pytest.raises(stackwire.ResponseTooLargeError, match="max_response_bytes=200000"):
+            await again.read()
+    # Asked for: None per call, or max_bytes=None to read(), takes any size.
+    async with client.with_streaming_response.get(
+        "/item", cast_to=Item, max_response_bytes=None
+    ) as unlimited:
+        assert (await unlimited.parse()).id == 7
+    async with client.with_streaming_response.get("/item") as explicit:
+        assert len(await explicit.read(max_bytes=None)) == len(payload)
+    assert client.pool_stats().in_use == 0
+
+
 async def test_reading_after_iterating_raises_a_clear_error(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:

@@ -95,6 +95,28 @@ async def test_borrowed_session_is_used_and_never_closed(echo_server: EchoStart)
     assert [r.target for r in server.requests] == ["/a", "/b", "/c", "/e"]
 
 
+async def test_a_borrowed_session_that_raises_for_status_still_gives_status_errors(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # aiohttp's own ClientResponseError for the 404 passed for malformed HTTP: an
+    # APIConnectionError, retried twice.
+    hits: list[str] = []
+
+    async def missing(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({"error": "no such user"}, status=404)
+
+    base = await serve(routes(("GET", "/users/1", missing)))
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        client = make_client(base, session=session, max_retries=2)
+        with pytest.raises(stackwire.NotFoundError) as info:
+            await client.get("/users/1")
+        assert info.value.body == {"error": "no such user"}
+        assert hits == ["/users/1"]
+        assert client.pool_stats().in_use == 0
+        await client.close()
+
+
 async def test_unclosed_client_with_borrowed_session_does_not_warn(
     echo_server: EchoStart,
 ) -> None:
