@@ -376,8 +376,10 @@ class LinkPage(BasePage[_T]):
             page = response._decode(b"{" + msgspec.json.encode(field) + b":" + content + b"}")
         for link in parse_link_header(", ".join(response.headers.getall("Link", ()))):
             if cls.link_rel in link.rel:
-                page.next_url = str(response.url.join(URL(link.url)))
-                break
+                target = _link_target(response.url, link.url)
+                if target is not None:
+                    page.next_url = target
+                    break
         return cast("Self", page)
 
     def page_items(self) -> list[_T]:
@@ -390,6 +392,26 @@ class LinkPage(BasePage[_T]):
         if context is not None and str(context.url) == self.next_url:
             return None  # a link to this very page: stop instead of looping forever
         return PageInfo(url=self.next_url)
+
+
+def _link_target(page_url: URL, reference: str) -> str | None:
+    """The absolute http(s) URL a link target resolves to against ``page_url``, or
+    ``None`` for a target that names no such URL (``<>``, ``<http://[::1>``,
+    ``<javascript:...>``, ``<ftp://...>``): a malformed link is ignored, like any
+    malformed header, never an exception; and a next page is only ever an HTTP URL
+    with a host, never a relative path the client would reinterpret. The fragment
+    (never sent) and any ``user:password@`` are dropped: a link from the API never
+    supplies credentials."""
+    if not reference:
+        return None
+    try:
+        url = page_url.join(URL(reference)).with_fragment(None).with_user(None)
+        url.port  # noqa: B018 - a bad port fails here, not in the next request
+    except (ValueError, TypeError):
+        return None
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    return str(url)
 
 
 # -- iterating -------------------------------------------------------------------------

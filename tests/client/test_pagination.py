@@ -670,3 +670,70 @@ def test_page_info_is_part_of_the_public_surface() -> None:
     info = page.next_page_info()
     assert info == stackwire.PageInfo(params={"offset": 2})
     assert json.loads(msgspec.json.encode(page)) == {"data": [1, 2]}
+
+
+# -- hostile next links, parameters and arguments --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://[::1/users?page=2",  # a broken IPv6 host: yarl raises ValueError
+        "http://api.test:99999/users?page=2",  # a port out of range
+        "javascript:alert(1)",  # was requested as the path /javascript:alert(1)
+        "mailto:someone@api.test",
+        "ftp://api.test/users?page=2",  # was an InvalidRequestError mid-walk
+        "file:///etc/passwd",
+        "",
+    ],
+)
+async def test_a_next_link_that_is_no_http_url_is_ignored(target: str) -> None:
+    router = Router()
+    router.get("/users").respond(
+        json=USERS[:1],
+        headers={"Link": f'<{target}>; rel="next", <http://api.test/users?page=2>; rel="last"'},
+    )
+    async with mocked(router) as client:
+        page = await client.paginate("/users", page=LinkPage[User])
+        assert page.next_url is None
+        assert not page.has_next_page()
+        assert ids([u async for u in client.paginate("/users", page=LinkPage[User])]) == [1]
+        assert len(router.calls) == 2  # one request per walk, nothing else
+
+
+async def test_the_first_usable_next_link_wins() -> None:
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(
+                json=USERS[:1],
+                headers={"Link": '<http://[::1>; rel="next", </users?page=2#top>; rel="next"'},
+            ),
+            MockResponse(json=USERS[1:2]),
+        ]
+    )
+    async with mocked(router) as client:
+        got = [u async for u in client.paginate("/users", page=LinkPage[User])]
+        assert ids(got) == [1, 2]
+        assert str(router.calls[1].request.url) == "http://api.test/users?page=2"
+
+
+async def test_a_next_link_never_supplies_credentials(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if "page" in request.query:
+            return web.json_response(USERS[1:2])
+        # Same origin, with a user and password: they were sent as Basic auth.
+        link = request.url.with_user("admin").with_password("hunter2").with_query(page=2)
+        return web.json_response(USERS[:1], headers={"Link": f'<{link}>; rel="next"'})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    first = await client.paginate("/users", page=LinkPage[User])
+    assert first.next_url is not None
+    assert "hunter2" not in first.next_url
+    assert ids([u async for u in client.paginate("/users", page=LinkPage[User])]) == [1, 2]
+    assert seen == [None, None, None]
