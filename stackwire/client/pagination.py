@@ -160,11 +160,15 @@ class _PageRequest:
             path = info.url
             options.pop("path_params", None)
             set_by_url = URL(info.url).query
-            kept = {
+            kept: dict[str, object] = {
                 name: value
                 for name, value in (options.get("query") or {}).items()
                 if not _names_in(name, set_by_url)
             }
+            # The client's default query is added to every request: a name the URL
+            # sets is given as None (dropped), so it is not sent twice.
+            for key in set_by_url:
+                kept.setdefault(_top_name(key), None)
             options["query"] = kept or None
         if info.params:
             key = "json" if self.params_in_body else "query"
@@ -193,6 +197,16 @@ class _PageRequest:
         self.repeat = first < self.depth  # (the same page fetched again is no repeat)
         setattr(page, _CONTEXT, self)  # not a field: pages have a __dict__
         return cast("BasePage[Any]", page)
+
+
+def _top_name(key: str) -> str:
+    """The parameter a query key was encoded from: ``tags`` for ``tags[]``, ``tags[0]``,
+    ``filter[a]`` or ``filter.a``."""
+    for mark in ("[", "."):
+        cut = key.find(mark)
+        if cut > 0:
+            key = key[:cut]
+    return key
 
 
 def _names_in(name: str, query: Mapping[str, str]) -> bool:

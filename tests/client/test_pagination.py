@@ -737,3 +737,40 @@ async def test_a_next_link_never_supplies_credentials(
     assert "hunter2" not in first.next_url
     assert ids([u async for u in client.paginate("/users", page=LinkPage[User])]) == [1, 2]
     assert seen == [None, None, None]
+
+
+async def test_a_next_link_does_not_repeat_the_clients_default_query() -> None:
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(
+                json=USERS[:1],
+                headers={
+                    "Link": '</users?api-version=2024-01&filter[state]=open&page=2>; rel="next"'
+                },
+            ),
+            MockResponse(json=USERS[1:2]),
+        ]
+    )
+    transport = MockTransport(router)
+    default_query = {"api-version": "2024-01", "filter": {"state": "open"}, "tenant": "t1"}
+    async with stackwire.AsyncClient(
+        "http://api.test/", transport=transport, query=default_query
+    ) as client:
+        paginator = client.paginate("/users", page=LinkPage[User], query={"per_page": 1})
+        assert ids([u async for u in paginator]) == [1, 2]
+    assert queries(router) == [
+        {
+            "api-version": ["2024-01"],
+            "filter[state]": ["open"],
+            "tenant": ["t1"],
+            "per_page": ["1"],
+        },
+        {
+            "api-version": ["2024-01"],
+            "filter[state]": ["open"],
+            "page": ["2"],
+            "tenant": ["t1"],
+            "per_page": ["1"],
+        },
+    ]
