@@ -311,7 +311,9 @@ class CursorPage(BasePage[_T]):
 
 
 def _int_param(page: BasePage[Any], name: str, default: int) -> int:
-    value = page.request_params.get(name, default)
+    value = page.request_params.get(name)
+    if value is None:  # not sent (a None parameter is dropped): the first one
+        return default
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidRequestError(f"the {name!r} parameter must be an int, got {value!r}")
     try:

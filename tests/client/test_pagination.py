@@ -774,3 +774,26 @@ async def test_a_next_link_does_not_repeat_the_clients_default_query() -> None:
             "per_page": ["1"],
         },
     ]
+
+
+@pytest.mark.parametrize(
+    ("page_type", "name", "sent"),
+    [(OffsetPage[User], "offset", ["1", "2"]), (PageNumberPage[User], "page", ["2", "3"])],
+)
+async def test_a_none_offset_or_page_starts_from_the_first(
+    page_type: Any, name: str, sent: list[str]
+) -> None:
+    # None means "not sent" for a query parameter; it was an InvalidRequestError
+    # once the first page had come back.
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(json={"data": USERS[:1]}),
+            MockResponse(json={"data": USERS[1:2]}),
+            MockResponse(json={"data": []}),
+        ]
+    )
+    async with mocked(router) as client:
+        paginator = client.paginate("/users", page=page_type, query={name: None})
+        assert ids([u async for u in paginator]) == [1, 2]
+    assert [q.get(name) for q in queries(router)] == [None, [sent[0]], [sent[1]]]
