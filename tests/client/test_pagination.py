@@ -797,3 +797,9 @@ async def test_a_none_offset_or_page_starts_from_the_first(
         paginator = client.paginate("/users", page=page_type, query={name: None})
         assert ids([u async for u in paginator]) == [1, 2]
     assert [q.get(name) for q in queries(router)] == [None, [sent[0]], [sent[1]]]
+
+
+async def test_paginate_method_must_be_a_string() -> None:
+    async with mocked(Router()) as client:
+        with pytest.raises(stackwire.InvalidRequestError, match="method= must be a str"):
+            client.paginate("/users", page=CursorPage[User], method=1)  # type: ignore[arg-type]
