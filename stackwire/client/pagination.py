@@ -513,6 +513,17 @@ class AsyncPaginator(Generic[_PageT_co]):
     def __aiter__(self: AsyncPaginator[BasePage[_T]]) -> AsyncIterator[_T]:
         return _ItemIterator(_PageIterator(None, self._first_page))
 
+    def with_fetcher(self, fetch_page: PageFetcher) -> AsyncPaginator[_PageT_co]:
+        """The same paginator, fetching every page (the first and those its pages lead
+        to) with ``fetch_page`` instead: how another face of the client (the blocking
+        `Client`) sends the pages on its own event loop."""
+        request = self._request
+        return AsyncPaginator(
+            _PageRequest(
+                fetch_page, request.page_type, request.method, request.path, request.options
+            )
+        )
+
     def __repr__(self) -> str:
         request = self._request
         return f"<AsyncPaginator {request.method} {request.path}>"
