@@ -283,6 +283,11 @@ class BasePage(Model, Generic[_T], dict=True):
         """This page, then every page after it (``async for page in page.iter_pages()``)."""
         return _PageIterator(self)
 
+    def __aiter__(self) -> AsyncIterator[_T]:
+        """Every item of this page, then of every page after it, each page fetched when
+        the one before runs out (``async for item in await client.paginate(...)``)."""
+        return _ItemIterator(_PageIterator(self))
+
 
 class CursorPage(BasePage[_T]):
     """``{"data": [...], "has_more": bool, "next_cursor": str | null}``.

@@ -803,3 +803,24 @@ async def test_paginate_method_must_be_a_string() -> None:
     async with mocked(Router()) as client:
         with pytest.raises(stackwire.InvalidRequestError, match="method= must be a str"):
             client.paginate("/users", page=CursorPage[User], method=1)  # type: ignore[arg-type]
+
+
+async def test_async_for_over_a_page_walks_its_items_and_the_following_pages() -> None:
+    # As with the Anthropic/OpenAI SDKs' AsyncPage: the awaited first page iterates
+    # every item from there on (it was a TypeError: a page was not async-iterable).
+    nexts = {None: "b", "b": "c", "c": None}
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        cursor = request.url.query.get("cursor")
+        item = {"id": len(router.calls), "name": str(cursor)}
+        return MockResponse(json={"data": [item], "next_cursor": nexts[cursor]})
+
+    router.get("/users").respond(page)
+    async with mocked(router) as client:
+        first = await client.paginate("/users", page=CursorPage[User])
+        assert [user.name async for user in first] == ["None", "b", "c"]
+        second = await first.get_next_page()
+        got = [user async for user in second]
+        assert_type(got, list[User])
+        assert [user.name for user in got] == ["b", "c"]
