@@ -619,6 +619,8 @@ class AsyncClient:
         for name in ("content", "files", "stream", "cast_to"):
             if name in options:
                 raise InvalidRequestError(f"paginate() does not take {name}=")
+        if not isinstance(method, str):
+            raise InvalidRequestError(f"method= must be a str such as 'GET', got {method!r}")
         request = _PageRequest(self._fetch_page, page, method.upper(), path, dict(options))
         return AsyncPaginator(request)
 

@@ -160,11 +160,15 @@ class _PageRequest:
             path = info.url
             options.pop("path_params", None)
             set_by_url = URL(info.url).query
-            kept = {
+            kept: dict[str, object] = {
                 name: value
                 for name, value in (options.get("query") or {}).items()
                 if not _names_in(name, set_by_url)
             }
+            # The client's default query is added to every request: a name the URL
+            # sets is given as None (dropped), so it is not sent twice.
+            for key in set_by_url:
+                kept.setdefault(_top_name(key), None)
             options["query"] = kept or None
         if info.params:
             key = "json" if self.params_in_body else "query"
@@ -193,6 +197,16 @@ class _PageRequest:
         self.repeat = first < self.depth  # (the same page fetched again is no repeat)
         setattr(page, _CONTEXT, self)  # not a field: pages have a __dict__
         return cast("BasePage[Any]", page)
+
+
+def _top_name(key: str) -> str:
+    """The parameter a query key was encoded from: ``tags`` for ``tags[]``, ``tags[0]``,
+    ``filter[a]`` or ``filter.a``."""
+    for mark in ("[", "."):
+        cut = key.find(mark)
+        if cut > 0:
+            key = key[:cut]
+    return key
 
 
 def _names_in(name: str, query: Mapping[str, str]) -> bool:
@@ -269,6 +283,11 @@ class BasePage(Model, Generic[_T], dict=True):
         """This page, then every page after it (``async for page in page.iter_pages()``)."""
         return _PageIterator(self)
 
+    def __aiter__(self) -> AsyncIterator[_T]:
+        """Every item of this page, then of every page after it, each page fetched when
+        the one before runs out (``async for item in await client.paginate(...)``)."""
+        return _ItemIterator(_PageIterator(self))
+
 
 class CursorPage(BasePage[_T]):
     """``{"data": [...], "has_more": bool, "next_cursor": str | null}``.
@@ -297,7 +316,9 @@ class CursorPage(BasePage[_T]):
 
 
 def _int_param(page: BasePage[Any], name: str, default: int) -> int:
-    value = page.request_params.get(name, default)
+    value = page.request_params.get(name)
+    if value is None:  # not sent (a None parameter is dropped): the first one
+        return default
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidRequestError(f"the {name!r} parameter must be an int, got {value!r}")
     try:
@@ -376,8 +397,10 @@ class LinkPage(BasePage[_T]):
             page = response._decode(b"{" + msgspec.json.encode(field) + b":" + content + b"}")
         for link in parse_link_header(", ".join(response.headers.getall("Link", ()))):
             if cls.link_rel in link.rel:
-                page.next_url = str(response.url.join(URL(link.url)))
-                break
+                target = _link_target(response.url, link.url)
+                if target is not None:
+                    page.next_url = target
+                    break
         return cast("Self", page)
 
     def page_items(self) -> list[_T]:
@@ -390,6 +413,26 @@ class LinkPage(BasePage[_T]):
         if context is not None and str(context.url) == self.next_url:
             return None  # a link to this very page: stop instead of looping forever
         return PageInfo(url=self.next_url)
+
+
+def _link_target(page_url: URL, reference: str) -> str | None:
+    """The absolute http(s) URL a link target resolves to against ``page_url``, or
+    ``None`` for a target that names no such URL (``<>``, ``<http://[::1>``,
+    ``<javascript:...>``, ``<ftp://...>``): a malformed link is ignored, like any
+    malformed header, never an exception; and a next page is only ever an HTTP URL
+    with a host, never a relative path the client would reinterpret. The fragment
+    (never sent) and any ``user:password@`` are dropped: a link from the API never
+    supplies credentials."""
+    if not reference:
+        return None
+    try:
+        url = page_url.join(URL(reference)).with_fragment(None).with_user(None)
+        url.port  # noqa: B018 - a bad port fails here, not in the next request
+    except (ValueError, TypeError):
+        return None
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    return str(url)
 
 
 # -- iterating -------------------------------------------------------------------------
@@ -474,6 +517,17 @@ class AsyncPaginator(Generic[_PageT_co]):
 
     def __aiter__(self: AsyncPaginator[BasePage[_T]]) -> AsyncIterator[_T]:
         return _ItemIterator(_PageIterator(None, self._first_page))
+
+    def with_fetcher(self, fetch_page: PageFetcher) -> AsyncPaginator[_PageT_co]:
+        """The same paginator, fetching every page (the first and those its pages lead
+        to) with ``fetch_page`` instead: how another face of the client (the blocking
+        `Client`) sends the pages on its own event loop."""
+        request = self._request
+        return AsyncPaginator(
+            _PageRequest(
+                fetch_page, request.page_type, request.method, request.path, request.options
+            )
+        )
 
     def __repr__(self) -> str:
         request = self._request

@@ -246,6 +246,26 @@ class LoopThread:
             raise ClientClosedError(f"{what} was cancelled: the client was closed while it ran")
         return outcome.value  # type: ignore[no-any-return]
 
+    async def run_async(self, factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Await ``factory()`` on this loop, from a coroutine on any loop.
+
+        On this loop it is awaited directly; from another loop (a page of a blocking
+        client awaited in a notebook cell or in ``asyncio.run``) it runs here and the
+        caller's loop waits for it without blocking: the client's session belongs to
+        this loop, and using it from another one breaks its connections. Cancelling
+        the caller cancels it here.
+        """
+        loop = self._get_loop()
+        if asyncio.get_running_loop() is loop:
+            return await factory()
+        coroutine = factory()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        except RuntimeError as exc:  # the loop was stopped between the check and now
+            coroutine.close()
+            raise ClientClosedError("this client is closed; create a new one") from exc
+        return await asyncio.wrap_future(future)
+
     def schedule_close(self, client: _Closeable) -> None:
         """Close ``client`` on the loop soon, without waiting (for finalizers)."""
         loop = self._loop

@@ -593,7 +593,20 @@ class Client:
         """
         self._check_open()
         paginator = self._async.paginate(path, page=page, method=method, **options)
-        return SyncPaginator(paginator, self._runtime, self)
+        runtime = self._runtime
+        raw = self._async.with_raw_response
+
+        async def fetch_on_loop(
+            method: str, path: str, options: Mapping[str, Any]
+        ) -> Response[Any]:
+            # Every page on this client's loop, even one awaited on another loop
+            # (`await page.get_next_page()` in a notebook cell).
+            async def send() -> Response[Any]:
+                return await raw.request(method, path, **options)
+
+            return await runtime.run_async(send)
+
+        return SyncPaginator(paginator.with_fetcher(fetch_on_loop), runtime, self)
 
     @property
     def with_raw_response(self) -> SyncRawResponseView:

@@ -670,3 +670,157 @@ def test_page_info_is_part_of_the_public_surface() -> None:
     info = page.next_page_info()
     assert info == stackwire.PageInfo(params={"offset": 2})
     assert json.loads(msgspec.json.encode(page)) == {"data": [1, 2]}
+
+
+# -- hostile next links, parameters and arguments --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://[::1/users?page=2",  # a broken IPv6 host: yarl raises ValueError
+        "http://api.test:99999/users?page=2",  # a port out of range
+        "javascript:alert(1)",  # was requested as the path /javascript:alert(1)
+        "mailto:someone@api.test",
+        "ftp://api.test/users?page=2",  # was an InvalidRequestError mid-walk
+        "file:///etc/passwd",
+        "",
+    ],
+)
+async def test_a_next_link_that_is_no_http_url_is_ignored(target: str) -> None:
+    router = Router()
+    router.get("/users").respond(
+        json=USERS[:1],
+        headers={"Link": f'<{target}>; rel="next", <http://api.test/users?page=2>; rel="last"'},
+    )
+    async with mocked(router) as client:
+        page = await client.paginate("/users", page=LinkPage[User])
+        assert page.next_url is None
+        assert not page.has_next_page()
+        assert ids([u async for u in client.paginate("/users", page=LinkPage[User])]) == [1]
+        assert len(router.calls) == 2  # one request per walk, nothing else
+
+
+async def test_the_first_usable_next_link_wins() -> None:
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(
+                json=USERS[:1],
+                headers={"Link": '<http://[::1>; rel="next", </users?page=2#top>; rel="next"'},
+            ),
+            MockResponse(json=USERS[1:2]),
+        ]
+    )
+    async with mocked(router) as client:
+        got = [u async for u in client.paginate("/users", page=LinkPage[User])]
+        assert ids(got) == [1, 2]
+        assert str(router.calls[1].request.url) == "http://api.test/users?page=2"
+
+
+async def test_a_next_link_never_supplies_credentials(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if "page" in request.query:
+            return web.json_response(USERS[1:2])
+        # Same origin, with a user and password: they were sent as Basic auth.
+        link = request.url.with_user("admin").with_password("hunter2").with_query(page=2)
+        return web.json_response(USERS[:1], headers={"Link": f'<{link}>; rel="next"'})
+
+    client = make_client(await serve(routes(("GET", "/users", handler))))
+    first = await client.paginate("/users", page=LinkPage[User])
+    assert first.next_url is not None
+    assert "hunter2" not in first.next_url
+    assert ids([u async for u in client.paginate("/users", page=LinkPage[User])]) == [1, 2]
+    assert seen == [None, None, None]
+
+
+async def test_a_next_link_does_not_repeat_the_clients_default_query() -> None:
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(
+                json=USERS[:1],
+                headers={
+                    "Link": '</users?api-version=2024-01&filter[state]=open&page=2>; rel="next"'
+                },
+            ),
+            MockResponse(json=USERS[1:2]),
+        ]
+    )
+    transport = MockTransport(router)
+    default_query = {"api-version": "2024-01", "filter": {"state": "open"}, "tenant": "t1"}
+    async with stackwire.AsyncClient(
+        "http://api.test/", transport=transport, query=default_query
+    ) as client:
+        paginator = client.paginate("/users", page=LinkPage[User], query={"per_page": 1})
+        assert ids([u async for u in paginator]) == [1, 2]
+    assert queries(router) == [
+        {
+            "api-version": ["2024-01"],
+            "filter[state]": ["open"],
+            "tenant": ["t1"],
+            "per_page": ["1"],
+        },
+        {
+            "api-version": ["2024-01"],
+            "filter[state]": ["open"],
+            "page": ["2"],
+            "tenant": ["t1"],
+            "per_page": ["1"],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("page_type", "name", "sent"),
+    [(OffsetPage[User], "offset", ["1", "2"]), (PageNumberPage[User], "page", ["2", "3"])],
+)
+async def test_a_none_offset_or_page_starts_from_the_first(
+    page_type: Any, name: str, sent: list[str]
+) -> None:
+    # None means "not sent" for a query parameter; it was an InvalidRequestError
+    # once the first page had come back.
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(json={"data": USERS[:1]}),
+            MockResponse(json={"data": USERS[1:2]}),
+            MockResponse(json={"data": []}),
+        ]
+    )
+    async with mocked(router) as client:
+        paginator = client.paginate("/users", page=page_type, query={name: None})
+        assert ids([u async for u in paginator]) == [1, 2]
+    assert [q.get(name) for q in queries(router)] == [None, [sent[0]], [sent[1]]]
+
+
+async def test_paginate_method_must_be_a_string() -> None:
+    async with mocked(Router()) as client:
+        with pytest.raises(stackwire.InvalidRequestError, match="method= must be a str"):
+            client.paginate("/users", page=CursorPage[User], method=1)  # type: ignore[arg-type]
+
+
+async def test_async_for_over_a_page_walks_its_items_and_the_following_pages() -> None:
+    # As with the Anthropic/OpenAI SDKs' AsyncPage: the awaited first page iterates
+    # every item from there on (it was a TypeError: a page was not async-iterable).
+    nexts = {None: "b", "b": "c", "c": None}
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        cursor = request.url.query.get("cursor")
+        item = {"id": len(router.calls), "name": str(cursor)}
+        return MockResponse(json={"data": [item], "next_cursor": nexts[cursor]})
+
+    router.get("/users").respond(page)
+    async with mocked(router) as client:
+        first = await client.paginate("/users", page=CursorPage[User])
+        assert [user.name async for user in first] == ["None", "b", "c"]
+        second = await first.get_next_page()
+        got = [user async for user in second]
+        assert_type(got, list[User])
+        assert [user.name for user in got] == ["b", "c"]

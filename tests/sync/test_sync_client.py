@@ -329,6 +329,38 @@ def test_paginate_walks_every_page(
     assert client.pool_stats().in_use == 0
 
 
+def test_a_blocking_clients_page_can_be_awaited_on_another_loop(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # A notebook cell (or asyncio.run) awaiting get_next_page() of a page from the
+    # blocking client: it used the client's session on the caller's loop, and failed
+    # with "attached to a different loop", leaving a broken connection behind.
+    async def users(request: web.Request) -> web.Response:
+        cursor = int(request.query.get("cursor", "1"))
+        return web.json_response(
+            {
+                "data": [{"id": cursor, "name": "x"}],
+                "has_more": cursor < 3,
+                "next_cursor": str(cursor + 1),
+            }
+        )
+
+    client = make_client(server.app(routes(("GET", "/users", users))))
+    first = client.paginate("/users", page=stackwire.CursorPage[User]).first_page()
+
+    async def walk() -> list[int]:
+        second = await first.get_next_page()
+        return [user.id for page in [first, second] for user in page.data] + [
+            user.id async for page in second.iter_pages() for user in page.data
+        ]
+
+    assert asyncio.run(walk()) == [1, 2, 2, 3]
+    assert client.pool_stats().in_use == 0
+    client.close()
+    with pytest.raises(stackwire.ClientClosedError):
+        asyncio.run(first.get_next_page())
+
+
 # -- streams ---------------------------------------------------------------------------
 
 
