@@ -465,6 +465,12 @@ class AsyncClient:
                 stream_end_event=stream_end_event,
                 stream_format=stream_format,
             )
+        if auth is None and self._config.api_key is not None:
+            # ``auth=None``: no credentials for this call, the client's api_key neither
+            # (unless the call sets that header itself).
+            key_header = self._config.api_key_header or "Authorization"
+            if key_header not in header_proxy:
+                omitted = omitted | {key_header.lower()}
         return Request(
             method=method,
             url=url,

@@ -190,6 +190,31 @@ async def test_basic_auth_and_per_request_none(serve: Serve, make_client: MakeCl
     assert "s3cret" not in repr(client.pipeline) + str(client.pipeline)
 
 
+async def test_per_request_none_sends_not_even_the_clients_api_key(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.headers.get("Authorization"), request.headers.get("X-Api-Key")))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", record)
+    base = await serve(app)
+    bearer = make_client(base, api_key="sk-canary")
+    await bearer.get("/x", auth=None)
+    await bearer.get("/x", auth=None, headers={"Authorization": "Bearer own"})  # the call's
+    await bearer.get("/x")
+    await make_client(base, api_key="sk-canary", api_key_header="X-Api-Key").get("/x", auth=None)
+    assert seen == [
+        (None, None),
+        ("Bearer own", None),
+        ("Bearer sk-canary", None),
+        (None, None),
+    ]
+
+
 async def test_per_request_auth_on_a_client_without_one(
     serve: Serve, make_client: MakeClient
 ) -> None:
