@@ -295,7 +295,7 @@ if outcome == 'abandoned' or state ~= 'closed' then return state end
 local ring = ring_read(key, window)
 if outcome == 'failure' then ring_add(key, ring, 'b') else ring_add(key, ring, 'a') end
 local calls = ring.a + ring.b
-if calls >= min_calls and ring.b >= ratio * calls then
+if calls >= min_calls and ring.b / calls >= ratio then
   state = 'open'
   ring_clear(key)
   redis.call('HSET', key, 'state', 'open', 'opened_at', fmt(now))

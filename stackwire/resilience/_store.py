@@ -503,7 +503,9 @@ class MemoryStateStore:
         # fields: 0 successes, 1 failures
         successes, failures = breaker.counts.add(now, 1 if outcome == "failure" else 0)
         calls = successes + failures
-        if calls >= min_calls and failures >= failure_ratio * calls:
+        # failures / calls, as the rule reads: ``failures >= ratio * calls`` is not the
+        # same in floating point (7 >= 0.07 * 100 is false: 7.000000000000001).
+        if calls >= min_calls and failures / calls >= failure_ratio:
             breaker.state = "open"
             breaker.opened_at = now
             breaker.counts.clear()

@@ -417,3 +417,15 @@ def test_import_stackwire_does_not_import_redis() -> None:
         "assert 'redis.asyncio' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_a_breaker_opens_at_a_failure_ratio_met_exactly(make_store: MakeStore) -> None:
+    store = make_store()
+    settings = BreakerSettings(failure_ratio=0.07, min_calls=100, window=10.0, open_for=30.0)
+    for _ in range(93):
+        await store.breaker_record("cb", outcome="success", probe=False, **settings)
+    states = [
+        await store.breaker_record("cb", outcome="failure", probe=False, **settings)
+        for _ in range(7)
+    ]
+    assert states == ["closed"] * 6 + ["open"]  # 7 of 100 is a ratio of 0.07
