@@ -248,7 +248,9 @@ def test_bad_settings(kwargs: dict[str, Any]) -> None:
         CircuitBreaker(**kwargs)
 
 
-@pytest.mark.parametrize(("failure_ratio", "min_calls", "failures"), [(0.07, 100, 7), (0.28, 25, 7)])
+@pytest.mark.parametrize(
+    ("failure_ratio", "min_calls", "failures"), [(0.07, 100, 7), (0.28, 25, 7)]
+)
 async def test_opens_when_failures_over_attempts_equals_the_ratio_exactly(
     failure_ratio: float, min_calls: int, failures: int, make_client: MakeClient
 ) -> None:
