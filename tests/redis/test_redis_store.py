@@ -429,3 +429,22 @@ async def test_a_breaker_opens_at_a_failure_ratio_met_exactly(make_store: MakeSt
         for _ in range(7)
     ]
     assert states == ["closed"] * 6 + ["open"]  # 7 of 100 is a ratio of 0.07
+
+
+async def test_a_reset_releases_what_a_window_held_when_no_limit_was_announced(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    _, _, ticket = await store.take_quota("q")
+    await store.announce_quota(
+        "q", limit=None, remaining=4, reset_in=0.2, window=None, ticket=ticket
+    )
+    assert [(await store.take_quota("q"))[0] for _ in range(5)] == [True] * 4 + [False]
+    await asyncio.sleep(0.25)
+    granted = [(await store.take_quota("q"))[0] for _ in range(20)]
+    assert granted.count(True) == 5
+    # the next announcement replaces the estimate (the server counted one of them)
+    await store.announce_quota(
+        "q", limit=None, remaining=8, reset_in=0.2, window=None, ticket=ticket + 6
+    )
+    assert [(await store.take_quota("q"))[0] for _ in range(5)] == [True, True, True, True, False]

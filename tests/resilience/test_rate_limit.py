@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -472,3 +473,38 @@ async def test_an_ietf_policy_counting_bytes_is_not_a_request_budget(
     for _ in range(3):
         await client.get("/r")
     assert vt.slept == []
+
+
+class WallClock:
+    """What `Announcing` reads as ``vt.now``, on the real clock."""
+
+    @property
+    def now(self) -> float:
+        return time.time()
+
+
+@pytest.mark.parametrize("family", ["ietf-without-policy", "openai-without-limit"])
+async def test_a_reset_does_not_release_every_waiter_when_no_limit_is_announced(
+    family: str, serve: Serve, make_client: MakeClient
+) -> None:
+    # On the real clock, with windows of 0.25 s: a virtual clock that each waiter
+    # advances runs ahead of the real I/O of the calls it lets go.
+    server = Announcing(WallClock(), limit=5, window=0.25, family="")  # type: ignore[arg-type]
+
+    def without_limit(remaining: int, reset_in: float) -> dict[str, str]:
+        if family == "ietf-without-policy":
+            return {"RateLimit": f'"default";r={remaining};t={reset_in:.3f}'}
+        return {
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-reset-requests": f"{reset_in * 1000:.0f}ms",
+        }
+
+    server.headers = without_limit  # type: ignore[method-assign]
+    base = await serve(routes(("GET", "/r", server.handle)))
+    client = make_client(base, sleep=asyncio.sleep, max_retries=0).with_middleware(RateLimit())
+    await client.get("/r")  # 4 remain, of a limit nobody names
+    await asyncio.gather(*(client.get("/r") for _ in range(14)))
+    # After the reset, five went (what the window was seen to hold), not all nine
+    # waiters (four of them into 429s).
+    assert server.statuses.count(429) == 0
+    assert len(server.statuses) == 15
