@@ -8,8 +8,9 @@ negative, infinite or absurd value is ignored, never an exception. The families 
 - Anthropic: ``anthropic-ratelimit-requests-limit`` / ``-remaining`` / ``-reset`` (an
   RFC 3339 date);
 - IETF (draft-ietf-httpapi-ratelimit-headers-08 and later): ``RateLimit-Policy:
-  "p";q=100;w=60`` and ``RateLimit: "p";r=50;t=30`` (structured-field lists; with several
-  policies the one with the lowest remaining counts);
+  "p";q=100;w=60`` and ``RateLimit: "p";r=50;t=30`` (structured-field lists, in one
+  field line or several; with several policies the one with the lowest remaining
+  counts; a policy whose quota unit ``qu`` is not ``"requests"`` is not read);
 - GitHub style: ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (epoch seconds; a
   value below 10^9 is read as seconds from now, as some APIs send).
 
@@ -70,10 +71,16 @@ _GO_UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# ASCII digits only: ``\d`` would also take other scripts' digits (``٣s``), which no
+# server means as a duration.
+_GO_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def _number(text: str) -> float | None:
+    # float() also reads "1_000", non-ASCII digits and "infinity": none is a number a
+    # header means.
+    if not text.isascii() or "_" in text:
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -229,10 +236,14 @@ def parse_github(headers: Mapping[str, str], now: float) -> ServerBudget | None:
 
 # -- IETF structured fields (RFC 8941 lists of tokens/strings with parameters) --------
 
+# A parameter's value: a quoted string (which may hold ``,`` and ``;``) or a bare item.
+_VALUE = r'(?:"(?:[^"\\]|\\.)*"|[^;,"]*)'
 _ITEM = re.compile(
-    r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z*][A-Za-z0-9_\-.:%*/]*))((?:\s*;\s*[a-z*][a-z0-9_\-.*]*(?:=[^;,]*)?)*)\s*(?:,|$)'
+    r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z*][A-Za-z0-9_\-.:%*/]*))((?:\s*;\s*[a-z*][a-z0-9_\-.*]*(?:='
+    + _VALUE
+    + r")?)*)\s*(?:,|$)"
 )
-_PARAM = re.compile(r"\s*;\s*([a-z*][a-z0-9_\-.*]*)(?:=([^;,]*))?")
+_PARAM = re.compile(r"\s*;\s*([a-z*][a-z0-9_\-.*]*)(?:=(" + _VALUE + r"))?")
 
 
 def _sf_list(text: str) -> list[tuple[str, dict[str, str]]] | None:
@@ -283,11 +294,20 @@ def parse_ietf(policy: str | None, ratelimit: str | None) -> ServerBudget | None
     if not items:
         return None
     policies: dict[str, tuple[int | None, float | None]] = {}
+    other_units: set[str] = set()
     if policy is not None:
         for name, params in _sf_list(policy) or ():
+            unit = params.get("qu")
+            if unit is not None and unit.strip('"') != "requests":
+                # A quota of content bytes or concurrent requests: its remaining count
+                # is not a number of requests in a window.
+                other_units.add(name)
+                continue
             policies[name] = (_sf_int(params.get("q")), _sf_seconds(params.get("w")))
     best: ServerBudget | None = None
     for name, params in items:
+        if name in other_units:
+            continue
         remaining = _sf_int(params.get("r"))
         reset_in = _reset_ok(_sf_seconds(params.get("t")))
         if remaining is None or reset_in is None:
@@ -299,6 +319,20 @@ def parse_ietf(policy: str | None, ratelimit: str | None) -> ServerBudget | None
         if best is None or candidate.remaining < best.remaining:
             best = candidate
     return best
+
+
+def _field(headers: Mapping[str, str], name: str) -> str | None:
+    """A list-valued field as one value: its field lines joined by commas (RFC 9110
+    §5.3), so that policies sent in several ``RateLimit`` lines are all read."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    getall = getattr(headers, "getall", None)  # a multidict (a response's headers)
+    if getall is not None:
+        lines = getall(name)
+        if len(lines) > 1:
+            return ", ".join(lines)
+    return value
 
 
 def announces(headers: Mapping[str, str]) -> bool:
@@ -323,9 +357,9 @@ def server_budget(headers: Mapping[str, str], now: float) -> ServerBudget | None
         budgets.append(parse_openai(headers))
     if "anthropic-ratelimit-requests-remaining" in headers:
         budgets.append(parse_anthropic(headers, now))
-    ratelimit = headers.get("ratelimit")
+    ratelimit = _field(headers, "ratelimit")
     if ratelimit is not None:
-        budgets.append(parse_ietf(headers.get("ratelimit-policy"), ratelimit))
+        budgets.append(parse_ietf(_field(headers, "ratelimit-policy"), ratelimit))
     if "x-ratelimit-remaining" in headers:
         budgets.append(parse_github(headers, now))
     found: ServerBudget | None = None

@@ -114,17 +114,24 @@ return {1, fmt(wait)}
 # announced), reset_at, window, taken (the ticket counter).
 _QUOTA = r"""
 local key = KEYS[1]
-local h = redis.call('HMGET', key, 'limit', 'remaining', 'reset_at', 'window', 'taken')
+local h = redis.call('HMGET', key, 'limit', 'remaining', 'reset_at', 'window', 'taken',
+                    'seen', 'provisional')
 local q = {limit = tonumber(h[1]), remaining = tonumber(h[2]),
            reset_at = tonumber(h[3]) or -math.huge, window = tonumber(h[4]),
-           taken = tonumber(h[5]) or 0}
+           taken = tonumber(h[5]) or 0, seen = tonumber(h[6]) or 0,
+           provisional = tonumber(h[7]) or 0}
 local function roll()
   if q.remaining == nil or now < q.reset_at then return end
-  if q.limit == nil or q.window == nil or q.window <= 0 then
+  local limit = q.limit
+  if limit == nil and q.seen > 0 then
+    limit = q.seen
+    q.provisional = 1
+  end
+  if limit == nil or q.window == nil or q.window <= 0 then
     q.remaining = nil
     return
   end
-  q.remaining = q.limit
+  q.remaining = limit
   q.reset_at = q.reset_at + q.window
   if q.reset_at <= now then q.reset_at = now + q.window end
 end
@@ -141,6 +148,10 @@ local function save()
   end
   set[#set + 1] = 'taken'
   set[#set + 1] = q.taken
+  set[#set + 1] = 'seen'
+  set[#set + 1] = q.seen
+  set[#set + 1] = 'provisional'
+  set[#set + 1] = q.provisional
   redis.call('HSET', key, unpack(set))
   if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
   local longest = q.window or 0
@@ -173,7 +184,11 @@ _ANNOUNCE_QUOTA = (
 local limit, remaining, reset_in = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, ticket = tonumber(ARGV[4]), tonumber(ARGV[5])
 local reset_at = now + reset_in
-if limit ~= nil then q.limit = limit end
+if limit ~= nil then
+  q.limit = limit
+elseif remaining >= q.seen then
+  if remaining > 0 then q.seen = remaining + 1 else q.seen = 0 end
+end
 if window ~= nil then
   q.window = window
 elseif q.window == nil or reset_in > q.window then
@@ -185,7 +200,7 @@ if q.remaining ~= nil and reset_at < q.reset_at - tolerance then
   save()
   return 0
 end
-if q.remaining ~= nil and reset_at <= q.reset_at + tolerance then
+if q.remaining ~= nil and q.provisional == 0 and reset_at <= q.reset_at + tolerance then
   q.remaining = math.min(q.remaining, remaining)
   q.reset_at = math.max(q.reset_at, reset_at)
   save()
@@ -195,6 +210,7 @@ local after = q.taken - ticket
 if after < 0 then after = 0 end
 q.remaining = math.max(0, remaining - after)
 q.reset_at = reset_at
+q.provisional = 0
 save()
 return 0
 """
@@ -295,7 +311,7 @@ if outcome == 'abandoned' or state ~= 'closed' then return state end
 local ring = ring_read(key, window)
 if outcome == 'failure' then ring_add(key, ring, 'b') else ring_add(key, ring, 'a') end
 local calls = ring.a + ring.b
-if calls >= min_calls and ring.b >= ratio * calls then
+if calls >= min_calls and ring.b / calls >= ratio then
   state = 'open'
   ring_clear(key)
   redis.call('HSET', key, 'state', 'open', 'opened_at', fmt(now))
@@ -381,7 +397,9 @@ _UNTAKE_QUOTA = (
     + r"""
 if q.remaining == nil then return 0 end
 q.remaining = q.remaining + 1
-if q.limit ~= nil and q.remaining > q.limit then q.remaining = q.limit end
+local cap = q.limit
+if cap == nil and q.seen > 0 then cap = q.seen end
+if cap ~= nil and q.remaining > cap then q.remaining = cap end
 save()
 return 0
 """

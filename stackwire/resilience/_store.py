@@ -44,7 +44,10 @@ Server quota (`RateLimit` from response headers)
     Within the current window, the remaining budget only goes down (and its end is the
     latest estimate of it: each includes a network delay). When the window
     ends, at most ``limit`` is released, and the next window is assumed as long as the
-    last one until a response says otherwise.
+    last one until a response says otherwise. Without an announced ``limit``, a reset
+    releases the most a window was seen to hold (the highest ``remaining`` announced,
+    plus one; at least 2), and the next announcement replaces that estimate, up or
+    down; with nothing to estimate from, the budget is forgotten at the reset.
     ``pause_quota(key, *, seconds)``: nothing goes through for ``seconds`` (a 429 with
     ``Retry-After``); a later pause never shortens an earlier one.
     Optional: ``untake_quota(key)`` gives one unit back (at most ``limit``), for a take
@@ -204,7 +207,7 @@ class _Bucket:
 
 
 class _Quota:
-    __slots__ = ("limit", "remaining", "reset_at", "taken", "window")
+    __slots__ = ("limit", "provisional", "remaining", "reset_at", "seen", "taken", "window")
 
     def __init__(self) -> None:
         self.limit: int | None = None
@@ -212,6 +215,12 @@ class _Quota:
         self.reset_at = -math.inf
         self.window: float | None = None
         self.taken = 0  # the ticket counter
+        # Without an announced limit: the most a window was seen to hold (the highest
+        # remaining announced, plus the request answered; kept from 2 on), released
+        # at a reset instead of every waiter at once; ``provisional`` while the
+        # remaining count comes from it, so the next announcement replaces it.
+        self.seen = 0
+        self.provisional = False
 
     def idle(self, now: float) -> bool:
         """Nothing announced, or a whole window has passed since the known one ended
@@ -222,12 +231,16 @@ class _Quota:
         """Open the windows that began by ``now``, releasing at most ``limit`` each."""
         if self.remaining is None or now < self.reset_at:
             return
-        if self.limit is None or self.window is None or self.window <= 0:
+        limit = self.limit
+        if limit is None and self.seen:
+            limit = self.seen
+            self.provisional = True
+        if limit is None or self.window is None or self.window <= 0:
             # Nothing says how much the next window holds: forget the budget (the next
             # response announces it again).
             self.remaining = None
             return
-        self.remaining = self.limit
+        self.remaining = limit
         self.reset_at += self.window
         if self.reset_at <= now:  # idle for several windows: the next starts now
             self.reset_at = now + self.window
@@ -384,6 +397,8 @@ class MemoryStateStore:
         reset_at = now + reset_in
         if limit is not None:
             quota.limit = limit
+        elif remaining >= quota.seen:
+            quota.seen = remaining + 1 if remaining else 0
         if window is not None:
             quota.window = window
         elif quota.window is None or reset_in > quota.window:
@@ -394,7 +409,9 @@ class MemoryStateStore:
         if known is not None:
             if reset_at < quota.reset_at - tolerance:
                 return  # about a window that is over (a slow response): stale
-            if reset_at <= quota.reset_at + tolerance:
+            if quota.provisional:
+                pass  # the server's count replaces the estimate released at the reset
+            elif reset_at <= quota.reset_at + tolerance:
                 # The same window: the budget only goes down, and of two estimates of
                 # its end, the later one is safe (it includes the network's delay).
                 if remaining < known:
@@ -406,13 +423,15 @@ class MemoryStateStore:
         # made after this request's, which it may not have seen yet.
         quota.remaining = max(0, remaining - max(0, quota.taken - ticket))
         quota.reset_at = reset_at
+        quota.provisional = False
 
     def untake_quota_sync(self, key: str) -> None:
         quota = self._quotas.get(key)
         if quota is None or quota.remaining is None:
             return
         quota.roll(self._now())
-        if quota.remaining is not None and (quota.limit is None or quota.remaining < quota.limit):
+        cap = quota.limit if quota.limit is not None else quota.seen or None
+        if quota.remaining is not None and (cap is None or quota.remaining < cap):
             quota.remaining += 1
 
     def pause_quota_sync(self, key: str, *, seconds: float) -> None:
@@ -503,7 +522,9 @@ class MemoryStateStore:
         # fields: 0 successes, 1 failures
         successes, failures = breaker.counts.add(now, 1 if outcome == "failure" else 0)
         calls = successes + failures
-        if calls >= min_calls and failures >= failure_ratio * calls:
+        # failures / calls, as the rule reads: ``failures >= ratio * calls`` is not the
+        # same in floating point (7 >= 0.07 * 100 is false: 7.000000000000001).
+        if calls >= min_calls and failures / calls >= failure_ratio:
             breaker.state = "open"
             breaker.opened_at = now
             breaker.counts.clear()

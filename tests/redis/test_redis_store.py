@@ -417,3 +417,35 @@ def test_import_stackwire_does_not_import_redis() -> None:
         "assert 'redis.asyncio' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_a_breaker_opens_at_a_failure_ratio_met_exactly(make_store: MakeStore) -> None:
+    store = make_store()
+    settings = BreakerSettings(failure_ratio=0.07, min_calls=100, window=10.0, open_for=30.0)
+    for _ in range(93):
+        await store.breaker_record("cb", outcome="success", probe=False, **settings)
+    states = [
+        await store.breaker_record("cb", outcome="failure", probe=False, **settings)
+        for _ in range(7)
+    ]
+    assert states == ["closed"] * 6 + ["open"]  # 7 of 100 is a ratio of 0.07
+
+
+async def test_a_reset_releases_what_a_window_held_when_no_limit_was_announced(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    _, _, ticket = await store.take_quota("q")
+    await store.announce_quota(
+        "q", limit=None, remaining=4, reset_in=0.2, window=None, ticket=ticket
+    )
+    assert [(await store.take_quota("q"))[0] for _ in range(5)] == [True] * 4 + [False]
+    await asyncio.sleep(0.25)
+    granted = [(await store.take_quota("q"))[0] for _ in range(20)]
+    assert granted.count(True) == 5
+    # The next announcement replaces the estimate: the answer to the first take of
+    # the new window says 8 remain, less the 4 taken after it.
+    await store.announce_quota(
+        "q", limit=None, remaining=8, reset_in=0.2, window=None, ticket=ticket + 5
+    )
+    assert [(await store.take_quota("q"))[0] for _ in range(5)] == [True, True, True, True, False]

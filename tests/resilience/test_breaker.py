@@ -246,3 +246,27 @@ async def test_a_custom_failure_predicate(
 def test_bad_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(stackwire.InvalidRequestError):
         CircuitBreaker(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("failure_ratio", "min_calls", "failures"), [(0.07, 100, 7), (0.28, 25, 7)]
+)
+async def test_opens_when_failures_over_attempts_equals_the_ratio_exactly(
+    failure_ratio: float, min_calls: int, failures: int, make_client: MakeClient
+) -> None:
+    # 7/100 >= 0.07 (the rule), though 7 < 0.07 * 100 in floating point.
+    statuses = [200] * (min_calls - failures) + [503] * failures
+    replies = iter(statuses)
+    client = make_client(
+        "http://api.test/",
+        transport=MockTransport(lambda request: MockResponse(next(replies), json={})),
+        max_retries=0,
+    ).with_middleware(CircuitBreaker(failure_ratio=failure_ratio, min_calls=min_calls))
+    for status in statuses:
+        if status == 200:
+            await client.get("/r")
+        else:
+            with pytest.raises(stackwire.ServiceUnavailableError):
+                await client.get("/r")
+    with pytest.raises(stackwire.CircuitOpenError):
+        await client.get("/r")

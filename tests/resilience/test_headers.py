@@ -279,3 +279,25 @@ def test_the_reader_leaves_dates_and_several_families_to_server_budget() -> None
     openai = headers(x_ratelimit_remaining_requests="3", x_ratelimit_reset_requests="2s")
     assert reader.read(openai) == ServerBudget(None, 3, 2.0)
     assert reader.read(headers(content_type="application/json")) is None
+
+
+@pytest.mark.parametrize("text", ["٣s", "1_0s", "1_0", "١٠", "５s"])
+def test_durations_take_ascii_digits_only(text: str) -> None:
+    assert parse_go_duration(text) is None
+
+
+def test_github_reset_with_underscores_or_other_digits_is_ignored() -> None:
+    spent = {"x_ratelimit_remaining": "0", "x_ratelimit_limit": "60"}
+    assert parse_github(headers(**spent, x_ratelimit_reset="1_700_000_030"), NOW) is None
+    assert parse_github(headers(**spent, x_ratelimit_reset="٣٠"), NOW) is None
+
+
+def test_ietf_parameters_may_be_quoted_strings_with_commas() -> None:
+    budget = parse_ietf('"p";q=10;w=60;note="a, b; c"', '"p";r=0;t=30;note="x,y"')
+    assert budget == ServerBudget(limit=10, remaining=0, reset_in=30.0, window=60.0)
+
+
+def test_ietf_policies_in_other_quota_units_are_skipped() -> None:
+    policy = '"bytes";q=1000;qu="content-bytes";w=60, "requests";q=10;qu="requests";w=60'
+    budget = parse_ietf(policy, '"bytes";r=0;t=30, "requests";r=4;t=30')
+    assert budget == ServerBudget(limit=10, remaining=4, reset_in=30.0, window=60.0)

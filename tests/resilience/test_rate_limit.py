@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 import stackwire
@@ -430,3 +432,79 @@ async def test_a_call_refused_below_leaves_its_token_and_budget_unspent(
         await client.get("/refused")
     await client.get("/r")  # the unit and the token it took are back
     assert sent == ["/r", "/r"]
+
+
+async def test_policies_sent_in_several_ratelimit_field_lines_are_all_read(
+    serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    # RFC 9110 §5.3: several field lines of a list field are one list. The spent
+    # policy comes in the second RateLimit line.
+    async def two_lines(request: web.Request) -> web.Response:
+        headers = CIMultiDict[str]()
+        headers.add("RateLimit-Policy", '"hour";q=1000;w=3600')
+        headers.add("RateLimit-Policy", '"minute";q=5;w=60')
+        headers.add("RateLimit", '"hour";r=900;t=1800')
+        headers.add("RateLimit", '"minute";r=0;t=40')
+        return web.json_response({}, headers=headers)
+
+    base = await serve(routes(("GET", "/r", two_lines)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock).with_middleware(
+        RateLimit(max_wait=10.0)
+    )
+    await client.get("/r")
+    with pytest.raises(stackwire.RateLimitExceededError) as caught:
+        await client.get("/r")
+    assert caught.value.retry_after == pytest.approx(40.0, abs=0.5)
+    assert vt.slept == []
+
+
+async def test_an_ietf_policy_counting_bytes_is_not_a_request_budget(
+    serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    async def bytes_spent(request: web.Request) -> web.Response:
+        headers = {
+            "RateLimit-Policy": '"bytes";q=65536;qu="content-bytes";w=60, "calls";q=100;w=60',
+            "RateLimit": '"bytes";r=0;t=30, "calls";r=99;t=30',
+        }
+        return web.json_response({}, headers=headers)
+
+    base = await serve(routes(("GET", "/r", bytes_spent)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock).with_middleware(RateLimit())
+    for _ in range(3):
+        await client.get("/r")
+    assert vt.slept == []
+
+
+class WallClock:
+    """What `Announcing` reads as ``vt.now``, on the real clock."""
+
+    @property
+    def now(self) -> float:
+        return time.time()
+
+
+@pytest.mark.parametrize("family", ["ietf-without-policy", "openai-without-limit"])
+async def test_a_reset_does_not_release_every_waiter_when_no_limit_is_announced(
+    family: str, serve: Serve, make_client: MakeClient
+) -> None:
+    # On the real clock, with windows of 0.25 s: a virtual clock that each waiter
+    # advances runs ahead of the real I/O of the calls it lets go.
+    server = Announcing(WallClock(), limit=5, window=0.25, family="")  # type: ignore[arg-type]
+
+    def without_limit(remaining: int, reset_in: float) -> dict[str, str]:
+        if family == "ietf-without-policy":
+            return {"RateLimit": f'"default";r={remaining};t={reset_in:.3f}'}
+        return {
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-reset-requests": f"{reset_in * 1000:.0f}ms",
+        }
+
+    server.headers = without_limit  # type: ignore[method-assign]
+    base = await serve(routes(("GET", "/r", server.handle)))
+    client = make_client(base, sleep=asyncio.sleep, max_retries=0).with_middleware(RateLimit())
+    await client.get("/r")  # 4 remain, of a limit nobody names
+    await asyncio.gather(*(client.get("/r") for _ in range(14)))
+    # After the reset, five went (what the window was seen to hold), not all nine
+    # waiters (four of them into 429s).
+    assert server.statuses.count(429) == 0
+    assert len(server.statuses) == 15

@@ -320,3 +320,18 @@ async def test_entries_still_in_use_survive_a_sweep(store: MemoryStateStore, clo
     assert (await store.take_quota("busy"))[0] is False
     assert await store.acquire_slot("busy", limit=1) is None
     assert (await store.breaker_acquire("busy", open_for=30.0))[0] == "open"
+
+
+async def test_a_reset_releases_what_a_window_held_when_no_limit_was_announced(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    # The first answer of a window said 4 remain, and named no limit: the window held
+    # (at least) 5. After its reset, 100 waiters asking get 5, not 100.
+    _, _, ticket = await store.take_quota("q")
+    await store.announce_quota(
+        "q", limit=None, remaining=4, reset_in=1.0, window=None, ticket=ticket
+    )
+    assert [(await store.take_quota("q"))[0] for _ in range(5)] == [True] * 4 + [False]
+    clock.now += 1.0
+    granted = [(await store.take_quota("q"))[0] for _ in range(100)]
+    assert granted.count(True) == 5
