@@ -17,11 +17,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import logging
 import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -127,6 +129,7 @@ class Response(Generic[_T]):
         "_headers",
         "_http_version",
         "_max_bytes",
+        "_on_done",
         "_reason",
         "_source",
         "_started_at",
@@ -206,6 +209,7 @@ class Response(Generic[_T]):
         self._strict = False
         self._max_bytes: int | None = None
         self._expiry: Expiry | None = None
+        self._on_done: Callable[[], None] | None = None
 
     # -- the status line and headers -------------------------------------------------
 
@@ -407,6 +411,47 @@ class Response(Generic[_T]):
         self._content = content
         self._finished_at = time.monotonic()
         self._release()
+        if self._on_done is not None:
+            self._body_done()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once, when this response is finished with: its body read
+        to the end, failed, or the response closed; at once if that has happened.
+
+        For a middleware below ``decode`` that holds something for as long as a
+        response is in use, body included (`ConcurrencyLimit` holds its slot so). A
+        callback that raises is not the caller's problem: its error is logged on the
+        ``"stackwire"`` logger and dropped.
+
+        >>> from stackwire import Request
+        >>> from yarl import URL
+        >>> response = Response(Request(method="GET", url=URL("http://api.test/")),
+        ...                     content=b"{}")
+        >>> response.when_done(lambda: print("done"))
+        >>> response.read_now()
+        done
+        b'{}'
+        """
+        if self.is_closed and (self._content is not None or self._consumed):
+            _run_done_callback(callback)
+            return
+        previous = self._on_done
+        if previous is None:
+            self._on_done = callback
+        else:
+
+            def both() -> None:
+                previous()
+                callback()
+
+            self._on_done = both
+
+    def _body_done(self) -> None:
+        """Run the `when_done` callback, if any (once)."""
+        callback = self._on_done
+        if callback is not None:
+            self._on_done = None
+            _run_done_callback(callback)
 
     async def _receive(self, max_bytes: int | None) -> bytes:
         """Read the body as it comes: capped, decoded, bounded by the attempt's limit."""
@@ -424,6 +469,8 @@ class Response(Generic[_T]):
                     content = await self._read_capped(max_bytes, content_decoder(coding))
         except BaseException as exc:
             self._abort()
+            if self._on_done is not None:
+                self._body_done()
             mapped = self._body_failure(exc)  # the limit's TimeoutError: APITimeoutError
             record = self.timing_record
             if record is not None and isinstance(mapped or exc, StackwireError):
@@ -700,12 +747,13 @@ class Response(Generic[_T]):
         error or an empty body."""
         if self._content is None:
             self._consumed = True
-        if self.is_closed:
-            return
-        if self._content is not None:
-            self._release()
-        else:
-            self._abort()
+        if not self.is_closed:
+            if self._content is not None:
+                self._release()
+            else:
+                self._abort()
+        if self._on_done is not None:
+            self._body_done()
 
     def __repr__(self) -> str:
         request = self.request
@@ -724,6 +772,13 @@ _JOIN_BYTES = 256 * 1024
 
 
 _NO_LIMIT = contextlib.nullcontext()
+
+
+def _run_done_callback(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # (a bug of the callback's: the call itself went fine)
+        logging.getLogger("stackwire").exception("a Response.when_done callback failed")
 
 
 def carry_call_history(error: BaseException, response: Response[Any]) -> None:
@@ -824,12 +879,17 @@ class BodyReader:
         self._done = True
         response._finished_at = time.monotonic()
         response._release()
+        if response._on_done is not None:
+            response._body_done()
         return b""
 
     def _fail(self) -> None:
         self._done = True
         self._pieces = None
-        self._response._abort()
+        response = self._response
+        response._abort()
+        if response._on_done is not None:
+            response._body_done()
 
     def rest_arrived(self) -> bool:
         """Whether the rest of the body is here, so reading it to its end will not wait."""

@@ -1,7 +1,8 @@
 """`ConcurrencyLimit`: at most N attempts in flight; the others queue.
 
 What it does: an attempt takes a slot before it is sent and gives it back when its
-response is handed back up (for a stream: when its headers arrived) or when it fails.
+response is handed back up, body included (when ``decode`` has read it, or the
+response is closed; for a stream: when its headers arrived), or when it fails.
 Without a free slot it queues (first come, first served among the waiters of one
 process); a wait longer than ``max_wait`` raises `ConcurrencyLimitError`, before any
 I/O. Cancellation while queued, or while in flight, gives the slot back: the count is
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import weakref
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from ..errors import ConcurrencyLimitError, InvalidRequestError
@@ -59,6 +61,15 @@ def _queue(store: StateStore, key: str) -> deque[asyncio.Future[None]]:
     if queue is None:
         queue = queues[key] = deque()
     return queue
+
+
+# Slot releases under way in tasks of their own (a reference, so none is collected).
+_RELEASING: set[asyncio.Task[None]] = set()
+
+
+async def _quietly(release: Coroutine[Any, Any, None]) -> None:
+    with contextlib.suppress(Exception):
+        await release
 
 
 def _wake(queue: deque[asyncio.Future[None]]) -> None:
@@ -125,16 +136,58 @@ class ConcurrencyLimit:
         if lease is None:
             lease = await self._wait(store, key, waiters, request)
         try:
-            return await call_next(request)
-        finally:
-            if memory is not None:
-                memory.release_slot_sync(key, lease)
-            elif slot.later is not None:  # sent with the store's next round trip
-                slot.later.release_slot_later(key, lease)
-            else:
-                await store.release_slot(key, lease)
+            response = await call_next(request)
+        except BaseException:
+            await self._give_back(store, key, lease, waiters)
+            raise
+        if request.options.stream or response.is_closed:
+            # A stream is in flight until its headers; a body that came with them
+            # (the connection is free already) needs no wait either.
+            await self._give_back(store, key, lease, waiters)
+        else:
+            # Until its body is read (by ``decode``, above) or the response is closed.
+            response.when_done(lambda: self._give_back_soon(store, key, lease, waiters))
+        return response
+
+    def _give_back_here(self, key: str, lease: int) -> bool:
+        """Give the slot back without a round trip of its own, if the store can;
+        whether it did."""
+        slot = self._store
+        if slot.memory is not None:
+            slot.memory.release_slot_sync(key, lease)
+        elif slot.later is not None:  # sent with the store's next round trip
+            slot.later.release_slot_later(key, lease)
+        else:
+            return False
+        return True
+
+    async def _give_back(
+        self, store: StateStore, key: str, lease: int, waiters: deque[asyncio.Future[None]]
+    ) -> None:
+        if not self._give_back_here(key, lease):
+            await store.release_slot(key, lease)
+        if waiters:
+            _wake(waiters)
+
+    def _give_back_soon(
+        self, store: StateStore, key: str, lease: int, waiters: deque[asyncio.Future[None]]
+    ) -> None:
+        """`_give_back` from a `Response.when_done` callback, which cannot wait: a
+        store that needs a round trip of its own gets a task (a failure of it is
+        dropped: the slot's lease runs out instead)."""
+        if self._give_back_here(key, lease):
             if waiters:
                 _wake(waiters)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # closed outside any loop: the lease runs out
+            return
+        task = loop.create_task(_quietly(store.release_slot(key, lease)))
+        _RELEASING.add(task)
+        task.add_done_callback(_RELEASING.discard)
+        if waiters:
+            task.add_done_callback(lambda _: _wake(waiters))
 
     async def _wait(
         self,

@@ -59,6 +59,7 @@ class AiohttpResponse(Response[Any]):
         self._strict = False
         self._max_bytes = None
         self._expiry = expiry
+        self._on_done = None
 
     @property
     def reason(self) -> str:
@@ -105,6 +106,8 @@ class AiohttpResponse(Response[Any]):
         raw.release()
         if raw._connection is not None:  # held behind a cancelled body writer: `_release`
             raw.close()
+        if self._on_done is not None:
+            self._body_done()
         return content
 
     def _next_raw(self) -> Any:  # an awaitable of bytes, without a coroutine of our own

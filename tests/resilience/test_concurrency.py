@@ -51,6 +51,58 @@ async def test_at_most_n_attempts_in_flight(serve: Serve, make_client: MakeClien
     assert limit.in_flight() == 0
 
 
+class SlowBody:
+    """A server that sends its headers at once and its body ``hold`` seconds later,
+    counting the responses whose body is still being sent."""
+
+    def __init__(self, hold: float = 0.02) -> None:
+        self.hold = hold
+        self.now = 0
+        self.peak = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)  # the headers go now
+            await asyncio.sleep(self.hold)
+            await response.write(b"{}")
+            await response.write_eof()
+            return response
+        finally:
+            self.now -= 1
+
+
+class RoundTripStore(MemoryStateStore):
+    """A store the parts must await (not the in-memory one they call in line), as a
+    store of the application's over its own service would be."""
+
+
+@pytest.mark.parametrize("store", [None, RoundTripStore()], ids=["in-memory", "awaited"])
+async def test_an_attempt_holds_its_slot_until_its_body_is_in(
+    serve: Serve, make_client: MakeClient, store: MemoryStateStore | None
+) -> None:
+    server = SlowBody()
+    base = await serve(routes(("GET", "/slow", server.handle)))
+    limit = ConcurrencyLimit(1, store=store)
+    client = make_client(base).with_middleware(limit)
+    assert await asyncio.gather(*(client.get("/slow", cast_to=dict) for _ in range(4))) == [{}] * 4
+    assert server.peak == 1  # one body on the wire at a time, not one set of headers
+    for _ in range(3):  # (an awaited store's last release is a task of its own)
+        await asyncio.sleep(0)
+    assert limit.in_flight() == 0
+    # A stream holds its slot until its headers only; its body is the caller's.
+    async with (
+        client.with_streaming_response.get("/slow") as first,
+        client.with_streaming_response.get("/slow") as second,
+    ):
+        assert limit.in_flight() == 0  # (else the second could not have started)
+        await first.read()
+        await second.read()
+    assert limit.in_flight() == 0
+
+
 async def test_derived_clients_share_the_limit(serve: Serve, make_client: MakeClient) -> None:
     base, server = await gauge(serve)
     client = make_client(base).with_middleware(ConcurrencyLimit(2))
