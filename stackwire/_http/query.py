@@ -40,6 +40,9 @@ def _text(value: str, what: str) -> str:
 def primitive(value: object) -> str:
     """The text of one scalar parameter value.
 
+    A subclass of ``str``, ``int`` or ``float`` (a ``class Order(str, Enum)`` member)
+    is sent as the value it holds: its ``str()`` is ``'Order.ASC'``, not ``'asc'``.
+
     >>> primitive(True), primitive(1.5), primitive("x")
     ('true', '1.5', 'x')
     """
@@ -48,16 +51,16 @@ def primitive(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return _text(value, "value")
+        return _text(value if type(value) is str else str.__str__(value), "value")
     if isinstance(value, int):
-        return str(value)
+        return int.__repr__(value)
     if isinstance(value, float):
         if not math.isfinite(value):  # "nan" or "inf" would reach the API as a value
             raise InvalidRequestError(
                 f"a query or form value is {value!r}, which has no value on the wire "
                 "(as JSON, which cannot represent it either)"
             )
-        return str(value)
+        return float.__repr__(value)
     raise InvalidRequestError(
         f"a query or form value must be a str, int, float, bool, None, list or mapping; "
         f"got {type(value).__name__}"
@@ -67,9 +70,9 @@ def primitive(value: object) -> str:
 def _key(key: object) -> str:
     """The text of a parameter name: a str, or an int (``{1: "a"}`` sends ``1=a``)."""
     if isinstance(key, str):
-        return _text(key, "key")
+        return _text(key if type(key) is str else str.__str__(key), "key")
     if isinstance(key, int) and not isinstance(key, bool):
-        return str(key)
+        return int.__repr__(key)
     raise InvalidRequestError(
         f"a query or form key must be a str (or an int), got {type(key).__name__}: {key!r:.50}"
     )

@@ -106,7 +106,13 @@ def _check_segment(name: str, value: object) -> str:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidRequestError(f"path parameter {name!r} is {value!r}, which names no resource")
-    text = str(value)
+    # The value a subclass holds (a ``str``/``int`` Enum member), not its ``str()``.
+    if isinstance(value, str):
+        text = str.__str__(value)
+    elif isinstance(value, int):
+        text = int.__repr__(value)
+    else:
+        text = float.__repr__(value)
     if text == "":
         raise InvalidRequestError(f"path parameter {name!r} is empty")
     if text in (".", ".."):

@@ -3,6 +3,7 @@ formats. Each test asserts both what the server decodes and the raw query string
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -63,6 +64,25 @@ async def test_booleans_numbers_and_none(serve: Serve, make_client: MakeClient) 
     await client.get("/q", query={"a": True, "b": False, "c": None, "d": 0, "e": 1.5, "f": ""})
     assert seen.pairs == [[("a", "true"), ("b", "false"), ("d", "0"), ("e", "1.5"), ("f", "")]]
     assert seen.raw == ["a=true&b=false&d=0&e=1.5&f="]
+
+
+class Order(str, enum.Enum):  # noqa: UP042 (the mixin, whose str() is "Order.ASC")
+    ASC = "asc"
+
+
+class Level(int, enum.Enum):
+    HIGH = 3
+
+
+async def test_enum_members_are_sent_as_their_values(serve: Serve, make_client: MakeClient) -> None:
+    # ``str(Order.ASC)`` is ``'Order.ASC'``: the API must get ``asc``, in the query and
+    # in a form body alike.
+    client, seen = await _client(serve, make_client)
+    await client.get("/q", query={"order": Order.ASC, "level": Level.HIGH, "tags": [Order.ASC]})
+    await client.get("/q", query={Order.ASC: {Order.ASC: 1}})
+    assert seen.raw == ["order=asc&level=3&tags=asc", "asc%5Basc%5D=1"]
+    assert encode_params({"f": Order.ASC}) == [("f", "asc")]
+    assert all(type(value) is str for _, value in encode_params({"f": Order.ASC}))
 
 
 async def test_reserved_characters_are_encoded(serve: Serve, make_client: MakeClient) -> None:

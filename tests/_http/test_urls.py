@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -153,6 +154,19 @@ async def test_path_params_are_percent_encoded_as_one_segment(
     client = make_client(await serve(app) + "v1")
     await client.get("/files/{name}/meta", path_params={"name": value})
     assert seen == [(f"/v1/files/{raw_segment}/meta", decoded)]
+
+
+class Kind(str, enum.Enum):  # noqa: UP042 (the mixin, whose str() is "Kind.IMAGE")
+    IMAGE = "image"
+
+
+class Version(int, enum.Enum):
+    TWO = 2
+
+
+def test_enum_path_params_are_filled_with_their_values() -> None:
+    # ``str(Kind.IMAGE)`` is ``'Kind.IMAGE'``, which names another resource.
+    assert fill_path("/{kind}/{v}", {"kind": Kind.IMAGE, "v": Version.TWO}) == "/image/2"
 
 
 def test_fill_path_encodes_each_placeholder() -> None:
