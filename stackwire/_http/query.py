@@ -1,6 +1,8 @@
 """Query-string encoding: a pure function from parameters to ``(key, value)`` pairs.
 
-- ``True``/``False`` become ``true``/``false``; ``None`` is dropped (at any depth);
+- ``True``/``False`` become ``true``/``false``; ``None``, `Omit` and ``NOT_GIVEN`` are
+  dropped (at any depth): a generated method's ``limit: int | Omit = omit`` leaves
+  ``limit`` out;
 - arrays (lists and tuples) follow ``array_format``:
   ``repeat`` ``a=1&a=2``, ``brackets`` ``a[]=1&a[]=2``, ``indices`` ``a[0]=1&a[1]=2``,
   ``comma`` ``a=1,2``;
@@ -16,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal, TypeAlias
 
+from .._types import NotGiven, Omit
 from ..errors import InvalidRequestError
 
 __all__ = ["ArrayFormat", "NestedFormat", "encode_params", "primitive"]
@@ -122,7 +125,7 @@ def _flatten(
                     f"query_array_format='comma' joins scalars only; {key!r} holds a list "
                     "or mapping inside its list"
                 )
-            items = [primitive(item) for item in value if item is not None]
+            items = [primitive(item) for item in value if not _absent(item)]
             if items:
                 out.append((key, ",".join(items)))
             return
@@ -135,4 +138,11 @@ def _flatten(
                 child = key
             _flatten(child, item, out, array_format, nested_format)
         return
+    if isinstance(value, (Omit, NotGiven)):
+        return
     out.append((key, primitive(value)))
+
+
+def _absent(value: object) -> bool:
+    """Whether ``value`` leaves its key out: ``None``, `Omit` or ``NOT_GIVEN``."""
+    return value is None or isinstance(value, (Omit, NotGiven))

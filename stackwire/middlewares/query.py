@@ -1,7 +1,8 @@
 """The ``query`` middleware: the client's default query, then the request's, encoded.
 
 What it does: merges the client's ``query=`` with the request's ``query`` (a key the
-request gives replaces the client's), encodes them with the client's formats
+request gives replaces the client's; ``None`` or `Omit` removes it, ``NOT_GIVEN``
+keeps the client's), encodes them with the client's formats
 (booleans as ``true``/``false``, ``None`` dropped, arrays per ``query_array_format``,
 mappings per ``query_nested_format``; see `stackwire._http.query`) and appends them to
 the URL, after any query already written in the path. It passes on ``query=None``.
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from msgspec.structs import replace
 
 from .._http.query import ARRAY_FORMATS, NESTED_FORMATS, ArrayFormat, NestedFormat, encode_params
+from .._types import NOT_GIVEN
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import RequestRewriter, pure_rewrite
 from ..pipeline.request import Request
@@ -63,7 +65,13 @@ class QueryMiddleware(RequestRewriter):
     def rewrite(self, request: Request) -> Request:
         own = request.query
         if own:
-            pairs = self._encode({**self.default_query, **own})
+            merged = {**self.default_query, **own}
+            if self.default_query:
+                for name, value in own.items():
+                    # ``NOT_GIVEN``: as if the call had not named it, the client's value.
+                    if value is NOT_GIVEN and name in self.default_query:
+                        merged[name] = self.default_query[name]
+            pairs = self._encode(merged)
         elif self._default_pairs:
             pairs = self._default_pairs
         else:
