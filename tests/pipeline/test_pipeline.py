@@ -196,6 +196,29 @@ def test_a_middleware_class_instead_of_an_instance_is_refused_where_it_is_added(
             add()
 
 
+def test_replace_checks_the_middleware_as_insert_does() -> None:
+    # replace() took anything: the stack printed fine and the first call failed with a
+    # bare TypeError ("'int' object is not callable").
+    pipeline = stackwire.AsyncClient("http://api.test/").pipeline
+    with pytest.raises(stackwire.InvalidRequestError, match="callable"):
+        pipeline.replace("retry", 42)  # type: ignore[arg-type]
+    with pytest.raises(stackwire.InvalidRequestError, match="an instance"):
+        pipeline.replace("retry", Recorder)  # type: ignore[arg-type]
+    assert pipeline.replace("retry", _noop).names == pipeline.names
+
+
+@pytest.mark.parametrize("name", ["", "two\nlines", 5, None])
+def test_a_middleware_name_is_a_printable_str(name: object) -> None:
+    # The stack prints one name a line; an empty name, a newline or a number broke it
+    # (and a number could not be placed before= or after= by its printed name).
+    client = stackwire.AsyncClient("http://api.test/")
+    if name is not None:
+        with pytest.raises(stackwire.InvalidRequestError, match="middleware name"):
+            client.with_middleware(_noop, name=name)  # type: ignore[arg-type]
+    with pytest.raises(stackwire.InvalidRequestError, match="middleware name"):
+        Pipeline([NamedMiddleware(name, _noop)])  # type: ignore[arg-type]
+
+
 # -- composing once ------------------------------------------------------------------
 
 
