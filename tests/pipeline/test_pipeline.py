@@ -377,6 +377,38 @@ async def test_a_middleware_can_answer_without_calling_next(
     assert server.hits == 0
 
 
+async def _json_ok(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+async def _forgets_to_return(request: Request, call_next: CallNext) -> Response[Any]:
+    response = await call_next(request)
+    response.close()
+    return None  # type: ignore[return-value]  # the bug: no ``return response``
+
+
+@pytest.mark.parametrize(
+    "position", [{}, {"before": "decode"}, {"before": "retry"}, {"before": "headers"}]
+)
+async def test_a_middleware_that_returns_no_response_is_named_as_the_cause(
+    serve: Serve, make_client: MakeClient, position: dict[str, str]
+) -> None:
+    # It surfaced as a bare AttributeError from inside decode or retry ("'NoneType'
+    # object has no attribute 'request'"), or as None from with_raw_response.
+    base = await serve(routes(("GET", "/x", _json_ok)))
+    client = make_client(base).with_middleware(_forgets_to_return, **position)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: client.get("/x"),
+        lambda: client.get("/x", cast_to=dict),
+        lambda: client.with_raw_response.get("/x"),
+    ]
+    for call in calls:
+        with pytest.raises(
+            stackwire.StackwireError, match=r"a middleware returned None .* instead of a Response"
+        ):
+            await call()
+
+
 async def test_the_extension_map_shared_by_requests_is_read_only(
     echo_server: Callable[[], Awaitable[tuple[str, EchoServer]]],
 ) -> None:
