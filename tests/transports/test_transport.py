@@ -534,7 +534,7 @@ async def test_a_header_aiohttp_cannot_write_is_an_invalid_request_error(
     # ``headers`` middleware never saw: aiohttp refused it with a bare ValueError or
     # TypeError, which is no stackwire error.
     async def bad_header(request: Request, call_next: CallNext) -> Response[Any]:
-        return await call_next(request.with_headers({"X-Signed": value}))  # type: ignore[dict-item]
+        return await call_next(request.with_headers({"X-Signed": value}))  # type: ignore[arg-type]
 
     base, server = await echo_server()
     client = make_client(base).with_middleware(bad_header)
