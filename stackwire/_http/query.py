@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal, TypeAlias
+from urllib.parse import unquote_plus
 
 from .._types import NotGiven, Omit
 from ..errors import InvalidRequestError
 
-__all__ = ["ArrayFormat", "NestedFormat", "encode_params", "primitive"]
+__all__ = ["ArrayFormat", "NestedFormat", "encode_params", "primitive", "split_written"]
 
 ArrayFormat: TypeAlias = Literal["repeat", "brackets", "indices", "comma"]
 NestedFormat: TypeAlias = Literal["brackets", "dots"]
@@ -146,3 +147,24 @@ def _flatten(
 def _absent(value: object) -> bool:
     """Whether ``value`` leaves its key out: ``None``, `Omit` or ``NOT_GIVEN``."""
     return value is None or isinstance(value, (Omit, NotGiven))
+
+
+def split_written(written: str, replaced: Collection[str]) -> tuple[str, frozenset[str]]:
+    """A query string written in a path, without the pairs whose (decoded) name is in
+    ``replaced``, and the names of the pairs it keeps. The pairs kept are not
+    re-encoded: ``%20`` stays ``%20``.
+
+    >>> written, names = split_written("q=a%20b&limit=10&tag=x", {"limit"})
+    >>> written, sorted(names)
+    ('q=a%20b&tag=x', ['q', 'tag'])
+    """
+    kept: list[str] = []
+    names: set[str] = set()
+    for piece in written.split("&"):
+        if not piece:
+            continue
+        name = unquote_plus(piece.partition("=")[0])
+        if name not in replaced:
+            kept.append(piece)
+            names.add(name)
+    return "&".join(kept), frozenset(names)
