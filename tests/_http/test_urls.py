@@ -29,6 +29,9 @@ EchoStart = Callable[[], Awaitable[tuple[str, EchoServer]]]
         ("http://api.test/v1", "http://api.test/v1/"),
         ("http://api.test/v1/", "http://api.test/v1/"),
         (URL("https://api.test/a/b"), "https://api.test/a/b/"),
+        # From an environment variable or a config file: the spaces are no part of it
+        # (a trailing one became the path ``/v1%20/``).
+        ("  http://api.test/v1 ", "http://api.test/v1/"),
     ],
 )
 def test_base_url_gets_one_trailing_slash(given: str | URL, expected: str) -> None:
