@@ -211,12 +211,6 @@ def _check_options(values: Mapping[str, Any]) -> None:
     if "user_agent" in values and values["user_agent"] is not None:
         if not isinstance(values["user_agent"], str):
             raise _bad_option("user_agent", values["user_agent"], "a str or None")
-        if not values["user_agent"].strip():
-            # It was taken as "not given": the default went out instead.
-            raise InvalidRequestError(
-                f"user_agent is blank ({values['user_agent']!r}); pass None for the default "
-                "'stackwire/<version>', or headers={'User-Agent': Omit()} to send none"
-            )
         check_header("User-Agent", values["user_agent"])
     for name in ("max_connections", "max_redirects"):
         if name not in values:

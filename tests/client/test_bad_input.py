@@ -194,8 +194,6 @@ BAD_OPTIONS: list[tuple[str, Any]] = [
     ("request_id_headers", ["x request id"]),
     ("user_agent", 12345),
     ("user_agent", "sdk/1\r\n"),
-    ("user_agent", ""),  # was taken as "not given": the default went out
-    ("user_agent", "  "),
     ("middlewares", None),
     ("middlewares", 5),
     ("middlewares", [_NotAMiddleware()]),
