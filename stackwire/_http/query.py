@@ -1,6 +1,8 @@
 """Query-string encoding: a pure function from parameters to ``(key, value)`` pairs.
 
-- ``True``/``False`` become ``true``/``false``; ``None`` is dropped (at any depth);
+- ``True``/``False`` become ``true``/``false``; ``None``, `Omit` and ``NOT_GIVEN`` are
+  dropped (at any depth): a generated method's ``limit: int | Omit = omit`` leaves
+  ``limit`` out;
 - arrays (lists and tuples) follow ``array_format``:
   ``repeat`` ``a=1&a=2``, ``brackets`` ``a[]=1&a[]=2``, ``indices`` ``a[0]=1&a[1]=2``,
   ``comma`` ``a=1,2``;
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal, TypeAlias
+from urllib.parse import unquote_plus
 
+from .._types import NotGiven, Omit
 from ..errors import InvalidRequestError
 
-__all__ = ["ArrayFormat", "NestedFormat", "encode_params", "primitive"]
+__all__ = ["ArrayFormat", "NestedFormat", "encode_params", "primitive", "split_written"]
 
 ArrayFormat: TypeAlias = Literal["repeat", "brackets", "indices", "comma"]
 NestedFormat: TypeAlias = Literal["brackets", "dots"]
@@ -40,6 +44,9 @@ def _text(value: str, what: str) -> str:
 def primitive(value: object) -> str:
     """The text of one scalar parameter value.
 
+    A subclass of ``str``, ``int`` or ``float`` (a ``class Order(str, Enum)`` member)
+    is sent as the value it holds: its ``str()`` is ``'Order.ASC'``, not ``'asc'``.
+
     >>> primitive(True), primitive(1.5), primitive("x")
     ('true', '1.5', 'x')
     """
@@ -48,16 +55,16 @@ def primitive(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return _text(value, "value")
+        return _text(value if type(value) is str else str.__str__(value), "value")
     if isinstance(value, int):
-        return str(value)
+        return int.__repr__(value)
     if isinstance(value, float):
         if not math.isfinite(value):  # "nan" or "inf" would reach the API as a value
             raise InvalidRequestError(
                 f"a query or form value is {value!r}, which has no value on the wire "
                 "(as JSON, which cannot represent it either)"
             )
-        return str(value)
+        return float.__repr__(value)
     raise InvalidRequestError(
         f"a query or form value must be a str, int, float, bool, None, list or mapping; "
         f"got {type(value).__name__}"
@@ -67,9 +74,9 @@ def primitive(value: object) -> str:
 def _key(key: object) -> str:
     """The text of a parameter name: a str, or an int (``{1: "a"}`` sends ``1=a``)."""
     if isinstance(key, str):
-        return _text(key, "key")
+        return _text(key if type(key) is str else str.__str__(key), "key")
     if isinstance(key, int) and not isinstance(key, bool):
-        return str(key)
+        return int.__repr__(key)
     raise InvalidRequestError(
         f"a query or form key must be a str (or an int), got {type(key).__name__}: {key!r:.50}"
     )
@@ -119,7 +126,7 @@ def _flatten(
                     f"query_array_format='comma' joins scalars only; {key!r} holds a list "
                     "or mapping inside its list"
                 )
-            items = [primitive(item) for item in value if item is not None]
+            items = [primitive(item) for item in value if not _absent(item)]
             if items:
                 out.append((key, ",".join(items)))
             return
@@ -132,4 +139,32 @@ def _flatten(
                 child = key
             _flatten(child, item, out, array_format, nested_format)
         return
+    if isinstance(value, (Omit, NotGiven)):
+        return
     out.append((key, primitive(value)))
+
+
+def _absent(value: object) -> bool:
+    """Whether ``value`` leaves its key out: ``None``, `Omit` or ``NOT_GIVEN``."""
+    return value is None or isinstance(value, (Omit, NotGiven))
+
+
+def split_written(written: str, replaced: Collection[str]) -> tuple[str, frozenset[str]]:
+    """A query string written in a path, without the pairs whose (decoded) name is in
+    ``replaced``, and the names of the pairs it keeps. The pairs kept are not
+    re-encoded: ``%20`` stays ``%20``.
+
+    >>> written, names = split_written("q=a%20b&limit=10&tag=x", {"limit"})
+    >>> written, sorted(names)
+    ('q=a%20b&tag=x', ['q', 'tag'])
+    """
+    kept: list[str] = []
+    names: set[str] = set()
+    for piece in written.split("&"):
+        if not piece:
+            continue
+        name = unquote_plus(piece.partition("=")[0])
+        if name not in replaced:
+            kept.append(piece)
+            names.add(name)
+    return "&".join(kept), frozenset(names)

@@ -74,11 +74,17 @@ def normalize_base_url(base_url: str | URL) -> URL:
     'https://api.test/v1/'
     >>> str(normalize_base_url("https://api.test"))
     'https://api.test/'
+    >>> str(normalize_base_url(" https://api.test/v1 "))
+    'https://api.test/v1/'
     """
     if not isinstance(base_url, (str, URL)):
         raise InvalidRequestError(
             f"base_url must be a str or a yarl.URL, got {type(base_url).__name__}"
         )
+    if isinstance(base_url, str):
+        # Spaces around it (an environment variable, a config file) are no part of
+        # the URL, as for a browser (WHATWG): a trailing one became the path ``/v1%20/``.
+        base_url = base_url.strip(" ")
     text = base_url if isinstance(base_url, str) else str(base_url)
     if _SURROGATE.search(text) is not None or _CONTROL.search(text) is not None:
         raise InvalidRequestError(f"base_url has a lone surrogate or a control character: {text!r}")
@@ -106,7 +112,13 @@ def _check_segment(name: str, value: object) -> str:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidRequestError(f"path parameter {name!r} is {value!r}, which names no resource")
-    text = str(value)
+    # The value a subclass holds (a ``str``/``int`` Enum member), not its ``str()``.
+    if isinstance(value, str):
+        text = str.__str__(value)
+    elif isinstance(value, int):
+        text = int.__repr__(value)
+    else:
+        text = float.__repr__(value)
     if text == "":
         raise InvalidRequestError(f"path parameter {name!r} is empty")
     if text in (".", ".."):

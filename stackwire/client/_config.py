@@ -18,7 +18,7 @@ from yarl import URL
 
 from .._http.query import ArrayFormat, NestedFormat
 from .._http.urls import normalize_base_url
-from .._types import Omit
+from .._types import NOT_GIVEN, Omit
 from ..auth import Auth
 from ..errors import APIError, InvalidRequestError
 from ..middlewares.decode import DEFAULT_MAX_RESPONSE_BYTES, check_size
@@ -302,7 +302,10 @@ def _positive_seconds(value: float) -> bool:
 def _merge(field: str, old: Mapping[Any, Any], new: Mapping[Any, Any]) -> dict[Any, Any]:
     """``new`` over ``old``; header names are compared case-insensitively, so that
     ``headers={"x-a": ...}`` replaces the client's ``X-A`` instead of joining it."""
-    if field != "headers" or not old:
+    if field != "headers":
+        # ``NOT_GIVEN`` keeps this client's value, as it does for a call's query.
+        return {**old, **{k: v for k, v in new.items() if v is not NOT_GIVEN or k not in old}}
+    if not old:
         return {**old, **new}
     replaced = {name.lower() for name in new if isinstance(name, str)}
     kept = {name: value for name, value in old.items() if name.lower() not in replaced}

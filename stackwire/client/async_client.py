@@ -34,7 +34,7 @@ from ..middlewares.retry import (
 from ..models.decoding import decoder_for
 from ..models.sse import ServerSentEvent
 from ..pipeline.clocks import Clocks
-from ..pipeline.middleware import CallNext, Middleware
+from ..pipeline.middleware import CallNext, Middleware, not_a_response
 from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
 from ..pipeline.request import ExtensionKey, Request, redact
@@ -589,8 +589,15 @@ class AsyncClient:
                 _hide_secrets(exc, secrets)
             raise
         if request.options.raw_response:
+            if not isinstance(response, Response):
+                raise not_a_response(response)
             return response
-        return response.parsed
+        try:
+            return response.parsed
+        except AttributeError:
+            if isinstance(response, Response):
+                raise
+            raise not_a_response(response) from None
 
     def _credentials_in(self, request: Request) -> list[str]:
         """The values of the sensitive headers ``request`` carries."""

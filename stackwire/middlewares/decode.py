@@ -30,7 +30,7 @@ from ..errors import APIStatusError, InvalidRequestError, StackwireError, status
 from ..models.decoding import transcoded_json
 from ..models.sse import DEFAULT_MAX_EVENT_BYTES
 from ..pipeline.attempts import attach_timing_record, attached_timings
-from ..pipeline.middleware import CallNext
+from ..pipeline.middleware import CallNext, not_a_response
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.stream import make_stream
@@ -93,7 +93,12 @@ class DecodeMiddleware:
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response[Any]:
         response = await call_next(request)
-        options = response.request.options
+        try:
+            options = response.request.options
+        except AttributeError:
+            if isinstance(response, Response):
+                raise
+            raise not_a_response(response) from None
         limit = options.max_response_bytes
         if isinstance(limit, NotGiven):
             limit = self.max_response_bytes

@@ -108,6 +108,10 @@ def split_headers(
         return values, frozenset()
     items = headers.items() if isinstance(headers, Mapping) else _pairs(headers)
     for name, value in items:
+        if type(value) is not str and isinstance(value, str) and not isinstance(value, SecretValue):
+            # The text a subclass holds (a ``str`` Enum member), which is what is checked:
+            # aiohttp would send its ``str()``, ``'Tier.PRO'``, or a different text.
+            value = str.__str__(value)
         check_header(name, "" if isinstance(value, Omit) else value)
         lower = name.lower()
         if lower in FRAMING_HEADERS and not (
@@ -163,6 +167,11 @@ def _pairs(headers: object) -> Iterable[tuple[str, str | Omit]]:
     return pairs
 
 
+def _plain(text: str) -> str:
+    """``text`` as an exact ``str`` (the text a subclass holds, not its ``str()``)."""
+    return text if type(text) is str else str.__str__(text)
+
+
 def platform_headers() -> dict[str, str]:
     """Headers describing the runtime: OS, architecture, Python, stackwire version."""
     return {
@@ -193,12 +202,13 @@ class HeadersMiddleware(RequestRewriter):
         defaults: CIMultiDict[str] = CIMultiDict()
         defaults["Accept"] = "application/json"
         defaults["Accept-Encoding"] = accept_encoding()
-        defaults["User-Agent"] = user_agent or f"stackwire/{__version__}"
+        defaults["User-Agent"] = _plain(user_agent) if user_agent else f"stackwire/{__version__}"
         if include_platform_headers:
             defaults.update(platform_headers())
         sensitive = set(ALWAYS_SENSITIVE_HEADERS)
         sensitive.update(name.lower() for name in sensitive_headers)
         if api_key is not None:
+            api_key = _plain(api_key)
             if api_key_header is not None:
                 check_header(api_key_header, api_key)
                 defaults[api_key_header] = SecretValue(api_key)

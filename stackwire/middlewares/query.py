@@ -1,10 +1,13 @@
 """The ``query`` middleware: the client's default query, then the request's, encoded.
 
 What it does: merges the client's ``query=`` with the request's ``query`` (a key the
-request gives replaces the client's), encodes them with the client's formats
+request gives replaces the client's; ``None`` or `Omit` removes it, ``NOT_GIVEN``
+keeps the client's), encodes them with the client's formats
 (booleans as ``true``/``false``, ``None`` dropped, arrays per ``query_array_format``,
 mappings per ``query_nested_format``; see `stackwire._http.query`) and appends them to
-the URL, after any query already written in the path. It passes on ``query=None``.
+the URL, after any query already written in the path (a name given in ``query=``
+replaces the same name written there, which replaces the client's default). It passes
+on ``query=None``.
 
 Where it sits: above ``retry``: the URL is the same for every attempt.
 
@@ -18,8 +21,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from msgspec.structs import replace
+from yarl import URL
 
-from .._http.query import ARRAY_FORMATS, NESTED_FORMATS, ArrayFormat, NestedFormat, encode_params
+from .._http.query import (
+    ARRAY_FORMATS,
+    NESTED_FORMATS,
+    ArrayFormat,
+    NestedFormat,
+    encode_params,
+    split_written,
+)
+from .._types import NOT_GIVEN
 from ..errors import InvalidRequestError
 from ..pipeline.middleware import RequestRewriter, pure_rewrite
 from ..pipeline.request import Request
@@ -63,12 +75,46 @@ class QueryMiddleware(RequestRewriter):
     def rewrite(self, request: Request) -> Request:
         own = request.query
         if own:
-            pairs = self._encode({**self.default_query, **own})
+            merged = {**self.default_query, **own}
+            if self.default_query:
+                for name, value in own.items():
+                    # ``NOT_GIVEN``: as if the call had not named it, the client's value.
+                    if value is NOT_GIVEN and name in self.default_query:
+                        merged[name] = self.default_query[name]
+            pairs = self._encode(merged)
         elif self._default_pairs:
             pairs = self._default_pairs
         else:
             return request if own is None else replace(request, query=None)
-        return replace(request, url=request.url.extend_query(pairs), query=None)
+        url = request.url
+        if url.raw_query_string:  # a query written in the path: see `_over_written`
+            return replace(request, url=self._over_written(url, own), query=None)
+        return replace(request, url=url.extend_query(pairs), query=None)
+
+    def _over_written(self, url: URL, own: Mapping[str, object] | None) -> URL:
+        """``url``, whose path came with a query, with the client's and the call's
+        parameters: a name the call's ``query=`` gives replaces the same name written
+        in the path (``"/items?limit=10"`` with ``query={"limit": 20}`` sends
+        ``limit=20``, not both), and a name written in the path replaces the client's
+        default, so the more specific of the three wins. ``None``, `Omit` and
+        ``NOT_GIVEN`` in ``query=`` replace nothing written."""
+        own = own or {}
+        defaults = {
+            name: value
+            for name, value in self.default_query.items()
+            if name not in own or own[name] is NOT_GIVEN
+        }
+        own_pairs = self._encode(own)
+        written, names = split_written(url.raw_query_string, {name for name, _ in own_pairs})
+        default_pairs = [pair for pair in self._encode(defaults) if pair[0] not in names]
+        bare = URL.build(
+            scheme=url.scheme,
+            authority=url.raw_authority,
+            path=url.raw_path,
+            query_string=written,
+            encoded=True,
+        )
+        return bare.extend_query(default_pairs + own_pairs)
 
     def __repr__(self) -> str:
         return (

@@ -90,7 +90,7 @@ from ..errors import (
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import Attempt, AttemptLog
 from ..pipeline.body import is_replayable
-from ..pipeline.middleware import CallNext
+from ..pipeline.middleware import CallNext, not_a_response
 from ..pipeline.request import ExtensionKey, Request
 from ..pipeline.response import Response
 from ._attempt_history import attempt_record, failed_attempts, log_retry
@@ -373,7 +373,12 @@ class RetryMiddleware:
                 await self._sleep(delay)
                 attempt += 1
                 continue
-            response.retries_taken = attempt
+            try:
+                response.retries_taken = attempt
+            except AttributeError:
+                if isinstance(response, Response):
+                    raise
+                raise not_a_response(response) from None
             # What the ``attempts`` property reads (and resolves on first read), stored
             # in its slot directly: the setter would cost every call a Python call.
             response._attempts = AttemptLog(history, attempt_request, started, monotonic())

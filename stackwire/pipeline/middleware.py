@@ -32,10 +32,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from ..errors import StackwireError
 from .request import Request
 from .response import Response
 
-__all__ = ["CallNext", "Middleware", "RequestRewriter", "middleware_name", "pure_rewrite"]
+__all__ = [
+    "CallNext",
+    "Middleware",
+    "RequestRewriter",
+    "middleware_name",
+    "not_a_response",
+    "pure_rewrite",
+]
 
 CallNext = Callable[[Request], Awaitable[Response[Any]]]
 """The rest of the stack: send this request on, get its response back."""
@@ -46,6 +54,21 @@ class Middleware(Protocol):
     """``async (request, call_next) -> Response``; see the module docstring."""
 
     async def __call__(self, request: Request, call_next: CallNext, /) -> Response[Any]: ...
+
+
+def not_a_response(value: object) -> StackwireError:
+    """The error for a middleware that handed back ``value`` instead of a `Response`
+    (most often ``None``: ``await call_next(request)`` without ``return``). Raised by
+    the stages that read the response (``decode``, ``retry``, the client), only once
+    reading it has failed, so a call that goes well pays nothing for the check."""
+    if value is None:
+        what = "None (does it `return await call_next(request)`?)"
+    else:
+        what = f"a {type(value).__name__}"
+    return StackwireError(
+        f"a middleware returned {what} instead of a Response: "
+        "every middleware must return the Response that call_next gave it, or another one"
+    )
 
 
 def middleware_name(middleware: Middleware | Callable[..., Any]) -> str:

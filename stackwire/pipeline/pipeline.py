@@ -119,7 +119,11 @@ class Pipeline:
     def __init__(self, middlewares: Iterable[Middleware | NamedMiddleware] = ()) -> None:
         entries: list[NamedMiddleware] = []
         for mw in middlewares:
-            entries.append(mw if isinstance(mw, NamedMiddleware) else _named(mw, None))
+            if isinstance(mw, NamedMiddleware):
+                _check_name(mw.name)
+                entries.append(mw)
+            else:
+                entries.append(_named(mw, None))
         self._entries: tuple[NamedMiddleware, ...] = tuple(_unique(entries))
         self._chains: dict[int, tuple[Handler, Handler]] = {}
 
@@ -185,7 +189,7 @@ class Pipeline:
     def replace(self, name: str, middleware: Middleware) -> Pipeline:
         """A pipeline where the middleware called ``name`` is ``middleware`` (same name)."""
         entries = list(self._entries)
-        entries[self._index(name)] = NamedMiddleware(name, middleware)
+        entries[self._index(name)] = _named(middleware, name)
         return Pipeline(entries)
 
     def remove(self, name: str) -> Pipeline:
@@ -237,11 +241,21 @@ def _named(middleware: Middleware, name: str | None) -> NamedMiddleware:
             f"a middleware must be callable as (request, call_next), got {middleware!r}"
         )
     if name is not None:
-        return NamedMiddleware(name, middleware)
+        return NamedMiddleware(_check_name(name), middleware)
     given = getattr(middleware, "name", None)
     if isinstance(given, str):
-        return NamedMiddleware(given, middleware)
+        return NamedMiddleware(_check_name(given), middleware)
     return NamedMiddleware(middleware_name(middleware), middleware, explicit=False)
+
+
+def _check_name(name: object) -> str:
+    """A middleware's name: a non-empty str with nothing unprintable, since the
+    pipeline prints one name a line and others are placed ``before=``/``after=`` it."""
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise InvalidRequestError(
+            f"a middleware name must be a non-empty printable str, got {name!r:.50}"
+        )
+    return name
 
 
 def _unique(entries: list[NamedMiddleware]) -> list[NamedMiddleware]:

@@ -26,7 +26,13 @@ from yarl import URL
 
 from .._http.content_encoding import accept_encoding
 from .._types import NotGiven
-from ..errors import APIError, APITimeoutError, ClientClosedError, InvalidRequestError
+from ..errors import (
+    APIError,
+    APITimeoutError,
+    ClientClosedError,
+    InvalidRequestError,
+    StackwireError,
+)
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
@@ -407,6 +413,22 @@ class AiohttpTransport:
                 error = map_transport_error(exc, request)
             attach_timing_record(error, record)
             raise error from exc
+        except (ValueError, TypeError) as exc:
+            # (After the ClientError branch: a certificate error is a ValueError too.)
+            # aiohttp refuses a header it cannot write (CR, LF or NUL in a value, a value
+            # that is not a str) with a bare ValueError or TypeError; the ``headers``
+            # middleware checks the call's own, so this is one a middleware below it set.
+            if expiry is not None:
+                expiry.done()
+            if isinstance(exc, StackwireError):
+                raise
+            mistake = body_error(request.body)
+            if mistake is not None:
+                raise mistake from (mistake.__cause__ or exc)
+            raise InvalidRequestError(
+                f"cannot send {request_line(request)}: {exc} (a header set by a middleware "
+                "must be a str without CR, LF or NUL)"
+            ) from exc
         except BaseException:
             if expiry is not None:
                 expiry.done()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -237,3 +238,29 @@ async def test_request_header_overrides_a_client_omit(
         headers={"user-agent": "mine/1"},
     )
     assert seen.header_values("User-Agent") == ["mine/1"]
+
+
+class Tier(str, enum.Enum):  # noqa: UP042 (the mixin, whose str() is "Tier.PRO")
+    PRO = "pro"
+
+
+class Masked(str):
+    """A str whose ``str()`` is not the text it holds (as for an Enum member)."""
+
+    def __str__(self) -> str:
+        return "ok\r\nX-Injected: 1"
+
+
+async def test_str_subclass_values_are_sent_as_the_text_they_hold(
+    echo_server: EchoStart, make_client: MakeClient
+) -> None:
+    # aiohttp writes ``str(value)``: ``Tier.PRO`` for an Enum member, and for a
+    # subclass like ``Masked`` a text that was never checked (a bare ValueError).
+    base, server = await echo_server()
+    client = make_client(base, headers={"X-Tier": Tier.PRO})
+    await client.get("/x", headers={"X-Plan": Tier.PRO, "X-Other": Masked("fine")})
+    seen = server.requests[0]
+    assert seen.header_values("X-Tier") == ["pro"]
+    assert seen.header_values("X-Plan") == ["pro"]
+    assert seen.header_values("X-Other") == ["fine"]
+    assert seen.header_values("X-Injected") == []

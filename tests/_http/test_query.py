@@ -3,6 +3,7 @@ formats. Each test asserts both what the server decodes and the raw query string
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,11 +59,51 @@ async def test_request_can_drop_a_client_default_with_none(
     assert seen.pairs == [[("key", "k")]]
 
 
+async def test_omit_removes_a_key_and_not_given_leaves_it_out(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # As in the OpenAI SDK: a generated method passes ``limit: int | Omit = omit``
+    # straight into the query; `Omit` removes the key, the client's default included,
+    # while ``NOT_GIVEN`` means the call said nothing: the client's value stays.
+    client, seen = await _client(serve, make_client, query={"key": "k", "limit": 10})
+    await client.get("/q", query={"limit": stackwire.Omit(), "after": stackwire.omit})
+    await client.get("/q", query={"limit": stackwire.NOT_GIVEN, "after": stackwire.NOT_GIVEN})
+    await client.get(
+        "/q", query={"ids": [1, stackwire.omit, stackwire.NOT_GIVEN], "f": {"x": stackwire.omit}}
+    )
+    await client.with_options(query={"key": stackwire.Omit(), "limit": stackwire.NOT_GIVEN}).get(
+        "/q"
+    )
+    assert seen.raw == ["key=k", "key=k&limit=10", "key=k&limit=10&ids=1", "limit=10"]
+    assert (
+        encode_params({"a": stackwire.omit, "b": [stackwire.NOT_GIVEN]}, array_format="comma") == []
+    )
+
+
 async def test_booleans_numbers_and_none(serve: Serve, make_client: MakeClient) -> None:
     client, seen = await _client(serve, make_client)
     await client.get("/q", query={"a": True, "b": False, "c": None, "d": 0, "e": 1.5, "f": ""})
     assert seen.pairs == [[("a", "true"), ("b", "false"), ("d", "0"), ("e", "1.5"), ("f", "")]]
     assert seen.raw == ["a=true&b=false&d=0&e=1.5&f="]
+
+
+class Order(str, enum.Enum):  # noqa: UP042 (the mixin, whose str() is "Order.ASC")
+    ASC = "asc"
+
+
+class Level(int, enum.Enum):
+    HIGH = 3
+
+
+async def test_enum_members_are_sent_as_their_values(serve: Serve, make_client: MakeClient) -> None:
+    # ``str(Order.ASC)`` is ``'Order.ASC'``: the API must get ``asc``, in the query and
+    # in a form body alike.
+    client, seen = await _client(serve, make_client)
+    await client.get("/q", query={"order": Order.ASC, "level": Level.HIGH, "tags": [Order.ASC]})
+    await client.get("/q", query={Order.ASC: {Order.ASC: 1}})
+    assert seen.raw == ["order=asc&level=3&tags=asc", "asc%5Basc%5D=1"]
+    assert encode_params({"f": Order.ASC}) == [("f", "asc")]
+    assert all(type(value) is str for _, value in encode_params({"f": Order.ASC}))
 
 
 async def test_reserved_characters_are_encoded(serve: Serve, make_client: MakeClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +29,9 @@ EchoStart = Callable[[], Awaitable[tuple[str, EchoServer]]]
         ("http://api.test/v1", "http://api.test/v1/"),
         ("http://api.test/v1/", "http://api.test/v1/"),
         (URL("https://api.test/a/b"), "https://api.test/a/b/"),
+        # From an environment variable or a config file: the spaces are no part of it
+        # (a trailing one became the path ``/v1%20/``).
+        ("  http://api.test/v1 ", "http://api.test/v1/"),
     ],
 )
 def test_base_url_gets_one_trailing_slash(given: str | URL, expected: str) -> None:
@@ -103,6 +107,29 @@ async def test_query_in_path_is_kept_and_merged_with_query(
     assert server.requests[0].target == "/v1/search?q=a%20b&page=2&key=k&limit=5"
 
 
+async def test_query_given_replaces_the_same_name_written_in_the_path(
+    echo_server: EchoStart, make_client: MakeClient
+) -> None:
+    # ``limit=10&limit=20`` left the server to pick one. As httpx merges params into a
+    # URL (the OpenAI SDK's ``_build_request``): the call's query= replaces a name
+    # written in the path, which replaces the client's default; what else is written
+    # stays as written (``%20``), and None/Omit/NOT_GIVEN replace nothing.
+    base, server = await echo_server()
+    client = make_client(base + "v1", query={"key": "k", "limit": 1, "tag": "d"})
+    await client.get("/s?q=a%20b&limit=10&tag=x&tag=y", query={"limit": 20})
+    await client.get("/s?q=a%20b&limit=10&tag=x", query={"tag": ["p", "q"], "key": None})
+    await client.get("/s?limit=10", query={"limit": stackwire.Omit()})
+    await client.get("/s?limit=10", query={"limit": stackwire.NOT_GIVEN})
+    await client.get("/s?limit=10")
+    assert [r.target for r in server.requests] == [
+        "/v1/s?q=a%20b&tag=x&tag=y&key=k&limit=20",
+        "/v1/s?q=a%20b&limit=10&tag=p&tag=q",
+        "/v1/s?limit=10&key=k&tag=d",
+        "/v1/s?limit=10&key=k&tag=d",
+        "/v1/s?limit=10&key=k&tag=d",
+    ]
+
+
 def test_join_url_rejects_dot_segments_and_control_characters() -> None:
     base = URL("http://api.test/v1/")
     for path in ["/../admin", "a/./b", "..", "/a/..", "/a\nb", "/a\x00", "/%2e%2e/x", "/a/%2E"]:
@@ -153,6 +180,19 @@ async def test_path_params_are_percent_encoded_as_one_segment(
     client = make_client(await serve(app) + "v1")
     await client.get("/files/{name}/meta", path_params={"name": value})
     assert seen == [(f"/v1/files/{raw_segment}/meta", decoded)]
+
+
+class Kind(str, enum.Enum):  # noqa: UP042 (the mixin, whose str() is "Kind.IMAGE")
+    IMAGE = "image"
+
+
+class Version(int, enum.Enum):
+    TWO = 2
+
+
+def test_enum_path_params_are_filled_with_their_values() -> None:
+    # ``str(Kind.IMAGE)`` is ``'Kind.IMAGE'``, which names another resource.
+    assert fill_path("/{kind}/{v}", {"kind": Kind.IMAGE, "v": Version.TWO}) == "/image/2"
 
 
 def test_fill_path_encodes_each_placeholder() -> None:

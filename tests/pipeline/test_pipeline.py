@@ -196,6 +196,29 @@ def test_a_middleware_class_instead_of_an_instance_is_refused_where_it_is_added(
             add()
 
 
+def test_replace_checks_the_middleware_as_insert_does() -> None:
+    # replace() took anything: the stack printed fine and the first call failed with a
+    # bare TypeError ("'int' object is not callable").
+    pipeline = stackwire.AsyncClient("http://api.test/").pipeline
+    with pytest.raises(stackwire.InvalidRequestError, match="callable"):
+        pipeline.replace("retry", 42)  # type: ignore[arg-type]
+    with pytest.raises(stackwire.InvalidRequestError, match="an instance"):
+        pipeline.replace("retry", Recorder)  # type: ignore[arg-type]
+    assert pipeline.replace("retry", _noop).names == pipeline.names
+
+
+@pytest.mark.parametrize("name", ["", "two\nlines", 5, None])
+def test_a_middleware_name_is_a_printable_str(name: object) -> None:
+    # The stack prints one name a line; an empty name, a newline or a number broke it
+    # (and a number could not be placed before= or after= by its printed name).
+    client = stackwire.AsyncClient("http://api.test/")
+    if name is not None:
+        with pytest.raises(stackwire.InvalidRequestError, match="middleware name"):
+            client.with_middleware(_noop, name=name)  # type: ignore[arg-type]
+    with pytest.raises(stackwire.InvalidRequestError, match="middleware name"):
+        Pipeline([NamedMiddleware(name, _noop)])  # type: ignore[arg-type]
+
+
 # -- composing once ------------------------------------------------------------------
 
 
@@ -352,6 +375,38 @@ async def test_a_middleware_can_answer_without_calling_next(
     with pytest.raises(stackwire.InvalidRequestError, match="policy"):
         await client.with_middleware(refuse, before="headers").get("/x")
     assert server.hits == 0
+
+
+async def _json_ok(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+async def _forgets_to_return(request: Request, call_next: CallNext) -> Response[Any]:
+    response = await call_next(request)
+    response.close()
+    return None  # type: ignore[return-value]  # the bug: no ``return response``
+
+
+@pytest.mark.parametrize(
+    "position", [{}, {"before": "decode"}, {"before": "retry"}, {"before": "headers"}]
+)
+async def test_a_middleware_that_returns_no_response_is_named_as_the_cause(
+    serve: Serve, make_client: MakeClient, position: dict[str, str]
+) -> None:
+    # It surfaced as a bare AttributeError from inside decode or retry ("'NoneType'
+    # object has no attribute 'request'"), or as None from with_raw_response.
+    base = await serve(routes(("GET", "/x", _json_ok)))
+    client = make_client(base).with_middleware(_forgets_to_return, **position)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: client.get("/x"),
+        lambda: client.get("/x", cast_to=dict),
+        lambda: client.with_raw_response.get("/x"),
+    ]
+    for call in calls:
+        with pytest.raises(
+            stackwire.StackwireError, match=r"a middleware returned None .* instead of a Response"
+        ):
+            await call()
 
 
 async def test_the_extension_map_shared_by_requests_is_read_only(

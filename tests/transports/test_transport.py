@@ -521,3 +521,25 @@ async def test_a_host_the_resolver_refuses_is_an_invalid_request() -> None:
 def test_decode_checks_its_own_caps(option: str) -> None:
     with pytest.raises(stackwire.InvalidRequestError, match=option):
         stackwire.DecodeMiddleware(**{option: -1})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [("a\r\nX-Injected: 1", ValueError), ("a\x00b", ValueError), (5, TypeError)],
+)
+async def test_a_header_aiohttp_cannot_write_is_an_invalid_request_error(
+    echo_server: EchoStart, make_client: MakeClient, value: object, cause: type[Exception]
+) -> None:
+    # A middleware below ``headers`` (an auth, a signer, your own) may set a header the
+    # ``headers`` middleware never saw: aiohttp refused it with a bare ValueError or
+    # TypeError, which is no stackwire error.
+    async def bad_header(request: Request, call_next: CallNext) -> Response[Any]:
+        return await call_next(request.with_headers({"X-Signed": value}))  # type: ignore[arg-type]
+
+    base, server = await echo_server()
+    client = make_client(base).with_middleware(bad_header)
+    with pytest.raises(stackwire.InvalidRequestError, match="cannot send GET") as caught:
+        await client.get("/x")
+    assert isinstance(caught.value.__cause__, cause)
+    assert server.requests == []
+    assert client.pool_stats().in_use == 0
