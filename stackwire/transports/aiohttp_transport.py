@@ -33,7 +33,13 @@ from ..pipeline.attempts import TimingRecord, attach_timing_record
 from ..pipeline.body import body_error
 from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
-from ..pipeline.request import Request, SecretValue, request_line
+from ..pipeline.request import (
+    CREDENTIAL_HEADERS,
+    CREDENTIALS_DROPPED,
+    Request,
+    SecretValue,
+    request_line,
+)
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
@@ -366,13 +372,16 @@ class AiohttpTransport:
             if "Accept-Encoding" not in headers and "accept-encoding" not in request.omit_headers:
                 # Not from ``headers`` (which sends it): only codings `Response` decodes.
                 headers = request.with_headers({"Accept-Encoding": self._accept_encoding}).headers
+            options = self._request_options(request, url)
+            if not self._owns_session:
+                headers = _guard_borrowed_session(session, request, headers, options)
             sending = session.request(
                 request.method,
                 url,
                 headers=headers,
                 allow_redirects=False,
                 timeout=client_timeout,
-                **self._request_options(request, url),
+                **options,
             )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
                 expiry = self._expiry_wheel().start(coarse)
@@ -431,6 +440,66 @@ class AiohttpTransport:
         if wheel is None:
             wheel = self._expiries = ExpiryWheel(asyncio.get_running_loop())
         return wheel
+
+
+def _guard_borrowed_session(
+    session: aiohttp.ClientSession,
+    request: Request,
+    headers: CIMultiDictProxy[str],
+    options: dict[str, Any],
+) -> CIMultiDictProxy[str]:
+    """The headers to hand a borrowed session, and in ``options`` an aiohttp middleware
+    when the session would otherwise add what the stack ruled out.
+
+    aiohttp adds a session's own credentials to every request after the stack: its
+    default headers (``headers=`` of the session), the cookies of its jar, its
+    ``auth=`` and, with ``trust_env``, ``.netrc``. Here they are held to the stack's
+    rules: a request marked `CREDENTIALS_DROPPED` (another origin than the base URL's,
+    a token grant) gets none of them, only the credentials in its own headers; a header
+    the caller removed with `Omit` is removed from the session's defaults too (``Omit``
+    of ``Cookie``: no jar cookies; of ``Authorization``: no session ``auth=``). A
+    request's own ``Authorization`` wins over the session's ``auth=`` or ``.netrc``
+    (aiohttp would refuse the pair with a bare ``ValueError``).
+
+    Cost: for a session without default headers, ``auth=`` or ``trust_env`` and a
+    request to the base URL's origin, two attribute reads and one lookup; the
+    middleware is built only for the requests that need it.
+    """
+    defaults = session.headers
+    omitted = request.omit_headers
+    suppress: set[str] = set()
+    if request.extension(CREDENTIALS_DROPPED):
+        suppress.update(
+            name
+            for name in CREDENTIAL_HEADERS | request.sensitive_headers
+            if name not in headers and (name != "proxy-authorization" or name in defaults)
+        )
+    if omitted:
+        suppress.update(
+            name for name in omitted if name in defaults or name in ("authorization", "cookie")
+        )
+    authorization: str | None = None
+    if (session.auth is not None or session.trust_env) and "Authorization" in headers:
+        # Sent past aiohttp's check instead, and set again on the request it builds.
+        authorization = headers["Authorization"]
+        trimmed = CIMultiDict(headers)
+        del trimmed["Authorization"]
+        headers = CIMultiDictProxy(trimmed)
+    if not suppress and authorization is None:
+        return headers
+
+    async def guard(
+        built: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        for name in suppress:
+            built.headers.popall(name, None)
+        if authorization is not None:
+            built.headers[hdrs.AUTHORIZATION] = authorization
+        return await handler(built)
+
+    # Innermost, after the session's own middlewares (per-request ones replace them).
+    options["middlewares"] = (*getattr(session, "_middlewares", ()), guard)
+    return headers
 
 
 def _userinfo_as_basic_auth(
