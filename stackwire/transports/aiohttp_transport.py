@@ -416,6 +416,15 @@ class AiohttpTransport:
                 error = map_transport_error(exc, request)
             attach_timing_record(error, record)
             raise error from exc
+        except RuntimeError as exc:
+            if expiry is not None:
+                expiry.done()
+            if session.closed:  # (aiohttp: a bare "Session is closed")
+                raise ClientClosedError(
+                    "the aiohttp session passed as session= is closed; keep it open "
+                    "while the client uses it"
+                ) from exc
+            raise
         except BaseException:
             if expiry is not None:
                 expiry.done()

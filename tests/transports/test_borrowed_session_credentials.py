@@ -152,3 +152,15 @@ async def test_the_token_grant_gets_no_session_credential(serve: Serve) -> None:
     for name in ("x-api-key", "cookie", "proxy-authorization"):
         assert name not in grant, name
     assert seen.headers[0]["authorization"] == "Bearer at-1"
+
+
+async def test_a_closed_borrowed_session_is_a_client_closed_error(
+    servers: tuple[str, str, Seen, Seen],
+) -> None:
+    base, _, mine, _ = servers
+    session = aiohttp.ClientSession()
+    await session.close()
+    async with stackwire.AsyncClient(base, session=session) as client:
+        with pytest.raises(stackwire.ClientClosedError, match="session= is closed"):
+            await client.get("/echo")
+    assert mine.headers == []
