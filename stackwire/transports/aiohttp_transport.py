@@ -83,6 +83,11 @@ MAX_READ = 64 * 1024
 # aiohttp's fastest path.
 LARGE_BODY = 2**20
 
+# The methods aiohttp gives a ``Content-Type: application/octet-stream`` of its own when
+# the request has none (with or without a body).
+_CONTENT_TYPE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_CONTENT_TYPE = frozenset({"content-type"})
+
 
 class _ApiSocket(socket.socket):
     """A TCP socket whose ``recv`` asks for at most `MAX_READ` bytes (see above)."""
@@ -339,10 +344,18 @@ class AiohttpTransport:
         proxy = self._proxy_for(url)
         if proxy is not None:
             options["proxy"] = proxy
-        if request.omit_headers:
+        skipped = request.omit_headers
+        if (body is not None or request.method in _CONTENT_TYPE_METHODS) and (
+            "Content-Type" not in request.headers
+        ):
+            # No Content-Type of aiohttp's own either (``application/octet-stream`` for
+            # ``content=`` bytes or a bodiless POST): the headers on the wire are the
+            # request's, as a `Signer` signed them and a `MockTransport` sees them.
+            skipped = skipped | _NO_CONTENT_TYPE
+        if skipped:
             # A header the caller removed with Omit (User-Agent, Accept, Accept-Encoding)
             # must not come back as one of aiohttp's defaults.
-            options["skip_auto_headers"] = request.omit_headers
+            options["skip_auto_headers"] = skipped
         if not self._owns_session:
             options["auto_decompress"] = False  # an owned session has it off already
             # A borrowed session may raise for 4xx/5xx itself: its ClientResponseError
