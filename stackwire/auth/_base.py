@@ -179,7 +179,7 @@ class AuthMiddleware:
             return await call_next(request)
         sent = await _authenticate(auth, request, self.clock(), call_next)
         response = await call_next(sent)
-        if response.status_code != 401 or not is_replayable(request.body):
+        if response.status_code != 401:
             return response
         try:
             repeat = await auth.on_unauthorized(sent, now=self.clock())
@@ -190,7 +190,9 @@ class AuthMiddleware:
                     f"{type(auth).__name__}.on_unauthorized() raised {type(error).__name__}"
                 ) from error
             raise
-        if not repeat:
+        if not repeat or not is_replayable(request.body):
+            # (A spent stream cannot be sent again: the 401 goes up, but the refused
+            # credential is refreshed by the next call all the same.)
             return response
         response.close()
         return await call_next(await _authenticate(auth, request, self.clock(), call_next))

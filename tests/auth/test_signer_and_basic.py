@@ -114,3 +114,30 @@ async def test_basic_auth_encodes_non_ascii_as_utf8_and_allows_an_empty_password
     utf8 = base64.b64encode("jöe:pä".encode()).decode()
     assert received[0][0]["authorization"] == f"Basic {utf8}"
     assert received[1][0]["authorization"] == "Basic Ym9iOg=="  # base64 of b"bob:"
+
+
+async def test_a_401_to_a_streamed_body_is_not_repeated_but_the_token_is_refreshed(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    sent: list[str | None] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        sent.append(request.headers.get("Authorization"))
+        ok = request.headers.get("Authorization") == "Bearer t2"
+        return web.json_response({}, status=200 if ok else 401)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    base = await serve(app)
+    tokens = iter(["t1", "t2"])
+    client = make_client(base, auth=stackwire.BearerToken(lambda: stackwire.Token(next(tokens))))
+
+    async def chunks() -> Any:
+        yield b"spent once sent"
+
+    with pytest.raises(stackwire.AuthenticationError):
+        await client.post("/upload", content=chunks())  # cannot be sent twice
+    assert sent == ["Bearer t1"]
+    await client.get("/next")  # the refused token is not offered again
+    assert sent == ["Bearer t1", "Bearer t2"]
