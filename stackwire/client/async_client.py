@@ -554,10 +554,12 @@ class AsyncClient:
             try:  # the usual call: the request of the last call like it
                 request = self._plain_requests[method, path, cast_to, stream, raw_response]
             except (KeyError, TypeError):  # (TypeError: something unhashable, checked there)
+                # Built outside this handler: a refused URL's error would otherwise
+                # carry this KeyError, the URL as given (password, api_key=) in it, as
+                # its context, which a traceback prints.
+                request = None
+            if request is None or self._closed or self._lifetime.closed:
                 request = self._plain_request(method, path, cast_to, stream, raw_response)
-            else:
-                if self._closed or self._lifetime.closed:
-                    request = self._plain_request(method, path, cast_to, stream, raw_response)
         else:
             if kwargs.get("files") is not None:
                 # Reading Paths and files happens off the event loop, once per call.

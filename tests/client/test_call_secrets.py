@@ -38,3 +38,49 @@ async def test_a_per_call_credential_echoed_in_an_error_is_hidden(
     shown = str(info.value) + repr(info.value) + "".join(traceback.format_exception(info.value))
     assert "bad credential" in shown
     assert TOKEN not in shown
+
+
+PASSWORD = "url-password-canary-42"
+KEY = "query-key-canary-43"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://alice:{PASSWORD}@a..b/x?api_key={KEY}",  # a host IDNA refuses
+        f"http://alice:{PASSWORD}@[::1/x?token={KEY}",  # a broken IPv6 literal
+        f"http://alice:{PASSWORD}@127.0.0.1:99999/x",  # a port out of range
+        f"http://alice:{PASSWORD}@exa\u2100mple/x?api_key={KEY}",  # yarl quotes the netloc
+        f"http://alice:{PASSWORD}@/x?api_key={KEY}",  # no host
+        f"ftp://alice:{PASSWORD}@files.test/x?api_key={KEY}",  # not http(s)
+        f"http://alice:{PASSWORD}@api.test/x?api_key={KEY}\n",  # a control character
+    ],
+)
+async def test_a_refused_url_never_shows_its_password_or_secret_query(
+    make_client: MakeClient, url: str
+) -> None:
+    client = make_client("http://127.0.0.1:9/")
+    for attempt in range(2):  # (the second call of a kind takes the request cache's path)
+        with pytest.raises(stackwire.InvalidRequestError) as info:
+            await client.get(url)
+        shown = repr(info.value) + "".join(traceback.format_exception(info.value))
+        assert "alice" in shown, attempt  # the URL is still named
+        assert PASSWORD not in shown
+        assert KEY not in shown
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"http://alice:{PASSWORD}@a..b/",
+        f"ftp://alice:{PASSWORD}@files.test/",
+        f"http://alice:{PASSWORD}@exa\u2100mple/",
+        f"http://alice:{PASSWORD}@api.test/\x00",
+    ],
+)
+def test_a_refused_base_url_never_shows_its_password(base_url: str) -> None:
+    with pytest.raises(stackwire.InvalidRequestError) as info:
+        stackwire.AsyncClient(base_url)
+    shown = repr(info.value) + "".join(traceback.format_exception(info.value))
+    assert "alice" in shown
+    assert PASSWORD not in shown
