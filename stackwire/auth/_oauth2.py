@@ -205,5 +205,11 @@ class OAuth2ClientCredentials(BearerToken):
         assert isinstance(answer, _TokenResponse)
         if answer.token_type.lower() != "bearer":
             raise AuthError(f"The token endpoint gave a {answer.token_type!r} token, not a bearer")
+        if answer.expires_in is not None and answer.expires_in <= 0:
+            # (Honoured: a token already expired is never sent.)
+            raise AuthError(
+                f"The token endpoint {shown_url(self.token_url)} gave expires_in="
+                f"{answer.expires_in:g}: the token has already expired"
+            )
         expires_at = None if answer.expires_in is None else now + answer.expires_in
         return Token(answer.access_token, expires_at)
