@@ -10,9 +10,33 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import APIError, StackwireError
-from .request import redact
+from .request import Request, redact
 
-__all__ = ["hide_secrets"]
+__all__ = ["credentials_sent", "hide_secrets"]
+
+
+def credentials_sent(*requests: Request | None) -> tuple[str, ...]:
+    """The secrets ``requests`` carry, to hide in messages: the value of each sensitive
+    header and its credentials after the scheme (``Bearer <token>``), longest first;
+    values under 8 characters are left alone (hiding them would mangle ordinary text).
+
+    >>> from yarl import URL
+    >>> r = Request(method="GET", url=URL("http://api.test/"))
+    >>> credentials_sent(r.with_headers({"Authorization": "Bearer tok-1234567890"}))
+    ('Bearer tok-1234567890', 'tok-1234567890')
+    """
+    found: set[str] = set()
+    for request in requests:
+        if request is None:
+            continue
+        sensitive = request.sensitive_headers
+        for name, value in request.headers.items():
+            if name.lower() in sensitive:
+                found.add(str(value))
+                scheme, _, credentials = str(value).partition(" ")
+                if credentials and scheme.isalpha():
+                    found.add(credentials)
+    return tuple(sorted((v for v in found if len(v) >= 8), key=len, reverse=True))
 
 
 def hide_secrets(error: StackwireError, secrets: tuple[str, ...]) -> None:
