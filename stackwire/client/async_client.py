@@ -39,6 +39,7 @@ from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
 from ..pipeline.request import ExtensionKey, Request, redact
 from ..pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Response
+from ..pipeline.secrets import Password
 from ..pipeline.stream import make_stream
 from ..pipeline.transport import PoolStats, Transport
 from ..transports import AiohttpTransport
@@ -597,7 +598,10 @@ class AsyncClient:
     def _credentials_in(self, request: Request) -> list[str]:
         """The values of the sensitive headers ``request`` carries."""
         names = self._sensitive_names
-        return [value for name, value in request.headers.items() if name.lower() in names]
+        sent = [value for name, value in request.headers.items() if name.lower() in names]
+        if request.url.raw_password is not None:  # (sent as Basic credentials)
+            sent.append(Password(request.url.password or ""))
+        return sent
 
     def paginate(
         self,

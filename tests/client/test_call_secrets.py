@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import traceback
 from collections.abc import Callable
 
@@ -84,3 +85,29 @@ def test_a_refused_base_url_never_shows_its_password(base_url: str) -> None:
     shown = repr(info.value) + "".join(traceback.format_exception(info.value))
     assert "alice" in shown
     assert PASSWORD not in shown
+
+
+BASIC_PASSWORD = "basic-password-canary-44"
+
+
+@pytest.mark.parametrize("where", ["auth", "userinfo"])
+async def test_a_basic_password_echoed_decoded_is_hidden_whole(
+    serve: Serve, make_client: MakeClient, where: str
+) -> None:
+    async def echo_decoded(request: web.Request) -> web.Response:
+        _, _, encoded = request.headers["Authorization"].partition(" ")
+        pair = base64.b64decode(encoded).decode()
+        return web.json_response({"error": f"wrong credentials {pair}"}, status=401)
+
+    base = await serve(routes(("GET", "/x", echo_decoded)))
+    if where == "auth":
+        client = make_client(base, auth=stackwire.BasicAuth("alice", BASIC_PASSWORD))
+    else:
+        client = make_client(base.replace("http://", f"http://alice:{BASIC_PASSWORD}@"))
+    with pytest.raises(stackwire.AuthenticationError) as info:
+        await client.get("/x")
+    shown = repr(info.value) + repr(info.value.body)
+    shown += "".join(traceback.format_exception(info.value))
+    assert "wrong credentials" in shown
+    assert BASIC_PASSWORD not in shown
+    assert BASIC_PASSWORD[-4:] not in shown  # hidden whole, not down to its end
