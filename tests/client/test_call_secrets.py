@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 import stackwire
-from tests.conftest import Serve, routes
+from tests.conftest import Serve, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 
@@ -111,3 +113,32 @@ async def test_a_basic_password_echoed_decoded_is_hidden_whole(
     assert "wrong credentials" in shown
     assert BASIC_PASSWORD not in shown
     assert BASIC_PASSWORD[-4:] not in shown  # hidden whole, not down to its end
+
+
+PROXY_PASSWORD = "proxy-password-canary-45"
+
+
+async def test_proxy_credentials_quoted_by_a_407_are_hidden(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, headers, _ = await read_request(reader)
+        encoded = headers["proxy-authorization"]
+        decoded = base64.b64decode(encoded.partition(" ")[2]).decode()
+        body = f"bad proxy credentials {encoded} ({decoded})".encode()
+        writer.write(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+
+    proxy, _ = await raw_server(refuse)
+    proxy = proxy.replace("http://", f"http://pu:{PROXY_PASSWORD}@").rstrip("/")
+    client = make_client("http://api.test/", proxy=proxy, max_retries=0)
+    with pytest.raises(stackwire.APIStatusError) as info:
+        await client.get("/x")
+    shown = repr(info.value) + repr(info.value.body)
+    shown += "".join(traceback.format_exception(info.value))
+    assert "bad proxy credentials" in shown
+    assert PROXY_PASSWORD not in shown
+    assert base64.b64encode(f"pu:{PROXY_PASSWORD}".encode()).decode() not in shown
