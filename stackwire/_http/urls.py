@@ -18,9 +18,16 @@ from urllib.parse import quote, unquote
 from yarl import URL
 
 from ..errors import InvalidRequestError
-from .redaction import redact_query
+from .redaction import is_secret_param, redact_query
 
-__all__ = ["check_host", "fill_path", "join_url", "normalize_base_url", "shown_url"]
+__all__ = [
+    "check_host",
+    "fill_path",
+    "join_url",
+    "normalize_base_url",
+    "shown_text_url",
+    "shown_url",
+]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
@@ -43,6 +50,54 @@ def shown_url(url: URL) -> str:
     if not query:
         return str(url)
     return f"{url.with_query(None).with_fragment(None)}?{redact_query(query)}"
+
+
+# The userinfo of a URL written as text: up to the last ``@`` of the authority.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def shown_text_url(text: str) -> str:
+    """A URL given as text, perhaps one that does not parse, as a message may quote it
+    (``repr`` of the result): `shown_url`'s masking done on the text, so that a bad URL
+    refused with a message never shows its password or a secret query value.
+
+    >>> shown_text_url("http://u:hunter2@a..b/x?limit=5&api_key=sk-1#f")
+    "'http://u:***@a..b/x?limit=5&api_key=[redacted]'"
+    >>> shown_text_url("/users?token=t-1")
+    "'/users?token=[redacted]'"
+    """
+    found = _USERINFO.match(text)
+    if found is not None:
+        user, colon, _ = found.group(2).partition(":")
+        text = f"{found.group(1)}{user}{':***' if colon else ''}@{text[found.end() :]}"
+    head, mark, query = text.partition("?")
+    if mark:
+        text = f"{head}?{redact_query(query.partition('#')[0])}"
+    return repr(text)
+
+
+def _hide_in(exc: BaseException, text: str) -> BaseException:
+    """``exc`` (a parser's refusal of the URL ``text``) with the password and secret
+    query values of ``text`` cut out of its message: yarl quotes the netloc."""
+    secrets: list[str] = []
+    found = _USERINFO.match(text)
+    if found is not None and ":" in found.group(2):
+        secrets.append(found.group(2).partition(":")[2])
+    query = text.partition("?")[2].partition("#")[0]
+    for piece in query.split("&") if query else ():
+        name, _, value = piece.partition("=")
+        if value and is_secret_param(unquote(name)):
+            secrets.append(value)
+    secrets = sorted((secret for secret in secrets if secret), key=len, reverse=True)
+    if secrets:
+        args = []
+        for arg in exc.args:
+            if isinstance(arg, str):
+                for secret in secrets:
+                    arg = arg.replace(secret, "***")
+            args.append(arg)
+        exc.args = tuple(args)
+    return exc
 
 
 def check_host(url: URL) -> None:
@@ -87,7 +142,9 @@ def normalize_base_url(base_url: str | URL) -> URL:
         base_url = base_url.strip(" ")
     text = base_url if isinstance(base_url, str) else str(base_url)
     if _SURROGATE.search(text) is not None or _CONTROL.search(text) is not None:
-        raise InvalidRequestError(f"base_url has a lone surrogate or a control character: {text!r}")
+        raise InvalidRequestError(
+            f"base_url has a lone surrogate or a control character: {shown_text_url(text)}"
+        )
     try:
         url = URL(base_url) if isinstance(base_url, str) else base_url
         url.port  # noqa: B018  (yarl checks the port and the host lazily)
@@ -95,9 +152,13 @@ def normalize_base_url(base_url: str | URL) -> URL:
         url.host  # noqa: B018  (decodes an ``xn--`` label: invalid IDNA fails here)
         check_host(url)
     except (ValueError, UnicodeError) as exc:  # a bad IPv6 literal, port or IDNA host
-        raise InvalidRequestError(f"base_url is not a valid URL ({exc}): {text!r}") from exc
+        raise InvalidRequestError(
+            f"base_url is not a valid URL ({_hide_in(exc, text)}): {shown_text_url(text)}"
+        ) from exc
     if not url.is_absolute() or url.scheme not in ("http", "https"):
-        raise InvalidRequestError(f"base_url must be an absolute http(s) URL, got {str(url)!r}")
+        raise InvalidRequestError(
+            f"base_url must be an absolute http(s) URL, got {shown_text_url(str(url))}"
+        )
     if url.query_string or url.fragment:
         raise InvalidRequestError("base_url must not have a query or a fragment; use query=")
     # ``URL("http://h")`` has the path ``/`` but prints without it: set it explicitly.
@@ -169,10 +230,12 @@ def _quote(text: str, safe: str) -> str:
 @lru_cache(maxsize=2048)
 def _join(base: URL, path: str) -> URL:
     if _SURROGATE.search(path) is not None:
-        raise InvalidRequestError(f"path {path!r} has a lone surrogate, which has no UTF-8 form")
+        raise InvalidRequestError(
+            f"path {shown_text_url(path)} has a lone surrogate, which has no UTF-8 form"
+        )
     if _ABSOLUTE.match(path):
         if _CONTROL.search(path) is not None:
-            raise InvalidRequestError(f"URL {path!r} has a control character")
+            raise InvalidRequestError(f"URL {shown_text_url(path)} has a control character")
         try:
             url = URL(path)
             url.port  # noqa: B018
@@ -180,12 +243,16 @@ def _join(base: URL, path: str) -> URL:
             url.host  # noqa: B018
             check_host(url)
         except (ValueError, UnicodeError) as exc:
-            raise InvalidRequestError(f"{path!r} is not a valid URL ({exc})") from exc
+            raise InvalidRequestError(
+                f"{shown_text_url(path)} is not a valid URL ({_hide_in(exc, path)})"
+            ) from exc
         if url.scheme not in ("http", "https"):
-            raise InvalidRequestError(f"only http(s) URLs can be requested, got {path!r}")
+            raise InvalidRequestError(
+                f"only http(s) URLs can be requested, got {shown_text_url(path)}"
+            )
         return url
     if _CONTROL.search(path) is not None:
-        raise InvalidRequestError(f"path {path!r} has a control character")
+        raise InvalidRequestError(f"path {shown_text_url(path)} has a control character")
     path = path.partition("#")[0]  # a fragment is never sent
     path, _, query = path.partition("?")
     relative = path.lstrip("/")

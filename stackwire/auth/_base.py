@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import inspect
+import re
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -56,6 +58,10 @@ class Auth:
         return False
 
 
+# Control characters (RFC 5234 CTL), which RFC 7617 forbids in Basic credentials.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class BasicAuth(Auth):
     """``Authorization: Basic <base64(username:password)>`` on every request.
 
@@ -68,6 +74,12 @@ class BasicAuth(Auth):
             raise InvalidRequestError("BasicAuth username must be a str without ':'")
         if not isinstance(password, str):
             raise InvalidRequestError("BasicAuth password must be a str")
+        # RFC 7617 §2: no control characters in either (never quoted: a secret).
+        for field, value in (("username", username), ("password", password)):
+            if _CONTROL.search(value) is not None:
+                raise InvalidRequestError(
+                    f"BasicAuth {field} must not contain control characters (RFC 7617)"
+                )
         self.username = username
         self._header = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode(
             "ascii"
@@ -93,8 +105,9 @@ class Signer(Auth):
     any I/O; send ``content=`` as bytes instead.
     """
 
-    def sign(self, request: Request, /) -> Request:
-        """``request`` with its signature added (a copy)."""
+    def sign(self, request: Request, /) -> Request | Awaitable[Request]:
+        """``request`` with its signature added (a copy). It may be a coroutine
+        function (``async def sign``), for a signer that fetches its key."""
         raise NotImplementedError
 
     async def authenticate(self, request: Request, *, now: float) -> Request:
@@ -103,7 +116,10 @@ class Signer(Auth):
                 f"{type(self).__name__} signs the body bytes, but this request has a "
                 "streamed body; pass content= as bytes to sign it"
             )
-        return self.sign(request)
+        signed = self.sign(request)
+        if inspect.isawaitable(signed):
+            return await signed
+        return signed
 
 
 # A per-request ``auth=``: a 1-tuple, so that ``(None,)`` (no credential) differs from
@@ -163,7 +179,7 @@ class AuthMiddleware:
             return await call_next(request)
         sent = await _authenticate(auth, request, self.clock(), call_next)
         response = await call_next(sent)
-        if response.status_code != 401 or not is_replayable(request.body):
+        if response.status_code != 401:
             return response
         try:
             repeat = await auth.on_unauthorized(sent, now=self.clock())
@@ -174,7 +190,9 @@ class AuthMiddleware:
                     f"{type(auth).__name__}.on_unauthorized() raised {type(error).__name__}"
                 ) from error
             raise
-        if not repeat:
+        if not repeat or not is_replayable(request.body):
+            # (A spent stream cannot be sent again: the 401 goes up, but the refused
+            # credential is refreshed by the next call all the same.)
             return response
         response.close()
         return await call_next(await _authenticate(auth, request, self.clock(), call_next))

@@ -21,7 +21,7 @@ from ..middlewares.timeout import TimeoutMiddleware
 from ..pipeline.clocks import DEFAULT_CLOCKS, Clocks
 from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import Pipeline
-from ..pipeline.request import Request
+from ..pipeline.request import CREDENTIALS_DROPPED, Request
 from ..pipeline.secrets import hide_secrets
 from ..transports.aiohttp_transport import AiohttpTransport
 from ._base import BELOW
@@ -187,6 +187,9 @@ class OAuth2ClientCredentials(BearerToken):
             headers=CIMultiDictProxy(CIMultiDict(headers)),
             body=urlencode(self._form()).encode("ascii"),
             options=RequestOptions(cast_to=_TokenResponse),
+            # Its own credentials only: a borrowed session's (default headers, cookie
+            # jar) stay off the grant, wherever token_url is.
+            extensions={CREDENTIALS_DROPPED: True},
         )
         try:
             response = await handler(request)
@@ -202,5 +205,11 @@ class OAuth2ClientCredentials(BearerToken):
         assert isinstance(answer, _TokenResponse)
         if answer.token_type.lower() != "bearer":
             raise AuthError(f"The token endpoint gave a {answer.token_type!r} token, not a bearer")
+        if answer.expires_in is not None and answer.expires_in <= 0:
+            # (Honoured: a token already expired is never sent.)
+            raise AuthError(
+                f"The token endpoint {shown_url(self.token_url)} gave expires_in="
+                f"{answer.expires_in:g}: the token has already expired"
+            )
         expires_at = None if answer.expires_in is None else now + answer.expires_in
         return Token(answer.access_token, expires_at)

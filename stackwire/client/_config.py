@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import math
 import os
@@ -31,6 +32,7 @@ from ..pipeline.middleware import Middleware
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import ALWAYS_SENSITIVE_HEADERS
 from ..pipeline.response import REQUEST_ID_HEADERS
+from ..pipeline.secrets import Password
 from ..pipeline.transport import Transport
 from ..resilience.budget import RetryBudget
 from ..transports.aiohttp_transport import DEFAULT_MAX_CONNECTIONS
@@ -459,4 +461,13 @@ def _secret_values(config: _Config) -> tuple[str, ...]:
         for name, value in config.headers.items()
         if name.lower() in sensitive and isinstance(value, str)
     ]
+    proxy = config.proxy
+    if proxy is not None:
+        # The proxy's credentials, as a proxy answering 407 may quote them: the
+        # password, and the Basic credentials aiohttp sends it (`secret_forms`).
+        proxy_url = URL(proxy) if isinstance(proxy, str) else proxy
+        if proxy_url.password:
+            pair = f"{proxy_url.user or ''}:{proxy_url.password}"
+            values.append(Password(proxy_url.password))
+            values.append("Basic " + base64.b64encode(pair.encode("latin-1", "replace")).decode())
     return secrets_in(values)

@@ -39,6 +39,7 @@ from ..pipeline.options import RequestOptions, Timeout
 from ..pipeline.pipeline import NamedMiddleware, Pipeline
 from ..pipeline.request import ExtensionKey, Request, redact
 from ..pipeline.response import REQUEST_ID_HEADERS, REQUEST_ID_HEADERS_KEY, Response
+from ..pipeline.secrets import Password
 from ..pipeline.stream import make_stream
 from ..pipeline.transport import PoolStats, Transport
 from ..transports import AiohttpTransport
@@ -554,10 +555,12 @@ class AsyncClient:
             try:  # the usual call: the request of the last call like it
                 request = self._plain_requests[method, path, cast_to, stream, raw_response]
             except (KeyError, TypeError):  # (TypeError: something unhashable, checked there)
+                # Built outside this handler: a refused URL's error would otherwise
+                # carry this KeyError, the URL as given (password, api_key=) in it, as
+                # its context, which a traceback prints.
+                request = None
+            if request is None or self._closed or self._lifetime.closed:
                 request = self._plain_request(method, path, cast_to, stream, raw_response)
-            else:
-                if self._closed or self._lifetime.closed:
-                    request = self._plain_request(method, path, cast_to, stream, raw_response)
         else:
             if kwargs.get("files") is not None:
                 # Reading Paths and files happens off the event loop, once per call.
@@ -602,7 +605,10 @@ class AsyncClient:
     def _credentials_in(self, request: Request) -> list[str]:
         """The values of the sensitive headers ``request`` carries."""
         names = self._sensitive_names
-        return [value for name, value in request.headers.items() if name.lower() in names]
+        sent = [value for name, value in request.headers.items() if name.lower() in names]
+        if request.url.raw_password is not None:  # (sent as Basic credentials)
+            sent.append(Password(request.url.password or ""))
+        return sent
 
     def paginate(
         self,

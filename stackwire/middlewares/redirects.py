@@ -20,7 +20,9 @@ other origin, and a first request whose absolute URL is on another origin, is se
 without ``Authorization``, ``Proxy-Authorization``, ``Cookie`` or any header the
 client marks sensitive (``request.sensitive_headers``, e.g. ``X-Api-Key``). Once
 dropped they stay dropped for the rest of the chain, even on a hop back to the
-original origin.
+original origin. Such a request is marked `CREDENTIALS_DROPPED`, so that the stages
+below (``auth``) add none, nor the transport from a borrowed session (its default
+headers, cookie jar, ``auth=``).
 
 Where it sits: last, just above the transport and below ``decode``, ``retry`` and the
 client's ``middlewares=``: a redirect chain is one attempt, so the stages above see
@@ -50,7 +52,7 @@ from ..errors import APIError, InvalidRequestError, RedirectError
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
-from ..pipeline.request import ExtensionKey, Request, request_line
+from ..pipeline.request import CREDENTIAL_HEADERS, CREDENTIALS_DROPPED, Request, request_line
 from ..pipeline.response import Response
 
 __all__ = [
@@ -63,9 +65,6 @@ __all__ = [
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
-# Always dropped on a hop to another origin, whatever the request says is sensitive.
-CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
 # Headers that describe a request body: dropped when a redirect turns it into a GET.
 BODY_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding")
 
@@ -75,8 +74,8 @@ DISCARD_LIMIT = 64 * 1024
 
 Origin = tuple[str, str | None, int | None]
 
-# Set on a hop after credentials were dropped: stages below (``auth``) add none either.
-CREDENTIALS_DROPPED: ExtensionKey[bool] = ExtensionKey("stackwire.credentials_dropped")
+# (`CREDENTIALS_DROPPED`, set on a request sent without credentials, lives in
+# ``pipeline/``: the stages below (``auth``) and the transport read it.)
 
 
 def origin_of(url: URL) -> Origin:
@@ -161,7 +160,8 @@ class RedirectMiddleware:
             memo.last_value if url is memo.last_key else self._foreign(url)
         )
         if stripped:
-            request = strip_credentials(request)
+            # (Marked too: a borrowed session would add its own credentials.)
+            request = strip_credentials(request).with_extension(CREDENTIALS_DROPPED, True)
         if not follow:
             return await call_next(request)
 

@@ -93,6 +93,7 @@ from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext, not_a_response
 from ..pipeline.request import ExtensionKey, Request
 from ..pipeline.response import Response
+from ..pipeline.secrets import credentials_sent, hide_secrets
 from ._attempt_history import attempt_record, failed_attempts, log_retry
 from ._retry_delay import backoff_delays, jittered, parse_retry_after, should_retry_status
 from .headers import check_header
@@ -524,6 +525,12 @@ class RetryMiddleware:
         if listener is not None:
             listener(event)
         if self.on_retry is not None:
+            # The error is the application's to log: a credential the server echoed
+            # back (the token of an ``auth=``, added below, included) is hidden first,
+            # as it is in the error a call raises.
+            secrets = credentials_sent(request, error.request)
+            if secrets:
+                hide_secrets(error, secrets)
             result = self.on_retry(event)
             if inspect.isawaitable(result):
                 await result

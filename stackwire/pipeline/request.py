@@ -23,6 +23,8 @@ from .options import RequestOptions
 
 __all__ = [
     "ALWAYS_SENSITIVE_HEADERS",
+    "CREDENTIALS_DROPPED",
+    "CREDENTIAL_HEADERS",
     "ExtensionKey",
     "Request",
     "SecretValue",
@@ -37,6 +39,10 @@ _T = TypeVar("_T")
 ALWAYS_SENSITIVE_HEADERS: frozenset[str] = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
+
+# Header names (lower case) that carry credentials whatever the request says is
+# sensitive: never sent to another origin than the base URL's (DESIGN §4).
+CREDENTIAL_HEADERS: frozenset[str] = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def request_line(request: Request) -> str:
@@ -126,6 +132,15 @@ class ExtensionKey(Generic[_T]):
 
     def __repr__(self) -> str:
         return f"ExtensionKey({self.name!r})"
+
+
+CREDENTIALS_DROPPED: ExtensionKey[bool] = ExtensionKey("stackwire.credentials_dropped")
+"""Set (``True``) on a request that must carry no credential but the ones in its own
+headers: a redirect hop past the base URL's origin, a first request whose absolute URL
+is on another origin (both set by ``redirects``), a token grant. The ``auth`` stage adds
+none to it, and the default transport keeps a borrowed session's own credentials (its
+default ``Authorization``/``Cookie``/sensitive headers, cookie jar, ``auth=``, ``.netrc``)
+off it."""
 
 
 # Read-only: the default map is shared by every request, so nothing may write into it.

@@ -39,7 +39,13 @@ from ..pipeline.attempts import TimingRecord, attach_timing_record
 from ..pipeline.body import body_error
 from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
-from ..pipeline.request import Request, SecretValue, request_line
+from ..pipeline.request import (
+    CREDENTIAL_HEADERS,
+    CREDENTIALS_DROPPED,
+    Request,
+    SecretValue,
+    request_line,
+)
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
@@ -82,6 +88,11 @@ MAX_READ = 64 * 1024
 # letting the loop run between them, as the warning asks. Smaller bodies stay bytes:
 # aiohttp's fastest path.
 LARGE_BODY = 2**20
+
+# The methods aiohttp gives a ``Content-Type: application/octet-stream`` of its own when
+# the request has none (with or without a body).
+_CONTENT_TYPE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_CONTENT_TYPE = frozenset({"content-type"})
 
 
 class _ApiSocket(socket.socket):
@@ -339,10 +350,18 @@ class AiohttpTransport:
         proxy = self._proxy_for(url)
         if proxy is not None:
             options["proxy"] = proxy
-        if request.omit_headers:
+        skipped = request.omit_headers
+        if (body is not None or request.method in _CONTENT_TYPE_METHODS) and (
+            "Content-Type" not in request.headers
+        ):
+            # No Content-Type of aiohttp's own either (``application/octet-stream`` for
+            # ``content=`` bytes or a bodiless POST): the headers on the wire are the
+            # request's, as a `Signer` signed them and a `MockTransport` sees them.
+            skipped = skipped | _NO_CONTENT_TYPE
+        if skipped:
             # A header the caller removed with Omit (User-Agent, Accept, Accept-Encoding)
             # must not come back as one of aiohttp's defaults.
-            options["skip_auto_headers"] = request.omit_headers
+            options["skip_auto_headers"] = skipped
         if not self._owns_session:
             options["auto_decompress"] = False  # an owned session has it off already
             # A borrowed session may raise for 4xx/5xx itself: its ClientResponseError
@@ -372,13 +391,16 @@ class AiohttpTransport:
             if "Accept-Encoding" not in headers and "accept-encoding" not in request.omit_headers:
                 # Not from ``headers`` (which sends it): only codings `Response` decodes.
                 headers = request.with_headers({"Accept-Encoding": self._accept_encoding}).headers
+            options = self._request_options(request, url)
+            if not self._owns_session:
+                headers = _guard_borrowed_session(session, request, headers, options)
             sending = session.request(
                 request.method,
                 url,
                 headers=headers,
                 allow_redirects=False,
                 timeout=client_timeout,
-                **self._request_options(request, url),
+                **options,
             )
             if coarse is not None:  # ``total`` on the shared timer, until the body is read
                 expiry = self._expiry_wheel().start(coarse)
@@ -429,6 +451,15 @@ class AiohttpTransport:
                 f"cannot send {request_line(request)}: {exc} (a header set by a middleware "
                 "must be a str without CR, LF or NUL)"
             ) from exc
+        except RuntimeError as exc:
+            if expiry is not None:
+                expiry.done()
+            if session.closed:  # (aiohttp: a bare "Session is closed")
+                raise ClientClosedError(
+                    "the aiohttp session passed as session= is closed; keep it open "
+                    "while the client uses it"
+                ) from exc
+            raise
         except BaseException:
             if expiry is not None:
                 expiry.done()
@@ -453,6 +484,66 @@ class AiohttpTransport:
         if wheel is None:
             wheel = self._expiries = ExpiryWheel(asyncio.get_running_loop())
         return wheel
+
+
+def _guard_borrowed_session(
+    session: aiohttp.ClientSession,
+    request: Request,
+    headers: CIMultiDictProxy[str],
+    options: dict[str, Any],
+) -> CIMultiDictProxy[str]:
+    """The headers to hand a borrowed session, and in ``options`` an aiohttp middleware
+    when the session would otherwise add what the stack ruled out.
+
+    aiohttp adds a session's own credentials to every request after the stack: its
+    default headers (``headers=`` of the session), the cookies of its jar, its
+    ``auth=`` and, with ``trust_env``, ``.netrc``. Here they are held to the stack's
+    rules: a request marked `CREDENTIALS_DROPPED` (another origin than the base URL's,
+    a token grant) gets none of them, only the credentials in its own headers; a header
+    the caller removed with `Omit` is removed from the session's defaults too (``Omit``
+    of ``Cookie``: no jar cookies; of ``Authorization``: no session ``auth=``). A
+    request's own ``Authorization`` wins over the session's ``auth=`` or ``.netrc``
+    (aiohttp would refuse the pair with a bare ``ValueError``).
+
+    Cost: for a session without default headers, ``auth=`` or ``trust_env`` and a
+    request to the base URL's origin, two attribute reads and one lookup; the
+    middleware is built only for the requests that need it.
+    """
+    defaults = session.headers
+    omitted = request.omit_headers
+    suppress: set[str] = set()
+    if request.extension(CREDENTIALS_DROPPED):
+        suppress.update(
+            name
+            for name in CREDENTIAL_HEADERS | request.sensitive_headers
+            if name not in headers and (name != "proxy-authorization" or name in defaults)
+        )
+    if omitted:
+        suppress.update(
+            name for name in omitted if name in defaults or name in ("authorization", "cookie")
+        )
+    authorization: str | None = None
+    if (session.auth is not None or session.trust_env) and "Authorization" in headers:
+        # Sent past aiohttp's check instead, and set again on the request it builds.
+        authorization = headers["Authorization"]
+        trimmed = CIMultiDict(headers)
+        del trimmed["Authorization"]
+        headers = CIMultiDictProxy(trimmed)
+    if not suppress and authorization is None:
+        return headers
+
+    async def guard(
+        built: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        for name in suppress:
+            built.headers.popall(name, None)
+        if authorization is not None:
+            built.headers[hdrs.AUTHORIZATION] = authorization
+        return await handler(built)
+
+    # Innermost, after the session's own middlewares (per-request ones replace them).
+    options["middlewares"] = (*getattr(session, "_middlewares", ()), guard)
+    return headers
 
 
 def _userinfo_as_basic_auth(
