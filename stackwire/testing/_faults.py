@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -77,6 +78,12 @@ class FaultInjector:
             raise InvalidRequestError(f"kinds must be a list of kinds, not {kinds!r}")
         # 503 as a number names the status kind too.
         chosen = tuple("503" if kind == 503 else kind for kind in kinds)
+        if isinstance(kinds, AbstractSet):
+            # A set's order changes from one run to the next (str hashing is salted
+            # per process), and the draws pick by position: put it in a fixed order.
+            chosen = tuple(kind for kind in ALL_KINDS if kind in chosen) + tuple(
+                kind for kind in chosen if kind not in ALL_KINDS
+            )
         unknown = [kind for kind in chosen if kind not in ALL_KINDS]
         if unknown or not chosen:
             raise InvalidRequestError(

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeAlias
 
 import aiohttp
 import msgspec
+from aiohttp.http_exceptions import BadStatusLine
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._http.query import encode_params
@@ -34,7 +35,7 @@ from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
-from ..transports import map_transport_error
+from ..transports import map_transport_error, userinfo_as_basic_auth
 
 __all__ = ["Handler", "MockHeaders", "MockResponse", "MockTransport", "final_request"]
 
@@ -174,7 +175,7 @@ class MockResponse:
     MockResponse(201, application/json, 8 bytes)
     """
 
-    __slots__ = ("_chunks", "_content", "_fault", "_headers", "_reason", "status")
+    __slots__ = ("_chunks", "_content", "_fault", "_headers", "_missing", "_reason", "status")
 
     def __init__(
         self,
@@ -229,12 +230,25 @@ class MockResponse:
             self._content = bytes(content)
         if content_type is not None and "Content-Type" not in merged:
             merged["Content-Type"] = content_type
-        if self._content is not None and "Content-Length" not in merged:
+        announced = _announced_length(merged)
+        size = len(self._content) if self._content is not None else None
+        if self._chunks is not None:
+            size = sum(len(chunk) for chunk in self._chunks)
+        if announced is not None and size and announced != size:
+            # A socket would cut the body short (or drop the rest): said here, at once.
+            raise InvalidRequestError(
+                f"Content-Length {announced} does not match the {size} bytes of the body "
+                "(leave it out; a body cut short is MockResponse.connection_reset(after=...))"
+            )
+        if self._content is not None and announced is None:
             merged["Content-Length"] = str(len(self._content))
         self.status = status
         self._reason = _reason(status)
         self._headers = CIMultiDictProxy(merged)
         self._fault: FaultKind | None = None
+        # An empty body announced as longer (a HEAD answer's Content-Length): to any
+        # other request, a body that ends too soon, as on a socket.
+        self._missing = announced if not size and announced else 0
 
     # -- faults ----------------------------------------------------------------------
 
@@ -257,7 +271,13 @@ class MockResponse:
         the attempt for a buffered body, from the iteration for a stream."""
         if after is None:
             return cls._faulty("connection_reset")
-        mock = cls(chunks=after, headers=headers)
+        given = _checked_headers(headers)
+        announced = given.popall("Content-Length", [])  # longer than ``after``: fine here
+        mock = cls(chunks=after, headers=given)
+        if announced:
+            merged = CIMultiDict(mock._headers)
+            merged.extend(("Content-Length", value) for value in announced)
+            mock._headers = CIMultiDictProxy(merged)
         mock._fault = "connection_reset"
         return mock
 
@@ -284,29 +304,49 @@ class MockResponse:
     # -- building --------------------------------------------------------------------
 
     def build(self, request: Request) -> Response[Any]:
-        """A fresh `Response` to ``request`` (or the fault's error, raised)."""
+        """A fresh `Response` to ``request`` (or the fault's error, raised).
+
+        As over a socket: a 1xx status is no final answer (the default transport's
+        malformed-response error); a ``HEAD`` request and a 204 or 304 get no body."""
         fault = self._fault
         if fault is not None and (fault != "connection_reset" or self._chunks is None):
             cause = fault_exception(fault, request)
             raise map_transport_error(cause, request) from cause
+        status = self.status
         reason = self._reason
-        if self._chunks is None:
+        if status < 200:
+            cause = aiohttp.ClientResponseError(
+                _request_info(request),
+                (),
+                status=status,
+                message=f"status {status} is not a final HTTP status, 200 to 599",
+            )
+            raise map_transport_error(cause, request) from cause
+        if request.method == "HEAD" or status in _NO_BODY_STATUSES:
+            return Response(request, status, headers=self._headers, content=b"", reason=reason)
+        if self._chunks is None and not self._missing:
             return Response(
-                request, self.status, headers=self._headers, content=self._content, reason=reason
+                request, status, headers=self._headers, content=self._content, reason=reason
             )
         failure: BaseException | None = None
-        if fault is not None:
-            cause = aiohttp.ClientPayloadError(
-                "Response payload is not completed: the connection was reset"
-            )
-            cause.__cause__ = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        if fault is not None or self._missing:
+            if fault is not None:
+                cause = aiohttp.ClientPayloadError(
+                    "Response payload is not completed: the connection was reset"
+                )
+                cause.__cause__ = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+            else:
+                cause = aiohttp.ClientPayloadError(
+                    "Response payload is not completed: not enough data to satisfy "
+                    f"content length header (received 0 of {self._missing} bytes)"
+                )
             failure = map_transport_error(cause, request)
             failure.__cause__ = cause
         return Response(
             request,
             self.status,
             headers=self._headers,
-            stream=_Chunks(self._chunks, failure),
+            stream=_Chunks(self._chunks or [], failure),
             reason=reason,
         )
 
@@ -319,6 +359,34 @@ class MockResponse:
         else:
             size = f"{len(self._content or b'')} bytes"
         return f"MockResponse({self.status}, {kind}, {size})"
+
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def _announced_length(headers: CIMultiDict[str]) -> int | None:
+    """The ``Content-Length`` of ``headers`` (``None`` without one); a value that is no
+    length, or repeated with another value, is refused, as an HTTP parser refuses it."""
+    values = set(headers.getall("Content-Length", ()))
+    if not values:
+        return None
+    value = values.pop()
+    if values or not (value.isascii() and value.isdigit()):
+        raise InvalidRequestError(
+            f"Content-Length must be one decimal number of bytes, got "
+            f"{headers.getall('Content-Length')!r}"
+        )
+    return int(value)
+
+
+def _request_info(request: Request) -> aiohttp.RequestInfo:
+    """What aiohttp's errors say about the request (its credentials redacted)."""
+    return aiohttp.RequestInfo(
+        request.url,
+        request.method,
+        CIMultiDictProxy(CIMultiDict(request.redacted_headers())),
+        request.url,
+    )
 
 
 def _reason(status: int) -> str | None:
@@ -334,27 +402,34 @@ def fault_exception(kind: FaultKind, request: Request) -> BaseException:
     if kind == "timeout":
         return TimeoutError()
     if kind == "connection_reset":
-        return aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer")
+        reset = aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer")
+        reset.__cause__ = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        return reset
     if kind == "malformed":
-        info = aiohttp.RequestInfo(
-            request.url,
-            request.method,
-            CIMultiDictProxy(CIMultiDict(request.redacted_headers())),
-            request.url,
+        malformed = aiohttp.ClientResponseError(
+            _request_info(request),
+            (),
+            status=400,
+            message="Bad status line: not an HTTP response (injected fault)",
         )
-        return aiohttp.ClientResponseError(
-            info, (), status=400, message="Bad status line: not an HTTP response (injected fault)"
-        )
+        malformed.__cause__ = BadStatusLine("not an HTTP response (injected fault)")
+        return malformed
     raise InvalidRequestError(f"unknown fault kind {kind!r}")
 
 
 async def final_request(request: Request) -> Request:
-    """``request`` as a transport sends it: the query encoded into the URL and a
-    streamed body read into bytes (which marks it started, so it is never re-sent)."""
+    """``request`` as a transport sends it: the query encoded into the URL, URL
+    userinfo sent as ``Authorization: Basic`` (as the default transport sends it, the
+    URL without it), and a streamed body read into bytes (which marks it started, so
+    it is never re-sent)."""
     if request.query:
         request = request.replace(
             url=request.url.extend_query(encode_params(request.query)), query=None
         )
+    url = request.url
+    if url.raw_user is not None or url.raw_password is not None:
+        url, headers = userinfo_as_basic_auth(url, request.headers, request.omit_headers)
+        request = request.replace(url=url, headers=headers)
     body = request.body
     if isinstance(body, StreamingBody):
         request = request.replace(body=b"".join([chunk async for chunk in body]))
@@ -419,7 +494,13 @@ class MockTransport:
     async def send(self, request: Request, /) -> Response[Any]:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new one")
-        if request.query or request.body is not None:
+        url = request.url
+        if (
+            request.query
+            or request.body is not None
+            or url.raw_user is not None
+            or url.raw_password is not None
+        ):
             request = await final_request(request)
         self.requests.append(request)
         answer = self.handler(request)

@@ -52,7 +52,7 @@ from ._aiohttp_errors import map_transport_error
 from ._aiohttp_response import AiohttpResponse
 from ._timings import CURRENT_RECORD, TimedConnector
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "userinfo_as_basic_auth"]
 
 DEFAULT_MAX_CONNECTIONS = 1000
 """The default size of the connection pool."""
@@ -387,7 +387,7 @@ class AiohttpTransport:
         try:
             headers = request.headers
             if url.raw_user is not None or url.raw_password is not None:
-                url, headers = _userinfo_as_basic_auth(url, headers, request.omit_headers)
+                url, headers = userinfo_as_basic_auth(url, headers, request.omit_headers)
             if "Accept-Encoding" not in headers and "accept-encoding" not in request.omit_headers:
                 # Not from ``headers`` (which sends it): only codings `Response` decodes.
                 headers = request.with_headers({"Accept-Encoding": self._accept_encoding}).headers
@@ -546,7 +546,7 @@ def _guard_borrowed_session(
     return headers
 
 
-def _userinfo_as_basic_auth(
+def userinfo_as_basic_auth(
     url: URL, headers: CIMultiDictProxy[str], omitted: frozenset[str]
 ) -> tuple[URL, CIMultiDictProxy[str]]:
     """The URL without its ``user:password@`` and the headers with them as ``Authorization:

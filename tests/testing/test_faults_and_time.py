@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 
 import pytest
 
@@ -172,3 +174,28 @@ async def test_advance_moves_the_clock_without_sleeping() -> None:
     await time.sleep(0)
     assert (time.clock(), time.slept) == (105.0, [0])
     assert repr(time) == "VirtualTime(elapsed=5 s, sleeps=1)"
+
+
+class _ReversedSet(AbstractSet[str]):
+    """A set whose iteration order is not the kinds' own (as a str set's order varies
+    from run to run with the hash salt)."""
+
+    def __init__(self, items: list[str]) -> None:
+        self._items = items
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(reversed(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def test_kinds_given_as_a_set_are_drawn_in_one_fixed_order() -> None:
+    kinds = _ReversedSet(["connection_reset", "timeout", "503"])
+    assert FaultInjector(0.5, kinds=kinds).kinds == ("connection_reset", "timeout", "503")  # type: ignore[arg-type]
+    assert FaultInjector(0.5, kinds={"503", "malformed"}).kinds == ("malformed", "503")
+    # a list keeps its order (and its repeats, which weigh a kind)
+    assert FaultInjector(0.5, kinds=["503", "timeout", "503"]).kinds == ("503", "timeout", "503")

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 import pytest
+from aiohttp import web
 
 import stackwire
 from stackwire import Request, ServerSentEvent
 from stackwire.testing import MockResponse, MockTransport, Router, VirtualTime
-from tests.conftest import RawHandler, RawServer, read_request
+from tests.conftest import RawHandler, RawServer, Serve, read_request
 
 StartRaw = Callable[[RawHandler], Awaitable[tuple[str, RawServer]]]
 BASE = "https://api.test/v1/"
@@ -278,6 +279,13 @@ async def test_each_fault_is_the_error_a_socket_failure_raises(
     assert type(over_mock.value.__cause__) is type(over_socket.value.__cause__)
     assert _shape(str(over_mock.value)) == _shape(str(over_socket.value))
     assert over_mock.value.request is not None
+    if server is not _silent:  # (a real timeout chains asyncio's internals)
+        # Down to the OS or parser error aiohttp chains: ConnectionResetError, a bad
+        # status line.
+        real_cause, mock_cause = over_socket.value.__cause__, over_mock.value.__cause__
+        assert real_cause is not None
+        assert mock_cause is not None
+        assert isinstance(mock_cause.__cause__, type(real_cause.__cause__))
 
 
 @pytest.mark.parametrize(
@@ -357,3 +365,111 @@ def test_mock_response_repr_says_what_it_is() -> None:
     assert repr(MockResponse.timeout()) == "MockResponse.timeout()"
     assert repr(MockResponse(json={"a": 1})) == "MockResponse(200, application/json, 7 bytes)"
     assert msgspec.json.decode(b"{}") == {}
+
+
+# -- as over a socket: what the handler sees, what the client gets ------------------------
+
+
+async def test_url_userinfo_reaches_the_handler_as_the_socket_sends_it(serve: Serve) -> None:
+    wire: list[tuple[str, str | None]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        wire.append((str(request.url.with_user(None)), request.headers.get("Authorization")))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", echo)
+    origin = (await serve(app)).removeprefix("http://")
+    seen: list[Request] = []
+
+    def handler(request: Request) -> MockResponse:
+        seen.append(request)
+        return MockResponse(json={})
+
+    base = f"http://ada:pass%20word@{origin}v1/"
+    async with stackwire.AsyncClient(base) as real:
+        await real.get("/users")
+    async with stackwire.AsyncClient(base, transport=MockTransport(handler)) as mocked:
+        await mocked.get("/users")
+    (url, authorization), request = wire[0], seen[0]
+    assert authorization == "Basic YWRhOnBhc3Mgd29yZA=="  # ada:pass word
+    assert request.headers["Authorization"] == authorization
+    assert str(request.url) == url  # without the userinfo, as sent
+    assert request.url.user is None
+    assert "pass word" not in repr(request.headers)  # still a secret
+
+
+async def test_head_204_and_304_answers_carry_no_body_as_over_a_socket(serve: Serve) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        status = int(request.match_info["status"])
+        return web.Response(status=status, body=b'{"id":1}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{status}", answer)
+    base = await serve(app)
+    mocks = {
+        "200": MockResponse(json={"id": 1}),
+        "204": MockResponse(204, json={"id": 1}),
+        "304": MockResponse(304, content=b'{"id":1}'),
+    }
+
+    def handler(request: Request) -> MockResponse:
+        return mocks[request.url.path.strip("/")]
+
+    bodies: dict[str, list[bytes]] = {"real": [], "mock": []}
+    for name, options in (("real", {}), ("mock", {"transport": MockTransport(handler)})):
+        async with stackwire.AsyncClient(base, follow_redirects=False, **options) as client:  # type: ignore[arg-type]
+            for method, path in (("HEAD", "/200"), ("GET", "/204")):
+                response = await client.request(method, path)
+                bodies[name].append(await response.read())
+            with pytest.raises(stackwire.APIStatusError) as not_modified:
+                await client.get("/304")
+            bodies[name].append(not_modified.value.response.content)
+    assert bodies["mock"] == bodies["real"] == [b"", b"", b""]
+
+
+async def test_a_1xx_status_is_a_malformed_response_as_over_a_socket(raw_server: StartRaw) -> None:
+    async def switching(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)  # an upgrade nobody asked for: no final status
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    base, _ = await raw_server(switching)
+    async with stackwire.AsyncClient(base, max_retries=0, timeout=0.5) as real:
+        with pytest.raises(stackwire.APIError) as over_socket:
+            await real.get("/x")
+    time = VirtualTime()
+    router = Router(BASE)
+    router.get("/x").respond_seq([MockResponse(101), MockResponse(json={"id": 1, "name": "A"})])
+    async with mock_client(router, time) as mocked:
+        with pytest.raises(stackwire.APIError) as over_mock:
+            await mocked.get("/x", max_retries=0)
+        assert await mocked.get("/x", cast_to=User) == User(id=1, name="A")
+    assert type(over_mock.value) is type(over_socket.value)
+    assert "not a final HTTP status" in str(over_mock.value)
+    assert "not a final HTTP status" in str(over_socket.value)
+
+
+async def test_a_content_length_the_body_does_not_have_is_refused_or_cut_short() -> None:
+    with pytest.raises(stackwire.InvalidRequestError, match="Content-Length 10 does not match"):
+        MockResponse(content=b"abc", headers={"Content-Length": "10"})
+    with pytest.raises(stackwire.InvalidRequestError, match="does not match the 2 bytes"):
+        MockResponse(chunks=[b"a", b"b"], headers={"Content-Length": "3"})
+    with pytest.raises(stackwire.InvalidRequestError, match="one decimal number"):
+        MockResponse(headers={"Content-Length": "-1"})
+    assert MockResponse(json=[1], headers={"Content-Length": "3"}).headers["Content-Length"] == "3"
+    # An empty body announced longer: right for HEAD, cut short (retried) for a GET.
+    announced = MockResponse(headers={"Content-Length": "10"})
+    router = Router(BASE)
+    router.route("HEAD", "/f").respond_mock(announced)
+    router.get("/f").respond_seq([announced, MockResponse(json={"id": 1, "name": "A"})])
+    async with mock_client(router) as client:
+        head = await client.head("/f")
+        assert head.headers["Content-Length"] == "10"
+        with pytest.raises(stackwire.APIConnectionError, match="cut short"):
+            await client.get("/f", max_retries=0)
+        assert await client.get("/f", cast_to=User) == User(id=1, name="A")
+    # A body cut short may announce its full length.
+    reset = MockResponse.connection_reset(after=[b'{"id":'], headers={"Content-Length": "20"})
+    assert reset.headers["Content-Length"] == "20"
