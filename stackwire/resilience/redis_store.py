@@ -164,6 +164,8 @@ class RedisStateStore:
         self._batchers: dict[asyncio.AbstractEventLoop, _Batcher] = {}
         self._local: MemoryStateStore | None = None
         self._failed_at: float | None = None  # monotonic time of the last failure
+        # That failure: the cause of the StateStoreErrors raised until Redis is tried again.
+        self._last_failure: BaseException | None = None
         self._outage_since = 0.0
         # Leases this store holds, per slots key: lease -> when taken or last renewed.
         self._held: dict[str, dict[int, float]] = {}
@@ -270,6 +272,7 @@ class RedisStateStore:
     def _answered(self) -> None:
         if self._failed_at is not None:
             self._failed_at = None
+            self._last_failure = None
             _logger.info(
                 "Redis state store %s answers again after %.1f s: shared limits resumed.",
                 self._where(),
@@ -292,6 +295,7 @@ class RedisStateStore:
                 then,
             )
         self._failed_at = now
+        self._last_failure = exc
 
     def _refuse(self, exc: BaseException | None) -> StateStoreError:
         why = _describe(exc) if exc is not None else "it failed less than 1 s ago"
@@ -317,7 +321,8 @@ class RedisStateStore:
         """
         if not self._reachable():
             if decides and self.on_error == "raise":
-                raise self._refuse(None)
+                # (The failure that made Redis count as unreachable, as its cause.)
+                raise self._refuse(None) from self._last_failure
             return None
         if check is not None:  # answered along with the check before it?
             batcher = self._batchers.get(asyncio.get_running_loop())

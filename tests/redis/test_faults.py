@@ -90,7 +90,9 @@ async def test_with_raise_a_dead_redis_is_a_state_store_error_never_retried(
         assert error.request.url.path == "/r"
         assert error.retries_taken == 0
         assert "not sent" in str(error)
-    assert causes == ["ConnectionError", "NoneType"]  # redis-py's, then not even tried
+    # redis-py's both times: the second call does not try Redis again, and its cause
+    # is the failure that made Redis count as unreachable.
+    assert causes == ["ConnectionError", "ConnectionError"]
     assert not stackwire.default_should_retry(error)
     assert client_sleeps.delays == []
     assert not seen  # the API was never contacted
