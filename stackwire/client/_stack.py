@@ -58,6 +58,7 @@ def _default_pipeline(config: _Config) -> Pipeline:
             config.query,
             array_format=config.query_array_format,
             nested_format=config.query_nested_format,
+            origin=config.base_url,
         ),
         TimeoutMiddleware(config.timeout, deadline=config.deadline, monotonic=monotonic),
         retry,

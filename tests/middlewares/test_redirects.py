@@ -435,6 +435,30 @@ async def test_absolute_url_on_another_origin_gets_no_credentials(
     assert seen.requests[0]["headers"]["X-Api-Key"] == SECRET
 
 
+async def test_a_key_in_the_clients_query_goes_to_its_own_origin_only(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    other_seen = Seen()
+    base = await serve(routes(("GET", "/mine", echo(seen))))
+    other = await serve(routes(("GET", "/theirs", echo(other_seen))))
+    client = make_client(base, query={"key": SECRET, "api-version": "2"})
+    await client.get(other + "theirs")
+    await client.get(other + "theirs", query={"q": "x"})
+    await client.get(other + "theirs?page=2")
+    assert [r["path"] for r in other_seen.requests] == [
+        "/theirs?api-version=2",
+        "/theirs?api-version=2&q=x",
+        "/theirs?page=2&api-version=2",
+    ]
+    await client.get("mine")
+    await client.get(base + "mine", query={"q": "x"})
+    assert [r["path"] for r in seen.requests] == [
+        f"/mine?key={SECRET}&api-version=2",
+        f"/mine?key={SECRET}&api-version=2&q=x",
+    ]
+
+
 async def test_retry_after_a_redirect_starts_again_from_the_first_url(
     serve: Serve, make_client: MakeClient, client_sleeps: Any
 ) -> None:
