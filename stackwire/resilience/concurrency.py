@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import ConcurrencyLimitError, InvalidRequestError
 from ..pipeline.clocks import Clocks
-from ..pipeline.middleware import CallNext
+from ..pipeline.middleware import CallNext, not_a_response
 from ..pipeline.request import Request
 from ..pipeline.response import Response
 from ._common import StoreSlot, check_number, check_store
@@ -140,7 +140,14 @@ class ConcurrencyLimit:
         except BaseException:
             await self._give_back(store, key, lease, waiters)
             raise
-        if request.options.stream or response.is_closed:
+        try:
+            done = request.options.stream or response.is_closed
+        except AttributeError:  # not a Response (a middleware below forgot ``return``)
+            await self._give_back(store, key, lease, waiters)
+            if isinstance(response, Response):
+                raise
+            raise not_a_response(response) from None
+        if done:
             # A stream is in flight until its headers; a body that came with them
             # (the connection is free already) needs no wait either.
             await self._give_back(store, key, lease, waiters)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -179,3 +180,18 @@ async def test_parts_with_one_store_share_slots(serve: Serve, make_client: MakeC
 def test_bad_max_in_flight(bad: object) -> None:
     with pytest.raises(stackwire.InvalidRequestError):
         ConcurrencyLimit(bad)  # type: ignore[arg-type]
+
+
+async def test_a_middleware_below_that_returns_no_response_gives_the_slot_back(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    base, _ = await gauge(serve)
+    limit = ConcurrencyLimit(1)
+
+    async def forgets_to_return(request: stackwire.Request, call_next: stackwire.CallNext) -> Any:
+        await call_next(request)  # (no return)
+
+    client = make_client(base).with_middleware(limit).with_middleware(forgets_to_return)
+    with pytest.raises(stackwire.StackwireError, match="a middleware returned None"):
+        await client.get("/r")
+    assert limit.in_flight() == 0
