@@ -16,6 +16,7 @@ from ..middlewares.retry import (
     RetryMiddleware,
 )
 from ..middlewares.timeout import TimeoutMiddleware
+from ..observability.otel import RequestSpan
 from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import Middleware
 from ..pipeline.pipeline import Pipeline
@@ -86,7 +87,19 @@ def _default_pipeline(config: _Config) -> Pipeline:
 def with_auth_stage(pipeline: Pipeline, config: _Config) -> Pipeline:
     """``pipeline`` with an ``auth`` stage of no `Auth` of its own innermost, for the
     calls with a per-request ``auth=`` of a client made without one."""
-    return pipeline.insert(AuthMiddleware(None, base_url=config.base_url, clock=config.clock))
+    return insert_auth_stage(
+        pipeline, AuthMiddleware(None, base_url=config.base_url, clock=config.clock)
+    )
+
+
+def insert_auth_stage(pipeline: Pipeline, stage: Middleware) -> Pipeline:
+    """``pipeline`` with the ``auth`` stage ``stage`` added where a client built with
+    its auth has it: innermost, but above ``otel.request`` (an instrumented client's
+    CLIENT spans are below auth, so that a 401 refresh's repeat is a physical request
+    of its own, with its own span, ``resend_count`` and ``traceparent``)."""
+    if RequestSpan.name in pipeline:
+        return pipeline.insert(stage, name="auth", before=RequestSpan.name)
+    return pipeline.insert(stage, name="auth")
 
 
 def _transport(config: _Config) -> Transport:

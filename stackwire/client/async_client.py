@@ -55,7 +55,7 @@ from ._config import (
     _sensitive_names,
 )
 from ._secrets import _hide_secrets, secrets_in
-from ._stack import _default_pipeline, _transport, with_auth_stage
+from ._stack import _default_pipeline, _transport, insert_auth_stage, with_auth_stage
 from ._verbs import (
     AsyncRequest,
     AsyncVerb,
@@ -312,7 +312,8 @@ class AsyncClient:
                 "to with_options() before adding middlewares with with_middleware()"
             )
         # Keep the added middlewares where they are; rebuild the built-in ones. The
-        # ``auth`` stage comes and goes with ``auth=`` (innermost when it comes).
+        # ``auth`` stage comes and goes with ``auth=`` (innermost when it comes, but
+        # above an instrumented client's ``otel.request``).
         builtins = set(fresh.names)
         no_auth = "auth" not in builtins
         pipeline = Pipeline(
@@ -323,7 +324,7 @@ class AsyncClient:
             )
         )
         if "auth" in builtins and "auth" not in pipeline:
-            pipeline = pipeline.insert(fresh["auth"], name="auth")
+            pipeline = insert_auth_stage(pipeline, fresh["auth"])
         return type(self)._derive(self, config, pipeline)
 
     def with_middleware(

@@ -119,6 +119,7 @@ class Response(Generic[_T]):
 
     __slots__ = (
         "_attempts",
+        "_body_error",
         "_cast_to",
         "_closed",
         "_coded",
@@ -210,6 +211,7 @@ class Response(Generic[_T]):
         self._max_bytes: int | None = None
         self._expiry: Expiry | None = None
         self._on_done: Callable[[], None] | None = None
+        self._body_error: BaseException | None = None
 
     # -- the status line and headers -------------------------------------------------
 
@@ -414,6 +416,15 @@ class Response(Generic[_T]):
         if self._on_done is not None:
             self._body_done()
 
+    @property
+    def body_error(self) -> BaseException | None:
+        """What reading the body failed with, once it has: the error the reader got
+        (an `APIConnectionError` for a connection broken mid-body, `APITimeoutError`,
+        `ResponseTooLargeError`, or ``CancelledError``); ``None`` while it has not
+        failed. For a `when_done` callback that judges the attempt by its body too
+        (`CircuitBreaker` counts a body broken after good headers as a failure)."""
+        return self._body_error
+
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once, when this response is finished with: its body read
         to the end, failed, or the response closed; at once if that has happened.
@@ -469,9 +480,10 @@ class Response(Generic[_T]):
                     content = await self._read_capped(max_bytes, content_decoder(coding))
         except BaseException as exc:
             self._abort()
+            mapped = self._body_failure(exc)  # the limit's TimeoutError: APITimeoutError
+            self._body_error = mapped or exc
             if self._on_done is not None:
                 self._body_done()
-            mapped = self._body_failure(exc)  # the limit's TimeoutError: APITimeoutError
             record = self.timing_record
             if record is not None and isinstance(mapped or exc, StackwireError):
                 # The attempt's timings up to the failure (``attempts`` shows them).
@@ -871,8 +883,9 @@ class BodyReader:
             if self._decoder is not None:
                 self._decoder.finish()
         except BaseException as exc:
-            self._fail()
             mapped = response._body_failure(exc)
+            response._body_error = mapped or exc
+            self._fail()
             if mapped is None:
                 raise
             raise mapped from exc

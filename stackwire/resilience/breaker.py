@@ -8,7 +8,10 @@ attempt goes through as a probe (the others still fail fast while it is out): it
 success closes the breaker, its failure reopens it for another ``open_for``. A failure
 is what ``is_failure`` says; the default counts an `APIConnectionError` (timeouts
 included) and a status >= 500, never a 4xx. An attempt refused by another resilience
-part, or cancelled, is not counted.
+part, or cancelled, is not counted. An attempt is judged when its body is done (read
+by ``decode``, above, or failed: `Response.when_done` and `Response.body_error`), so a
+200 whose connection breaks mid-body is a failure and a probe is out until its body is
+in; a stream is judged at its headers.
 
 Where it sits: added with ``client.with_middleware(CircuitBreaker())``, below ``retry``
 (per attempt): every attempt is an observation of the origin, and a retry of a call
@@ -28,7 +31,9 @@ the calls made before it opens do not multiply the load.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..errors import (
@@ -46,6 +51,15 @@ from ._common import MIN_WINDOW, OriginKeys, StoreSlot, check_number, check_stor
 from ._store import StateStore
 
 __all__ = ["CircuitBreaker", "default_is_failure"]
+
+# Outcomes recorded in tasks of their own (a reference, so none is collected).
+_RECORDING: set[asyncio.Task[None]] = set()
+
+
+async def _quietly(record: Coroutine[Any, Any, None]) -> None:
+    with contextlib.suppress(Exception):  # a store that failed: one outcome not counted
+        await record
+
 
 # Refused by another part before any I/O, or a shared store that did not answer: says
 # nothing about the origin.
@@ -135,6 +149,30 @@ class CircuitBreaker:
             outcome = "failure" if response.status_code >= 500 else "success"
         else:
             outcome = "failure" if self._judge(response) else "success"
+        if outcome == "success" and not response.is_closed and not request.options.stream:
+            # Its body is still to come (``decode`` reads it, above): an attempt whose
+            # connection breaks or times out mid-body failed, good headers or not.
+            response.when_done(lambda: self._record_done(store, key, probe, response))
+            return response
+        if memory is not None:
+            memory.breaker_record_sync(
+                key,
+                outcome=outcome,
+                probe=probe,
+                failure_ratio=self.failure_ratio,
+                min_calls=self.min_calls,
+                window=self.window,
+                open_for=self.open_for,
+            )
+        elif not self._record_now(store, key, outcome, probe):
+            await self._record(store, key, outcome, probe)
+        return response
+
+    def _record_now(self, store: StateStore, key: str, outcome: str, probe: bool) -> bool:
+        """Record ``outcome`` without waiting, if the store can (in memory, or a
+        success sent with the store's next round trip); whether it did."""
+        slot = self._store
+        memory = slot.memory
         if memory is not None:
             memory.breaker_record_sync(
                 key,
@@ -157,8 +195,30 @@ class CircuitBreaker:
                 open_for=self.open_for,
             )
         else:
-            await self._record(store, key, outcome, probe)
-        return response
+            return False
+        return True
+
+    def _record_done(
+        self, store: StateStore, key: str, probe: bool, response: Response[Any]
+    ) -> None:
+        """Record the outcome of an attempt whose body is done (a `Response.when_done`
+        callback, which cannot wait: a store that needs a round trip gets a task)."""
+        error = response.body_error
+        if error is None:
+            outcome = "success"
+        elif isinstance(error, Exception) and not isinstance(error, _REFUSALS):
+            outcome = "failure" if self._judge(error) else "success"
+        else:  # cancelled while reading: counts nothing, frees the probe
+            outcome = "abandoned"
+        if self._record_now(store, key, outcome, probe):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # closed outside any loop: the outcome is not counted
+            return
+        task = loop.create_task(_quietly(self._record(store, key, outcome, probe)))
+        _RECORDING.add(task)
+        task.add_done_callback(_RECORDING.discard)
 
     def _judge(self, outcome: Response[Any] | Exception) -> bool:
         try:

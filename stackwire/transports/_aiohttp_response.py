@@ -60,6 +60,7 @@ class AiohttpResponse(Response[Any]):
         self._max_bytes = None
         self._expiry = expiry
         self._on_done = None
+        self._body_error = None
 
     @property
     def reason(self) -> str:

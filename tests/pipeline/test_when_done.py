@@ -65,3 +65,25 @@ async def test_a_callback_that_raises_is_logged_not_raised(
     response.when_done(broken)
     assert await response.read() == b"a"
     assert "when_done callback failed" in caplog.text
+
+
+async def test_body_error_is_what_the_body_failed_with_when_the_callback_runs() -> None:
+    # A callback judging the attempt by its body (CircuitBreaker) tells a body read
+    # from one that broke, by read() or by iteration.
+    seen: list[BaseException | None] = []
+    failing = streamed(b"a", fail=True)
+    failing.when_done(lambda: seen.append(failing.body_error))
+    with pytest.raises(APIConnectionError) as raised:
+        await failing.read()
+    iterated = streamed(b"a", fail=True)
+    iterated.when_done(lambda: seen.append(iterated.body_error))
+    with pytest.raises(APIConnectionError) as raised_iterating:
+        async for _ in iterated.iter_bytes():
+            pass
+    read = streamed(b"a")
+    read.when_done(lambda: seen.append(read.body_error))
+    await read.read()
+    closed = streamed(b"a")
+    closed.when_done(lambda: seen.append(closed.body_error))
+    closed.close()
+    assert seen == [raised.value, raised_iterating.value, None, None]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from aiohttp import web
 
 import stackwire
 from stackwire import CircuitBreaker, ConcurrencyLimit, RateLimit, RedisStateStore, RetryBudget
-from tests.conftest import Serve, routes
+from tests.conftest import RawServer, Serve, routes
 from tests.redis.server import RedisServer
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -183,6 +183,51 @@ async def test_nothing_deferred_is_lost_at_aclose(
         assert counted(ring) == 10  # successes
     finally:
         await raw.aclose()
+
+
+async def test_a_shared_breaker_counts_a_body_broken_after_good_headers(
+    raw_server: Callable[..., Awaitable[tuple[str, RawServer]]],
+    make_client: MakeClient,
+    redis_server: RedisServer,
+    prefix: str,
+) -> None:
+    # The failure is known only when decode's read of the body breaks, after the
+    # breaker has handed the response up: it is recorded from there, in Redis too,
+    # so that another process's breaker (another store) opens.
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 50\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(b'{"ok": ')
+        await writer.drain()
+
+    base, server = await raw_server(hang_up)
+    store = RedisStateStore(redis_server.url, prefix=prefix, timeout=5.0)
+    other = RedisStateStore(redis_server.url, prefix=prefix, timeout=5.0)
+    try:
+        client = make_client(base, max_retries=2).with_middleware(
+            CircuitBreaker(min_calls=3, store=store)
+        )
+        with pytest.raises(stackwire.APIConnectionError):
+            await client.get("/r")
+        assert server.connections == 3
+        elsewhere = make_client(base).with_middleware(CircuitBreaker(min_calls=3, store=other))
+        opened = False
+        for _ in range(20):  # the last outcome is recorded by a task of its own
+            try:
+                await elsewhere.get("/r", max_retries=0)
+            except stackwire.CircuitOpenError:
+                opened = True
+                break
+            except stackwire.APIConnectionError:
+                await asyncio.sleep(0.01)
+        assert opened
+        assert server.connections <= 4  # at most one more, sent before that task ran
+    finally:
+        await other.aclose()
+        await store.aclose()
 
 
 async def learn_tokens_then_slot(store: RedisStateStore) -> None:

@@ -191,6 +191,79 @@ async def test_connection_errors_count(
     assert server.connections == 3
 
 
+async def _good_headers_then_hang_up(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """200 and its headers, then part of the body, then the connection closes."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.01)  # the body comes after the headers were handed up
+    writer.write(b'{"ok": ')
+    await writer.drain()
+
+
+async def test_a_body_broken_after_good_headers_counts_as_a_failure(
+    raw_server: Callable[..., Awaitable[tuple[str, RawServer]]],
+    make_client: MakeClient,
+    vt: VirtualTime,
+) -> None:
+    # The breaker sees the headers (200), decode above it reads the body, which
+    # breaks: the attempt failed with an APIConnectionError, a failure by the rule.
+    base, server = await raw_server(_good_headers_then_hang_up)
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock, max_retries=2)
+    client = client.with_middleware(breaker(min_calls=3))
+    with pytest.raises(stackwire.APIConnectionError) as first:
+        await client.get("/r")
+    assert not isinstance(first.value, stackwire.CircuitOpenError)
+    assert server.connections == 3
+    with pytest.raises(stackwire.CircuitOpenError):
+        await client.get("/r")
+    assert server.connections == 3
+
+
+async def test_a_probe_is_out_until_its_body_is_read(
+    serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    # A probe whose headers are good but whose body is still coming holds the probe:
+    # the breaker closes only when the body has been read.
+    release = asyncio.Event()
+    body_started = asyncio.Event()
+    hits = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal hits
+        hits += 1
+        if hits <= 4:
+            return web.json_response({}, status=503)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"ok": ')
+        body_started.set()
+        await release.wait()
+        await response.write(b"true}")
+        return response
+
+    base = await serve(routes(("GET", "/r", handler)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock, max_retries=0)
+    client = client.with_middleware(breaker())
+    for _ in range(4):
+        with pytest.raises(stackwire.ServiceUnavailableError):
+            await client.get("/r")
+    vt.advance(30.0)
+    probe = asyncio.ensure_future(client.get("/r"))
+    await body_started.wait()
+    await asyncio.sleep(0.02)  # its headers are in, its body is not
+    try:
+        with pytest.raises(stackwire.CircuitOpenError):
+            # The probe is still out (a second request would wait for the release).
+            await asyncio.wait_for(client.get("/r"), 2.0)
+    finally:
+        release.set()
+    assert (await probe).status_code == 200
+    assert (await client.get("/r")).status_code == 200  # closed by the probe's success
+
+
 async def test_breakers_are_per_origin_and_share_through_a_store(
     serve: Serve, make_client: MakeClient, vt: VirtualTime
 ) -> None:
