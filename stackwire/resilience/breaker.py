@@ -154,17 +154,7 @@ class CircuitBreaker:
             # connection breaks or times out mid-body failed, good headers or not.
             response.when_done(lambda: self._record_done(store, key, probe, response))
             return response
-        if memory is not None:
-            memory.breaker_record_sync(
-                key,
-                outcome=outcome,
-                probe=probe,
-                failure_ratio=self.failure_ratio,
-                min_calls=self.min_calls,
-                window=self.window,
-                open_for=self.open_for,
-            )
-        elif not self._record_now(store, key, outcome, probe):
+        if not self._record_now(store, key, outcome, probe):
             await self._record(store, key, outcome, probe)
         return response
 

@@ -273,15 +273,17 @@ async def test_a_stream_that_ends_before_its_terminal_event_raises(
     assert client.pool_stats() == PoolStats(in_use=0, idle=1)
 
 
+async def cut_after_one_event(writer: asyncio.StreamWriter) -> None:
+    """One whole event, then half a chunk, then the connection closes."""
+    writer.write(head() + chunk(deltas(1)[0]) + b"40\r\npartial")
+    await writer.drain()
+    writer.close()
+
+
 async def test_a_connection_lost_mid_stream_is_a_connection_error(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
-    async def cut(writer: asyncio.StreamWriter) -> None:
-        writer.write(head() + chunk(deltas(1)[0]) + b"40\r\npartial")
-        await writer.drain()
-        writer.close()
-
-    base, _ = await start(raw_server, events=cut)
+    base, _ = await start(raw_server, events=cut_after_one_event)
     client = make_client(base)
     stream = await client.get("/events", cast_to=Delta, stream=True)
     assert (await anext(stream)).index == 0
@@ -293,12 +295,7 @@ async def test_a_connection_lost_mid_stream_is_a_connection_error(
 async def test_a_connection_lost_before_the_end_event_is_an_incomplete_stream(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
-    async def cut(writer: asyncio.StreamWriter) -> None:
-        writer.write(head() + chunk(deltas(1)[0]) + b"40\r\npartial")
-        await writer.drain()
-        writer.close()
-
-    base, _ = await start(raw_server, events=cut)
+    base, _ = await start(raw_server, events=cut_after_one_event)
     client = make_client(base)
     stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event="done")
     assert (await anext(stream)).index == 0
