@@ -10,7 +10,8 @@ Nothing secret is ever written: before an interaction is stored, every sensitive
 header (``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
 ``X-Api-Key``, the request's ``sensitive_headers`` and any given here), URL userinfo,
 the secret query values (``key``, ``api_key``, ``token``, ``access_token``, ``sig``,
-``password``, ``client_secret``, ..., a nested ``auth[token]`` by its last part, in a
+``password``, ``client_secret``, ..., and names ending in one, such as ``pageToken``
+or ``AWSAccessKeyId``, as in log lines; a nested ``auth[token]`` by its last part, in a
 request's URL and in a ``Location`` header) and the same-named fields of JSON and form
 bodies become ``[redacted]``, and every value found that way (each cookie's value
 too) is cut out of everything else in the file, as it is or percent-encoded (an API
@@ -33,6 +34,7 @@ from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode
 import msgspec
 from yarl import URL
 
+from .._http.redaction import is_secret_param
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -128,13 +130,14 @@ class _Redactor:
                 self.learn(cookie.strip().strip('"'))
 
     def is_secret(self, name: str) -> bool:
-        """Whether a query or form field named ``name`` holds a secret; a nested name
-        (``auth[token]``, ``auth.token``, ``key[]``) by its innermost part."""
-        name = name.lower()
-        if name in self.fields:
+        """Whether a query, form or JSON field named ``name`` holds a secret: one of
+        ``fields``, or a secret query parameter by the rule of logs and spans
+        (`is_secret_param`: ``AWSAccessKeyId``, ``pageToken``, ``my_api_key``); a
+        nested name (``auth[token]``, ``auth.token``, ``key[]``) by its innermost part."""
+        if name.lower() in self.fields or is_secret_param(name):
             return True
         parts = [part for part in _NAME_PARTS.split(name) if part]
-        return bool(parts) and parts[-1] in self.fields
+        return bool(parts) and (parts[-1].lower() in self.fields or is_secret_param(parts[-1]))
 
     def _compiled(self) -> tuple[re.Pattern[str], re.Pattern[bytes]] | None:
         if self._patterns is None and self.values:
@@ -213,7 +216,7 @@ class _Redactor:
         changed = False
         if isinstance(value, dict):
             for name, item in value.items():
-                if name.lower() in self.fields and isinstance(item, (str, int, float)):
+                if isinstance(item, (str, int, float)) and self.is_secret(name):
                     self.learn(str(item))
                     value[name] = REDACTED
                     changed = True

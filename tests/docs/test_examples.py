@@ -157,6 +157,16 @@ def test_first_call_example() -> None:
     ]
 
 
+def test_sdk_methods_example() -> None:
+    lines = run_example("sdk_methods.py").splitlines()
+    assert lines == [
+        "GET https://api.test/v1/pets?limit=50 X-Retry-Count: 0",
+        "[Pet(id=1, name='Rex')]",
+        "GET https://api.test/v1/pets?limit=10&species=dog X-Retry-Count: 0",
+        "GET https://api.test/v1/pets?limit=50 X-Retry-Count: None",
+    ]
+
+
 def test_middlewares_example() -> None:
     out = run_example("middlewares.py")
     lines = out.splitlines()

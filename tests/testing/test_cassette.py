@@ -270,6 +270,30 @@ async def test_secrets_are_cut_out_wherever_an_api_echoes_them(tmp_path: Path) -
         assert (await client.get("/download")).status_code == 200
 
 
+async def test_secret_query_names_are_those_of_logs_and_spans(tmp_path: Path) -> None:
+    # AWSAccessKeyId, a camelCase name ending in a secret word and a name ending in
+    # "_<secret word>" are secrets in log lines, spans and attempt URLs: in the file too.
+    path = tmp_path / "names.json"
+    secrets = {
+        "AWSAccessKeyId": "canary-aws",
+        "pageToken": "canary-page",
+        "my_api_key": "canary-suffix",
+        "X-Goog-Signature": "canary-goog",
+    }
+    cassette = Cassette(path, mode="record", transport=MockTransport(lambda _: MockResponse()))
+    async with stackwire.AsyncClient("https://api.test/", transport=cassette) as client:
+        await client.get("/list", query={**secrets, "limit": 5})
+        await client.post("/login", data={"clientSecret": "canary-form"})
+        await client.post("/token", json={"grant": {"refreshToken": "canary-json"}, "n": 1})
+    text = path.read_text()
+    assert "canary" not in text, text
+    assert "limit=5" in text
+    async with stackwire.AsyncClient(
+        "https://api.test/", transport=Cassette(path, mode="replay")
+    ) as client:  # the live request is redacted the same way, so it still matches
+        assert (await client.get("/list", query={**secrets, "limit": 5})).status_code == 200
+
+
 async def test_a_body_cut_short_when_recorded_is_cut_short_when_replayed(tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
     cut = MockResponse.connection_reset(
