@@ -17,6 +17,7 @@ from yarl import URL
 from .._http.redaction import redact_url
 from ..errors import APIConnectionError, APIError, APITimeoutError
 from ..pipeline.request import Request, redact, request_line
+from ._protocol import MalformedBodyError
 
 __all__ = ["map_transport_error"]
 
@@ -71,6 +72,8 @@ def map_transport_error(exc: BaseException, request: Request) -> APIError:
         detail = f"the proxy refused the tunnel: {exc.status} {exc.message}"
     elif isinstance(exc, aiohttp.ClientResponseError):
         detail = f"malformed response from the server ({exc.message})"
+    elif isinstance(exc, MalformedBodyError):
+        detail = f"malformed response body from the server ({exc})"
     elif isinstance(exc, aiohttp.ClientPayloadError):
         detail = f"the response body was cut short ({exc})"
     elif isinstance(exc, aiohttp.ServerDisconnectedError):

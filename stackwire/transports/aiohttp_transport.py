@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import math
 import socket
@@ -50,6 +51,7 @@ from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
 from ._aiohttp_response import AiohttpResponse
+from ._protocol import ApiResponseHandler
 from ._timings import CURRENT_RECORD, TimedConnector
 
 __all__ = ["AiohttpTransport", "userinfo_as_basic_auth"]
@@ -207,6 +209,11 @@ class AiohttpTransport:
                 limit=self._max_connections,
                 ssl=self._verify,
                 socket_factory=keepalive_socket,
+            )
+            # A body whose framing breaks after its headers fails its reader instead
+            # of leaving it waiting (`_protocol`); one protocol per connection.
+            connector._factory = functools.partial(  # type: ignore[assignment]
+                ApiResponseHandler, loop=connector._loop
             )
             session = aiohttp.ClientSession(
                 connector=connector,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
 
 import stackwire
@@ -86,3 +87,78 @@ async def test_a_large_bytes_body_is_sent_whole_on_every_attempt_without_a_warni
     assert [body == upload for _, body in seen] == [True, True]  # retried, sent again
     assert [headers.get("content-length") for headers, _ in seen] == [str(len(upload))] * 2
     assert "transfer-encoding" not in seen[0][0]
+
+
+def _chunking_breaks_after_the_headers(bad_size: bytes, content_type: bytes) -> RawHandler:
+    """Sends the head of a chunked 200, then (in a later read of the client's) a good
+    chunk and a chunk size that is no hex number; then hangs up."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.02)  # the headers are handed on before the body arrives
+        writer.write(b"6\r\ndata: \r\n" + bad_size + b"\r\nabc\r\n0\r\n\r\n")
+        await writer.drain()
+
+    return handler
+
+
+async def _read_buffered(client: stackwire.AsyncClient) -> object:
+    return await client.get("/x", cast_to=bytes)
+
+
+async def _read_sse_stream(client: stackwire.AsyncClient) -> object:
+    stream = await client.get("/x", stream=True, cast_to=stackwire.ServerSentEvent)
+    async with stream:
+        return [event async for event in stream]
+
+
+async def _read_streaming_response(client: stackwire.AsyncClient) -> object:
+    async with client.with_streaming_response.get("/x") as response:
+        return [chunk async for chunk in response.iter_bytes()]
+
+
+@pytest.mark.parametrize("bad_size", [b"-3", b"zz", b"3 3"], ids=["negative", "not-hex", "space"])
+@pytest.mark.parametrize(
+    "read",
+    [_read_buffered, _read_sse_stream, _read_streaming_response],
+    ids=["buffered", "sse-stream", "streaming-response"],
+)
+async def test_chunking_broken_after_the_headers_is_a_connection_error_at_once(
+    raw_server: RawStart,
+    make_client: MakeClient,
+    bad_size: bytes,
+    read: Callable[[stackwire.AsyncClient], Awaitable[object]],
+) -> None:
+    # aiohttp's compiled parser drops such a body without failing it: the reader
+    # waited, past Timeout.read, for the whole of Timeout.total, and a stream (whose
+    # total bounds only its headers) for ever; never the malformed HTTP it met.
+    base, server = await raw_server(
+        _chunking_breaks_after_the_headers(bad_size, b"text/event-stream")
+    )
+    client = make_client(base, max_retries=0, timeout=stackwire.Timeout(total=2, read=0.5))
+    with pytest.raises(stackwire.APIConnectionError) as caught:
+        async with asyncio.timeout(5):  # (a hang fails the test, as a TimeoutError)
+            await read(client)
+    assert type(caught.value) is stackwire.APIConnectionError  # not APITimeoutError
+    assert "malformed response body" in str(caught.value)
+    assert isinstance(caught.value.__cause__, aiohttp.ClientPayloadError)
+    assert server.connections == 1
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+
+
+async def test_chunking_broken_after_the_headers_is_retried_like_a_dropped_body(
+    raw_server: RawStart, make_client: MakeClient
+) -> None:
+    base, server = await raw_server(_chunking_breaks_after_the_headers(b"-3", b"application/json"))
+    client = make_client(base, max_retries=2, timeout=stackwire.Timeout(total=1))
+    with pytest.raises(stackwire.APIConnectionError) as caught:
+        await client.get("/x", cast_to=bytes)
+    assert type(caught.value) is stackwire.APIConnectionError
+    assert caught.value.retries_taken == 2
+    assert server.connections == 3  # none of them reused
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)

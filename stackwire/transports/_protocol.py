@@ -1,0 +1,49 @@
+"""The connection protocol of the default transport: aiohttp's, with a body that
+breaks after its headers failing the reader instead of leaving it waiting.
+
+aiohttp's compiled HTTP parser (the one it uses when its C extension is built, the
+usual install) raises for malformed framing found in the body (a chunk size that is
+not hex, a negative one) without handing the error to the body's stream. When the
+headers arrived in an earlier read than the broken bytes, aiohttp closes the socket
+but its response body is never failed nor ended: whoever reads it waits, past any
+``sock_read`` limit (dropped with the connection), until the attempt's ``total``;
+with ``total=None``, for ever. (aiohttp's pure-Python parser does fail the body.)
+
+`ApiResponseHandler` fails the body still being read when the parser fails the
+connection, with `MalformedBodyError` (a ``ClientPayloadError``, so the transport
+reports it as an `APIConnectionError`: malformed HTTP, DESIGN section 4). It costs
+nothing per request: the one method it overrides runs only when a connection fails.
+A borrowed session keeps its own connector's protocol.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.helpers import _EXC_SENTINEL
+from aiohttp.http_exceptions import HttpProcessingError
+
+__all__ = ["ApiResponseHandler", "MalformedBodyError"]
+
+
+class MalformedBodyError(aiohttp.ClientPayloadError):
+    """The server broke the framing of a response body after its headers."""
+
+
+class ApiResponseHandler(ResponseHandler):
+    """aiohttp's protocol, failing an unfinished body when the connection fails."""
+
+    def set_exception(self, exc: BaseException, exc_cause: BaseException = _EXC_SENTINEL) -> None:
+        payload = self._payload
+        if (
+            isinstance(exc, HttpProcessingError)  # the parser's (a timeout fails the body itself)
+            and payload is not None
+            and not payload.is_eof()
+            and payload.exception() is None
+        ):
+            cause = exc if exc_cause is _EXC_SENTINEL else exc_cause
+            detail = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
+            failure = MalformedBodyError(f"the body's framing is broken: {detail}")
+            failure.__cause__ = cause
+            payload.set_exception(failure, cause)
+        super().set_exception(exc, exc_cause)
