@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, runtime_checkable
 
 from yarl import URL
@@ -159,3 +162,26 @@ class OriginKeys:
                 self._cache.clear()
             key = self._cache[seen] = f"{self.prefix}:{url.scheme}://{url.host}:{url.port}"
         return key
+
+
+# Store writes under way in tasks of their own (a reference, so none is collected).
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def in_background(write: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None] | None:
+    """Run the store write ``write()`` in a task of its own, for a `Response.when_done`
+    callback, which cannot wait: its failure is dropped (a slot's lease runs out, one
+    outcome is not counted). ``None`` outside a running loop, where nothing is run."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+    async def quietly() -> None:
+        with contextlib.suppress(Exception):
+            await write()
+
+    task = loop.create_task(quietly())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return task

@@ -31,9 +31,7 @@ the calls made before it opens do not multiply the load.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import (
@@ -47,19 +45,10 @@ from ..errors import (
 from ..pipeline.middleware import CallNext
 from ..pipeline.request import Request
 from ..pipeline.response import Response
-from ._common import MIN_WINDOW, OriginKeys, StoreSlot, check_number, check_store
+from ._common import MIN_WINDOW, OriginKeys, StoreSlot, check_number, check_store, in_background
 from ._store import StateStore
 
 __all__ = ["CircuitBreaker", "default_is_failure"]
-
-# Outcomes recorded in tasks of their own (a reference, so none is collected).
-_RECORDING: set[asyncio.Task[None]] = set()
-
-
-async def _quietly(record: Coroutine[Any, Any, None]) -> None:
-    with contextlib.suppress(Exception):  # a store that failed: one outcome not counted
-        await record
-
 
 # Refused by another part before any I/O, or a shared store that did not answer: says
 # nothing about the origin.
@@ -202,13 +191,7 @@ class CircuitBreaker:
             outcome = "abandoned"
         if self._record_now(store, key, outcome, probe):
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # closed outside any loop: the outcome is not counted
-            return
-        task = loop.create_task(_quietly(self._record(store, key, outcome, probe)))
-        _RECORDING.add(task)
-        task.add_done_callback(_RECORDING.discard)
+        in_background(lambda: self._record(store, key, outcome, probe))
 
     def _judge(self, outcome: Response[Any] | Exception) -> bool:
         try:

@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import weakref
 from collections import deque
-from collections.abc import Coroutine
 from typing import Any
 
 from ..errors import ConcurrencyLimitError, InvalidRequestError
@@ -39,7 +38,7 @@ from ..pipeline.clocks import Clocks
 from ..pipeline.middleware import CallNext, not_a_response
 from ..pipeline.request import Request
 from ..pipeline.response import Response
-from ._common import StoreSlot, check_number, check_store
+from ._common import StoreSlot, check_number, check_store, in_background
 from ._store import StateStore
 
 __all__ = ["ConcurrencyLimit"]
@@ -61,15 +60,6 @@ def _queue(store: StateStore, key: str) -> deque[asyncio.Future[None]]:
     if queue is None:
         queue = queues[key] = deque()
     return queue
-
-
-# Slot releases under way in tasks of their own (a reference, so none is collected).
-_RELEASING: set[asyncio.Task[None]] = set()
-
-
-async def _quietly(release: Coroutine[Any, Any, None]) -> None:
-    with contextlib.suppress(Exception):
-        await release
 
 
 def _wake(queue: deque[asyncio.Future[None]]) -> None:
@@ -186,14 +176,8 @@ class ConcurrencyLimit:
             if waiters:
                 _wake(waiters)
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # closed outside any loop: the lease runs out
-            return
-        task = loop.create_task(_quietly(store.release_slot(key, lease)))
-        _RELEASING.add(task)
-        task.add_done_callback(_RELEASING.discard)
-        if waiters:
+        task = in_background(lambda: store.release_slot(key, lease))
+        if task is not None and waiters:  # (no loop: the lease runs out)
             task.add_done_callback(lambda _: _wake(waiters))
 
     async def _wait(
