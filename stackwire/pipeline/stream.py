@@ -17,8 +17,9 @@ verbs) or else by the ``Content-Type``; any other content type raises
   terminal event has a shape of its own); raw events show it, then end.
 - ``application/x-ndjson``, ``application/jsonl``, ``application/json-lines``
   (JSON Lines): one JSON value a line, decoded into ``T`` (plain JSON values without
-  ``cast_to``); blank lines are skipped, CRLF line ends are fine and a last line
-  without a line end counts. ``stream_end_event`` does not apply (no events).
+  ``cast_to``); blank lines are skipped, CRLF line ends are fine, a last line
+  without a line end counts and a byte order mark at the start is dropped.
+  ``stream_end_event`` does not apply (no events).
 
 An event (or a JSON line) longer than ``max_event_bytes`` raises
 `ResponseTooLargeError`; an item that does not match ``T`` raises
@@ -433,13 +434,14 @@ class AsyncStream(Generic[_T]):
 
 class _LineBuffer:
     """Splits a JSON Lines body, fed in chunks, into its lines (bytes, LF removed;
-    a CR before it stays: it is JSON whitespace).
+    a CR before it stays: it is JSON whitespace). A byte order mark starting the
+    body is dropped, as a JSON body's is.
 
     A line longer than the cap raises `ResponseTooLargeError`, once the lines before
     it have been handed out (the next `feed` or `flush` raises).
     """
 
-    __slots__ = ("_cap", "_failure", "_pending", "_pending_size", "_request")
+    __slots__ = ("_at_start", "_cap", "_failure", "_pending", "_pending_size", "_request")
 
     def __init__(self, cap: int | None, request: Request) -> None:
         self._cap = cap
@@ -447,6 +449,7 @@ class _LineBuffer:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._failure: ResponseTooLargeError | None = None
+        self._at_start = True  # no line has ended yet: the first may start with a BOM
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if self._failure is not None:
@@ -459,6 +462,9 @@ class _LineBuffer:
             lines[0] = b"".join(pending)
             pending.clear()
             self._pending_size = 0
+        if lines and self._at_start:
+            self._at_start = False
+            lines[0] = _without_bom(lines[0])
         cap = self._cap
         if cap is None:
             if rest:
@@ -482,6 +488,9 @@ class _LineBuffer:
         last = b"".join(self._pending)
         self._pending.clear()
         self._pending_size = 0
+        if self._at_start:
+            self._at_start = False
+            last = _without_bom(last)
         return [last]
 
     def _fail(self, complete: list[bytes], cap: int) -> list[bytes]:
@@ -495,6 +504,10 @@ class _LineBuffer:
         if not complete:
             raise self._failure
         return complete
+
+
+def _without_bom(line: bytes) -> bytes:
+    return line[3:] if line.startswith(b"\xef\xbb\xbf") else line
 
 
 def _json_or_text(data: str) -> object:

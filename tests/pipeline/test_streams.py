@@ -520,6 +520,20 @@ async def test_json_lines_take_a_tagged_union_and_plain_values(
     assert [value["type"] async for value in values] == ["start", "stop"]
 
 
+@pytest.mark.parametrize(
+    "pieces", [(b"\xef\xbb\xbf[0]\n[1]",), (b"\xef", b"\xbb", b"\xbf[0]\n[1]")]
+)
+async def test_json_lines_drop_a_byte_order_mark_at_the_start(
+    raw_server: StartRaw, make_client: MakeClient, pieces: tuple[bytes, ...]
+) -> None:
+    # As a JSON body with a BOM decodes (RFC 8259 allows ignoring it), and as an
+    # event stream drops one; the first line was an APIResponseValidationError.
+    base, _ = await start(raw_server, logs=body(*pieces, content_type=NDJSON, pause=0.005))
+    client = make_client(base)
+    stream = await client.get("/logs", cast_to=list[int], stream=True)
+    assert [item async for item in stream] == [[0], [1]]
+
+
 async def test_a_json_line_that_does_not_parse_raises(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
