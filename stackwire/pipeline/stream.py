@@ -363,9 +363,12 @@ class AsyncStream(Generic[_T]):
             return self._decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             cast_to = self._cast_to
-            name = getattr(cast_to, "__name__", repr(cast_to))
+            if isinstance(cast_to, NotGiven):
+                problem = "is not valid JSON"
+            else:
+                problem = f"does not match {getattr(cast_to, '__name__', repr(cast_to))}"
             raise APIResponseValidationError(
-                f"a streamed item does not match {name}: {exc}",
+                f"a streamed item {problem}: {exc}",
                 request=self.response.request,
                 body=bytes(data[:_PREVIEW_BYTES]),
                 status_code=self.response.status_code,

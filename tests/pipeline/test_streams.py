@@ -548,6 +548,20 @@ async def test_a_json_line_that_does_not_parse_raises(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_a_json_line_that_does_not_parse_without_cast_to_says_so(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # (The message named the sentinel: "does not match NOT_GIVEN".)
+    base, _ = await start(raw_server, logs=body("[1]\n{oops\n", content_type=NDJSON))
+    client = make_client(base)
+    stream = await client.get("/logs", stream=True)
+    assert await anext(stream) == [1]
+    with pytest.raises(stackwire.APIResponseValidationError) as info:
+        await anext(stream)
+    assert str(info.value).startswith("a streamed item is not valid JSON: ")
+    assert info.value.body == b"{oops"
+
+
 async def test_a_json_line_over_max_event_bytes_raises(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
