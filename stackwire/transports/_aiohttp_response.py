@@ -15,12 +15,13 @@ from typing import Any
 import aiohttp
 
 from .._types import NOT_GIVEN
-from ..errors import StackwireError
+from ..errors import ClientClosedError, StackwireError
 from ..pipeline._expiry import Expiry
 from ..pipeline.body import StreamingBody, body_error
-from ..pipeline.request import Request
+from ..pipeline.request import Request, request_line
 from ..pipeline.response import _JOIN_BYTES, Response
 from ._aiohttp_errors import map_transport_error
+from ._protocol import ClosedMidBodyError
 
 __all__ = ["AiohttpResponse"]
 
@@ -143,6 +144,11 @@ class AiohttpResponse(Response[Any]):
         self.raw.close()
 
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
+        if isinstance(exc, ClosedMidBodyError):
+            return ClientClosedError(
+                f"the client was closed while the body of {request_line(self.request)} "
+                "was being read; close the client after its streams"
+            )
         if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
             mistake = body_error(self.request.body)  # the caller's content= failed
             return mistake if mistake is not None else map_transport_error(exc, self.request)

@@ -370,6 +370,24 @@ async def test_closing_a_fully_read_stream_keeps_the_connection_pooled(
     assert server.connections == 1
 
 
+async def test_a_stream_read_after_its_client_closed_raises_client_closed(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # As for the blocking client, and for any call after close(): the client was used
+    # after close(). It was an APIConnectionError, which a caller might retry, whose
+    # cause was aiohttp's bare RuntimeError("Connection closed.").
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert (await anext(stream)).index == 0
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError, match="closed"):
+        await anext(stream)
+    assert stream.response.is_closed
+    assert [item async for item in stream] == []
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_cancelling_the_consumer_closes_the_connection_and_the_client_goes_on(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
