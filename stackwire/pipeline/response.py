@@ -316,6 +316,12 @@ class Response(Generic[_T]):
         """Whether the rest of the body is here (reading it will not wait)."""
         return isinstance(self._source, bytes) or self._source is None
 
+    def _arrived_before(self, failure: Exception) -> bytes:
+        """What had arrived of the body, unread, when reading it failed with
+        ``failure`` (taken: asked again, ``b""``); a source that keeps nothing back
+        has nothing."""
+        return b""
+
     def _release(self) -> None:
         """The body was read to its end: the connection may be reused."""
         self._closed = True
@@ -885,7 +891,15 @@ class BodyReader:
                     if piece is not None:
                         return piece
                     self._pieces = None
-                chunk = await response._next_raw()
+                try:
+                    chunk = await response._next_raw()
+                except Exception as exc:
+                    # The body failed (the connection broke): first what had arrived
+                    # before, so that what a stream hands out never depends on how soon
+                    # it was read; the next read fails again, with nothing left.
+                    chunk = b"" if self._given_up else response._arrived_before(exc)
+                    if not chunk:
+                        raise
                 if not chunk:
                     break
                 if self._decoder is None:

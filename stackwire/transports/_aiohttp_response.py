@@ -125,6 +125,15 @@ class AiohttpResponse(Response[Any]):
     def _body_arrived(self) -> bool:
         return self.raw.content.is_eof()
 
+    def _arrived_before(self, failure: Exception) -> bytes:
+        # Once its body has failed, aiohttp's reader raises at every read and never
+        # hands out the bytes it still holds (they arrived whole before the failure).
+        # Not for a client closed meanwhile: its streams stop at once.
+        content = self.raw.content
+        if isinstance(failure, ClosedMidBodyError) or content.exception() is not failure:
+            return b""
+        return content._read_nowait(-1)
+
     def _release(self) -> None:
         """Give the connection of a response whose body was read back to the pool.
 

@@ -292,6 +292,25 @@ async def test_a_connection_lost_mid_stream_is_a_connection_error(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+@pytest.mark.parametrize("end_event", [None, "done"])
+async def test_events_that_arrived_before_the_connection_broke_come_out_first(
+    raw_server: StartRaw, make_client: MakeClient, end_event: str | None
+) -> None:
+    # aiohttp drops what it has buffered once the connection has failed: a consumer
+    # that came to read after the break lost the events the server had sent whole
+    # (none came out here), a quicker one got them. Now both get them, then the error.
+    base, _ = await start(raw_server, events=cut_after_one_event)
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event=end_event)
+    await asyncio.sleep(0.05)  # the break has reached the client: it reads only now
+    got: list[int] = []
+    with pytest.raises(stackwire.APIConnectionError) as info:
+        await collect(stream, got, index=True)
+    assert got == [0]
+    assert isinstance(info.value, stackwire.IncompleteStreamError) == (end_event is not None)
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_a_connection_lost_before_the_end_event_is_an_incomplete_stream(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
