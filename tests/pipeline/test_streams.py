@@ -510,6 +510,23 @@ async def test_a_gap_longer_than_read_raises_a_timeout(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_a_slow_consumer_gets_what_arrived_before_a_read_timeout(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # The server sends three events at once, then goes silent for longer than `read`
+    # while the consumer is still busy: the events it sent come out, then the timeout
+    # (they were lost: the timeout came at the first read).
+    base, _ = await start(raw_server, events=stalled(*deltas(3)))
+    client = make_client(base, timeout=Timeout(total=60, read=0.05))
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    await asyncio.sleep(0.2)  # the consumer is busy elsewhere
+    got: list[int] = []
+    with pytest.raises(stackwire.APITimeoutError):
+        await collect(stream, got, index=True)
+    assert got == [0, 1, 2]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_without_read_a_silent_stream_ends_after_total(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
