@@ -214,6 +214,8 @@ class AsyncStream(Generic[_T]):
                     self._batched = False
                     self._parse(b"")
                 chunk = await self._reader.next_chunk()
+                if self._finished:  # closed by another task while this one waited
+                    raise StopAsyncIteration
                 self._index = 0
                 if chunk:
                     self._items = self._parse(chunk)
@@ -231,6 +233,10 @@ class AsyncStream(Generic[_T]):
                     request=self.response.request,
                 )
         except BaseException as error:
+            if self._finished and isinstance(error, Exception):
+                # `close()` from another task, while this one waited for the body: the
+                # caller stopped the stream, its connection did not break.
+                raise StopAsyncIteration from None
             self._stop()
             if (
                 not self._seen_end
@@ -385,7 +391,8 @@ class AsyncStream(Generic[_T]):
 
     async def close(self) -> None:
         """Stop reading and close the connection (unless the whole body had already
-        arrived, when it goes back to the pool). Safe to call more than once."""
+        arrived, when it goes back to the pool). Safe to call more than once. A task
+        waiting for the next item in another task's ``async for`` then stops cleanly."""
         self._stop()
 
     async def __aenter__(self) -> Self:

@@ -348,6 +348,25 @@ async def test_close_mid_stream_closes_the_connection_and_is_idempotent(
     assert stream.response.is_closed
 
 
+@pytest.mark.parametrize("end_event", [None, "done"])
+async def test_close_from_another_task_ends_the_iteration_cleanly(
+    raw_server: StartRaw, make_client: MakeClient, end_event: str | None
+) -> None:
+    # A "stop generating" button: one task reads, another closes. The reader got an
+    # APIConnectionError ("Connection closed"), or with stream_end_event an
+    # IncompleteStreamError saying the connection broke: the caller's own close.
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event=end_event)
+    got: list[int] = []
+    reader = asyncio.create_task(collect(stream, got, index=True))
+    await asyncio.sleep(0.05)  # the reader is waiting for a second event
+    await stream.close()
+    await reader
+    assert got == [0]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_leaving_async_with_early_closes_the_connection(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
