@@ -212,11 +212,15 @@ class SyncResponse(Generic[_T]):
         except LookupError:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         chunks = cast("Generator[bytes, None, None]", self.iter_bytes())
+
+        def texts() -> Iterator[str]:
+            for chunk in chunks:
+                yield decoder.decode(chunk)
+            # What an unfinished last character leaves (U+FFFD) ends the last line.
+            yield decoder.decode(b"", final=True)
+
         try:
-            yield from split_lines(decoder.decode(chunk) for chunk in chunks)
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield from split_lines([tail])
+            yield from split_lines(texts())
         finally:
             chunks.close()
 

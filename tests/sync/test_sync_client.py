@@ -466,6 +466,19 @@ def test_streaming_response_iter_bytes_and_lines(
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
 
 
+def test_streaming_response_iter_lines_keeps_a_cut_last_character_in_its_line(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # A body ending inside a UTF-8 character: its U+FFFD ends the last line, as the
+    # async iter_lines gives it; it came out as a line of its own.
+    async def cut(request: web.Request) -> web.Response:
+        return web.Response(body=b"one\ntwo \xe2\x82", content_type="text/plain")
+
+    client = make_client(server.app(routes(("GET", "/file", cut))))
+    with client.with_streaming_response.get("/file") as response:
+        assert list(response.iter_lines()) == ["one", "two \ufffd"]
+
+
 def test_streaming_response_left_unread_closes_the_connection(
     server: ServerThread, make_client: Callable[..., stackwire.Client]
 ) -> None:
