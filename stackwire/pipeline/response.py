@@ -204,7 +204,9 @@ class Response(Generic[_T]):
         self._started_at = time.monotonic()
         self._finished_at: float | None = None
         self._content: bytes | None = None
-        self._consumed = False
+        # True once the body is taken (iterated, or given up by close()); while a
+        # `BodyReader` is reading it, that reader, which close() tells it is gone.
+        self._consumed: bool | BodyReader = False
         self.parsed = NOT_GIVEN
         self._cast_to: Any = NOT_GIVEN
         self._strict = False
@@ -313,6 +315,12 @@ class Response(Generic[_T]):
     def _body_arrived(self) -> bool:
         """Whether the rest of the body is here (reading it will not wait)."""
         return isinstance(self._source, bytes) or self._source is None
+
+    def _arrived_before(self, failure: Exception) -> bytes:
+        """What had arrived of the body, unread, when reading it failed with
+        ``failure`` (taken: asked again, ``b""``); a source that keeps nothing back
+        has nothing."""
+        return b""
 
     def _release(self) -> None:
         """The body was read to its end: the connection may be reused."""
@@ -756,8 +764,11 @@ class Response(Generic[_T]):
 
         A body not read by then is gone: reading or iterating it later raises
         `ResponseConsumedError` (even if it had arrived whole), never a connection
-        error or an empty body."""
+        error or an empty body; so does going on with an iteration begun before."""
         if self._content is None:
+            reader = self._consumed
+            if isinstance(reader, BodyReader):
+                reader.give_up()
             self._consumed = True
         if not self.is_closed:
             if self._content is not None:
@@ -837,21 +848,25 @@ class BodyReader:
     body had arrived. A body already read with ``read()`` is served as one piece.
 
     Making a reader takes the body: a second one, or a later ``read()``, raises
-    `ResponseConsumedError`.
+    `ResponseConsumedError`. So does the next ``next_chunk()`` once the response has
+    been closed under the reader (``response.close()``, the end of a
+    ``with_streaming_response`` block): the body was given up, whether or not the
+    rest of it had arrived, and whatever the transport.
     """
 
-    __slots__ = ("_buffered", "_decoder", "_done", "_pieces", "_response")
+    __slots__ = ("_buffered", "_decoder", "_done", "_given_up", "_pieces", "_response")
 
     def __init__(self, response: Response[Any]) -> None:
         self._response = response
         self._buffered = response._content
         self._done = False
+        self._given_up = False
         self._pieces: Iterator[bytes] | None = None
         self._decoder: ContentDecoder | None = None
         if self._buffered is None:
             if response._consumed:
                 raise ResponseConsumedError(_GONE)
-            response._consumed = True
+            response._consumed = self  # until the body ends: `Response.close` tells us
             self._decoder = response._content_decoder()
 
     @property
@@ -862,6 +877,8 @@ class BodyReader:
     async def next_chunk(self) -> bytes:
         """The next piece of the body (never empty), or ``b""`` once it has ended."""
         if self._done:
+            if self._given_up:
+                raise ResponseConsumedError(_GONE)
             return b""
         if self._buffered is not None:
             self._done = True
@@ -874,7 +891,15 @@ class BodyReader:
                     if piece is not None:
                         return piece
                     self._pieces = None
-                chunk = await response._next_raw()
+                try:
+                    chunk = await response._next_raw()
+                except Exception as exc:
+                    # The body failed (the connection broke): first what had arrived
+                    # before, so that what a stream hands out never depends on how soon
+                    # it was read; the next read fails again, with nothing left.
+                    chunk = b"" if self._given_up else response._arrived_before(exc)
+                    if not chunk:
+                        raise
                 if not chunk:
                     break
                 if self._decoder is None:
@@ -883,6 +908,9 @@ class BodyReader:
             if self._decoder is not None:
                 self._decoder.finish()
         except BaseException as exc:
+            if self._given_up and isinstance(exc, Exception):
+                # Closed while this read waited: the connection's "closed" is ours.
+                raise ResponseConsumedError(_GONE) from exc
             mapped = response._body_failure(exc)
             response._body_error = mapped or exc
             self._fail()
@@ -890,6 +918,7 @@ class BodyReader:
                 raise
             raise mapped from exc
         self._done = True
+        response._consumed = True
         response._finished_at = time.monotonic()
         response._release()
         if response._on_done is not None:
@@ -900,6 +929,7 @@ class BodyReader:
         self._done = True
         self._pieces = None
         response = self._response
+        response._consumed = True
         response._abort()
         if response._on_done is not None:
             response._body_done()
@@ -912,6 +942,13 @@ class BodyReader:
         """Stop reading: close the connection unless the body was read to its end."""
         if not self._done:
             self._fail()
+
+    def give_up(self) -> None:
+        """The response was closed before the body ended (`Response.close` calls
+        this): the next `next_chunk` raises `ResponseConsumedError`."""
+        if not self._done:
+            self._done = self._given_up = True
+            self._pieces = None
 
 
 class LineSplitter:

@@ -17,8 +17,9 @@ verbs) or else by the ``Content-Type``; any other content type raises
   terminal event has a shape of its own); raw events show it, then end.
 - ``application/x-ndjson``, ``application/jsonl``, ``application/json-lines``
   (JSON Lines): one JSON value a line, decoded into ``T`` (plain JSON values without
-  ``cast_to``); blank lines are skipped, CRLF line ends are fine and a last line
-  without a line end counts. ``stream_end_event`` does not apply (no events).
+  ``cast_to``); blank lines are skipped, CRLF line ends are fine, a last line
+  without a line end counts and a byte order mark at the start is dropped.
+  ``stream_end_event`` does not apply (no events).
 
 An event (or a JSON line) longer than ``max_event_bytes`` raises
 `ResponseTooLargeError`; an item that does not match ``T`` raises
@@ -213,6 +214,8 @@ class AsyncStream(Generic[_T]):
                     self._batched = False
                     self._parse(b"")
                 chunk = await self._reader.next_chunk()
+                if self._finished:  # closed by another task while this one waited
+                    raise StopAsyncIteration
                 self._index = 0
                 if chunk:
                     self._items = self._parse(chunk)
@@ -230,6 +233,10 @@ class AsyncStream(Generic[_T]):
                     request=self.response.request,
                 )
         except BaseException as error:
+            if self._finished and isinstance(error, Exception):
+                # `close()` from another task, while this one waited for the body: the
+                # caller stopped the stream, its connection did not break.
+                raise StopAsyncIteration from None
             self._stop()
             if (
                 not self._seen_end
@@ -362,9 +369,12 @@ class AsyncStream(Generic[_T]):
             return self._decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             cast_to = self._cast_to
-            name = getattr(cast_to, "__name__", repr(cast_to))
+            if isinstance(cast_to, NotGiven):
+                problem = "is not valid JSON"
+            else:
+                problem = f"does not match {getattr(cast_to, '__name__', repr(cast_to))}"
             raise APIResponseValidationError(
-                f"a streamed item does not match {name}: {exc}",
+                f"a streamed item {problem}: {exc}",
                 request=self.response.request,
                 body=bytes(data[:_PREVIEW_BYTES]),
                 status_code=self.response.status_code,
@@ -381,7 +391,8 @@ class AsyncStream(Generic[_T]):
 
     async def close(self) -> None:
         """Stop reading and close the connection (unless the whole body had already
-        arrived, when it goes back to the pool). Safe to call more than once."""
+        arrived, when it goes back to the pool). Safe to call more than once. A task
+        waiting for the next item in another task's ``async for`` then stops cleanly."""
         self._stop()
 
     async def __aenter__(self) -> Self:
@@ -433,13 +444,14 @@ class AsyncStream(Generic[_T]):
 
 class _LineBuffer:
     """Splits a JSON Lines body, fed in chunks, into its lines (bytes, LF removed;
-    a CR before it stays: it is JSON whitespace).
+    a CR before it stays: it is JSON whitespace). A byte order mark starting the
+    body is dropped, as a JSON body's is.
 
     A line longer than the cap raises `ResponseTooLargeError`, once the lines before
     it have been handed out (the next `feed` or `flush` raises).
     """
 
-    __slots__ = ("_cap", "_failure", "_pending", "_pending_size", "_request")
+    __slots__ = ("_at_start", "_cap", "_failure", "_pending", "_pending_size", "_request")
 
     def __init__(self, cap: int | None, request: Request) -> None:
         self._cap = cap
@@ -447,6 +459,7 @@ class _LineBuffer:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._failure: ResponseTooLargeError | None = None
+        self._at_start = True  # no line has ended yet: the first may start with a BOM
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if self._failure is not None:
@@ -459,6 +472,9 @@ class _LineBuffer:
             lines[0] = b"".join(pending)
             pending.clear()
             self._pending_size = 0
+        if lines and self._at_start:
+            self._at_start = False
+            lines[0] = _without_bom(lines[0])
         cap = self._cap
         if cap is None:
             if rest:
@@ -482,6 +498,9 @@ class _LineBuffer:
         last = b"".join(self._pending)
         self._pending.clear()
         self._pending_size = 0
+        if self._at_start:
+            self._at_start = False
+            last = _without_bom(last)
         return [last]
 
     def _fail(self, complete: list[bytes], cap: int) -> list[bytes]:
@@ -495,6 +514,10 @@ class _LineBuffer:
         if not complete:
             raise self._failure
         return complete
+
+
+def _without_bom(line: bytes) -> bytes:
+    return line[3:] if line.startswith(b"\xef\xbb\xbf") else line
 
 
 def _json_or_text(data: str) -> object:

@@ -1,8 +1,8 @@
 """Blocking views of a response and of a stream, for the synchronous `Client`.
 
 - `SyncResponse[T]` wraps a `Response[T]`: the status line and headers are read
-  directly; ``read()``, ``parse()``, ``iter_bytes()``, ``iter_lines()`` and ``close()``
-  run on the client's event loop and block until done.
+  directly; ``read()``, ``parse()``, ``iter_bytes()``, ``iter_text()``,
+  ``iter_lines()`` and ``close()`` run on the client's event loop and block until done.
 - `Stream[T]` wraps an `AsyncStream[T]`: ``for item in stream`` fetches each item on
   the loop. The connection goes back to the pool when the stream is read to the end,
   and is closed on an error, on ``close()``, on leaving ``with`` and when the waiting
@@ -38,6 +38,7 @@ from ._loop_thread import LoopThread, in_running_loop
 __all__ = ["Stream", "SyncResponse", "split_lines"]
 
 _T = TypeVar("_T")
+_P = TypeVar("_P", bytes, str)
 
 _DONE: Any = object()
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -183,26 +184,37 @@ class SyncResponse(Generic[_T]):
             return cast("_T", stream)
         return value
 
-    def iter_bytes(self) -> Iterator[bytes]:
-        """The body as it arrives (decompressed), in chunks of any size.
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """The body as it arrives (decompressed): chunks of any size, or, with
+        ``chunk_size``, chunks of exactly that many bytes but for the last (see
+        `Response.iter_bytes`).
 
         The connection is released at the end of the body and closed if iteration
         stops early or fails.
         """
-        response = self.async_response
+        chunks = self.async_response.iter_bytes(chunk_size)  # (checks chunk_size now)
+        return self._blocking(cast("AsyncGenerator[bytes, None]", chunks), "iter_bytes()")
+
+    def iter_text(self) -> Iterator[str]:
+        """The body as text, decoded as it arrives with the declared charset (else
+        UTF-8); a character split across chunks comes out whole."""
+        chunks = self.async_response.iter_text()
+        return self._blocking(cast("AsyncGenerator[str, None]", chunks), "iter_text()")
+
+    def _blocking(self, pieces: AsyncGenerator[_P, None], what: str) -> Iterator[_P]:
+        """``pieces`` read one by one on the client's loop; closed there if left early."""
         runtime = self._runtime
-        chunks = cast("AsyncGenerator[bytes, None]", response.iter_raw())
         finished = False
         try:
             while True:
-                chunk = runtime.run(lambda: _next_or_done(chunks), what="iter_bytes()")
-                if chunk is _DONE:
+                piece = runtime.run(lambda: _next_or_done(pieces), what=what)
+                if piece is _DONE:
                     finished = True
                     return
-                yield chunk
+                yield piece
         finally:
             if not finished:
-                _close_quietly(runtime, "iter_bytes()", chunks.aclose, finalizing=True)
+                _close_quietly(runtime, what, pieces.aclose, finalizing=True)
 
     def iter_lines(self) -> Iterator[str]:
         """The body as text lines, without their line endings (CRLF, LF or CR)."""
@@ -212,11 +224,15 @@ class SyncResponse(Generic[_T]):
         except LookupError:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         chunks = cast("Generator[bytes, None, None]", self.iter_bytes())
+
+        def texts() -> Iterator[str]:
+            for chunk in chunks:
+                yield decoder.decode(chunk)
+            # What an unfinished last character leaves (U+FFFD) ends the last line.
+            yield decoder.decode(b"", final=True)
+
         try:
-            yield from split_lines(decoder.decode(chunk) for chunk in chunks)
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield from split_lines([tail])
+            yield from split_lines(texts())
         finally:
             chunks.close()
 

@@ -130,15 +130,23 @@ def _encode_sse(event: ServerSentEvent | str) -> bytes:
 
 class _Chunks:
     """An async iterator over prepared chunks (one loop turn between two, as chunks
-    arriving on a socket), ending with ``failure`` if there is one. A plain iterator,
-    not a generator: dropping it early leaves nothing to finalize."""
+    arriving on a socket), ending with ``failure`` if there is one, or with
+    `ClientClosedError` once ``transport`` has closed (as the default transport's
+    bodies do when their client closes). A plain iterator, not a generator: dropping
+    it early leaves nothing to finalize."""
 
-    __slots__ = ("_chunks", "_failure", "_index")
+    __slots__ = ("_chunks", "_failure", "_index", "_transport")
 
-    def __init__(self, chunks: list[bytes], failure: BaseException | None) -> None:
+    def __init__(
+        self,
+        chunks: list[bytes],
+        failure: BaseException | None,
+        transport: MockTransport | None = None,
+    ) -> None:
         self._chunks = chunks
         self._failure = failure
         self._index = 0
+        self._transport = transport
 
     def __aiter__(self) -> _Chunks:
         return self
@@ -147,6 +155,9 @@ class _Chunks:
         index = self._index
         if index:
             await asyncio.sleep(0)
+        transport = self._transport
+        if transport is not None and transport.closed and index < len(self._chunks):
+            raise ClientClosedError("the client was closed while this body was being read")
         if index < len(self._chunks):
             self._index = index + 1
             return self._chunks[index]
@@ -308,6 +319,10 @@ class MockResponse:
 
         As over a socket: a 1xx status is no final answer (the default transport's
         malformed-response error); a ``HEAD`` request and a 204 or 304 get no body."""
+        return self._build(request, None)
+
+    def _build(self, request: Request, transport: MockTransport | None) -> Response[Any]:
+        """`build`, for ``transport``: a streamed body read after it closed fails."""
         fault = self._fault
         if fault is not None and (fault != "connection_reset" or self._chunks is None):
             cause = fault_exception(fault, request)
@@ -346,7 +361,7 @@ class MockResponse:
             request,
             self.status,
             headers=self._headers,
-            stream=_Chunks(self._chunks or [], failure),
+            stream=_Chunks(self._chunks or [], failure, transport),
             reason=reason,
         )
 
@@ -475,7 +490,8 @@ class MockTransport:
     attempt with `APITimeoutError`, retried like a slow server.
 
     ``requests`` lists every attempt seen. ``pool_stats()`` is ``PoolStats(0, 0)``;
-    ``close()`` is idempotent, and ``send`` after it raises `ClientClosedError`.
+    ``close()`` is idempotent, and ``send`` after it raises `ClientClosedError`, as
+    does reading on a streamed body it answered with.
     """
 
     def __init__(self, handler: Handler) -> None:
@@ -505,11 +521,11 @@ class MockTransport:
         self.requests.append(request)
         answer = self.handler(request)
         if isinstance(answer, MockResponse):
-            return answer.build(request)
+            return answer._build(request, self)
         if inspect.isawaitable(answer):
             answer = await _within_limits(answer, request)
         if isinstance(answer, MockResponse):
-            return answer.build(request)
+            return answer._build(request, self)
         if isinstance(answer, Response):
             return answer
         raise TypeError(

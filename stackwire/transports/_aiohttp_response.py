@@ -15,12 +15,13 @@ from typing import Any
 import aiohttp
 
 from .._types import NOT_GIVEN
-from ..errors import StackwireError
+from ..errors import ClientClosedError, StackwireError
 from ..pipeline._expiry import Expiry
 from ..pipeline.body import StreamingBody, body_error
-from ..pipeline.request import Request
+from ..pipeline.request import Request, request_line
 from ..pipeline.response import _JOIN_BYTES, Response
 from ._aiohttp_errors import map_transport_error
+from ._protocol import ClosedMidBodyError
 
 __all__ = ["AiohttpResponse"]
 
@@ -124,6 +125,15 @@ class AiohttpResponse(Response[Any]):
     def _body_arrived(self) -> bool:
         return self.raw.content.is_eof()
 
+    def _arrived_before(self, failure: Exception) -> bytes:
+        # Once its body has failed, aiohttp's reader raises at every read and never
+        # hands out the bytes it still holds (they arrived whole before the failure).
+        # Not for a client closed meanwhile: its streams stop at once.
+        content = self.raw.content
+        if isinstance(failure, ClosedMidBodyError) or content.exception() is not failure:
+            return b""
+        return content._read_nowait(-1)
+
     def _release(self) -> None:
         """Give the connection of a response whose body was read back to the pool.
 
@@ -143,6 +153,11 @@ class AiohttpResponse(Response[Any]):
         self.raw.close()
 
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
+        if isinstance(exc, ClosedMidBodyError):
+            return ClientClosedError(
+                f"the client was closed while the body of {request_line(self.request)} "
+                "was being read; close the client after its streams"
+            )
         if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
             mistake = body_error(self.request.body)  # the caller's content= failed
             return mistake if mistake is not None else map_transport_error(exc, self.request)

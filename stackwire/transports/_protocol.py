@@ -14,6 +14,12 @@ connection, with `MalformedBodyError` (a ``ClientPayloadError``, so the transpor
 reports it as an `APIConnectionError`: malformed HTTP, DESIGN section 4). It costs
 nothing per request: the one method it overrides runs only when a connection fails.
 A borrowed session keeps its own connector's protocol.
+
+`fail_bodies_in_flight` does the same for the bodies still being read when the
+transport closes its own session (``client.close()`` with a stream open): each fails
+with `ClosedMidBodyError`, which the response reports as `ClientClosedError`, as any
+use of a closed client is. Without it, aiohttp left the reader a bare
+``RuntimeError("Connection closed.")``, an `APIConnectionError` a caller might retry.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp.helpers import _EXC_SENTINEL
 from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["ApiResponseHandler", "MalformedBodyError"]
+__all__ = [
+    "ApiResponseHandler",
+    "ClosedMidBodyError",
+    "MalformedBodyError",
+    "fail_bodies_in_flight",
+]
 
 
 class MalformedBodyError(aiohttp.ClientPayloadError):
@@ -47,3 +58,18 @@ class ApiResponseHandler(ResponseHandler):
             failure.__cause__ = cause
             payload.set_exception(failure, cause)
         super().set_exception(exc, exc_cause)
+
+
+class ClosedMidBodyError(aiohttp.ClientConnectionError):
+    """The transport closed its session while this body was still being read."""
+
+
+def fail_bodies_in_flight(session: aiohttp.ClientSession) -> None:
+    """Fail every body still being read on ``session``'s connections (see the module
+    docs); called just before the transport closes the session it owns."""
+    for protocol in getattr(session.connector, "_acquired", ()):
+        payload = getattr(protocol, "_payload", None)
+        if payload is not None and not payload.is_eof() and payload.exception() is None:
+            payload.set_exception(
+                ClosedMidBodyError("the client was closed while this body was being read")
+            )

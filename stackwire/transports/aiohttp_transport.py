@@ -51,7 +51,7 @@ from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
 from ._aiohttp_errors import map_transport_error
 from ._aiohttp_response import AiohttpResponse
-from ._protocol import ApiResponseHandler
+from ._protocol import ApiResponseHandler, fail_bodies_in_flight
 from ._timings import CURRENT_RECORD, TimedConnector
 
 __all__ = ["AiohttpTransport", "userinfo_as_basic_auth"]
@@ -255,6 +255,7 @@ class AiohttpTransport:
         self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
+            fail_bodies_in_flight(session)  # a stream still open: ClientClosedError
             await session.close()
 
     def pool_stats(self) -> PoolStats:

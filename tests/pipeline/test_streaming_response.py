@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 import stackwire
-from stackwire import Model, PoolStats, ResponseConsumedError
+from stackwire import Model, PoolStats, ResponseConsumedError, ServerSentEvent
+from stackwire.testing import MockResponse, MockTransport
 from tests.conftest import RawServer, read_request
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -335,3 +336,36 @@ async def test_memory_stays_flat_while_streaming_a_large_body(
     # The body is 64 MiB; what was held at any one time stays a small fraction of it.
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+
+
+@pytest.mark.parametrize("answer", ["stalled", "whole"])
+async def test_going_on_with_an_iteration_after_leaving_the_block_raises_a_clear_error(
+    raw_server: StartRaw, make_client: MakeClient, answer: str
+) -> None:
+    # An iteration begun in the block and taken up after it: the body was given up
+    # with the response. It went on with the rest of a body that had arrived whole,
+    # and raised a retryable-looking "Connection closed" for one still coming.
+    client = make_client(
+        await start(raw_server, stalled=stalled(b"first"), whole=chunked(b"first", b"second"))
+    )
+    async with client.with_streaming_response.get(f"/{answer}") as response:
+        chunks = response.iter_bytes()
+        assert await anext(chunks) == b"first"
+        await asyncio.sleep(0.02)  # the rest of the whole body arrives meanwhile
+    with pytest.raises(ResponseConsumedError, match="closed before it was read"):
+        await anext(chunks)
+    assert client.pool_stats().in_use == 0
+
+
+async def test_going_on_with_a_typed_stream_after_leaving_the_block_raises_a_clear_error() -> None:
+    # Without a socket (the testing kit) the same mistake ended the stream cleanly,
+    # two events short.
+    transport = MockTransport(lambda request: MockResponse(sse=["1", "2", "3"]))
+    async with stackwire.AsyncClient("http://api.test/", transport=transport) as client:
+        async with client.with_streaming_response.get(
+            "/events", stream=True, cast_to=ServerSentEvent
+        ) as response:
+            stream = await response.parse()
+            assert (await anext(stream)).data == "1"
+        with pytest.raises(ResponseConsumedError, match="closed before it was read"):
+            await anext(stream)

@@ -292,6 +292,25 @@ async def test_a_connection_lost_mid_stream_is_a_connection_error(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+@pytest.mark.parametrize("end_event", [None, "done"])
+async def test_events_that_arrived_before_the_connection_broke_come_out_first(
+    raw_server: StartRaw, make_client: MakeClient, end_event: str | None
+) -> None:
+    # aiohttp drops what it has buffered once the connection has failed: a consumer
+    # that came to read after the break lost the events the server had sent whole
+    # (none came out here), a quicker one got them. Now both get them, then the error.
+    base, _ = await start(raw_server, events=cut_after_one_event)
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event=end_event)
+    await asyncio.sleep(0.05)  # the break has reached the client: it reads only now
+    got: list[int] = []
+    with pytest.raises(stackwire.APIConnectionError) as info:
+        await collect(stream, got, index=True)
+    assert got == [0]
+    assert isinstance(info.value, stackwire.IncompleteStreamError) == (end_event is not None)
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_a_connection_lost_before_the_end_event_is_an_incomplete_stream(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
@@ -327,6 +346,25 @@ async def test_close_mid_stream_closes_the_connection_and_is_idempotent(
     await stream.close()
     assert [item async for item in stream] == []  # the already-parsed item is dropped too
     assert stream.response.is_closed
+
+
+@pytest.mark.parametrize("end_event", [None, "done"])
+async def test_close_from_another_task_ends_the_iteration_cleanly(
+    raw_server: StartRaw, make_client: MakeClient, end_event: str | None
+) -> None:
+    # A "stop generating" button: one task reads, another closes. The reader got an
+    # APIConnectionError ("Connection closed"), or with stream_end_event an
+    # IncompleteStreamError saying the connection broke: the caller's own close.
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True, stream_end_event=end_event)
+    got: list[int] = []
+    reader = asyncio.create_task(collect(stream, got, index=True))
+    await asyncio.sleep(0.05)  # the reader is waiting for a second event
+    await stream.close()
+    await reader
+    assert got == [0]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
 async def test_leaving_async_with_early_closes_the_connection(
@@ -368,6 +406,24 @@ async def test_closing_a_fully_read_stream_keeps_the_connection_pooled(
         await stream.close()
         assert client.pool_stats() == PoolStats(in_use=0, idle=1)
     assert server.connections == 1
+
+
+async def test_a_stream_read_after_its_client_closed_raises_client_closed(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # As for the blocking client, and for any call after close(): the client was used
+    # after close(). It was an APIConnectionError, which a caller might retry, whose
+    # cause was aiohttp's bare RuntimeError("Connection closed.").
+    base, _ = await start(raw_server, events=stalled(*deltas(1)))
+    client = make_client(base)
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    assert (await anext(stream)).index == 0
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError, match="closed"):
+        await anext(stream)
+    assert stream.response.is_closed
+    assert [item async for item in stream] == []
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
 async def test_cancelling_the_consumer_closes_the_connection_and_the_client_goes_on(
@@ -473,6 +529,23 @@ async def test_a_gap_longer_than_read_raises_a_timeout(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
 
 
+async def test_a_slow_consumer_gets_what_arrived_before_a_read_timeout(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # The server sends three events at once, then goes silent for longer than `read`
+    # while the consumer is still busy: the events it sent come out, then the timeout
+    # (they were lost: the timeout came at the first read).
+    base, _ = await start(raw_server, events=stalled(*deltas(3)))
+    client = make_client(base, timeout=Timeout(total=60, read=0.05))
+    stream = await client.get("/events", cast_to=Delta, stream=True)
+    await asyncio.sleep(0.2)  # the consumer is busy elsewhere
+    got: list[int] = []
+    with pytest.raises(stackwire.APITimeoutError):
+        await collect(stream, got, index=True)
+    assert got == [0, 1, 2]
+    assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
 async def test_without_read_a_silent_stream_ends_after_total(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
@@ -520,6 +593,20 @@ async def test_json_lines_take_a_tagged_union_and_plain_values(
     assert [value["type"] async for value in values] == ["start", "stop"]
 
 
+@pytest.mark.parametrize(
+    "pieces", [(b"\xef\xbb\xbf[0]\n[1]",), (b"\xef", b"\xbb", b"\xbf[0]\n[1]")]
+)
+async def test_json_lines_drop_a_byte_order_mark_at_the_start(
+    raw_server: StartRaw, make_client: MakeClient, pieces: tuple[bytes, ...]
+) -> None:
+    # As a JSON body with a BOM decodes (RFC 8259 allows ignoring it), and as an
+    # event stream drops one; the first line was an APIResponseValidationError.
+    base, _ = await start(raw_server, logs=body(*pieces, content_type=NDJSON, pause=0.005))
+    client = make_client(base)
+    stream = await client.get("/logs", cast_to=list[int], stream=True)
+    assert [item async for item in stream] == [[0], [1]]
+
+
 async def test_a_json_line_that_does_not_parse_raises(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
@@ -532,6 +619,20 @@ async def test_a_json_line_that_does_not_parse_raises(
     with pytest.raises(stackwire.APIResponseValidationError):
         await anext(stream)
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)
+
+
+async def test_a_json_line_that_does_not_parse_without_cast_to_says_so(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # (The message named the sentinel: "does not match NOT_GIVEN".)
+    base, _ = await start(raw_server, logs=body("[1]\n{oops\n", content_type=NDJSON))
+    client = make_client(base)
+    stream = await client.get("/logs", stream=True)
+    assert await anext(stream) == [1]
+    with pytest.raises(stackwire.APIResponseValidationError) as info:
+        await anext(stream)
+    assert str(info.value).startswith("a streamed item is not valid JSON: ")
+    assert info.value.body == b"{oops"
 
 
 async def test_a_json_line_over_max_event_bytes_raises(

@@ -466,6 +466,46 @@ def test_streaming_response_iter_bytes_and_lines(
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
 
 
+def test_streaming_response_iter_lines_keeps_a_cut_last_character_in_its_line(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # A body ending inside a UTF-8 character: its U+FFFD ends the last line, as the
+    # async iter_lines gives it; it came out as a line of its own.
+    async def cut(request: web.Request) -> web.Response:
+        return web.Response(body=b"one\ntwo \xe2\x82", content_type="text/plain")
+
+    client = make_client(server.app(routes(("GET", "/file", cut))))
+    with client.with_streaming_response.get("/file") as response:
+        assert list(response.iter_lines()) == ["one", "two \ufffd"]
+
+
+def test_streaming_response_iter_bytes_by_size_and_iter_text(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    # The blocking twin of the async methods: it had neither chunk_size nor iter_text.
+    parts = [b"abcde", b"fgh\xe2\x82", b"\xac"]
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await response.prepare(request)
+        for part in parts:
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    client = make_client(server.app(routes(("GET", "/file", chunked))))
+    with client.with_streaming_response.get("/file") as response:
+        assert list(response.iter_bytes(chunk_size=4)) == [b"abcd", b"efgh", b"\xe2\x82\xac"]
+    with client.with_streaming_response.get("/file") as response:
+        assert "".join(response.iter_text()) == "abcdefgh€"
+    with (
+        client.with_streaming_response.get("/file") as response,
+        pytest.raises(stackwire.InvalidRequestError, match="chunk_size"),
+    ):
+        response.iter_bytes(chunk_size=0)
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+
+
 def test_streaming_response_left_unread_closes_the_connection(
     server: ServerThread, make_client: Callable[..., stackwire.Client]
 ) -> None:

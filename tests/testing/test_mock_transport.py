@@ -185,6 +185,17 @@ async def test_sse_jsonl_and_chunks_stream_chunk_by_chunk() -> None:
             assert [chunk async for chunk in response.iter_raw()] == [b"ab", b"cd", b"e"]
 
 
+async def test_a_stream_read_after_its_client_closed_raises_client_closed() -> None:
+    # As over a socket (tests/pipeline/test_streams.py); the stream went on to its end.
+    client = mock_client(lambda request: MockResponse(sse=["1", "2", "3"]))
+    stream = await client.get("/sse", cast_to=ServerSentEvent, stream=True)
+    assert (await anext(stream)).data == "1"
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError, match="closed"):
+        await anext(stream)
+    assert stream.response.is_closed
+
+
 async def test_content_encoding_is_decoded_as_from_a_socket() -> None:
     packed = gzip.compress(b'{"id": 3, "name": "Zip"}')
     answer = MockResponse(
