@@ -225,6 +225,15 @@ class RawVerb(Protocol):
     ) -> Awaitable[Response[AsyncStream[_T]]]: ...
     @overload
     def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Response[AsyncStream[_T]]]: ...
+    @overload
+    def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
     ) -> Awaitable[Response[_T]]: ...
     @overload
@@ -238,6 +247,26 @@ class RawVerb(Protocol):
 class RawRequest(Protocol):
     """``await client.with_raw_response.request(method, path, cast_to=T)``."""
 
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Response[AsyncStream[_T]]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> Awaitable[Response[AsyncStream[_T]]]: ...
     @overload
     def __call__(
         self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
@@ -261,6 +290,15 @@ class StreamingVerb(Protocol):
     ) -> AbstractAsyncContextManager[Response[AsyncStream[_T]]]: ...
     @overload
     def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[Response[AsyncStream[_T]]]: ...
+    @overload
+    def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]
     ) -> AbstractAsyncContextManager[Response[_T]]: ...
     @overload
@@ -276,6 +314,26 @@ class StreamingVerb(Protocol):
 class StreamingRequest(Protocol):
     """``async with client.with_streaming_response.request(method, path) as response:``."""
 
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[Response[AsyncStream[_T]]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[Response[AsyncStream[_T]]]: ...
     @overload
     def __call__(
         self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[CallOptions]

@@ -283,6 +283,15 @@ class SyncRawVerb(Protocol):
     ) -> SyncResponse[Stream[_T]]: ...
     @overload
     def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> SyncResponse[Stream[_T]]: ...
+    @overload
+    def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
     ) -> SyncResponse[_T]: ...
     @overload
@@ -296,6 +305,26 @@ class SyncRawVerb(Protocol):
 class SyncRawRequest(Protocol):
     """``client.with_raw_response.request(method, path, cast_to=T)``."""
 
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> SyncResponse[Stream[_T]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> SyncResponse[Stream[_T]]: ...
     @overload
     def __call__(
         self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
@@ -324,6 +353,15 @@ class SyncStreamingVerb(Protocol):
     ) -> AbstractContextManager[SyncResponse[Stream[_T]]]: ...
     @overload
     def __call__(
+        self,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> AbstractContextManager[SyncResponse[Stream[_T]]]: ...
+    @overload
+    def __call__(
         self, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
     ) -> AbstractContextManager[SyncResponse[_T]]: ...
     @overload
@@ -339,6 +377,26 @@ class SyncStreamingVerb(Protocol):
 class SyncStreamingRequest(Protocol):
     """``with client.with_streaming_response.request(method, path) as response:``."""
 
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> AbstractContextManager[SyncResponse[Stream[_T]]]: ...
+    @overload
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: TypeForm[_T],
+        stream: Literal[True],
+        **options: Unpack[SyncCallOptions],
+    ) -> AbstractContextManager[SyncResponse[Stream[_T]]]: ...
     @overload
     def __call__(
         self, method: str, path: str, *, cast_to: type[_T], **options: Unpack[SyncCallOptions]
@@ -602,7 +660,8 @@ class Client:
             # Every page on this client's loop, even one awaited on another loop
             # (`await page.get_next_page()` in a notebook cell).
             async def send() -> Response[Any]:
-                return await raw.request(method, path, **options)
+                response: Response[Any] = await raw.request(method, path, **options)
+                return response
 
             return await runtime.run_async(send)
 

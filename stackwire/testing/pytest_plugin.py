@@ -14,7 +14,8 @@ off; ``-p stackwire.testing.pytest_plugin`` loads it where entry points are off)
 - ``stackwire_cassette_dir``: ``cassettes/`` next to the test module;
 - ``stackwire_cassette``: a `Cassette` named after the test in that folder, in the
   mode given by ``--stackwire-record`` (``once`` by default; ``record`` re-records,
-  ``replay`` fails on a missing recording). Give it as a client's ``transport=``.
+  ``replay`` fails on a missing recording). Give it as a client's ``transport=``;
+  what it recorded is written when the client closes, or else after the test.
 
 Only this module imports pytest; ``import stackwire.testing`` does not.
 """
@@ -130,7 +131,14 @@ def stackwire_cassette_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def stackwire_cassette(request: pytest.FixtureRequest, stackwire_cassette_dir: Path) -> Cassette:
+def stackwire_cassette(
+    request: pytest.FixtureRequest, stackwire_cassette_dir: Path
+) -> Iterator[Cassette]:
     name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.name)
     mode = request.config.getoption("--stackwire-record")
-    return Cassette(stackwire_cassette_dir / f"{name}.json", mode=mode)
+    cassette = Cassette(stackwire_cassette_dir / f"{name}.json", mode=mode)
+    yield cassette
+    if not cassette.closed and cassette.mode == "record" and cassette.interactions:
+        # The client over it was never closed (closing writes the file): keep what
+        # the test recorded all the same, rather than record it again next run.
+        cassette.save()

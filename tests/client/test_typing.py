@@ -86,6 +86,23 @@ async def test_union_and_bare_streams_are_typed(serve: Serve) -> None:
         assert client.pool_stats().in_use == 0
 
 
+async def test_request_of_the_views_is_typed_as_a_stream_with_stream_true(serve: Serve) -> None:
+    async with stackwire.AsyncClient(await serve(api())) as client:
+        raw = await client.with_raw_response.request(
+            "GET", "/events", cast_to=Delta | int, stream=True
+        )
+        assert_type(raw, stackwire.Response[stackwire.AsyncStream[Delta | int]])
+        assert [item async for item in await raw.parse()] == [Delta(text="a"), 7]
+        unread = client.with_streaming_response.request("GET", "/events", cast_to=int, stream=True)
+        assert_type(
+            unread, AbstractAsyncContextManager[stackwire.Response[stackwire.AsyncStream[int]]]
+        )
+        async with unread as response:
+            with pytest.raises(stackwire.APIResponseValidationError):
+                [item async for item in await response.parse()]
+        assert client.pool_stats().in_use == 0
+
+
 async def test_head_and_options_verbs(serve: Serve) -> None:
     async with stackwire.AsyncClient(await serve(api())) as client:
         head = await client.head("/users/1")

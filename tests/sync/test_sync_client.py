@@ -827,6 +827,25 @@ def test_request_and_streams_are_typed_like_the_async_verbs(
         assert [event.data for event in bare] == ['{"text": "a"}', "7"]
 
 
+def test_request_of_the_views_is_typed_as_a_stream_with_stream_true(
+    server: ServerThread, make_client: Callable[..., stackwire.Client]
+) -> None:
+    events = make_client(server.app(sse_app([b'data: {"text": "a"}\n\ndata: 7\n\n'])))
+    raw = events.with_raw_response.request("GET", "/events", cast_to=Delta | int, stream=True)
+    assert_type(raw, stackwire.SyncResponse[stackwire.Stream[Delta | int]])
+    with raw.parse() as parsed:
+        assert list(parsed) == [Delta(text="a"), 7]
+    unread = events.with_streaming_response.request(
+        "GET", "/events", cast_to=Delta | int, stream=True
+    )
+    assert_type(
+        unread, AbstractContextManager[stackwire.SyncResponse[stackwire.Stream[Delta | int]]]
+    )
+    with unread as response, response.parse() as stream:
+        assert list(stream) == [Delta(text="a"), 7]
+    assert events.pool_stats().in_use == 0
+
+
 def test_head_and_options_verbs_block_too(
     server: ServerThread, make_client: Callable[..., stackwire.Client]
 ) -> None:

@@ -3,6 +3,7 @@ boilerplate; it is an entry point; ``import stackwire.testing`` never imports py
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -60,6 +61,57 @@ def test_record_mode_is_an_option(tmp_path: Path) -> None:
     result, _ = run_suite(tmp_path, tmp_path, *OPTIONS, "--stackwire-record=replay")
     assert result.returncode != 0
     assert "does not exist: record it first" in result.stdout
+
+
+UNCLOSED_RECORDING = """
+import warnings
+
+import stackwire
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from stackwire.testing import Cassette
+
+
+async def test_recorded_without_closing(stackwire_cassette: Cassette) -> None:
+    warnings.simplefilter("ignore", ResourceWarning)  # the unclosed client, on purpose
+    if stackwire_cassette.mode == "record":
+        app = web.Application()
+        app.router.add_get("/ping", lambda request: web.json_response({"pong": 1}))
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        base = str(server.make_url("/"))
+    else:
+        base = stackwire_cassette.interactions[0]["request"]["url"].removesuffix("ping")
+    client = stackwire.AsyncClient(base, transport=stackwire_cassette)
+    assert await client.get("/ping", cast_to=dict) == {"pong": 1}
+"""
+
+
+def test_a_cassette_whose_client_was_never_closed_is_written_after_the_test(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_sdk.py").write_text(textwrap.dedent(UNCLOSED_RECORDING))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # Not `run_suite`: recording needs a socket (to a server on 127.0.0.1).
+        plugins = ("-p", "stackwire.testing.pytest_plugin", "-p", "pytest_asyncio.plugin")
+        command = [sys.executable, "-m", "pytest", *plugins, "-p", "no:cacheprovider"]
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        return subprocess.run(
+            [*command, *OPTIONS, *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    recorded = run()
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    assert (tmp_path / "cassettes" / "test_recorded_without_closing.json").is_file()
+    replayed = run("--stackwire-record=replay")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "1 passed" in replayed.stdout
 
 
 def test_the_plugin_is_a_pytest11_entry_point() -> None:
