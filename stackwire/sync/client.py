@@ -546,9 +546,10 @@ class Client:
 
     # -- calls ---------------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, reopen: bool = False) -> None:
         if self._closed or self._runtime.stopped:
-            raise ClientClosedError("this client is closed; create a new one")
+            cannot = " and cannot be reopened" if reopen else ""
+            raise ClientClosedError(f"this client is closed{cannot}; create a new one")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         self._check_open()
@@ -660,6 +661,7 @@ class Client:
                 runtime.run(async_client.close, what="Client.close()")
 
     def __enter__(self) -> Self:
+        self._check_open(reopen=True)
         return self
 
     def __exit__(

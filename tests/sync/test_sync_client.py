@@ -542,6 +542,53 @@ def test_close_stops_the_thread_and_later_calls_fail(
     client.close()  # a second close is a no-op
 
 
+def test_a_call_in_flight_when_another_thread_closes_the_client_fails_as_closed(
+    server: ServerThread, client_sleeps: SleepRecorder
+) -> None:
+    # It was an APIConnectionError saying "the server closed the connection" (or,
+    # with retries left, a retry first): the client, not the server, had hung up.
+    got_request = threading.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        got_request.set()
+        await reader.read()
+
+    base, raw = server.raw(silent)
+    client = stackwire.Client(base, sleep=client_sleeps)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.get("/slow")
+        except BaseException as exc:
+            errors.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert got_request.wait(timeout=10)
+    client.close()
+    caller.join(timeout=10)
+    assert not caller.is_alive()
+    assert [type(error) for error in errors] == [stackwire.ClientClosedError]
+    assert "closed while" in str(errors[0])
+    assert (raw.connections, client_sleeps.delays) == (1, [])
+    assert not loop_threads()
+
+
+def test_a_closed_client_cannot_be_entered_again(server: ServerThread) -> None:
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    with client:
+        assert client.get("/users/1", cast_to=User).id == 1
+    with pytest.raises(stackwire.ClientClosedError, match="cannot be reopened"), client:
+        pass  # pragma: no cover - not entered
+    with stackwire.Client(server.app(user_app())) as root:
+        derived = root.with_options(max_retries=0)
+        derived.close()
+        with pytest.raises(stackwire.ClientClosedError), derived:
+            pass  # pragma: no cover - not entered
+
+
 def test_closing_the_client_closes_a_stream_still_open(
     server: ServerThread, make_client: Callable[..., stackwire.Client]
 ) -> None:
