@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import itertools
 import signal
 import threading
@@ -802,6 +803,38 @@ def test_keyboard_interrupt_cancels_the_call_and_closes_its_connection(
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
     assert hung_up.wait(timeout=10)
     assert raw.connections == 1
+
+
+def test_every_public_name_of_the_async_client_has_a_blocking_twin() -> None:
+    # The verbs were descriptors: `Client.get` on the class was no callable, and on a
+    # client its signature said `**kwargs` where AsyncClient's says `**options`.
+    def public(kind: type) -> set[str]:
+        return {name for name in dir(kind) if not name.startswith("_")}
+
+    async_client = stackwire.AsyncClient("http://127.0.0.1:9/")
+    client = stackwire.Client("http://127.0.0.1:9/")
+    try:
+        assert public(stackwire.AsyncClient) <= public(stackwire.Client)
+        pairs: list[tuple[Any, Any]] = [
+            (async_client, client),
+            (async_client.with_raw_response, client.with_raw_response),
+            (async_client.with_streaming_response, client.with_streaming_response),
+        ]
+        for twin, blocking in pairs:
+            assert public(type(twin)) <= public(type(blocking))
+            for name in public(type(twin)):
+                ours, theirs = getattr(blocking, name), getattr(twin, name)
+                if not callable(theirs):
+                    continue
+                assert callable(getattr(type(blocking), name)), name
+                assert inspect.signature(ours).parameters.keys() == (
+                    inspect.signature(theirs).parameters.keys()
+                ), name
+        assert client.transport is client.async_client.transport
+        assert client.owns_transport
+    finally:
+        client.close()
+        asyncio.run(async_client.close())
 
 
 # -- typing of the verbs (checked by mypy --strict over tests/), head and options -----
