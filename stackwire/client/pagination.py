@@ -29,9 +29,11 @@ way, by declaring the field again with ``msgspec.field(name=...)``::
 following request keeps the first one's query, headers, body, timeout and retry
 options (only an ``idempotency_key`` is not reused: each page is a different request).
 
-A list ends, too, when the API leads back to a page of the same walk (a cursor or a
-``Link`` that was followed before, as a cursor handed straight back): that page is not
-yielded again, and the walk stops instead of looping forever. Each walk (each
+An empty page ends a list of any kind, whatever it names as the next page (as in
+the OpenAI and Anthropic SDKs). A list ends, too, when the API leads back to a page
+of the same walk (a cursor or a ``Link`` that was followed before, as a cursor handed
+straight back): that page is not yielded again, and the walk stops instead of
+looping forever. Each walk (each
 ``await`` or ``async for`` of the paginator) keeps its own record.
 """
 
@@ -256,9 +258,11 @@ class BasePage(Model, Generic[_T], dict=True):
         return context is not None and context.repeat
 
     def has_next_page(self) -> bool:
-        """Whether there is a page after this one (never after a page the walk had
-        reached before: the API led back to it, and the list would never end)."""
-        return self.next_page_info() is not None and not self._repeats()
+        """Whether there is a page after this one: never after an empty page (as in the
+        OpenAI and Anthropic SDKs: an API that hands out a new cursor with every empty
+        page would never end), nor after a page the walk had reached before (the API
+        led back to it). `get_next_page` still fetches what `next_page_info` names."""
+        return self.next_page_info() is not None and bool(self.page_items()) and not self._repeats()
 
     async def get_next_page(self) -> Self:
         """Request the page after this one with the original request's options.
@@ -294,7 +298,8 @@ class CursorPage(BasePage[_T]):
 
     The next request sets the query (or JSON body) parameter ``cursor_param``
     (``"cursor"``) to ``next_cursor``. The list ends when ``has_more`` is false, when
-    there is no ``next_cursor``, or when the API hands back the cursor just sent.
+    there is no ``next_cursor``, when the API hands back the cursor just sent, or at
+    an empty page.
     """
 
     data: list[_T]

@@ -448,6 +448,35 @@ async def test_a_cursor_cycle_ends_the_list_instead_of_looping_forever() -> None
         assert (await again.get_next_page()).has_next_page()
 
 
+@pytest.mark.parametrize("kind", ["cursor", "link"])
+async def test_an_empty_page_ends_the_list_whatever_it_links_to(kind: str) -> None:
+    # An API handing out a new cursor (or next link) with every empty page walked
+    # forever: no page repeated, so no cycle was seen. An empty page is the last, as
+    # in the OpenAI and Anthropic SDKs.
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        number = int(request.url.query.get("cursor") or request.url.query.get("page") or 0)
+        items = [{"id": 1, "name": "x"}] if number == 0 else []
+        if kind == "cursor":
+            return MockResponse(
+                json={"data": items, "has_more": True, "next_cursor": str(number + 1)}
+            )
+        return MockResponse(json=items, headers={"Link": f"</users?page={number + 1}>; rel=next"})
+
+    router.get("/users").respond(page)
+    page_type: Any = CursorPage[User] if kind == "cursor" else LinkPage[User]
+    async with mocked(router) as client:
+        got = [user async for user in client.paginate("/users", page=page_type)]
+        assert ids(got) == [1]
+        assert len(router.calls) == 2
+        pages = [p async for p in client.paginate("/users", page=page_type).iter_pages()]
+        assert [len(p.page_items()) for p in pages] == [1, 0]
+        assert not pages[-1].has_next_page()
+        # Asked for explicitly, the page after an empty one is still fetched.
+        assert (await pages[-1].get_next_page()).page_items() == []
+
+
 async def test_a_cycle_of_link_pages_ends_the_list() -> None:
     router = Router()
 
