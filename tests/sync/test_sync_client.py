@@ -577,6 +577,52 @@ def test_a_call_in_flight_when_another_thread_closes_the_client_fails_as_closed(
     assert not loop_threads()
 
 
+def test_a_call_handed_over_as_another_thread_closes_the_client_never_hangs(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A call queued on the loop after its last turn, just before `loop.close()`, was
+    # dropped by that close, and its caller waited forever. Here the close happens in
+    # that very moment: the hand-over waits for it (up to 0.5 s), the close for the
+    # hand-over.
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    assert client.get("/users/1", cast_to=User).id == 1
+    loop = client._runtime._get_loop()
+    closing, queued = threading.Event(), threading.Event()
+    close_loop, hand_over = loop.close, loop.call_soon_threadsafe
+
+    def close_after_the_hand_over() -> None:
+        closing.set()
+        queued.wait(timeout=5)
+        close_loop()
+
+    def hand_over_as_it_closes(callback: Any, *args: Any) -> Any:
+        monkeypatch.setattr(loop, "call_soon_threadsafe", hand_over)
+        threading.Thread(target=client.close).start()
+        closing.wait(timeout=0.5)
+        handle = hand_over(callback, *args)
+        queued.set()
+        return handle
+
+    monkeypatch.setattr(loop, "close", close_after_the_hand_over)
+    monkeypatch.setattr(loop, "call_soon_threadsafe", hand_over_as_it_closes)
+    outcomes: list[object] = []
+
+    def call() -> None:
+        try:
+            outcomes.append(client.get("/users/2", cast_to=User).id)
+        except BaseException as exc:
+            outcomes.append(type(exc))
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(timeout=10)
+    assert not caller.is_alive(), "the call waited forever"
+    assert outcomes in ([2], [stackwire.ClientClosedError])
+    assert client._runtime.thread is not None
+    client._runtime.thread.join(timeout=10)
+    assert not loop_threads()
+
+
 def test_a_closed_client_cannot_be_entered_again(server: ServerThread) -> None:
     client = stackwire.Client(server.app(user_app()) + "v1")
     with client:
