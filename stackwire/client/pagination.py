@@ -400,12 +400,7 @@ class LinkPage(BasePage[_T]):
         else:
             field = cls.__struct_encode_fields__[cls.__struct_fields__.index("data")]
             page = response._decode(b"{" + msgspec.json.encode(field) + b":" + content + b"}")
-        for link in parse_link_header(", ".join(response.headers.getall("Link", ()))):
-            if cls.link_rel in link.rel:
-                target = _link_target(response.url, link.url)
-                if target is not None:
-                    page.next_url = target
-                    break
+        page.next_url = _next_link(response, cls.link_rel)
         return cast("Self", page)
 
     def page_items(self) -> list[_T]:
@@ -418,6 +413,19 @@ class LinkPage(BasePage[_T]):
         if context is not None and str(context.url) == self.next_url:
             return None  # a link to this very page: stop instead of looping forever
         return PageInfo(url=self.next_url)
+
+
+def _next_link(response: Response[Any], rel: str) -> str | None:
+    """The first usable ``rel`` target of the response's ``Link`` headers. Each header
+    is parsed on its own: one broken header (an unterminated quote) cannot take the
+    links of the headers after it."""
+    for value in response.headers.getall("Link", ()):
+        for link in parse_link_header(value):
+            if rel in link.rel:
+                target = _link_target(response.url, link.url)
+                if target is not None:
+                    return target
+    return None
 
 
 def _link_target(page_url: URL, reference: str) -> str | None:

@@ -747,6 +747,28 @@ async def test_the_first_usable_next_link_wins() -> None:
         assert str(router.calls[1].request.url) == "http://api.test/users?page=2"
 
 
+async def test_a_broken_link_header_does_not_hide_the_next_one() -> None:
+    # Several Link headers were joined with ", " and parsed as one: an unterminated
+    # quote in one took the rest, the next header's rel="next" with it.
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(
+                json=USERS[:1],
+                headers=[
+                    ("Link", '</users?page=0>; rel="prev"; title="unterminated'),
+                    ("Link", '</users?page=2>; rel="next"'),
+                ],
+            ),
+            MockResponse(json=USERS[1:2]),
+        ]
+    )
+    async with mocked(router) as client:
+        got = [u async for u in client.paginate("/users", page=LinkPage[User])]
+        assert ids(got) == [1, 2]
+        assert str(router.calls[1].request.url) == "http://api.test/users?page=2"
+
+
 async def test_a_next_link_never_supplies_credentials(
     serve: Serve, make_client: MakeClient
 ) -> None:
