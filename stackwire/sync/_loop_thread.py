@@ -270,12 +270,25 @@ class LoopThread:
         if asyncio.get_running_loop() is loop:
             return await factory()
         coroutine = factory()
-        try:
-            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-        except RuntimeError as exc:  # the loop was stopped between the check and now
+        with self._lock:  # queued before `shutdown` can stop the loop (see `_get_loop`)
+            future = (
+                None
+                if self._stopped or loop.is_closed()
+                else asyncio.run_coroutine_threadsafe(coroutine, loop)
+            )
+        if future is None:
             coroutine.close()
-            raise ClientClosedError("this client is closed; create a new one") from exc
-        return await asyncio.wrap_future(future)
+            raise ClientClosedError("this client is closed; create a new one")
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                # Cancelled there by the client's close, not here by the caller.
+                raise ClientClosedError(
+                    "the call was cancelled: the client was closed while it ran"
+                ) from None
+            raise
 
     def schedule_close(self, client: _Closeable) -> None:
         """Close ``client`` on the loop soon, without waiting (for finalizers)."""

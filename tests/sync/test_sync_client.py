@@ -577,15 +577,12 @@ def test_a_call_in_flight_when_another_thread_closes_the_client_fails_as_closed(
     assert not loop_threads()
 
 
-def test_a_call_handed_over_as_another_thread_closes_the_client_never_hangs(
-    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+def close_during_the_next_hand_over(
+    client: stackwire.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A call queued on the loop after its last turn, just before `loop.close()`, was
-    # dropped by that close, and its caller waited forever. Here the close happens in
-    # that very moment: the hand-over waits for it (up to 0.5 s), the close for the
-    # hand-over.
-    client = stackwire.Client(server.app(user_app()) + "v1")
-    assert client.get("/users/1", cast_to=User).id == 1
+    """Make another thread close ``client`` while the next call is handed to its loop,
+    in the moment between the loop's last turn and its close: the hand-over waits for
+    that moment (up to 0.5 s), the close for the hand-over."""
     loop = client._runtime._get_loop()
     closing, queued = threading.Event(), threading.Event()
     close_loop, hand_over = loop.close, loop.call_soon_threadsafe
@@ -595,31 +592,70 @@ def test_a_call_handed_over_as_another_thread_closes_the_client_never_hangs(
         queued.wait(timeout=5)
         close_loop()
 
-    def hand_over_as_it_closes(callback: Any, *args: Any) -> Any:
+    def hand_over_as_it_closes(callback: Any, *args: Any, **kwargs: Any) -> Any:
         monkeypatch.setattr(loop, "call_soon_threadsafe", hand_over)
         threading.Thread(target=client.close).start()
         closing.wait(timeout=0.5)
-        handle = hand_over(callback, *args)
+        handle = hand_over(callback, *args, **kwargs)
         queued.set()
         return handle
 
     monkeypatch.setattr(loop, "close", close_after_the_hand_over)
     monkeypatch.setattr(loop, "call_soon_threadsafe", hand_over_as_it_closes)
+
+
+def outcome_in_a_thread(call: Callable[[], object]) -> list[object]:
+    """What ``call()`` returned or raised (its type), run in a thread; fails the test
+    if it is still waiting after 10 s."""
     outcomes: list[object] = []
 
-    def call() -> None:
+    def run() -> None:
         try:
-            outcomes.append(client.get("/users/2", cast_to=User).id)
+            outcomes.append(call())
         except BaseException as exc:
             outcomes.append(type(exc))
 
-    caller = threading.Thread(target=call, daemon=True)
+    caller = threading.Thread(target=run, daemon=True)
     caller.start()
     caller.join(timeout=10)
     assert not caller.is_alive(), "the call waited forever"
-    assert outcomes in ([2], [stackwire.ClientClosedError])
-    assert client._runtime.thread is not None
-    client._runtime.thread.join(timeout=10)
+    return outcomes
+
+
+def test_a_call_handed_over_as_another_thread_closes_the_client_never_hangs(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Queued on the loop after its last turn, just before `loop.close()`, the call was
+    # dropped by that close, and its caller waited forever.
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    assert client.get("/users/1", cast_to=User).id == 1
+    close_during_the_next_hand_over(client, monkeypatch)
+    outcome = outcome_in_a_thread(lambda: client.get("/users/2", cast_to=User).id)
+    assert outcome in ([2], [stackwire.ClientClosedError])
+    assert client.loop_thread is not None
+    client.loop_thread.join(timeout=10)
+    assert not loop_threads()
+
+
+def test_a_page_awaited_on_another_loop_as_the_client_closes_never_hangs(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def users(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": 1, "name": "Ada"}], "has_more": False})
+
+    client = stackwire.Client(server.app(routes(("GET", "/users", users))))
+    paginator = client.paginate("/users", page=stackwire.CursorPage[User])
+    assert [user.id for user in paginator] == [1]
+    close_during_the_next_hand_over(client, monkeypatch)
+
+    async def first_page() -> object:
+        return (await paginator.async_paginator).data[0].id
+
+    outcome = outcome_in_a_thread(lambda: asyncio.run(first_page()))
+    # (Cancelled by the close, it was a bare CancelledError on the caller's loop.)
+    assert outcome in ([1], [stackwire.ClientClosedError])
+    assert client.loop_thread is not None
+    client.loop_thread.join(timeout=10)
     assert not loop_threads()
 
 
