@@ -304,23 +304,25 @@ class LoopThread:
             loop.call_soon_threadsafe(start)
 
     def shutdown(self) -> None:
-        """Close the registered clients on the loop, stop it and join its thread."""
+        """Close the registered clients on the loop, stop it and join its thread (or,
+        once that is under way, only join it: every caller returns when it is over)."""
         with self._lock:
-            if self._stopped:
-                return
-            if self.in_loop_thread():
-                raise BlockingCallInEventLoopError(
-                    "close() was called on the client's own event loop (from a middleware?); "
-                    "it would wait for itself forever"
-                )
-            self._stopped = True
+            under_way = self._stopped
             loop, thread = self._loop, self._thread
-            clients, self._clients = self._clients, []
-            bodies = list(self._bodies)
-            self._bodies = weakref.WeakSet()
-        if loop is None or thread is None:
+            if not under_way:
+                if self.in_loop_thread():
+                    raise BlockingCallInEventLoopError(
+                        "close() was called on the client's own event loop (from a "
+                        "middleware?); it would wait for itself forever"
+                    )
+                self._stopped = True
+                clients, self._clients = self._clients, []
+                bodies = list(self._bodies)
+                self._bodies = weakref.WeakSet()
+        if loop is None or thread is None or thread is threading.current_thread():
             return
-        loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop, bodies)))
+        if not under_way:
+            loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop, bodies)))
         thread.join()
 
     def __del__(self) -> None:

@@ -650,13 +650,15 @@ class Client:
         the loop and join its thread. On a derived client: close its own session, if
         it has one (it changed ``verify``, ``proxy``, ...), and nothing else.
         """
+        runtime = self._runtime
+        if self._root:
+            # Every time: a close while another thread's close is under way waits for it.
+            self._closed = True
+            runtime.shutdown()
+            return
         if self._closed:
             return
         self._closed = True
-        runtime = self._runtime
-        if self._root:
-            runtime.shutdown()
-            return
         runtime.unregister(self._async)
         if runtime.started and not runtime.stopped:
             async_client = self._async

@@ -659,6 +659,32 @@ def test_a_page_awaited_on_another_loop_as_the_client_closes_never_hangs(
     assert not loop_threads()
 
 
+def test_close_from_two_threads_returns_in_both_once_the_loop_is_gone(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second close() returned at once, while the first was still closing: the
+    # loop thread was still running after it.
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    assert client.get("/users/1", cast_to=User).id == 1
+    closing = threading.Event()
+    close_session = client.async_client.close
+
+    async def slow_close() -> None:
+        closing.set()
+        await asyncio.sleep(0.2)
+        await close_session()
+
+    monkeypatch.setattr(client.async_client, "close", slow_close)
+    thread = client.loop_thread
+    assert thread is not None
+    first = threading.Thread(target=client.close)
+    first.start()
+    assert closing.wait(timeout=10)
+    client.close()
+    assert not thread.is_alive()
+    first.join(timeout=10)
+
+
 def test_a_closed_client_cannot_be_entered_again(server: ServerThread) -> None:
     client = stackwire.Client(server.app(user_app()) + "v1")
     with client:
