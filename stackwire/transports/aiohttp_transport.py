@@ -475,9 +475,15 @@ class AiohttpTransport:
                     "while the client uses it"
                 ) from exc
             raise
-        except BaseException:
+        except BaseException as exc:
             if expiry is not None:
                 expiry.done()
+            if isinstance(exc, asyncio.CancelledError) and self.closed_under_call:
+                task = asyncio.current_task()
+                if task is not None and not task.cancelling():
+                    # Not the caller's cancellation: closing the session cancels the
+                    # calls waiting in its pool for a connection.
+                    raise closed_mid_call(request) from exc
             raise
         record.headers_at = time.monotonic()
         if not 200 <= raw.status <= 599:

@@ -135,6 +135,31 @@ async def test_a_call_in_flight_when_the_client_closes_fails_as_closed(
     assert (server.connections, client_sleeps.delays) == (1, [])
 
 
+async def test_a_call_waiting_for_a_pooled_connection_when_the_client_closes_fails_as_closed(
+    raw_server: Callable[[RawHandler], Awaitable[tuple[str, RawServer]]],
+) -> None:
+    # aiohttp cancels the pool's waiters when its session closes: the call that waited
+    # for the one connection failed with a bare CancelledError nobody had asked for.
+    got_request = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        got_request.set()
+        await reader.read()
+
+    base, server = await raw_server(silent)
+    client = stackwire.AsyncClient(base, max_connections=1, max_retries=0)
+    holding = asyncio.ensure_future(client.get("/first"))
+    await got_request.wait()
+    waiting = asyncio.ensure_future(client.get("/second"))
+    await asyncio.sleep(0.05)  # (it is queued for the connection, in aiohttp's pool)
+    await client.close()
+    for call in (holding, waiting):
+        with pytest.raises(stackwire.ClientClosedError, match="closed while"):
+            await call
+    assert server.connections == 1
+
+
 async def test_a_stream_read_after_its_client_closed_fails_as_closed(serve: Serve) -> None:
     async def events(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
