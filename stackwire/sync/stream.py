@@ -14,7 +14,6 @@ Both keep their client alive while they are. One dropped unclosed warns with
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import re
 import warnings
@@ -38,6 +37,7 @@ from ._loop_thread import LoopThread, in_running_loop
 __all__ = ["Stream", "SyncResponse", "split_lines"]
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 _DONE: Any = object()
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -183,42 +183,45 @@ class SyncResponse(Generic[_T]):
             return cast("_T", stream)
         return value
 
-    def iter_bytes(self) -> Iterator[bytes]:
-        """The body as it arrives (decompressed), in chunks of any size.
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """The body as it arrives (decompressed): chunks of any size, or, with
+        ``chunk_size``, chunks of exactly that many bytes but for the last (see
+        `Response.iter_bytes`).
 
         The connection is released at the end of the body and closed if iteration
         stops early or fails.
         """
-        response = self.async_response
-        runtime = self._runtime
-        chunks = cast("AsyncGenerator[bytes, None]", response.iter_raw())
-        finished = False
-        try:
-            while True:
-                chunk = runtime.run(lambda: _next_or_done(chunks), what="iter_bytes()")
-                if chunk is _DONE:
-                    finished = True
-                    return
-                yield chunk
-        finally:
-            if not finished:
-                _close_quietly(runtime, "iter_bytes()", chunks.aclose, finalizing=True)
+        return self._drive(self.async_response.iter_bytes(chunk_size), "iter_bytes()")
+
+    def iter_text(self) -> Iterator[str]:
+        """The body as text, decoded as it arrives with the declared charset (else
+        UTF-8; undecodable bytes become U+FFFD); see `Response.iter_text`."""
+        return self._drive(self.async_response.iter_text(), "iter_text()")
 
     def iter_lines(self) -> Iterator[str]:
         """The body as text lines, without their line endings (CRLF, LF or CR)."""
-        charset = self.async_response.charset or "utf-8"
+        texts = cast("Generator[str, None, None]", self.iter_text())
         try:
-            decoder = codecs.getincrementaldecoder(charset)(errors="replace")
-        except LookupError:
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        chunks = cast("Generator[bytes, None, None]", self.iter_bytes())
-        try:
-            yield from split_lines(decoder.decode(chunk) for chunk in chunks)
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield from split_lines([tail])
+            yield from split_lines(texts)
         finally:
-            chunks.close()
+            texts.close()
+
+    def _drive(self, pieces: AsyncIterator[_V], what: str) -> Iterator[_V]:
+        """The items of an async iterator of the response's body, each fetched on the
+        loop; one left early is closed there (which closes the connection)."""
+        runtime = self._runtime
+        finished = False
+        try:
+            while True:
+                piece = runtime.run(lambda: _next_or_done(pieces), what=what)
+                if piece is _DONE:
+                    finished = True
+                    return
+                yield piece
+        finally:
+            if not finished:
+                aclose = cast("AsyncGenerator[_V, None]", pieces).aclose
+                _close_quietly(runtime, what, aclose, finalizing=True)
 
     def close(self) -> None:
         """Close the response: release the connection if the body was read, else close it."""

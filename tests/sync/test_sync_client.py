@@ -465,6 +465,21 @@ def test_streaming_response_iter_bytes_and_lines(
     with client.with_streaming_response.get("/file") as response:
         assert response.read() == b"".join(parts)
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    # The blocking twins of every body iterator of `Response` (``chunk_size=`` and
+    # ``iter_text()`` were missing: a TypeError and an AttributeError).
+    with client.with_streaming_response.get("/file") as response:
+        sized = list(response.iter_bytes(chunk_size=8))
+        assert b"".join(sized) == b"".join(parts)
+        assert [len(chunk) for chunk in sized[:-1]] == [8] * (len(sized) - 1)
+    with client.with_streaming_response.get("/file") as response:
+        assert "".join(response.iter_text()) == "first\r\nsecond\nthird\rfourth €"
+    with client.with_streaming_response.get("/file") as response:
+        with pytest.raises(stackwire.InvalidRequestError, match="chunk_size"):
+            response.iter_bytes(chunk_size=0)
+        text = response.iter_text()
+        assert next(text).startswith("first")
+        text.close()  # left early: nothing stays checked out
+    assert client.pool_stats().in_use == 0
 
 
 def test_streaming_response_left_unread_closes_the_connection(
