@@ -14,9 +14,9 @@ import itertools
 import signal
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, assert_type
+from typing import Any, assert_type, cast
 
 import pytest
 from aiohttp import web
@@ -476,7 +476,7 @@ def test_streaming_response_iter_bytes_and_lines(
     with client.with_streaming_response.get("/file") as response:
         with pytest.raises(stackwire.InvalidRequestError, match="chunk_size"):
             response.iter_bytes(chunk_size=0)
-        text = response.iter_text()
+        text = cast("Generator[str, None, None]", response.iter_text())
         assert next(text).startswith("first")
         text.close()  # left early: nothing stays checked out
     assert client.pool_stats().in_use == 0
