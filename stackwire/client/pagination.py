@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_ori
 import msgspec
 from yarl import URL
 
+from ..auth import Auth
 from ..errors import InvalidRequestError
 from ..models.model import Model
 from ..pipeline.response import Response
@@ -78,6 +79,8 @@ _CONTEXT = "_stackwire_page_request"
 class PageCallOptions(BaseCallOptions, total=False):
     """The keywords `AsyncClient.paginate` takes besides ``path``, ``page`` and
     ``method`` (the verbs' keywords, without ``content``, ``files`` and ``stream``)."""
+
+    auth: Auth | None
 
 
 class PageInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -249,6 +249,29 @@ async def test_following_pages_keep_timeout_and_retry_options(
 # -- offset and page number ------------------------------------------------------------
 
 
+async def test_every_page_is_sent_with_the_calls_own_auth() -> None:
+    # `auth=` (per call in DESIGN's table) worked, but was missing from the typed
+    # keywords of `paginate()`: mypy refused it, in async and blocking code alike.
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        first = "cursor" not in request.url.query
+        return MockResponse(
+            json={"data": [USERS[0 if first else 1]], "has_more": first, "next_cursor": "c2"}
+        )
+
+    router.get("/users").respond(page)
+    async with mocked(router) as client:
+        users = client.paginate("/users", page=CursorPage[User], auth=stackwire.BasicAuth("u", "p"))
+        assert ids([user async for user in users]) == [1, 2]
+        anonymous = client.with_options(api_key=API_KEY).paginate(
+            "/users", page=CursorPage[User], auth=None
+        )
+        assert ids([user async for user in anonymous]) == [1, 2]
+    seen = [call.request.headers.get("Authorization") for call in router.calls]
+    assert seen == ["Basic dTpw", "Basic dTpw", None, None]
+
+
 async def test_offset_pages_advance_by_items_seen_and_stop_on_an_empty_page() -> None:
     router = Router("http://api.test/")
 
