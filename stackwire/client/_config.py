@@ -373,7 +373,29 @@ def _resolve(config: _Config, changes: Mapping[str, Any]) -> _Config:
     resolved = msgspec.structs.replace(config, **values)
     if resolved.transport is not None:
         _check_transport(resolved)
+    elif resolved.session is not None:
+        _check_session(resolved)
     return _guard_secrets(resolved)
+
+
+def _check_session(config: _Config) -> None:
+    """No option of the session the client would make is set beside a borrowed
+    ``session=``: the session's own connector decides them, so they would be
+    silently ignored (``verify=False`` would still verify)."""
+    clashing = [
+        name
+        for name, given in (
+            ("verify", config.verify is not True),
+            ("max_connections", config.max_connections != DEFAULT_MAX_CONNECTIONS),
+        )
+        if given
+    ]
+    if clashing:
+        raise InvalidRequestError(
+            f"session= cannot be combined with {', '.join(n + '=' for n in clashing)}: "
+            "those configure the session the client would make; give your session's "
+            "connector the TLS context or limit instead"
+        )
 
 
 def _check_transport(config: _Config) -> None:

@@ -713,6 +713,11 @@ class AsyncClient:
             await dependents[-1].close()  # removes itself from the list
 
     async def __aenter__(self) -> Self:
+        if self._closed or self._lifetime.closed:
+            # (Entered again after its block: every call in it would fail.)
+            raise ClientClosedError(
+                "this client is closed and cannot be reopened; create a new one"
+            )
         return self
 
     async def __aexit__(

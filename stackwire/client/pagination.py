@@ -29,9 +29,11 @@ way, by declaring the field again with ``msgspec.field(name=...)``::
 following request keeps the first one's query, headers, body, timeout and retry
 options (only an ``idempotency_key`` is not reused: each page is a different request).
 
-A list ends, too, when the API leads back to a page of the same walk (a cursor or a
-``Link`` that was followed before, as a cursor handed straight back): that page is not
-yielded again, and the walk stops instead of looping forever. Each walk (each
+An empty page ends a list of any kind, whatever it names as the next page (as in
+the OpenAI and Anthropic SDKs). A list ends, too, when the API leads back to a page
+of the same walk (a cursor or a ``Link`` that was followed before, as a cursor handed
+straight back): that page is not yielded again, and the walk stops instead of
+looping forever. Each walk (each
 ``await`` or ``async for`` of the paginator) keeps its own record.
 """
 
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_ori
 import msgspec
 from yarl import URL
 
+from ..auth import Auth
 from ..errors import InvalidRequestError
 from ..models.model import Model
 from ..pipeline.response import Response
@@ -76,6 +79,8 @@ _CONTEXT = "_stackwire_page_request"
 class PageCallOptions(BaseCallOptions, total=False):
     """The keywords `AsyncClient.paginate` takes besides ``path``, ``page`` and
     ``method`` (the verbs' keywords, without ``content``, ``files`` and ``stream``)."""
+
+    auth: Auth | None
 
 
 class PageInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -256,9 +261,11 @@ class BasePage(Model, Generic[_T], dict=True):
         return context is not None and context.repeat
 
     def has_next_page(self) -> bool:
-        """Whether there is a page after this one (never after a page the walk had
-        reached before: the API led back to it, and the list would never end)."""
-        return self.next_page_info() is not None and not self._repeats()
+        """Whether there is a page after this one: never after an empty page (as in the
+        OpenAI and Anthropic SDKs: an API that hands out a new cursor with every empty
+        page would never end), nor after a page the walk had reached before (the API
+        led back to it). `get_next_page` still fetches what `next_page_info` names."""
+        return self.next_page_info() is not None and bool(self.page_items()) and not self._repeats()
 
     async def get_next_page(self) -> Self:
         """Request the page after this one with the original request's options.
@@ -294,7 +301,8 @@ class CursorPage(BasePage[_T]):
 
     The next request sets the query (or JSON body) parameter ``cursor_param``
     (``"cursor"``) to ``next_cursor``. The list ends when ``has_more`` is false, when
-    there is no ``next_cursor``, or when the API hands back the cursor just sent.
+    there is no ``next_cursor``, when the API hands back the cursor just sent, or at
+    an empty page.
     """
 
     data: list[_T]
@@ -395,12 +403,7 @@ class LinkPage(BasePage[_T]):
         else:
             field = cls.__struct_encode_fields__[cls.__struct_fields__.index("data")]
             page = response._decode(b"{" + msgspec.json.encode(field) + b":" + content + b"}")
-        for link in parse_link_header(", ".join(response.headers.getall("Link", ()))):
-            if cls.link_rel in link.rel:
-                target = _link_target(response.url, link.url)
-                if target is not None:
-                    page.next_url = target
-                    break
+        page.next_url = _next_link(response, cls.link_rel)
         return cast("Self", page)
 
     def page_items(self) -> list[_T]:
@@ -413,6 +416,19 @@ class LinkPage(BasePage[_T]):
         if context is not None and str(context.url) == self.next_url:
             return None  # a link to this very page: stop instead of looping forever
         return PageInfo(url=self.next_url)
+
+
+def _next_link(response: Response[Any], rel: str) -> str | None:
+    """The first usable ``rel`` target of the response's ``Link`` headers. Each header
+    is parsed on its own: one broken header (an unterminated quote) cannot take the
+    links of the headers after it."""
+    for value in response.headers.getall("Link", ()):
+        for link in parse_link_header(value):
+            if rel in link.rel:
+                target = _link_target(response.url, link.url)
+                if target is not None:
+                    return target
+    return None
 
 
 def _link_target(page_url: URL, reference: str) -> str | None:

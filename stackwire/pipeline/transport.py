@@ -35,7 +35,8 @@ Obligations of ``send(request)``:
   path.
 
 ``close()`` releases every connection (idempotent; after it, ``send`` may raise
-`ClientClosedError`); ``pool_stats()`` says how many connections are in use and idle
+`ClientClosedError`, and so may a ``send`` or a body read it cut short: the default
+transport's do); ``pool_stats()`` says how many connections are in use and idle
 (``PoolStats(0, 0)`` for a transport without a pool).
 """
 

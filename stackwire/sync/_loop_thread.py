@@ -153,7 +153,12 @@ class LoopThread:
             if client in self._clients:
                 self._clients.remove(client)
 
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
+    def _get_loop(self, hand_over: Callable[[], None] | None = None) -> asyncio.AbstractEventLoop:
+        """The loop (started on first use); ``hand_over`` is queued on it, under the
+        lock `shutdown` takes to stop the loop: a call queued by then runs before the
+        loop stops (and is cancelled by it). Queued any later, in the moment between
+        the loop's last run and its close, it was dropped by ``loop.close()``, and its
+        caller waited forever."""
         with self._lock:
             if self._stopped:
                 raise ClientClosedError("this client is closed; create a new one")
@@ -169,6 +174,11 @@ class LoopThread:
                 thread.start()
                 ready.wait()
                 self._loop, self._thread = loop, thread
+            if hand_over is not None:
+                try:
+                    self._loop.call_soon_threadsafe(hand_over)
+                except RuntimeError as exc:  # the loop ended on its own
+                    raise ClientClosedError("this client is closed; create a new one") from exc
             return self._loop
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, _T]], *, what: str) -> _T:
@@ -185,7 +195,6 @@ class LoopThread:
                 "callback?); it would wait for itself forever. Middlewares get the "
                 "response from `call_next`; do not call the blocking client there"
             )
-        loop = self._get_loop()
         outcome = _Outcome()
         # The call runs in the caller's context (a copy): context variables set by the
         # application, such as OpenTelemetry's current span, reach the middlewares.
@@ -202,7 +211,7 @@ class LoopThread:
 
         def start() -> None:
             try:
-                task = loop.create_task(factory(), context=caller)
+                task = asyncio.get_running_loop().create_task(factory(), context=caller)
             except BaseException as exc:
                 outcome.error = exc
                 outcome.finished.set()
@@ -218,17 +227,19 @@ class LoopThread:
             else:
                 outcome.finished.set()
 
+        loop: asyncio.AbstractEventLoop | None = None
         try:
-            try:
-                loop.call_soon_threadsafe(start)
-            except RuntimeError as exc:  # the loop was stopped between the check and now
-                raise ClientClosedError("this client is closed; create a new one") from exc
+            loop = self._get_loop(start)
             # (An interrupt can also land inside call_soon_threadsafe, after `start` was
             # queued and while the loop already sends the request: handled below too.)
             outcome.finished.wait()
         except ClientClosedError:
             raise
         except BaseException:
+            if loop is None:
+                loop = self._loop
+            if loop is None:  # interrupted before the loop even started
+                raise
             # Interrupted (Ctrl-C) while waiting: cancel the call and let it unwind
             # (closing its connection) before the interrupt goes on.
             try:
@@ -259,12 +270,25 @@ class LoopThread:
         if asyncio.get_running_loop() is loop:
             return await factory()
         coroutine = factory()
-        try:
-            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-        except RuntimeError as exc:  # the loop was stopped between the check and now
+        with self._lock:  # queued before `shutdown` can stop the loop (see `_get_loop`)
+            future = (
+                None
+                if self._stopped or loop.is_closed()
+                else asyncio.run_coroutine_threadsafe(coroutine, loop)
+            )
+        if future is None:
             coroutine.close()
-            raise ClientClosedError("this client is closed; create a new one") from exc
-        return await asyncio.wrap_future(future)
+            raise ClientClosedError("this client is closed; create a new one")
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                # Cancelled there by the client's close, not here by the caller.
+                raise ClientClosedError(
+                    "the call was cancelled: the client was closed while it ran"
+                ) from None
+            raise
 
     def schedule_close(self, client: _Closeable) -> None:
         """Close ``client`` on the loop soon, without waiting (for finalizers)."""
@@ -280,23 +304,25 @@ class LoopThread:
             loop.call_soon_threadsafe(start)
 
     def shutdown(self) -> None:
-        """Close the registered clients on the loop, stop it and join its thread."""
+        """Close the registered clients on the loop, stop it and join its thread (or,
+        once that is under way, only join it: every caller returns when it is over)."""
         with self._lock:
-            if self._stopped:
-                return
-            if self.in_loop_thread():
-                raise BlockingCallInEventLoopError(
-                    "close() was called on the client's own event loop (from a middleware?); "
-                    "it would wait for itself forever"
-                )
-            self._stopped = True
+            under_way = self._stopped
             loop, thread = self._loop, self._thread
-            clients, self._clients = self._clients, []
-            bodies = list(self._bodies)
-            self._bodies = weakref.WeakSet()
-        if loop is None or thread is None:
+            if not under_way:
+                if self.in_loop_thread():
+                    raise BlockingCallInEventLoopError(
+                        "close() was called on the client's own event loop (from a "
+                        "middleware?); it would wait for itself forever"
+                    )
+                self._stopped = True
+                clients, self._clients = self._clients, []
+                bodies = list(self._bodies)
+                self._bodies = weakref.WeakSet()
+        if loop is None or thread is None or thread is threading.current_thread():
             return
-        loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop, bodies)))
+        if not under_way:
+            loop.call_soon_threadsafe(lambda: loop.create_task(_close_all(clients, loop, bodies)))
         thread.join()
 
     def __del__(self) -> None:

@@ -67,7 +67,7 @@ from ..pipeline.options import Timeout
 from ..pipeline.pipeline import Pipeline
 from ..pipeline.response import Response
 from ..pipeline.stream import AsyncStream
-from ..pipeline.transport import PoolStats
+from ..pipeline.transport import PoolStats, Transport
 from ._loop_thread import LoopThread
 from .pages import SyncPaginator
 from .stream import Stream, SyncResponse
@@ -411,46 +411,33 @@ class SyncStreamingRequest(Protocol):
     ) -> AbstractContextManager[SyncResponse[Any]]: ...
 
 
-class _SyncVerb:
-    """Makes ``client.get`` & co. from one method name (typed by the protocols above)."""
+def _verb(method: str) -> Any:
+    """``client.get`` & co.: a plain function per method name, typed by `SyncVerb`
+    (and its twins on the views), with the signature of `AsyncClient`'s verbs.
 
-    __slots__ = ("method",)
+    Looked up on a client it is a bound method, which Python makes in C (no closure
+    per lookup), and it is a callable on the class too, as `AsyncClient.get` is.
+    """
 
-    def __init__(self, method: str) -> None:
-        self.method = method
+    def verb(self: Any, path: str, **options: Any) -> Any:
+        return self._call(method, path, **options)
 
-    def __get__(self, owner: Any, owner_type: type | None = None) -> Any:
-        if owner is None:
-            return self
-        method = self.method
-
-        def call(path: str, **kwargs: Any) -> Any:
-            return owner._call(method, path, **kwargs)
-
-        call.__name__ = method.lower()
-        call.__doc__ = f"Send a {method} request and wait for it; see `Client.request`."
-        return call
+    verb.__name__ = method.lower()
+    verb.__qualname__ = method.lower()
+    verb.__doc__ = f"Send a {method} request and wait for it; see `Client.request`."
+    return verb
 
 
-class _SyncRequestVerb:
-    """Makes ``client.request(method, path, ...)`` (typed by `SyncRequest` & co.)."""
+def _request_verb(doc: str) -> Any:
+    """``client.request(method, path, ...)``: `_verb` with the method first."""
 
-    __slots__ = ("doc",)
+    def request(self: Any, method: str, path: str, **options: Any) -> Any:
+        # A method that is not a str gets its typed error from the request check.
+        method = method.upper() if isinstance(method, str) else method
+        return self._call(method, path, **options)
 
-    def __init__(self, doc: str) -> None:
-        self.doc = doc
-
-    def __get__(self, owner: Any, owner_type: type | None = None) -> Any:
-        if owner is None:
-            return self
-
-        def request(method: str, path: str, **kwargs: Any) -> Any:
-            # A method that is not a str gets its typed error from the request check.
-            method = method.upper() if isinstance(method, str) else method
-            return owner._call(method, path, **kwargs)
-
-        request.__doc__ = self.doc
-        return request
+    request.__doc__ = doc
+    return request
 
 
 async def _chunks_from_worker_thread(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -504,16 +491,16 @@ class Client:
     `SyncCallOptions`.
     """
 
-    get: SyncVerb = cast("SyncVerb", _SyncVerb("GET"))
-    post: SyncVerb = cast("SyncVerb", _SyncVerb("POST"))
-    put: SyncVerb = cast("SyncVerb", _SyncVerb("PUT"))
-    patch: SyncVerb = cast("SyncVerb", _SyncVerb("PATCH"))
-    delete: SyncVerb = cast("SyncVerb", _SyncVerb("DELETE"))
-    head: SyncVerb = cast("SyncVerb", _SyncVerb("HEAD"))
-    options: SyncVerb = cast("SyncVerb", _SyncVerb("OPTIONS"))
+    get: SyncVerb = cast("SyncVerb", _verb("GET"))
+    post: SyncVerb = cast("SyncVerb", _verb("POST"))
+    put: SyncVerb = cast("SyncVerb", _verb("PUT"))
+    patch: SyncVerb = cast("SyncVerb", _verb("PATCH"))
+    delete: SyncVerb = cast("SyncVerb", _verb("DELETE"))
+    head: SyncVerb = cast("SyncVerb", _verb("HEAD"))
+    options: SyncVerb = cast("SyncVerb", _verb("OPTIONS"))
     request: SyncRequest = cast(
         "SyncRequest",
-        _SyncRequestVerb(
+        _request_verb(
             """Send ``method`` to ``path`` and wait; returns what the verbs return.
 
         ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
@@ -604,9 +591,10 @@ class Client:
 
     # -- calls ---------------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, reopen: bool = False) -> None:
         if self._closed or self._runtime.stopped:
-            raise ClientClosedError("this client is closed; create a new one")
+            cannot = " and cannot be reopened" if reopen else ""
+            raise ClientClosedError(f"this client is closed{cannot}; create a new one")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         self._check_open()
@@ -679,6 +667,22 @@ class Client:
 
     # -- lifecycle -----------------------------------------------------------------
 
+    @property
+    def transport(self) -> Transport:
+        """The `Transport` this client sends through, on its loop (shared with clients
+        derived from it that change no transport option)."""
+        return self._async.transport
+
+    @property
+    def owns_transport(self) -> bool:
+        """Whether ``close()`` closes the transport (see `AsyncClient.owns_transport`)."""
+        return self._async.owns_transport
+
+    @property
+    def leaves_connections_open(self) -> bool:
+        """Whether dropping this client now, unclosed, would leave connections open."""
+        return self._async.leaves_connections_open
+
     def pool_stats(self) -> PoolStats:
         """Connections of this client's pool in use and idle (to check nothing leaked)."""
         runtime = self._runtime
@@ -705,13 +709,15 @@ class Client:
         the loop and join its thread. On a derived client: close its own session, if
         it has one (it changed ``verify``, ``proxy``, ...), and nothing else.
         """
+        runtime = self._runtime
+        if self._root:
+            # Every time: a close while another thread's close is under way waits for it.
+            self._closed = True
+            runtime.shutdown()
+            return
         if self._closed:
             return
         self._closed = True
-        runtime = self._runtime
-        if self._root:
-            runtime.shutdown()
-            return
         runtime.unregister(self._async)
         if runtime.started and not runtime.stopped:
             async_client = self._async
@@ -719,6 +725,7 @@ class Client:
                 runtime.run(async_client.close, what="Client.close()")
 
     def __enter__(self) -> Self:
+        self._check_open(reopen=True)
         return self
 
     def __exit__(
@@ -754,16 +761,16 @@ class Client:
 class SyncRawResponseView:
     """``client.with_raw_response``: the same verbs, returning `SyncResponse` objects."""
 
-    get: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("GET"))
-    post: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("POST"))
-    put: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("PUT"))
-    patch: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("PATCH"))
-    delete: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("DELETE"))
-    head: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("HEAD"))
-    options: SyncRawVerb = cast("SyncRawVerb", _SyncVerb("OPTIONS"))
+    get: SyncRawVerb = cast("SyncRawVerb", _verb("GET"))
+    post: SyncRawVerb = cast("SyncRawVerb", _verb("POST"))
+    put: SyncRawVerb = cast("SyncRawVerb", _verb("PUT"))
+    patch: SyncRawVerb = cast("SyncRawVerb", _verb("PATCH"))
+    delete: SyncRawVerb = cast("SyncRawVerb", _verb("DELETE"))
+    head: SyncRawVerb = cast("SyncRawVerb", _verb("HEAD"))
+    options: SyncRawVerb = cast("SyncRawVerb", _verb("OPTIONS"))
     request: SyncRawRequest = cast(
         "SyncRawRequest",
-        _SyncRequestVerb("Send ``method`` to ``path`` and wait; the `SyncResponse`."),
+        _request_verb("Send ``method`` to ``path`` and wait; the `SyncResponse`."),
     )
 
     __slots__ = ("_client",)
@@ -781,18 +788,16 @@ class SyncStreamingResponseView:
     """``client.with_streaming_response``: verbs giving an unread `SyncResponse` in
     ``with``; leaving the block closes it (and its connection, unless fully read)."""
 
-    get: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("GET"))
-    post: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("POST"))
-    put: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("PUT"))
-    patch: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("PATCH"))
-    delete: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("DELETE"))
-    head: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("HEAD"))
-    options: SyncStreamingVerb = cast("SyncStreamingVerb", _SyncVerb("OPTIONS"))
+    get: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("GET"))
+    post: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("POST"))
+    put: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("PUT"))
+    patch: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("PATCH"))
+    delete: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("DELETE"))
+    head: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("HEAD"))
+    options: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("OPTIONS"))
     request: SyncStreamingRequest = cast(
         "SyncStreamingRequest",
-        _SyncRequestVerb(
-            "``with`` it to get the `SyncResponse` of ``method`` ``path``, body unread."
-        ),
+        _request_verb("``with`` it to get the `SyncResponse` of ``method`` ``path``, body unread."),
     )
 
     __slots__ = ("_client",)

@@ -14,7 +14,6 @@ Both keep their client alive while they are. One dropped unclosed warns with
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import re
 import warnings
@@ -38,7 +37,7 @@ from ._loop_thread import LoopThread, in_running_loop
 __all__ = ["Stream", "SyncResponse", "split_lines"]
 
 _T = TypeVar("_T")
-_P = TypeVar("_P", bytes, str)
+_V = TypeVar("_V")
 
 _DONE: Any = object()
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -192,17 +191,24 @@ class SyncResponse(Generic[_T]):
         The connection is released at the end of the body and closed if iteration
         stops early or fails.
         """
-        chunks = self.async_response.iter_bytes(chunk_size)  # (checks chunk_size now)
-        return self._blocking(cast("AsyncGenerator[bytes, None]", chunks), "iter_bytes()")
+        return self._drive(self.async_response.iter_bytes(chunk_size), "iter_bytes()")
 
     def iter_text(self) -> Iterator[str]:
         """The body as text, decoded as it arrives with the declared charset (else
-        UTF-8); a character split across chunks comes out whole."""
-        chunks = self.async_response.iter_text()
-        return self._blocking(cast("AsyncGenerator[str, None]", chunks), "iter_text()")
+        UTF-8; undecodable bytes become U+FFFD); see `Response.iter_text`."""
+        return self._drive(self.async_response.iter_text(), "iter_text()")
 
-    def _blocking(self, pieces: AsyncGenerator[_P, None], what: str) -> Iterator[_P]:
-        """``pieces`` read one by one on the client's loop; closed there if left early."""
+    def iter_lines(self) -> Iterator[str]:
+        """The body as text lines, without their line endings (CRLF, LF or CR)."""
+        texts = cast("Generator[str, None, None]", self.iter_text())
+        try:
+            yield from split_lines(texts)
+        finally:
+            texts.close()
+
+    def _drive(self, pieces: AsyncIterator[_V], what: str) -> Iterator[_V]:
+        """The items of an async iterator of the response's body, each fetched on the
+        loop; one left early is closed there (which closes the connection)."""
         runtime = self._runtime
         finished = False
         try:
@@ -214,27 +220,8 @@ class SyncResponse(Generic[_T]):
                 yield piece
         finally:
             if not finished:
-                _close_quietly(runtime, what, pieces.aclose, finalizing=True)
-
-    def iter_lines(self) -> Iterator[str]:
-        """The body as text lines, without their line endings (CRLF, LF or CR)."""
-        charset = self.async_response.charset or "utf-8"
-        try:
-            decoder = codecs.getincrementaldecoder(charset)(errors="replace")
-        except LookupError:
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        chunks = cast("Generator[bytes, None, None]", self.iter_bytes())
-
-        def texts() -> Iterator[str]:
-            for chunk in chunks:
-                yield decoder.decode(chunk)
-            # What an unfinished last character leaves (U+FFFD) ends the last line.
-            yield decoder.decode(b"", final=True)
-
-        try:
-            yield from split_lines(texts())
-        finally:
-            chunks.close()
+                aclose = cast("AsyncGenerator[_V, None]", pieces).aclose
+                _close_quietly(runtime, what, aclose, finalizing=True)
 
     def close(self) -> None:
         """Close the response: release the connection if the body was read, else close it."""

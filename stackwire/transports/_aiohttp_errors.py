@@ -15,11 +15,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._http.redaction import redact_url
-from ..errors import APIConnectionError, APIError, APITimeoutError
+from ..errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
 from ..pipeline.request import Request, redact, request_line
 from ._protocol import MalformedBodyError
 
-__all__ = ["map_transport_error"]
+__all__ = ["closed_mid_call", "map_transport_error"]
 
 
 def _scrub(exc: BaseException, request: Request) -> None:
@@ -81,3 +81,13 @@ def map_transport_error(exc: BaseException, request: Request) -> APIError:
     elif isinstance(exc, (aiohttp.ClientError, OSError)) and str(exc):
         detail = f"{type(exc).__name__}: {exc}"
     return APIConnectionError(f"Connection error: {where}: {detail}", request=request)
+
+
+def closed_mid_call(request: Request) -> ClientClosedError:
+    """The error of an attempt whose client closed its session under it (``close()``
+    from another task or thread while the call was in flight); chain it with ``from
+    exc``. aiohttp reports that as the server hanging up, which it did not; and as a
+    connection error it would be retried, on a session that is gone."""
+    return ClientClosedError(
+        f"{request_line(request)}: the client was closed while the request was in flight"
+    )

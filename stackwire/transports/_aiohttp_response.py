@@ -10,26 +10,33 @@ are filled in one place, without the base class's argument checks.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from .._types import NOT_GIVEN
-from ..errors import ClientClosedError, StackwireError
+from ..errors import StackwireError
 from ..pipeline._expiry import Expiry
 from ..pipeline.body import StreamingBody, body_error
-from ..pipeline.request import Request, request_line
+from ..pipeline.request import Request
 from ..pipeline.response import _JOIN_BYTES, Response
-from ._aiohttp_errors import map_transport_error
+from ._aiohttp_errors import closed_mid_call, map_transport_error
 from ._protocol import ClosedMidBodyError
 
 __all__ = ["AiohttpResponse"]
 
 
+class _Sender(Protocol):
+    """The transport a response came from (`AiohttpTransport`)."""
+
+    @property
+    def closed_under_call(self) -> bool: ...
+
+
 class AiohttpResponse(Response[Any]):
     """A `Response` whose body is read from ``raw``, aiohttp's response."""
 
-    __slots__ = ()
+    __slots__ = ("_sender",)
 
     raw: aiohttp.ClientResponse
 
@@ -39,6 +46,7 @@ class AiohttpResponse(Response[Any]):
         request: Request,
         started_at: float,
         expiry: Expiry | None,
+        sender: _Sender | None = None,
     ) -> None:
         # Every slot of `Response` this class reads, as its __init__ sets them (a test
         # checks that none is missed); ``_reason``, ``_http_version``, ``_source`` and
@@ -62,6 +70,7 @@ class AiohttpResponse(Response[Any]):
         self._expiry = expiry
         self._on_done = None
         self._body_error = None
+        self._sender = sender
 
     @property
     def reason(self) -> str:
@@ -153,11 +162,15 @@ class AiohttpResponse(Response[Any]):
         self.raw.close()
 
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
-        if isinstance(exc, ClosedMidBodyError):
-            return ClientClosedError(
-                f"the client was closed while the body of {request_line(self.request)} "
-                "was being read; close the client after its streams"
-            )
+        sender = self._sender
+        if isinstance(exc, ClosedMidBodyError) or (
+            sender is not None
+            and sender.closed_under_call
+            and isinstance(exc, Exception)
+            and not isinstance(exc, StackwireError)
+        ):
+            # (aiohttp: "Connection closed." as a bare RuntimeError, or a disconnect.)
+            return closed_mid_call(self.request)
         if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
             mistake = body_error(self.request.body)  # the caller's content= failed
             return mistake if mistake is not None else map_transport_error(exc, self.request)

@@ -49,7 +49,7 @@ from ..pipeline.request import (
 )
 from ..pipeline.response import Response
 from ..pipeline.transport import PoolStats
-from ._aiohttp_errors import map_transport_error
+from ._aiohttp_errors import closed_mid_call, map_transport_error
 from ._aiohttp_response import AiohttpResponse
 from ._protocol import ApiResponseHandler, fail_bodies_in_flight
 from ._timings import CURRENT_RECORD, TimedConnector
@@ -250,6 +250,12 @@ class AiohttpTransport:
         """Whether ``close()`` was called."""
         return self._closed
 
+    @property
+    def closed_under_call(self) -> bool:
+        """Whether ``close()`` closed the session this transport made: a call still in
+        flight then fails because of the client, not the server."""
+        return self._closed and self._owns_session
+
     async def close(self) -> None:
         """Close the owned session (a borrowed one is left alone); idempotent."""
         self._closed = True
@@ -429,6 +435,8 @@ class AiohttpTransport:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             if expiry is not None:
                 expiry.done()
+            if self.closed_under_call:
+                raise closed_mid_call(request) from exc
             mistake = body_error(request.body)
             if mistake is not None:  # the caller's content= failed, not the connection
                 raise mistake from (mistake.__cause__ or exc)
@@ -468,9 +476,15 @@ class AiohttpTransport:
                     "while the client uses it"
                 ) from exc
             raise
-        except BaseException:
+        except BaseException as exc:
             if expiry is not None:
                 expiry.done()
+            if isinstance(exc, asyncio.CancelledError) and self.closed_under_call:
+                task = asyncio.current_task()
+                if task is not None and not task.cancelling():
+                    # Not the caller's cancellation: closing the session cancels the
+                    # calls waiting in its pool for a connection.
+                    raise closed_mid_call(request) from exc
             raise
         record.headers_at = time.monotonic()
         if not 200 <= raw.status <= 599:
@@ -483,7 +497,7 @@ class AiohttpTransport:
             expiry = self._expiry_wheel().start_exact(max(left, 0.0))
         if record.reused is None and self._owns_session:
             record.reused = True  # our pool opened no connection for it
-        response = AiohttpResponse(raw, request, started, expiry)
+        response = AiohttpResponse(raw, request, started, expiry, self)
         response.timing_record = record
         return response
 

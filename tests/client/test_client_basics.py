@@ -8,11 +8,20 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 import stackwire
-from tests.conftest import EchoServer, Serve, routes
+from tests.conftest import (
+    EchoServer,
+    RawHandler,
+    RawServer,
+    Serve,
+    SleepRecorder,
+    read_request,
+    routes,
+)
 
 EchoStart = Callable[[], Awaitable[tuple[str, EchoServer]]]
 
@@ -87,6 +96,86 @@ async def test_closing_a_client_that_never_sent_anything(echo_server: EchoStart)
     with pytest.raises(stackwire.ClientClosedError):
         await client.get("/a")
     assert server.connections == 0
+
+
+async def test_a_closed_client_cannot_be_entered_again(echo_server: EchoStart) -> None:
+    base, server = await echo_server()
+    client = stackwire.AsyncClient(base)
+    async with client:
+        await client.get("/a")
+    with pytest.raises(stackwire.ClientClosedError, match="closed"):
+        async with client:
+            pass  # pragma: no cover - not entered
+    assert server.connections == 1
+
+
+async def test_a_call_in_flight_when_the_client_closes_fails_as_closed(
+    raw_server: Callable[[RawHandler], Awaitable[tuple[str, RawServer]]],
+    client_sleeps: SleepRecorder,
+) -> None:
+    # It was an APIConnectionError saying "the server closed the connection", and
+    # with retries left, a retry (a backoff sleep, then a ClientClosedError with no
+    # cause): the server had done nothing wrong.
+    got_request = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        got_request.set()
+        await reader.read()
+
+    base, server = await raw_server(silent)
+    client = stackwire.AsyncClient(base, sleep=client_sleeps)
+    call = asyncio.ensure_future(client.get("/slow"))
+    await got_request.wait()
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError, match="closed while") as info:
+        await call
+    assert "GET " in str(info.value)
+    assert isinstance(info.value.__cause__, aiohttp.ClientError)
+    assert (server.connections, client_sleeps.delays) == (1, [])
+
+
+async def test_a_call_waiting_for_a_pooled_connection_when_the_client_closes_fails_as_closed(
+    raw_server: Callable[[RawHandler], Awaitable[tuple[str, RawServer]]],
+) -> None:
+    # aiohttp cancels the pool's waiters when its session closes: the call that waited
+    # for the one connection failed with a bare CancelledError nobody had asked for.
+    got_request = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        got_request.set()
+        await reader.read()
+
+    base, server = await raw_server(silent)
+    client = stackwire.AsyncClient(base, max_connections=1, max_retries=0)
+    holding = asyncio.ensure_future(client.get("/first"))
+    await got_request.wait()
+    waiting = asyncio.ensure_future(client.get("/second"))
+    await asyncio.sleep(0.05)  # (it is queued for the connection, in aiohttp's pool)
+    await client.close()
+    for call in (holding, waiting):
+        with pytest.raises(stackwire.ClientClosedError, match="closed while"):
+            await call
+    assert server.connections == 1
+
+
+async def test_a_stream_read_after_its_client_closed_fails_as_closed(serve: Serve) -> None:
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: 1\n\n")
+        await asyncio.sleep(30)  # pragma: no cover - the client hangs up first
+        return response  # pragma: no cover
+
+    client = stackwire.AsyncClient(await serve(routes(("GET", "/events", events))))
+    stream = await client.get("/events", cast_to=int, stream=True)
+    assert await stream.__anext__() == 1
+    await client.close()
+    with pytest.raises(stackwire.ClientClosedError, match="closed while"):
+        await stream.__anext__()
+    assert stream.response.is_closed
+    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
 
 
 async def test_unclosed_client_warns(echo_server: EchoStart) -> None:

@@ -190,6 +190,28 @@ async def test_closing_the_origin_closes_derived_clients_with_their_own_pool(
     assert [str(w.message) for w in caught] == []  # no "Unclosed client session"
 
 
+@pytest.mark.parametrize(
+    "option", [{"verify": False}, {"verify": ssl.create_default_context()}, {"max_connections": 5}]
+)
+async def test_a_borrowed_session_refuses_the_options_of_a_session_of_our_own(
+    option: dict[str, Any],
+) -> None:
+    # They configure the connector of the session the client would make, so with a
+    # borrowed one they were silently ignored: verify=False still verified, a custom
+    # CA was never used, the pool kept the session's own limit.
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(stackwire.InvalidRequestError, match="session= cannot be combined"):
+            stackwire.AsyncClient("http://127.0.0.1:9/", session=session, **option)
+        async with stackwire.AsyncClient("http://127.0.0.1:9/", session=session) as client:
+            with pytest.raises(stackwire.InvalidRequestError, match=next(iter(option))):
+                client.with_options(**option)
+            # What does not configure the session is fine.
+            assert client.with_options(proxy="http://127.0.0.1:9", trust_env=False)
+        assert not session.closed
+
+
 async def test_closing_a_derived_client_leaves_its_origin_working(
     serve: Serve, make_client: MakeClient
 ) -> None:

@@ -249,6 +249,29 @@ async def test_following_pages_keep_timeout_and_retry_options(
 # -- offset and page number ------------------------------------------------------------
 
 
+async def test_every_page_is_sent_with_the_calls_own_auth() -> None:
+    # `auth=` (per call in DESIGN's table) worked, but was missing from the typed
+    # keywords of `paginate()`: mypy refused it, in async and blocking code alike.
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        first = "cursor" not in request.url.query
+        return MockResponse(
+            json={"data": [USERS[0 if first else 1]], "has_more": first, "next_cursor": "c2"}
+        )
+
+    router.get("/users").respond(page)
+    async with mocked(router) as client:
+        users = client.paginate("/users", page=CursorPage[User], auth=stackwire.BasicAuth("u", "p"))
+        assert ids([user async for user in users]) == [1, 2]
+        anonymous = client.with_options(api_key=API_KEY).paginate(
+            "/users", page=CursorPage[User], auth=None
+        )
+        assert ids([user async for user in anonymous]) == [1, 2]
+    seen = [call.request.headers.get("Authorization") for call in router.calls]
+    assert seen == ["Basic dTpw", "Basic dTpw", None, None]
+
+
 async def test_offset_pages_advance_by_items_seen_and_stop_on_an_empty_page() -> None:
     router = Router("http://api.test/")
 
@@ -446,6 +469,35 @@ async def test_a_cursor_cycle_ends_the_list_instead_of_looping_forever() -> None
         assert second.has_next_page()
         assert again.has_next_page()
         assert (await again.get_next_page()).has_next_page()
+
+
+@pytest.mark.parametrize("kind", ["cursor", "link"])
+async def test_an_empty_page_ends_the_list_whatever_it_links_to(kind: str) -> None:
+    # An API handing out a new cursor (or next link) with every empty page walked
+    # forever: no page repeated, so no cycle was seen. An empty page is the last, as
+    # in the OpenAI and Anthropic SDKs.
+    router = Router()
+
+    def page(request: stackwire.Request) -> MockResponse:
+        number = int(request.url.query.get("cursor") or request.url.query.get("page") or 0)
+        items = [{"id": 1, "name": "x"}] if number == 0 else []
+        if kind == "cursor":
+            return MockResponse(
+                json={"data": items, "has_more": True, "next_cursor": str(number + 1)}
+            )
+        return MockResponse(json=items, headers={"Link": f"</users?page={number + 1}>; rel=next"})
+
+    router.get("/users").respond(page)
+    page_type: Any = CursorPage[User] if kind == "cursor" else LinkPage[User]
+    async with mocked(router) as client:
+        got = [user async for user in client.paginate("/users", page=page_type)]
+        assert ids(got) == [1]
+        assert len(router.calls) == 2
+        pages = [p async for p in client.paginate("/users", page=page_type).iter_pages()]
+        assert [len(p.page_items()) for p in pages] == [1, 0]
+        assert not pages[-1].has_next_page()
+        # Asked for explicitly, the page after an empty one is still fetched.
+        assert (await pages[-1].get_next_page()).page_items() == []
 
 
 async def test_a_cycle_of_link_pages_ends_the_list() -> None:
@@ -708,6 +760,28 @@ async def test_the_first_usable_next_link_wins() -> None:
             MockResponse(
                 json=USERS[:1],
                 headers={"Link": '<http://[::1>; rel="next", </users?page=2#top>; rel="next"'},
+            ),
+            MockResponse(json=USERS[1:2]),
+        ]
+    )
+    async with mocked(router) as client:
+        got = [u async for u in client.paginate("/users", page=LinkPage[User])]
+        assert ids(got) == [1, 2]
+        assert str(router.calls[1].request.url) == "http://api.test/users?page=2"
+
+
+async def test_a_broken_link_header_does_not_hide_the_next_one() -> None:
+    # Several Link headers were joined with ", " and parsed as one: an unterminated
+    # quote in one took the rest, the next header's rel="next" with it.
+    router = Router()
+    router.get("/users").respond_seq(
+        [
+            MockResponse(
+                json=USERS[:1],
+                headers=[
+                    ("Link", '</users?page=0>; rel="prev"; title="unterminated'),
+                    ("Link", '</users?page=2>; rel="next"'),
+                ],
             ),
             MockResponse(json=USERS[1:2]),
         ]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import itertools
 import signal
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, assert_type
+from typing import Any, assert_type, cast
 
 import pytest
 from aiohttp import web
@@ -464,6 +465,21 @@ def test_streaming_response_iter_bytes_and_lines(
     with client.with_streaming_response.get("/file") as response:
         assert response.read() == b"".join(parts)
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    # The blocking twins of every body iterator of `Response` (``chunk_size=`` and
+    # ``iter_text()`` were missing: a TypeError and an AttributeError).
+    with client.with_streaming_response.get("/file") as response:
+        sized = list(response.iter_bytes(chunk_size=8))
+        assert b"".join(sized) == b"".join(parts)
+        assert [len(chunk) for chunk in sized[:-1]] == [8] * (len(sized) - 1)
+    with client.with_streaming_response.get("/file") as response:
+        assert "".join(response.iter_text()) == "first\r\nsecond\nthird\rfourth €"
+    with client.with_streaming_response.get("/file") as response:
+        with pytest.raises(stackwire.InvalidRequestError, match="chunk_size"):
+            response.iter_bytes(chunk_size=0)
+        text = cast("Generator[str, None, None]", response.iter_text())
+        assert next(text).startswith("first")
+        text.close()  # left early: nothing stays checked out
+    assert client.pool_stats().in_use == 0
 
 
 def test_streaming_response_iter_lines_keeps_a_cut_last_character_in_its_line(
@@ -580,6 +596,161 @@ def test_close_stops_the_thread_and_later_calls_fail(
     with pytest.raises(stackwire.ClientClosedError):
         derived.get("/users/1", cast_to=User)
     client.close()  # a second close is a no-op
+
+
+def test_a_call_in_flight_when_another_thread_closes_the_client_fails_as_closed(
+    server: ServerThread, client_sleeps: SleepRecorder
+) -> None:
+    # It was an APIConnectionError saying "the server closed the connection" (or,
+    # with retries left, a retry first): the client, not the server, had hung up.
+    got_request = threading.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        got_request.set()
+        await reader.read()
+
+    base, raw = server.raw(silent)
+    client = stackwire.Client(base, sleep=client_sleeps)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.get("/slow")
+        except BaseException as exc:
+            errors.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert got_request.wait(timeout=10)
+    client.close()
+    caller.join(timeout=10)
+    assert not caller.is_alive()
+    assert [type(error) for error in errors] == [stackwire.ClientClosedError]
+    assert "closed while" in str(errors[0])
+    assert (raw.connections, client_sleeps.delays) == (1, [])
+    assert not loop_threads()
+
+
+def close_during_the_next_hand_over(
+    client: stackwire.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make another thread close ``client`` while the next call is handed to its loop,
+    in the moment between the loop's last turn and its close: the hand-over waits for
+    that moment (up to 0.5 s), the close for the hand-over."""
+    loop = client._runtime._get_loop()
+    closing, queued = threading.Event(), threading.Event()
+    close_loop, hand_over = loop.close, loop.call_soon_threadsafe
+
+    def close_after_the_hand_over() -> None:
+        closing.set()
+        queued.wait(timeout=5)
+        close_loop()
+
+    def hand_over_as_it_closes(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(loop, "call_soon_threadsafe", hand_over)
+        threading.Thread(target=client.close).start()
+        closing.wait(timeout=0.5)
+        handle = hand_over(callback, *args, **kwargs)
+        queued.set()
+        return handle
+
+    monkeypatch.setattr(loop, "close", close_after_the_hand_over)
+    monkeypatch.setattr(loop, "call_soon_threadsafe", hand_over_as_it_closes)
+
+
+def outcome_in_a_thread(call: Callable[[], object]) -> list[object]:
+    """What ``call()`` returned or raised (its type), run in a thread; fails the test
+    if it is still waiting after 10 s."""
+    outcomes: list[object] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(call())
+        except BaseException as exc:
+            outcomes.append(type(exc))
+
+    caller = threading.Thread(target=run, daemon=True)
+    caller.start()
+    caller.join(timeout=10)
+    assert not caller.is_alive(), "the call waited forever"
+    return outcomes
+
+
+def test_a_call_handed_over_as_another_thread_closes_the_client_never_hangs(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Queued on the loop after its last turn, just before `loop.close()`, the call was
+    # dropped by that close, and its caller waited forever.
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    assert client.get("/users/1", cast_to=User).id == 1
+    close_during_the_next_hand_over(client, monkeypatch)
+    outcome = outcome_in_a_thread(lambda: client.get("/users/2", cast_to=User).id)
+    assert outcome in ([2], [stackwire.ClientClosedError])
+    assert client.loop_thread is not None
+    client.loop_thread.join(timeout=10)
+    assert not loop_threads()
+
+
+def test_a_page_awaited_on_another_loop_as_the_client_closes_never_hangs(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def users(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": 1, "name": "Ada"}], "has_more": False})
+
+    client = stackwire.Client(server.app(routes(("GET", "/users", users))))
+    paginator = client.paginate("/users", page=stackwire.CursorPage[User])
+    assert [user.id for user in paginator] == [1]
+    close_during_the_next_hand_over(client, monkeypatch)
+
+    async def first_page() -> object:
+        return (await paginator.async_paginator).data[0].id
+
+    outcome = outcome_in_a_thread(lambda: asyncio.run(first_page()))
+    # (Cancelled by the close, it was a bare CancelledError on the caller's loop.)
+    assert outcome in ([1], [stackwire.ClientClosedError])
+    assert client.loop_thread is not None
+    client.loop_thread.join(timeout=10)
+    assert not loop_threads()
+
+
+def test_close_from_two_threads_returns_in_both_once_the_loop_is_gone(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second close() returned at once, while the first was still closing: the
+    # loop thread was still running after it.
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    assert client.get("/users/1", cast_to=User).id == 1
+    closing = threading.Event()
+    close_session = client.async_client.close
+
+    async def slow_close() -> None:
+        closing.set()
+        await asyncio.sleep(0.2)
+        await close_session()
+
+    monkeypatch.setattr(client.async_client, "close", slow_close)
+    thread = client.loop_thread
+    assert thread is not None
+    first = threading.Thread(target=client.close)
+    first.start()
+    assert closing.wait(timeout=10)
+    client.close()
+    assert not thread.is_alive()
+    first.join(timeout=10)
+
+
+def test_a_closed_client_cannot_be_entered_again(server: ServerThread) -> None:
+    client = stackwire.Client(server.app(user_app()) + "v1")
+    with client:
+        assert client.get("/users/1", cast_to=User).id == 1
+    with pytest.raises(stackwire.ClientClosedError, match="cannot be reopened"), client:
+        pass  # pragma: no cover - not entered
+    with stackwire.Client(server.app(user_app())) as root:
+        derived = root.with_options(max_retries=0)
+        derived.close()
+        with pytest.raises(stackwire.ClientClosedError), derived:
+            pass  # pragma: no cover - not entered
 
 
 def test_closing_the_client_closes_a_stream_still_open(
@@ -795,6 +966,38 @@ def test_keyboard_interrupt_cancels_the_call_and_closes_its_connection(
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
     assert hung_up.wait(timeout=10)
     assert raw.connections == 1
+
+
+def test_every_public_name_of_the_async_client_has_a_blocking_twin() -> None:
+    # The verbs were descriptors: `Client.get` on the class was no callable, and on a
+    # client its signature said `**kwargs` where AsyncClient's says `**options`.
+    def public(kind: type) -> set[str]:
+        return {name for name in dir(kind) if not name.startswith("_")}
+
+    async_client = stackwire.AsyncClient("http://127.0.0.1:9/")
+    client = stackwire.Client("http://127.0.0.1:9/")
+    try:
+        assert public(stackwire.AsyncClient) <= public(stackwire.Client)
+        pairs: list[tuple[Any, Any]] = [
+            (async_client, client),
+            (async_client.with_raw_response, client.with_raw_response),
+            (async_client.with_streaming_response, client.with_streaming_response),
+        ]
+        for twin, blocking in pairs:
+            assert public(type(twin)) <= public(type(blocking))
+            for name in public(type(twin)):
+                ours, theirs = getattr(blocking, name), getattr(twin, name)
+                if not callable(theirs):
+                    continue
+                assert callable(getattr(type(blocking), name)), name
+                assert inspect.signature(ours).parameters.keys() == (
+                    inspect.signature(theirs).parameters.keys()
+                ), name
+        assert client.transport is client.async_client.transport
+        assert client.owns_transport
+    finally:
+        client.close()
+        asyncio.run(async_client.close())
 
 
 # -- typing of the verbs (checked by mypy --strict over tests/), head and options -----
