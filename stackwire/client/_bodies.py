@@ -1,6 +1,8 @@
 """Request bodies from the verbs' keywords: ``json=``, ``content=``, ``data=``, ``files=``.
 
 - ``json=``: a dict, list or Struct, sent as compact JSON (``application/json``);
+  ``NOT_GIVEN`` and `Omit` values of its dicts are left out, and ``json=None`` is no
+  body at all, as ``data=None`` is;
 - ``data=``: a mapping sent as a form (``application/x-www-form-urlencoded``), nested
   values flattened by the query rules (`stackwire._http.query.encode_params`);
 - ``files=``: a multipart form (see `load_files` for what a file may be); the
@@ -65,6 +67,8 @@ def check_body_keywords(
 ) -> list[str]:
     """The body keywords given (in the order json, content, data, files), after
     rejecting every combination that cannot be sent."""
+    if json is None:
+        json = NOT_GIVEN
     given = [
         name
         for name, value in (
@@ -152,6 +156,8 @@ def build_body(
     >>> build_body("POST", data={"q": "x y", "tags": ["a", "b"]})
     (b'q=x+y&tags=a&tags=b', 'application/x-www-form-urlencoded')
     """
+    if json is None:
+        json = NOT_GIVEN
     if json is NOT_GIVEN and content is None and data is None and files is None:
         return None, None
     check_body_keywords(method, json=json, content=content, data=data, files=files)

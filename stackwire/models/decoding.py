@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from .._types import NotGiven, Omit
 from ..errors import APIResponseValidationError, InvalidRequestError
 
 __all__ = ["decode_body", "decoder_for", "encode_json", "transcoded_json"]
@@ -210,6 +211,25 @@ def _has_non_finite(value: object) -> bool:
     return False
 
 
+def _has_absent(value: object) -> bool:
+    """Whether a dict in ``value`` has a ``NOT_GIVEN`` or `Omit` value."""
+    if isinstance(value, dict):
+        return any(isinstance(v, _ABSENT) or _has_absent(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_absent(v) for v in value)
+    return False
+
+
+def _without_absent(value: object) -> object:
+    """``value`` with the ``NOT_GIVEN`` and `Omit` values of its dicts left out."""
+    if isinstance(value, dict):
+        return {k: _without_absent(v) for k, v in value.items() if not isinstance(v, _ABSENT)}
+    if isinstance(value, (list, tuple)):
+        return [_without_absent(v) for v in value]
+    return value
+
+
+_ABSENT = (NotGiven, Omit)
 _encoder = msgspec.json.Encoder()
 
 
@@ -217,14 +237,25 @@ def encode_json(value: object) -> bytes:
     """Compact JSON for a request body; NaN and infinities are rejected.
 
     msgspec writes a non-finite float as ``null``; sending that would silently change
-    the caller's data, so it is an `InvalidRequestError` instead.
+    the caller's data, so it is an `InvalidRequestError` instead. A dict's value that
+    is ``NOT_GIVEN`` or `Omit` (an SDK method's parameter left out) is left out of it,
+    at any depth; msgspec cannot encode them, so they are looked for only then.
 
     >>> encode_json({"a": [1, 2.5]})
     b'{"a":[1,2.5]}'
+    >>> from stackwire import NOT_GIVEN, omit
+    >>> encode_json({"a": 1, "b": NOT_GIVEN, "c": {"d": omit}})
+    b'{"a":1,"c":{}}'
     """
     try:
         data = _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:
+        try:
+            absent = _has_absent(value)
+        except RecursionError:
+            absent = False  # (too deep to be sent anyway: the error below says why)
+        if absent:
+            return encode_json(_without_absent(value))
         raise InvalidRequestError(f"json= cannot be encoded as JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidRequestError("json= is nested too deeply to encode as JSON") from exc

@@ -74,6 +74,47 @@ async def test_json_body_is_sent_byte_exact(serve: Serve, make_client: MakeClien
     assert seen.content_types == ["application/json"]
 
 
+async def test_not_given_and_omit_values_are_left_out_of_a_json_body(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # An SDK method builds its body from parameters that default to NOT_GIVEN / omit.
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post(
+        "/echo",
+        json={
+            "model": "m",
+            "temperature": stackwire.NOT_GIVEN,
+            "user": stackwire.omit,
+            "options": {"seed": stackwire.omit, "n": 1, "stop": None},
+            "messages": [{"role": "user", "name": stackwire.NOT_GIVEN}],
+        },
+    )
+    await client.post("/echo", json={"only": stackwire.omit})
+    assert seen.bodies == [
+        b'{"model":"m","options":{"n":1,"stop":null},"messages":[{"role":"user"}]}',
+        b"{}",
+    ]
+    with pytest.raises(stackwire.InvalidRequestError, match="NotGiven"):
+        await client.post("/echo", json=[1, stackwire.NOT_GIVEN])  # no key to leave out
+    assert len(seen.bodies) == 2
+
+
+async def test_json_none_sends_no_body_like_the_other_body_keywords(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # As data=None, content=None and files=None (and httpx's, aiohttp's json=None).
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post("/echo", json=None)
+    await client.get("/echo", json=None)  # not "a GET request has no body"
+    await client.post("/echo", json=None, files={"f": ("a.txt", b"x")})
+    assert seen.bodies[:2] == [b"", b""]
+    assert seen.content_types[:2] == [None, None]
+    assert b'name="f"; filename="a.txt"' in seen.bodies[2]
+    assert b"null" not in seen.bodies[2]
+
+
 async def test_form_body_uses_the_query_rules(serve: Serve, make_client: MakeClient) -> None:
     seen = Seen()
     client = make_client(await serve(echo_app(seen)))
