@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import io
 import pathlib
 import threading
@@ -124,6 +125,23 @@ async def test_form_body_uses_the_query_rules(serve: Serve, make_client: MakeCli
     )
     assert seen.bodies == [b"q=x+y%26z&tags=a&tags=b&filter%5Bmin%5D=1&on=true"]
     assert seen.content_types == ["application/x-www-form-urlencoded"]
+
+
+class Sort(enum.Enum):  # a plain Enum: msgspec sends its value as JSON, and so does a form
+    NEWEST = "newest"
+
+
+async def test_a_plain_enum_in_a_form_or_multipart_field_is_sent_as_its_value(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post("/echo", data={"sort": Sort.NEWEST, "also": [Sort.NEWEST]})
+    await client.post("/echo", data={"sort": Sort.NEWEST}, files={"f": b"x"})
+    await client.post("/echo", json={"sort": Sort.NEWEST})
+    assert seen.bodies[0] == b"sort=newest&also=newest"
+    assert b'name="sort"\r\n\r\nnewest\r\n' in seen.bodies[1]
+    assert seen.bodies[2] == b'{"sort":"newest"}'
 
 
 async def test_content_bytes_are_sent_as_given(serve: Serve, make_client: MakeClient) -> None:
