@@ -582,11 +582,12 @@ class Response(Generic[_T]):
         self.check_decodable()
         try:
             return decode_typed(content, Any, False, self.status_code)
-        except StackwireError:
+        except StackwireError as exc:
             utf8 = transcoded_json(content, self.charset)  # a declared charset: see _decode
             if utf8 is not None:
                 with contextlib.suppress(StackwireError):  # (then: the body's own error)
                     return decode_typed(utf8, Any, False, self.status_code)
+            self._name_content_type(exc)
             raise
 
     # -- the decoded value -----------------------------------------------------------
@@ -646,7 +647,23 @@ class Response(Generic[_T]):
                 if utf8 is not None:
                     with contextlib.suppress(StackwireError):  # (then: the body's own error)
                         return decode_typed(utf8, cast_to, self._strict, self.status_code)
+            if cast_to is not str:
+                self._name_content_type(exc)
             raise
+
+    def _name_content_type(self, error: StackwireError) -> None:
+        """Add to a decoding ``error`` the ``Content-Type`` of a body that says it is not
+        JSON (a proxy's HTML error page): "JSON is malformed" alone sends the reader
+        looking at the API's JSON. On the way to raising only; such a body is still
+        tried as JSON first, as the OpenAI SDK tries it."""
+        content_type = self._headers.get("Content-Type")
+        if (
+            isinstance(error, APIResponseValidationError)
+            and content_type is not None
+            and not content_type.partition(";")[0].strip().lower().endswith("json")
+        ):
+            error.message += f"; the Content-Type is {content_type!r}, not JSON"
+            error.args = (error.message,)
 
     async def iter_raw(self) -> AsyncIterator[bytes]:
         """The body as it arrives (decompressed), in chunks of any size.

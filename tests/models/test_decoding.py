@@ -313,6 +313,33 @@ async def test_undecodable_body_is_a_validation_error_and_not_retried(
     assert client.pool_stats().in_use == 0
 
 
+async def test_a_body_of_another_content_type_names_it(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # A proxy's HTML error page with a 200: "JSON is malformed" alone sends the reader
+    # looking at the API's JSON.
+    server = Server(b"<html>Gateway</html>", content_type="text/html; charset=utf-8")
+    client = make_client(await serve(routes(("GET", "/thing", server.handle))))
+    named = r"\(byte 0\); the Content-Type is 'text/html; charset=utf-8', not JSON"
+    with pytest.raises(stackwire.APIResponseValidationError, match=named) as caught:
+        await client.get("/thing", cast_to=User)
+    assert caught.value.body == b"<html>Gateway</html>"
+    response = await client.get("/thing")
+    with pytest.raises(stackwire.APIResponseValidationError, match=named):
+        response.json()
+    raw = await client.with_raw_response.get("/thing", cast_to=list[User])
+    with pytest.raises(stackwire.APIResponseValidationError, match=named):
+        await raw.parse()
+    assert await client.get("/thing", cast_to=str) == "<html>Gateway</html>"
+    # JSON under another type still decodes; JSON types are not named.
+    server.body = b'{"id": 1, "name": "a"}'
+    assert await client.get("/thing", cast_to=User) == User(id=1, name="a")
+    server.body, server.content_type = b"{", "application/problem+json"
+    with pytest.raises(stackwire.APIResponseValidationError) as caught:
+        await client.get("/thing", cast_to=User)
+    assert "Content-Type" not in str(caught.value)
+
+
 async def test_validation_error_keeps_at_most_one_kib_of_the_body(
     serve: Serve, make_client: MakeClient
 ) -> None:
