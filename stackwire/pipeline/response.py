@@ -70,6 +70,7 @@ __all__ = [
     "BodyReader",
     "Response",
     "carry_call_history",
+    "is_json_type",
 ]
 
 _T = TypeVar("_T")
@@ -660,7 +661,7 @@ class Response(Generic[_T]):
         if (
             isinstance(error, APIResponseValidationError)
             and content_type is not None
-            and not content_type.partition(";")[0].strip().lower().endswith("json")
+            and not is_json_type(content_type)
         ):
             error.message += f"; the Content-Type is {content_type!r}, not JSON"
             error.args = (error.message,)
@@ -825,6 +826,18 @@ def carry_call_history(error: BaseException, response: Response[Any]) -> None:
         if attempts:
             error.attempts = attempts
             error.retries_taken = response.retries_taken
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` names JSON: ``application/json``, a ``+json`` type
+    (``application/problem+json``), or another ending in ``json`` (``text/json``).
+
+    >>> is_json_type("application/problem+json; charset=utf-8"), is_json_type("text/html")
+    (True, False)
+    """
+    return content_type is not None and (
+        content_type.partition(";")[0].strip().lower().endswith("json")
+    )
 
 
 def _content_coding(headers: CIMultiDictProxy[str]) -> str | None:
