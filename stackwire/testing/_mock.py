@@ -421,8 +421,9 @@ async def final_request(request: Request) -> Request:
     """``request`` as a transport sends it: the query encoded into the URL, URL
     userinfo sent as ``Authorization: Basic`` (as the default transport sends it, the
     URL without it), and a streamed body read into bytes (which marks it started, so
-    it is never re-sent). A streamed body that fails (it raises, or yields something
-    other than bytes) is the caller's `InvalidRequestError`, as over a socket."""
+    it is never re-sent). A streamed body that fails (it raises, yields something
+    other than bytes, or gives another length than its own ``Content-Length``) is the
+    caller's `InvalidRequestError`, as over a socket."""
     if request.query:
         request = request.replace(
             url=request.url.extend_query(encode_params(request.query)), query=None
@@ -433,8 +434,10 @@ async def final_request(request: Request) -> Request:
         request = request.replace(url=url, headers=headers)
     body = request.body
     if isinstance(body, StreamingBody):
+        length = request.headers.get("Content-Length")  # (the caller's own, unchunked)
+        chunks = body if length is None else body.sized(int(length))
         try:
-            content = b"".join([chunk async for chunk in body])
+            content = b"".join([chunk async for chunk in chunks])
         except Exception as exc:
             mistake = body_error(body)
             if mistake is None:

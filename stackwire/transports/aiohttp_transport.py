@@ -351,9 +351,12 @@ class AiohttpTransport:
         options: dict[str, Any] = {}
         body = request.body
         if body is not None:
-            options["data"] = (
-                io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
-            )
+            if isinstance(body, bytes):
+                options["data"] = io.BytesIO(body) if len(body) > LARGE_BODY else body
+            elif (length := request.headers.get("Content-Length")) is not None:
+                options["data"] = body.sized(int(length))  # (the caller's own, unchunked)
+            else:
+                options["data"] = body
         proxy = self._proxy_for(url)
         if proxy is not None:
             options["proxy"] = proxy

@@ -510,6 +510,41 @@ async def test_a_streamed_body_with_its_content_length_is_sent_unchunked(
     assert len(seen.bodies) == 2
 
 
+async def test_a_streamed_body_of_another_length_than_its_content_length_fails(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    # Sent short, the server would wait for the rest, and then read the next request on
+    # the connection as the rest of this body; sent long, the extra bytes were dropped.
+    bodies: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            _, _, body = await read_request(reader)  # reads exactly its Content-Length
+            bodies.append(body)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        async def gen() -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+
+        return gen()
+
+    base, server = await raw_server(handler)
+    client = make_client(base, timeout=5.0)
+    length = {"Content-Length": "10"}
+    with pytest.raises(stackwire.InvalidRequestError, match=r"gave 3 bytes .*'Content-Length: 10'"):
+        await client.put("/u", content=chunks(b"abc"), headers=length)
+    with pytest.raises(stackwire.InvalidRequestError, match=r"more than .*'Content-Length: 10'"):
+        await client.put("/u", content=chunks(b"0123456", b"789ab"), headers=length)
+    await client.put("/u", content=chunks(b"01234", b"56789"), headers=length)
+    await client.put("/u", content=chunks(), headers={"Content-Length": "0"})
+    assert bodies == [b"0123456789", b""]  # the refused ones never reached the server
+    assert server.connections == 3  # a refused body's connection is not reused
+    assert client.pool_stats().in_use == 0
+
+
 # -- bad input -------------------------------------------------------------------------
 
 
