@@ -21,7 +21,7 @@ import codecs
 import contextlib
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -212,8 +212,8 @@ def _has_non_finite(value: object) -> bool:
 
 
 def _has_absent(value: object) -> bool:
-    """Whether a dict in ``value`` has a ``NOT_GIVEN`` or `Omit` value."""
-    if isinstance(value, dict):
+    """Whether a mapping in ``value`` has a ``NOT_GIVEN`` or `Omit` value."""
+    if isinstance(value, Mapping):
         return any(isinstance(v, _ABSENT) or _has_absent(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_has_absent(v) for v in value)
@@ -221,20 +221,29 @@ def _has_absent(value: object) -> bool:
 
 
 def _without_absent(value: object) -> object:
-    """``value`` with the ``NOT_GIVEN`` and `Omit` values of its dicts left out."""
-    if isinstance(value, dict):
+    """``value`` with the ``NOT_GIVEN`` and `Omit` values of its mappings left out."""
+    if isinstance(value, Mapping):
         return {k: _without_absent(v) for k, v in value.items() if not isinstance(v, _ABSENT)}
     if isinstance(value, (list, tuple)):
         return [_without_absent(v) for v in value]
     return value
 
 
+def _encode_other(value: object) -> object:
+    """What msgspec cannot encode itself (called only then): a `Mapping` that is no
+    dict (a read-only view, a frozendict) is a JSON object too."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+
+
 _ABSENT = (NotGiven, Omit)
-_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder(enc_hook=_encode_other)
 
 
 def encode_json(value: object) -> bytes:
-    """Compact JSON for a request body; NaN and infinities are rejected.
+    """Compact JSON for a request body (any `Mapping` is an object); NaN and
+    infinities are rejected.
 
     msgspec writes a non-finite float as ``null``; sending that would silently change
     the caller's data, so it is an `InvalidRequestError` instead. A dict's value that
@@ -263,6 +272,6 @@ def encode_json(value: object) -> bytes:
         raise InvalidRequestError(
             f"json= has a str that cannot be encoded as UTF-8 (a lone surrogate?): {exc.reason}"
         ) from exc
-    if b"null" in data and _has_non_finite(msgspec.to_builtins(value)):
+    if b"null" in data and _has_non_finite(msgspec.to_builtins(value, enc_hook=_encode_other)):
         raise InvalidRequestError("json= contains NaN or an infinity, which JSON cannot represent")
     return data

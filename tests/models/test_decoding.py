@@ -3,6 +3,7 @@ can fail to match it (always `APIResponseValidationError`, never retried)."""
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -433,6 +434,13 @@ def test_encode_json_keeps_real_nulls_and_rejects_unencodable() -> None:
     assert encode_json({"a": None, "b": "null"}) == b'{"a":null,"b":"null"}'
     with pytest.raises(stackwire.InvalidRequestError):
         encode_json({"a": object()})
+
+
+def test_encode_json_takes_any_mapping_as_an_object() -> None:
+    # A read-only view, a frozendict, a multidict: a Mapping is a JSON object too.
+    view = types.MappingProxyType({"a": 1, "b": stackwire.NOT_GIVEN})
+    assert encode_json({"x": view, "y": [view]}) == b'{"x":{"a":1},"y":[{"a":1}]}'
+    assert encode_json(view) == b'{"a":1}'
 
 
 async def test_content_bytes_are_sent_byte_exact(serve: Serve, make_client: MakeClient) -> None:
