@@ -340,6 +340,32 @@ async def test_filenames_cannot_inject_headers_or_parts(
     assert quote_param('a"\r\n') == '"a%22%0D%0A"'
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param({"f": ("evil.php\x00.jpg", b"1")}, id="nul-in-filename"),
+        pytest.param({"f": ("a\x0bb\x7f", b"1")}, id="controls-in-filename"),
+        pytest.param({"f\x00": b"1"}, id="nul-in-field-name"),
+        pytest.param({"f": ("a\ud800.txt", b"1")}, id="lone-surrogate-in-filename"),
+        pytest.param({"f\udcff": b"1"}, id="lone-surrogate-in-field-name"),
+    ],
+)
+async def test_a_control_character_or_lone_surrogate_in_a_part_name_fails_before_any_io(
+    serve: Serve, make_client: MakeClient, files: dict[str, Any]
+) -> None:
+    # A server that reads names as C strings takes "evil.php\0.jpg" for "evil.php"; a
+    # lone surrogate has no UTF-8 form (it escaped as a bare UnicodeEncodeError).
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    with pytest.raises(stackwire.InvalidRequestError, match="control character or a lone"):
+        await client.post("/echo", files=files)
+    with pytest.raises(stackwire.InvalidRequestError, match="control character or a lone"):
+        await client.post("/echo", data={"a\x01": "1"}, files={"f": b"1"})
+    assert seen.bodies == []
+    await client.post("/echo", files={"f": ("tab\there é\u2028.txt", b"1")})  # these may go
+    assert b'filename="tab\there \xc3\xa9\xe2\x80\xa8.txt"' in seen.bodies[0]
+
+
 async def test_multipart_boundary_is_random_and_not_in_the_content(
     serve: Serve, make_client: MakeClient
 ) -> None:
