@@ -17,6 +17,7 @@ raised before any I/O (files are not even read).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import mimetypes
 import os
@@ -205,12 +206,17 @@ async def load_files(
     content type is guessed from it (``application/octet-stream`` otherwise).
 
     Paths and file objects on disk are read in a worker thread, so the event loop is
-    never blocked; everything is read once per call, so retries resend the same bytes.
+    never blocked, and an async file object (aiofiles', anyio's: ``await f.read()``) is
+    awaited; everything is read once per call, so retries resend the same bytes.
     """
     if isinstance(files, LoadedFiles):
         return files
     check_body_keywords(method, json=json, content=content, data=data, files=files)
     pending = _pending_files(files)
+    if any(_is_async_file(item.source) for item in pending):
+        pending = [
+            await _read_async(item) if _is_async_file(item.source) else item for item in pending
+        ]
     if any(not isinstance(item.source, (*_BYTES, io.BytesIO)) for item in pending):
         return await asyncio.to_thread(_read_all, pending)
     return _read_all(pending)
@@ -292,6 +298,19 @@ def _pending(name: object, spec: object) -> _Pending:
     return _Pending(name, filename, source, content_type, tuple(extra))
 
 
+def _is_async_file(source: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(source, "read", None))
+
+
+async def _read_async(item: _Pending) -> _Pending:
+    """``item`` with its async file read into bytes."""
+    try:
+        content = await item.source.read()
+    except OSError as exc:
+        raise _unreadable(item, exc) from exc
+    return msgspec.structs.replace(item, source=_file_bytes(item, content))
+
+
 def _read(item: _Pending) -> bytes:
     source = item.source
     if isinstance(source, _BYTES):
@@ -301,7 +320,15 @@ def _read(item: _Pending) -> bytes:
             return source.read_bytes()
         content = source.read()
     except OSError as exc:
-        raise InvalidRequestError(f"files[{item.name!r}]: cannot read {source!r}: {exc}") from exc
+        raise _unreadable(item, exc) from exc
+    return _file_bytes(item, content)
+
+
+def _unreadable(item: _Pending, exc: OSError) -> InvalidRequestError:
+    return InvalidRequestError(f"files[{item.name!r}]: cannot read {item.source!r}: {exc}")
+
+
+def _file_bytes(item: _Pending, content: object) -> bytes:
     if not isinstance(content, _BYTES):
         raise InvalidRequestError(
             f"files[{item.name!r}]: the file gave {type(content).__name__}, not bytes; "

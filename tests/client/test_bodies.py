@@ -410,6 +410,37 @@ async def test_multipart_is_resent_byte_exact_on_retry_and_read_once(
     assert len(client_sleeps.delays) == 1
 
 
+class AsyncFile:
+    """An async file object, as aiofiles and anyio open them: ``await f.read()``."""
+
+    def __init__(self, content: bytes, name: str) -> None:
+        self.name = name
+        self._content = content
+
+    async def read(self) -> bytes:
+        await asyncio.sleep(0)
+        return self._content
+
+
+async def test_an_async_file_object_is_awaited(serve: Serve, make_client: MakeClient) -> None:
+    received: list[list[dict[str, Any]]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        received.append(await multipart_parts(request))
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("POST", "/upload", upload))))
+    files: list[tuple[str, AsyncFile | tuple[str, AsyncFile]]] = [
+        ("a", AsyncFile(b"one", "/tmp/one.csv")),
+        ("b", ("x.bin", AsyncFile(b"two", ""))),
+    ]
+    await client.post("/upload", files=files)
+    assert [(p["name"], p["filename"], p["content_type"], p["content"]) for p in received[0]] == [
+        ("a", "one.csv", "text/csv", b"one"),
+        ("b", "x.bin", "application/octet-stream", b"two"),
+    ]
+
+
 async def test_paths_are_read_off_the_event_loop(
     serve: Serve, make_client: MakeClient, tmp_path: pathlib.Path
 ) -> None:
