@@ -174,6 +174,12 @@ def build_body(
             _check_boundary(boundary, every)
         return encode_multipart(every, boundary=boundary or None)
     if json is not NOT_GIVEN:
+        if isinstance(json, _BYTES):
+            raise InvalidRequestError(
+                "json= got bytes, which JSON has no type for (they would go as a base64 "
+                "string); send JSON you encoded yourself as content= with a "
+                "Content-Type: application/json header"
+            )
         return encode_json(json), "application/json"
     if data is not None:
         return urlencode(encode_params(data)).encode("ascii"), "application/x-www-form-urlencoded"

@@ -101,6 +101,20 @@ async def test_not_given_and_omit_values_are_left_out_of_a_json_body(
     assert len(seen.bodies) == 2
 
 
+async def test_bytes_as_the_whole_json_body_are_refused_with_a_hint(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # JSON already encoded, passed as json=: msgspec would send it as a base64 string.
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    for payload in (b'{"a": 1}', bytearray(b"[]"), memoryview(b"{}")):
+        with pytest.raises(stackwire.InvalidRequestError, match=r"content=.*Content-Type"):
+            await client.post("/echo", json=payload)
+    assert seen.bodies == []
+    await client.post("/echo", json={"blob": b"\x00\x01"})  # inside a value: base64
+    assert seen.bodies == [b'{"blob":"AAE="}']
+
+
 async def test_json_none_sends_no_body_like_the_other_body_keywords(
     serve: Serve, make_client: MakeClient
 ) -> None:
