@@ -260,11 +260,14 @@ def encode_json(value: object) -> bytes:
         data = _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:
         try:
-            absent = _has_absent(value)
-        except RecursionError:
-            absent = False  # (too deep to be sent anyway: the error below says why)
-        if absent:
-            return encode_json(_without_absent(value))
+            stripped = _without_absent(value) if _has_absent(value) else None
+        except RecursionError as deep:
+            raise InvalidRequestError(
+                "json= is nested too deeply to look for NOT_GIVEN and Omit values in it, "
+                f"and cannot be encoded as it is: {exc}"
+            ) from deep
+        if stripped is not None:
+            return encode_json(stripped)
         raise InvalidRequestError(f"json= cannot be encoded as JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidRequestError("json= is nested too deeply to encode as JSON") from exc
