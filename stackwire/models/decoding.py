@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -202,12 +203,17 @@ def transcoded_json(data: bytes, charset: str | None = None) -> bytes | None:
 
 
 def _has_non_finite(value: object) -> bool:
-    if isinstance(value, float):
-        return value != value or value in (float("inf"), float("-inf"))
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_non_finite(v) for v in value)
+    # A loop, not recursion: msgspec encodes deeper than Python's recursion limit.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
     return False
 
 

@@ -436,6 +436,18 @@ def test_encode_json_keeps_real_nulls_and_rejects_unencodable() -> None:
         encode_json({"a": object()})
 
 
+def test_encode_json_checks_a_deep_body_with_a_null_without_a_recursion_error() -> None:
+    # msgspec encodes it; the NaN check behind it walked it recursively and hit
+    # Python's recursion limit (a bare RecursionError).
+    deep: object = [None]
+    nan: object = [float("nan")]
+    for _ in range(350):
+        deep, nan = [[deep]], {"x": [nan], "n": None}
+    assert encode_json(deep) == b"[" * 701 + b"null" + b"]" * 701
+    with pytest.raises(stackwire.InvalidRequestError, match="NaN"):
+        encode_json(nan)
+
+
 def test_encode_json_takes_any_mapping_as_an_object() -> None:
     # A read-only view, a frozendict, a multidict: a Mapping is a JSON object too.
     view = types.MappingProxyType({"a": 1, "b": stackwire.NOT_GIVEN})
