@@ -7,19 +7,26 @@ in the vanishingly unlikely case that a part contains it, another is drawn.
 Names and filenames are written inside double quotes the way browsers do (the HTML
 standard's form encoding): ``"``, CR and LF become ``%22``, ``%0D`` and ``%0A``, so
 that no value can end the quoted string or start a header of its own. Other text,
-UTF-8 included, is sent as it is.
+UTF-8 included, is sent as it is, but for what no browser sends: another control
+character (a NUL, which a server reading C strings takes for the end: ``evil.php\0.jpg``)
+or a lone surrogate (no UTF-8 form), which are an `InvalidRequestError`.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 
 import msgspec
 
+from ..errors import InvalidRequestError
+
 __all__ = ["Part", "encode_multipart", "quote_param"]
 
 _QUOTED = str.maketrans({'"': "%22", "\r": "%0D", "\n": "%0A"})
+# Control characters but tab, CR and LF (escaped above), and lone surrogates.
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class Part(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +48,12 @@ def quote_param(value: str) -> str:
     >>> quote_param('evil"; name="x\\r\\nX-Injected: 1')
     '"evil%22; name=%22x%0D%0AX-Injected: 1"'
     """
+    if _REFUSED.search(value) is not None:
+        raise InvalidRequestError(
+            "a multipart field name or filename has a control character or a lone "
+            f"surrogate, which a form cannot carry: {value!r}; give the part another "
+            "name (a file's as its tuple: (filename, file))"
+        )
     return '"' + value.translate(_QUOTED) + '"'
 
 

@@ -13,6 +13,7 @@ The same rules encode form bodies (``data=``).
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -45,7 +46,8 @@ def primitive(value: object) -> str:
     """The text of one scalar parameter value.
 
     A subclass of ``str``, ``int`` or ``float`` (a ``class Order(str, Enum)`` member)
-    is sent as the value it holds: its ``str()`` is ``'Order.ASC'``, not ``'asc'``.
+    is sent as the value it holds: its ``str()`` is ``'Order.ASC'``, not ``'asc'``. A
+    plain Enum member is sent as its ``value``, as msgspec writes it in JSON.
 
     >>> primitive(True), primitive(1.5), primitive("x")
     ('true', '1.5', 'x')
@@ -65,6 +67,8 @@ def primitive(value: object) -> str:
                 "(as JSON, which cannot represent it either)"
             )
         return float.__repr__(value)
+    if isinstance(value, enum.Enum) and isinstance(value.value, (str, int, float)):
+        return primitive(value.value)
     raise InvalidRequestError(
         f"a query or form value must be a str, int, float, bool, None, list or mapping; "
         f"got {type(value).__name__}"
@@ -77,6 +81,8 @@ def _key(key: object) -> str:
         return _text(key if type(key) is str else str.__str__(key), "key")
     if isinstance(key, int) and not isinstance(key, bool):
         return int.__repr__(key)
+    if isinstance(key, enum.Enum) and isinstance(key.value, (str, int)):
+        return _key(key.value)
     raise InvalidRequestError(
         f"a query or form key must be a str (or an int), got {type(key).__name__}: {key!r:.50}"
     )

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Mapping
@@ -168,6 +169,8 @@ def normalize_base_url(base_url: str | URL) -> URL:
 
 def _check_segment(name: str, value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if isinstance(value, enum.Enum):  # a plain Enum member: its value, as in JSON
+            return _check_segment(name, value.value)
         raise InvalidRequestError(
             f"path parameter {name!r} must be a str or a number, got {type(value).__name__}"
         )

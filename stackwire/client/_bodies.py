@@ -1,6 +1,8 @@
 """Request bodies from the verbs' keywords: ``json=``, ``content=``, ``data=``, ``files=``.
 
 - ``json=``: a dict, list or Struct, sent as compact JSON (``application/json``);
+  ``NOT_GIVEN`` and `Omit` values of its dicts are left out, and ``json=None`` is no
+  body at all, as ``data=None`` is;
 - ``data=``: a mapping sent as a form (``application/x-www-form-urlencoded``), nested
   values flattened by the query rules (`stackwire._http.query.encode_params`);
 - ``files=``: a multipart form (see `load_files` for what a file may be); the
@@ -15,6 +17,7 @@ raised before any I/O (files are not even read).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import mimetypes
 import os
@@ -65,6 +68,8 @@ def check_body_keywords(
 ) -> list[str]:
     """The body keywords given (in the order json, content, data, files), after
     rejecting every combination that cannot be sent."""
+    if json is None:
+        json = NOT_GIVEN
     given = [
         name
         for name, value in (
@@ -152,6 +157,8 @@ def build_body(
     >>> build_body("POST", data={"q": "x y", "tags": ["a", "b"]})
     (b'q=x+y&tags=a&tags=b', 'application/x-www-form-urlencoded')
     """
+    if json is None:
+        json = NOT_GIVEN
     if json is NOT_GIVEN and content is None and data is None and files is None:
         return None, None
     check_body_keywords(method, json=json, content=content, data=data, files=files)
@@ -167,6 +174,12 @@ def build_body(
             _check_boundary(boundary, every)
         return encode_multipart(every, boundary=boundary or None)
     if json is not NOT_GIVEN:
+        if isinstance(json, _BYTES):
+            raise InvalidRequestError(
+                "json= got bytes, which JSON has no type for (they would go as a base64 "
+                "string); send JSON you encoded yourself as content= with a "
+                "Content-Type: application/json header"
+            )
         return encode_json(json), "application/json"
     if data is not None:
         return urlencode(encode_params(data)).encode("ascii"), "application/x-www-form-urlencoded"
@@ -199,12 +212,17 @@ async def load_files(
     content type is guessed from it (``application/octet-stream`` otherwise).
 
     Paths and file objects on disk are read in a worker thread, so the event loop is
-    never blocked; everything is read once per call, so retries resend the same bytes.
+    never blocked, and an async file object (aiofiles', anyio's: ``await f.read()``) is
+    awaited; everything is read once per call, so retries resend the same bytes.
     """
     if isinstance(files, LoadedFiles):
         return files
     check_body_keywords(method, json=json, content=content, data=data, files=files)
     pending = _pending_files(files)
+    if any(_is_async_file(item.source) for item in pending):
+        pending = [
+            await _read_async(item) if _is_async_file(item.source) else item for item in pending
+        ]
     if any(not isinstance(item.source, (*_BYTES, io.BytesIO)) for item in pending):
         return await asyncio.to_thread(_read_all, pending)
     return _read_all(pending)
@@ -286,6 +304,19 @@ def _pending(name: object, spec: object) -> _Pending:
     return _Pending(name, filename, source, content_type, tuple(extra))
 
 
+def _is_async_file(source: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(source, "read", None))
+
+
+async def _read_async(item: _Pending) -> _Pending:
+    """``item`` with its async file read into bytes."""
+    try:
+        content = await item.source.read()
+    except OSError as exc:
+        raise _unreadable(item, exc) from exc
+    return msgspec.structs.replace(item, source=_file_bytes(item, content))
+
+
 def _read(item: _Pending) -> bytes:
     source = item.source
     if isinstance(source, _BYTES):
@@ -295,7 +326,15 @@ def _read(item: _Pending) -> bytes:
             return source.read_bytes()
         content = source.read()
     except OSError as exc:
-        raise InvalidRequestError(f"files[{item.name!r}]: cannot read {source!r}: {exc}") from exc
+        raise _unreadable(item, exc) from exc
+    return _file_bytes(item, content)
+
+
+def _unreadable(item: _Pending, exc: OSError) -> InvalidRequestError:
+    return InvalidRequestError(f"files[{item.name!r}]: cannot read {item.source!r}: {exc}")
+
+
+def _file_bytes(item: _Pending, content: object) -> bytes:
     if not isinstance(content, _BYTES):
         raise InvalidRequestError(
             f"files[{item.name!r}]: the file gave {type(content).__name__}, not bytes; "

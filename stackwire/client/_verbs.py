@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..pipeline.stream import AsyncStream
 
 __all__ = [
+    "AsyncFile",
     "AsyncRequest",
     "AsyncVerb",
     "BaseCallOptions",
@@ -55,7 +56,14 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-FileContent: TypeAlias = "bytes | IO[bytes] | pathlib.Path"
+
+class AsyncFile(Protocol):
+    """An async file object opened in binary mode (aiofiles', anyio's)."""
+
+    def read(self) -> Awaitable[bytes]: ...
+
+
+FileContent: TypeAlias = "bytes | IO[bytes] | pathlib.Path | AsyncFile"
 FileSpec: TypeAlias = (
     "FileContent | tuple[str | None, FileContent] | tuple[str | None, FileContent, str | None]"
     " | tuple[str | None, FileContent, str | None, Mapping[str, str]]"

@@ -32,7 +32,7 @@ from ..models.sse import DEFAULT_MAX_EVENT_BYTES
 from ..pipeline.attempts import attach_timing_record, attached_timings
 from ..pipeline.middleware import CallNext, not_a_response
 from ..pipeline.request import Request
-from ..pipeline.response import Response
+from ..pipeline.response import Response, is_json_type
 from ..pipeline.stream import make_stream
 
 __all__ = ["DecodeMiddleware", "status_error"]
@@ -40,10 +40,12 @@ __all__ = ["DecodeMiddleware", "status_error"]
 _MESSAGE_BODY_LIMIT = 2000
 
 
-def _error_body(content: bytes, text: str, charset: str | None) -> object:
-    # The body as sent, then (a byte order mark, a declared charset) as UTF-8.
+def _error_body(content: bytes, text: str, charset: str | None, json_type: bool) -> object:
+    # The body as sent, then (a byte order mark, a declared charset) as UTF-8. Any JSON
+    # value when the Content-Type says JSON (a bare string is a message); else only an
+    # object or array, so that a text "404" stays text.
     for data in (content, transcoded_json(content, charset)):
-        if data is not None and data.lstrip()[:1] in (b"{", b"["):
+        if data is not None and (json_type or data.lstrip()[:1] in (b"{", b"[")):
             try:
                 return msgspec.json.decode(data)
             except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
@@ -53,7 +55,8 @@ def _error_body(content: bytes, text: str, charset: str | None) -> object:
 
 def status_error(response: Response[Any]) -> APIStatusError:
     """The typed error for a response whose body has been read."""
-    body = _error_body(response.content, response.text, response.charset)
+    json_type = is_json_type(response.headers.get("Content-Type"))
+    body = _error_body(response.content, response.text, response.charset, json_type)
     shown = body if isinstance(body, str) else msgspec.json.encode(body).decode()
     if len(shown) > _MESSAGE_BODY_LIMIT:
         shown = shown[:_MESSAGE_BODY_LIMIT] + "..."

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
 import msgspec
 
+from .._types import NotGiven, Omit
 from ..errors import APIResponseValidationError, InvalidRequestError
 
 __all__ = ["decode_body", "decoder_for", "encode_json", "transcoded_json"]
@@ -201,30 +203,77 @@ def transcoded_json(data: bytes, charset: str | None = None) -> bytes | None:
 
 
 def _has_non_finite(value: object) -> bool:
-    if isinstance(value, float):
-        return value != value or value in (float("inf"), float("-inf"))
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_non_finite(v) for v in value)
+    # A loop, not recursion: msgspec encodes deeper than Python's recursion limit.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
     return False
 
 
-_encoder = msgspec.json.Encoder()
+def _has_absent(value: object) -> bool:
+    """Whether a mapping in ``value`` has a ``NOT_GIVEN`` or `Omit` value."""
+    if isinstance(value, Mapping):
+        return any(isinstance(v, _ABSENT) or _has_absent(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_absent(v) for v in value)
+    return False
+
+
+def _without_absent(value: object) -> object:
+    """``value`` with the ``NOT_GIVEN`` and `Omit` values of its mappings left out."""
+    if isinstance(value, Mapping):
+        return {k: _without_absent(v) for k, v in value.items() if not isinstance(v, _ABSENT)}
+    if isinstance(value, (list, tuple)):
+        return [_without_absent(v) for v in value]
+    return value
+
+
+def _encode_other(value: object) -> object:
+    """What msgspec cannot encode itself (called only then): a `Mapping` that is no
+    dict (a read-only view, a frozendict) is a JSON object too."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+
+
+_ABSENT = (NotGiven, Omit)
+_encoder = msgspec.json.Encoder(enc_hook=_encode_other)
 
 
 def encode_json(value: object) -> bytes:
-    """Compact JSON for a request body; NaN and infinities are rejected.
+    """Compact JSON for a request body (any `Mapping` is an object); NaN and
+    infinities are rejected.
 
     msgspec writes a non-finite float as ``null``; sending that would silently change
-    the caller's data, so it is an `InvalidRequestError` instead.
+    the caller's data, so it is an `InvalidRequestError` instead. A dict's value that
+    is ``NOT_GIVEN`` or `Omit` (an SDK method's parameter left out) is left out of it,
+    at any depth; msgspec cannot encode them, so they are looked for only then.
 
     >>> encode_json({"a": [1, 2.5]})
     b'{"a":[1,2.5]}'
+    >>> from stackwire import NOT_GIVEN, omit
+    >>> encode_json({"a": 1, "b": NOT_GIVEN, "c": {"d": omit}})
+    b'{"a":1,"c":{}}'
     """
     try:
         data = _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:
+        try:
+            stripped = _without_absent(value) if _has_absent(value) else None
+        except RecursionError as deep:
+            raise InvalidRequestError(
+                "json= is nested too deeply to look for NOT_GIVEN and Omit values in it, "
+                f"and cannot be encoded as it is: {exc}"
+            ) from deep
+        if stripped is not None:
+            return encode_json(stripped)
         raise InvalidRequestError(f"json= cannot be encoded as JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidRequestError("json= is nested too deeply to encode as JSON") from exc
@@ -232,6 +281,6 @@ def encode_json(value: object) -> bytes:
         raise InvalidRequestError(
             f"json= has a str that cannot be encoded as UTF-8 (a lone surrogate?): {exc.reason}"
         ) from exc
-    if b"null" in data and _has_non_finite(msgspec.to_builtins(value)):
+    if b"null" in data and _has_non_finite(msgspec.to_builtins(value, enc_hook=_encode_other)):
         raise InvalidRequestError("json= contains NaN or an infinity, which JSON cannot represent")
     return data

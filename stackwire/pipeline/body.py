@@ -36,18 +36,44 @@ class StreamingBody:
         # send, so the transport raises this instead (`body_error`).
         self.error: InvalidRequestError | None = None
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks(None)
+
+    def sized(self, length: int) -> AsyncIterator[bytes]:
+        """The chunks of a body sent with its own ``Content-Length: length`` (unchunked):
+        a stream that gives fewer or more bytes fails like one that raises (`error`),
+        before the connection is left out of step. Short, the server would wait for
+        the rest and then read the next request on the connection as this body's end;
+        long, the bytes past ``length`` would be dropped without a word."""
+        return self._chunks(length)
+
+    async def _chunks(self, length: int | None) -> AsyncIterator[bytes]:
         if self.started:
             raise RuntimeError("a streaming request body can be sent only once")
         self.started = True
         chunk: object = None
+        sent = 0
         source = aiter(self._source)
         try:
             async for chunk in source:
                 if not isinstance(chunk, (bytes, bytearray, memoryview)):
                     raise TypeError(f"content= must yield bytes, got {type(chunk).__name__}")
+                if length is not None:
+                    sent += len(chunk)
+                    if sent > length:
+                        raise _WrongLength(
+                            f"content= gave more than the {length} bytes of its header "
+                            f"'Content-Length: {length}'"
+                        )
                 yield bytes(chunk)
+            if length is not None and sent != length:
+                raise _WrongLength(
+                    f"content= gave {sent} bytes but its header says 'Content-Length: {length}'"
+                )
         except Exception as exc:  # (not a cancellation, nor aiohttp closing it)
+            if isinstance(exc, _WrongLength):
+                self.error = InvalidRequestError(str(exc))
+                raise
             if isinstance(chunk, (bytes, bytearray, memoryview, type(None))):
                 message = f"the content= iterable raised {type(exc).__name__}: {exc}"
             else:
@@ -64,6 +90,10 @@ class StreamingBody:
 
     def __repr__(self) -> str:
         return f"StreamingBody(started={self.started})"
+
+
+class _WrongLength(Exception):
+    """A stream gave more or fewer bytes than its ``Content-Length`` (`StreamingBody.sized`)."""
 
 
 Body = bytes | StreamingBody

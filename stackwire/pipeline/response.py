@@ -70,6 +70,7 @@ __all__ = [
     "BodyReader",
     "Response",
     "carry_call_history",
+    "is_json_type",
 ]
 
 _T = TypeVar("_T")
@@ -590,11 +591,12 @@ class Response(Generic[_T]):
         self.check_decodable()
         try:
             return decode_typed(content, Any, False, self.status_code)
-        except StackwireError:
+        except StackwireError as exc:
             utf8 = transcoded_json(content, self.charset)  # a declared charset: see _decode
             if utf8 is not None:
                 with contextlib.suppress(StackwireError):  # (then: the body's own error)
                     return decode_typed(utf8, Any, False, self.status_code)
+            self._name_content_type(exc)
             raise
 
     # -- the decoded value -----------------------------------------------------------
@@ -654,7 +656,23 @@ class Response(Generic[_T]):
                 if utf8 is not None:
                     with contextlib.suppress(StackwireError):  # (then: the body's own error)
                         return decode_typed(utf8, cast_to, self._strict, self.status_code)
+            if cast_to is not str:
+                self._name_content_type(exc)
             raise
+
+    def _name_content_type(self, error: StackwireError) -> None:
+        """Add to a decoding ``error`` the ``Content-Type`` of a body that says it is not
+        JSON (a proxy's HTML error page): "JSON is malformed" alone sends the reader
+        looking at the API's JSON. On the way to raising only; such a body is still
+        tried as JSON first, as the OpenAI SDK tries it."""
+        content_type = self._headers.get("Content-Type")
+        if (
+            isinstance(error, APIResponseValidationError)
+            and content_type is not None
+            and not is_json_type(content_type)
+        ):
+            error.message += f"; the Content-Type is {content_type!r}, not JSON"
+            error.args = (error.message,)
 
     async def iter_raw(self) -> AsyncIterator[bytes]:
         """The body as it arrives (decompressed), in chunks of any size.
@@ -819,6 +837,18 @@ def carry_call_history(error: BaseException, response: Response[Any]) -> None:
         if attempts:
             error.attempts = attempts
             error.retries_taken = response.retries_taken
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` names JSON: ``application/json``, a ``+json`` type
+    (``application/problem+json``), or another ending in ``json`` (``text/json``).
+
+    >>> is_json_type("application/problem+json; charset=utf-8"), is_json_type("text/html")
+    (True, False)
+    """
+    return content_type is not None and (
+        content_type.partition(";")[0].strip().lower().endswith("json")
+    )
 
 
 def _content_coding(headers: CIMultiDictProxy[str]) -> str | None:

@@ -18,8 +18,9 @@ Obligations of ``send(request)``:
   middleware has encoded the query into it), the headers ``request.headers`` exactly
   (add only framing headers: ``Host``, ``Content-Length`` / ``Transfer-Encoding``) and
   the body ``request.body`` (``None``, ``bytes``, or a `StreamingBody` to iterate
-  once). Never follow redirects (the ``redirects`` middleware does) and never retry
-  (``retry`` does).
+  once; with a ``Content-Length`` of the request's own, iterate
+  ``body.sized(length)``, which fails a stream of another length). Never follow
+  redirects (the ``redirects`` middleware does) and never retry (``retry`` does).
 - **Return at the headers.** Build a `Response` for ``request`` with the status, the
   headers as received (``Content-Encoding`` included: `Response` decodes gzip,
   deflate, and br / zstd when their packages are installed, and caps the size) and

@@ -29,7 +29,7 @@ from .._types import NOT_GIVEN, NotGiven
 from ..errors import ClientClosedError, InvalidRequestError
 from ..middlewares.headers import check_header
 from ..models.sse import ServerSentEvent
-from ..pipeline.body import StreamingBody
+from ..pipeline.body import StreamingBody, body_error
 from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import Request
@@ -436,7 +436,9 @@ async def final_request(request: Request) -> Request:
     """``request`` as a transport sends it: the query encoded into the URL, URL
     userinfo sent as ``Authorization: Basic`` (as the default transport sends it, the
     URL without it), and a streamed body read into bytes (which marks it started, so
-    it is never re-sent)."""
+    it is never re-sent). A streamed body that fails (it raises, yields something
+    other than bytes, or gives another length than its own ``Content-Length``) is the
+    caller's `InvalidRequestError`, as over a socket."""
     if request.query:
         request = request.replace(
             url=request.url.extend_query(encode_params(request.query)), query=None
@@ -447,7 +449,16 @@ async def final_request(request: Request) -> Request:
         request = request.replace(url=url, headers=headers)
     body = request.body
     if isinstance(body, StreamingBody):
-        request = request.replace(body=b"".join([chunk async for chunk in body]))
+        length = request.headers.get("Content-Length")  # (the caller's own, unchunked)
+        chunks = body if length is None else body.sized(int(length))
+        try:
+            content = b"".join([chunk async for chunk in chunks])
+        except Exception as exc:
+            mistake = body_error(body)
+            if mistake is None:
+                raise
+            raise mistake from exc
+        request = request.replace(body=content)
     return request
 
 

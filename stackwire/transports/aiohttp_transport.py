@@ -37,7 +37,7 @@ from ..errors import (
 from ..pipeline._expiry import COARSE_AFTER, Expiry, ExpiryWheel
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
-from ..pipeline.body import body_error
+from ..pipeline.body import StreamingBody, body_error
 from ..pipeline.clocks import Clocks
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import (
@@ -358,9 +358,15 @@ class AiohttpTransport:
         options: dict[str, Any] = {}
         body = request.body
         if body is not None:
-            options["data"] = (
-                io.BytesIO(body) if isinstance(body, bytes) and len(body) > LARGE_BODY else body
-            )
+            if isinstance(body, bytes):
+                options["data"] = io.BytesIO(body) if len(body) > LARGE_BODY else body
+            elif (
+                isinstance(body, StreamingBody)
+                and (length := request.headers.get("Content-Length")) is not None
+            ):
+                options["data"] = body.sized(int(length))  # (the caller's own, unchunked)
+            else:
+                options["data"] = body
         proxy = self._proxy_for(url)
         if proxy is not None:
             options["proxy"] = proxy

@@ -106,6 +106,26 @@ async def test_enum_members_are_sent_as_their_values(serve: Serve, make_client: 
     assert all(type(value) is str for _, value in encode_params({"f": Order.ASC}))
 
 
+class Color(enum.Enum):  # a plain Enum: no mixin, its value is what msgspec sends as JSON
+    RED = "red"
+    DEEP = 2
+
+
+async def test_plain_enum_members_are_sent_as_their_values_too(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client, seen = await _client(serve, make_client)
+    await client.get("/q", query={"c": Color.RED, "n": Color.DEEP, Color.RED: [Color.DEEP]})
+    assert seen.raw == ["c=red&n=2&red=2"]
+    assert encode_params({"f": {Color.RED: Color.RED}}) == [("f[red]", "red")]
+    with pytest.raises(stackwire.InvalidRequestError, match="got Shade"):
+        encode_params({"f": Shade.DARK})  # a value that is no str or number
+
+
+class Shade(enum.Enum):
+    DARK = (0, 0)
+
+
 async def test_reserved_characters_are_encoded(serve: Serve, make_client: MakeClient) -> None:
     client, seen = await _client(serve, make_client)
     await client.get("/q", query={"q": "a b&c=d+e/é?#"})

@@ -195,6 +195,15 @@ def test_enum_path_params_are_filled_with_their_values() -> None:
     assert fill_path("/{kind}/{v}", {"kind": Kind.IMAGE, "v": Version.TWO}) == "/image/2"
 
 
+class Size(enum.Enum):  # a plain Enum, no mixin
+    SMALL = "s m"
+    BIG = 10
+
+
+def test_plain_enum_path_params_are_filled_with_their_values() -> None:
+    assert fill_path("/{size}/{n}", {"size": Size.SMALL, "n": Size.BIG}) == "/s%20m/10"
+
+
 def test_fill_path_encodes_each_placeholder() -> None:
     assert fill_path("/a/{x}/b/{y}", {"x": "1/2", "y": "é"}) == "/a/1%2F2/b/%C3%A9"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import io
 import pathlib
 import threading
@@ -74,6 +75,61 @@ async def test_json_body_is_sent_byte_exact(serve: Serve, make_client: MakeClien
     assert seen.content_types == ["application/json"]
 
 
+async def test_not_given_and_omit_values_are_left_out_of_a_json_body(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # An SDK method builds its body from parameters that default to NOT_GIVEN / omit.
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post(
+        "/echo",
+        json={
+            "model": "m",
+            "temperature": stackwire.NOT_GIVEN,
+            "user": stackwire.omit,
+            "options": {"seed": stackwire.omit, "n": 1, "stop": None},
+            "messages": [{"role": "user", "name": stackwire.NOT_GIVEN}],
+        },
+    )
+    await client.post("/echo", json={"only": stackwire.omit})
+    assert seen.bodies == [
+        b'{"model":"m","options":{"n":1,"stop":null},"messages":[{"role":"user"}]}',
+        b"{}",
+    ]
+    with pytest.raises(stackwire.InvalidRequestError, match="NotGiven"):
+        await client.post("/echo", json=[1, stackwire.NOT_GIVEN])  # no key to leave out
+    assert len(seen.bodies) == 2
+
+
+async def test_bytes_as_the_whole_json_body_are_refused_with_a_hint(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # JSON already encoded, passed as json=: msgspec would send it as a base64 string.
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    for payload in (b'{"a": 1}', bytearray(b"[]"), memoryview(b"{}")):
+        with pytest.raises(stackwire.InvalidRequestError, match=r"content=.*Content-Type"):
+            await client.post("/echo", json=payload)
+    assert seen.bodies == []
+    await client.post("/echo", json={"blob": b"\x00\x01"})  # inside a value: base64
+    assert seen.bodies == [b'{"blob":"AAE="}']
+
+
+async def test_json_none_sends_no_body_like_the_other_body_keywords(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # As data=None, content=None and files=None (and httpx's, aiohttp's json=None).
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post("/echo", json=None)
+    await client.get("/echo", json=None)  # not "a GET request has no body"
+    await client.post("/echo", json=None, files={"f": ("a.txt", b"x")})
+    assert seen.bodies[:2] == [b"", b""]
+    assert seen.content_types[:2] == [None, None]
+    assert b'name="f"; filename="a.txt"' in seen.bodies[2]
+    assert b"null" not in seen.bodies[2]
+
+
 async def test_form_body_uses_the_query_rules(serve: Serve, make_client: MakeClient) -> None:
     seen = Seen()
     client = make_client(await serve(echo_app(seen)))
@@ -83,6 +139,23 @@ async def test_form_body_uses_the_query_rules(serve: Serve, make_client: MakeCli
     )
     assert seen.bodies == [b"q=x+y%26z&tags=a&tags=b&filter%5Bmin%5D=1&on=true"]
     assert seen.content_types == ["application/x-www-form-urlencoded"]
+
+
+class Sort(enum.Enum):  # a plain Enum: msgspec sends its value as JSON, and so does a form
+    NEWEST = "newest"
+
+
+async def test_a_plain_enum_in_a_form_or_multipart_field_is_sent_as_its_value(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    await client.post("/echo", data={"sort": Sort.NEWEST, "also": [Sort.NEWEST]})
+    await client.post("/echo", data={"sort": Sort.NEWEST}, files={"f": b"x"})
+    await client.post("/echo", json={"sort": Sort.NEWEST})
+    assert seen.bodies[0] == b"sort=newest&also=newest"
+    assert b'name="sort"\r\n\r\nnewest\r\n' in seen.bodies[1]
+    assert seen.bodies[2] == b'{"sort":"newest"}'
 
 
 async def test_content_bytes_are_sent_as_given(serve: Serve, make_client: MakeClient) -> None:
@@ -281,6 +354,32 @@ async def test_filenames_cannot_inject_headers_or_parts(
     assert quote_param('a"\r\n') == '"a%22%0D%0A"'
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param({"f": ("evil.php\x00.jpg", b"1")}, id="nul-in-filename"),
+        pytest.param({"f": ("a\x0bb\x7f", b"1")}, id="controls-in-filename"),
+        pytest.param({"f\x00": b"1"}, id="nul-in-field-name"),
+        pytest.param({"f": ("a\ud800.txt", b"1")}, id="lone-surrogate-in-filename"),
+        pytest.param({"f\udcff": b"1"}, id="lone-surrogate-in-field-name"),
+    ],
+)
+async def test_a_control_character_or_lone_surrogate_in_a_part_name_fails_before_any_io(
+    serve: Serve, make_client: MakeClient, files: dict[str, Any]
+) -> None:
+    # A server that reads names as C strings takes "evil.php\0.jpg" for "evil.php"; a
+    # lone surrogate has no UTF-8 form (it escaped as a bare UnicodeEncodeError).
+    seen = Seen()
+    client = make_client(await serve(echo_app(seen)))
+    with pytest.raises(stackwire.InvalidRequestError, match="control character or a lone"):
+        await client.post("/echo", files=files)
+    with pytest.raises(stackwire.InvalidRequestError, match="control character or a lone"):
+        await client.post("/echo", data={"a\x01": "1"}, files={"f": b"1"})
+    assert seen.bodies == []
+    await client.post("/echo", files={"f": ("tab\there é\u2028.txt", b"1")})  # these may go
+    assert b'filename="tab\there \xc3\xa9\xe2\x80\xa8.txt"' in seen.bodies[0]
+
+
 async def test_multipart_boundary_is_random_and_not_in_the_content(
     serve: Serve, make_client: MakeClient
 ) -> None:
@@ -323,6 +422,37 @@ async def test_multipart_is_resent_byte_exact_on_retry_and_read_once(
     assert len(reads) == 1
     assert reads[0] != threading.current_thread().name  # read in a worker thread
     assert len(client_sleeps.delays) == 1
+
+
+class AsyncFile:
+    """An async file object, as aiofiles and anyio open them: ``await f.read()``."""
+
+    def __init__(self, content: bytes, name: str) -> None:
+        self.name = name
+        self._content = content
+
+    async def read(self) -> bytes:
+        await asyncio.sleep(0)
+        return self._content
+
+
+async def test_an_async_file_object_is_awaited(serve: Serve, make_client: MakeClient) -> None:
+    received: list[list[dict[str, Any]]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        received.append(await multipart_parts(request))
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("POST", "/upload", upload))))
+    files: list[tuple[str, AsyncFile | tuple[str, AsyncFile]]] = [
+        ("a", AsyncFile(b"one", "/tmp/one.csv")),
+        ("b", ("x.bin", AsyncFile(b"two", ""))),
+    ]
+    await client.post("/upload", files=files)
+    assert [(p["name"], p["filename"], p["content_type"], p["content"]) for p in received[0]] == [
+        ("a", "one.csv", "text/csv", b"one"),
+        ("b", "x.bin", "application/octet-stream", b"two"),
+    ]
 
 
 async def test_paths_are_read_off_the_event_loop(
@@ -449,6 +579,41 @@ async def test_a_streamed_body_with_its_content_length_is_sent_unchunked(
     with pytest.raises(stackwire.InvalidRequestError, match="Content-Length"):
         await client.put("/echo", content=chunks(), headers={"Content-Length": "-6"})
     assert len(seen.bodies) == 2
+
+
+async def test_a_streamed_body_of_another_length_than_its_content_length_fails(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    # Sent short, the server would wait for the rest, and then read the next request on
+    # the connection as the rest of this body; sent long, the extra bytes were dropped.
+    bodies: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            _, _, body = await read_request(reader)  # reads exactly its Content-Length
+            bodies.append(body)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        async def gen() -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+
+        return gen()
+
+    base, server = await raw_server(handler)
+    client = make_client(base, timeout=5.0)
+    length = {"Content-Length": "10"}
+    with pytest.raises(stackwire.InvalidRequestError, match=r"gave 3 bytes .*'Content-Length: 10'"):
+        await client.put("/u", content=chunks(b"abc"), headers=length)
+    with pytest.raises(stackwire.InvalidRequestError, match=r"more than .*'Content-Length: 10'"):
+        await client.put("/u", content=chunks(b"0123456", b"789ab"), headers=length)
+    await client.put("/u", content=chunks(b"01234", b"56789"), headers=length)
+    await client.put("/u", content=chunks(), headers={"Content-Length": "0"})
+    assert bodies == [b"0123456789", b""]  # the refused ones never reached the server
+    assert server.connections == 3  # a refused body's connection is not reused
+    assert client.pool_stats().in_use == 0
 
 
 # -- bad input -------------------------------------------------------------------------

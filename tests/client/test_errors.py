@@ -139,6 +139,35 @@ async def test_error_bodies_that_are_not_json_objects(
     assert len(caught.value.message) < 2100  # a large body is cut in the message
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected", "message"),
+    [
+        (b'"model not found"', "application/json", "model not found", "model not found"),
+        (b" 42\n", "application/problem+json; charset=utf-8", 42, "42"),
+        (b"false", "application/json", False, "false"),
+        (b'"quoted"', "text/plain", '"quoted"', '"quoted"'),  # JSON only by its type
+        (b"404", "text/plain", "404", "404"),
+    ],
+)
+async def test_a_json_error_body_that_is_no_object_is_its_json_value(
+    serve: Serve,
+    make_client: MakeClient,
+    body: bytes,
+    content_type: str,
+    expected: object,
+    message: str,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, status=400, headers={"Content-Type": content_type})
+
+    client = make_client(await serve(routes(("GET", "/x", handler))))
+    with pytest.raises(errors.BadRequestError) as caught:
+        await client.get("/x")
+    assert caught.value.body == expected
+    assert type(caught.value.body) is type(expected)
+    assert caught.value.message == f"Error code: 400 - {message}"
+
+
 async def test_empty_error_body(serve: Serve, make_client: MakeClient) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=404)

@@ -3,6 +3,7 @@ can fail to match it (always `APIResponseValidationError`, never retried)."""
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -313,6 +314,33 @@ async def test_undecodable_body_is_a_validation_error_and_not_retried(
     assert client.pool_stats().in_use == 0
 
 
+async def test_a_body_of_another_content_type_names_it(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # A proxy's HTML error page with a 200: "JSON is malformed" alone sends the reader
+    # looking at the API's JSON.
+    server = Server(b"<html>Gateway</html>", content_type="text/html; charset=utf-8")
+    client = make_client(await serve(routes(("GET", "/thing", server.handle))))
+    named = r"\(byte 0\); the Content-Type is 'text/html; charset=utf-8', not JSON"
+    with pytest.raises(stackwire.APIResponseValidationError, match=named) as caught:
+        await client.get("/thing", cast_to=User)
+    assert caught.value.body == b"<html>Gateway</html>"
+    response = await client.get("/thing")
+    with pytest.raises(stackwire.APIResponseValidationError, match=named):
+        response.json()
+    raw = await client.with_raw_response.get("/thing", cast_to=list[User])
+    with pytest.raises(stackwire.APIResponseValidationError, match=named):
+        await raw.parse()
+    assert await client.get("/thing", cast_to=str) == "<html>Gateway</html>"
+    # JSON under another type still decodes; JSON types are not named.
+    server.body = b'{"id": 1, "name": "a"}'
+    assert await client.get("/thing", cast_to=User) == User(id=1, name="a")
+    server.body, server.content_type = b"{", "application/problem+json"
+    with pytest.raises(stackwire.APIResponseValidationError) as caught:
+        await client.get("/thing", cast_to=User)
+    assert "Content-Type" not in str(caught.value)
+
+
 async def test_validation_error_keeps_at_most_one_kib_of_the_body(
     serve: Serve, make_client: MakeClient
 ) -> None:
@@ -406,6 +434,25 @@ def test_encode_json_keeps_real_nulls_and_rejects_unencodable() -> None:
     assert encode_json({"a": None, "b": "null"}) == b'{"a":null,"b":"null"}'
     with pytest.raises(stackwire.InvalidRequestError):
         encode_json({"a": object()})
+
+
+def test_encode_json_checks_a_deep_body_with_a_null_without_a_recursion_error() -> None:
+    # msgspec encodes it; the NaN check behind it walked it recursively and hit
+    # Python's recursion limit (a bare RecursionError).
+    deep: object = [None]
+    nan: object = [float("nan")]
+    for _ in range(350):
+        deep, nan = [[deep]], {"x": [nan], "n": None}
+    assert encode_json(deep) == b"[" * 701 + b"null" + b"]" * 701
+    with pytest.raises(stackwire.InvalidRequestError, match="NaN"):
+        encode_json(nan)
+
+
+def test_encode_json_takes_any_mapping_as_an_object() -> None:
+    # A read-only view, a frozendict, a multidict: a Mapping is a JSON object too.
+    view = types.MappingProxyType({"a": 1, "b": stackwire.NOT_GIVEN})
+    assert encode_json({"x": view, "y": [view]}) == b'{"x":{"a":1},"y":[{"a":1}]}'
+    assert encode_json(view) == b'{"a":1}'
 
 
 async def test_content_bytes_are_sent_byte_exact(serve: Serve, make_client: MakeClient) -> None:

@@ -89,6 +89,30 @@ async def test_a_streamed_request_body_reaches_the_handler_as_bytes() -> None:
     assert transport.requests[0].body == b"hello world"
 
 
+async def test_a_failing_streamed_request_body_is_the_callers_error_as_over_a_socket() -> None:
+    async def gives_text() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield "b"  # type: ignore[misc]
+
+    async def breaks() -> AsyncIterator[bytes]:
+        yield b"a"
+        raise OSError("disk gone")
+
+    async def breaks_not() -> AsyncIterator[bytes]:
+        yield b"a"
+
+    transport = MockTransport(lambda request: MockResponse(json={}))
+    async with stackwire.AsyncClient(BASE, transport=transport) as client:
+        with pytest.raises(stackwire.InvalidRequestError, match="must yield bytes, got str"):
+            await client.put("/blob", content=gives_text())
+        with pytest.raises(stackwire.InvalidRequestError, match="raised OSError: disk gone") as e:
+            await client.put("/blob", content=breaks())
+        with pytest.raises(stackwire.InvalidRequestError, match="gave 1 bytes but its header"):
+            await client.put("/blob", content=breaks_not(), headers={"Content-Length": "2"})
+    assert isinstance(e.value.__cause__, OSError)
+    assert transport.requests == []  # never retried, never answered
+
+
 async def test_an_async_handler_works_too() -> None:
     async def handler(request: Request) -> MockResponse:
         await asyncio.sleep(0)
