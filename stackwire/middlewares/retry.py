@@ -391,12 +391,18 @@ class RetryMiddleware:
             budget = self.max_retries
         elif budget is None:  # off for this call
             budget = 0
-        return (
-            attempt < budget
-            and not isinstance(error, _NEVER_RETRIED)
-            and is_replayable(request.body)
-            and self.should_retry(error)
-        )
+        if attempt >= budget or isinstance(error, _NEVER_RETRIED) or not self.should_retry(error):
+            return False
+        if not is_replayable(request.body):
+            # Retryable but for its body: say so, or the call seems to ignore max_retries.
+            error.message = (
+                f"{error.message} (not retried: the request body was an async iterable "
+                "that this attempt already sent, and it cannot be sent again; pass bytes "
+                "to allow retries)"
+            )
+            error.args = (error.message,)
+            return False
+        return True
 
     # -- per call and per attempt requests ---------------------------------------
 
