@@ -33,25 +33,31 @@ Defaults: redirects followed, at most 10 hops. With ``follow_redirects=False`` (
 the client, or per request) the 3xx is handed up unread, and ``decode`` raises it
 as an `APIStatusError`.
 
-Retries and timeouts: every hop is sent with the attempt's `Timeout`; a failure on
-any hop fails the attempt, and ``retry`` starts the call again from the first URL.
-`RedirectError` is never retried.
+Retries and timeouts: the chain is one attempt, so the attempt's ``total`` bounds
+it whole: each hop is sent with what the hops before it left of ``total`` (for a
+stream, until the final headers; its gaps keep their own limit), and ``connect`` and
+``read`` apply to every hop. A failure on any hop fails the attempt, and ``retry``
+starts the call again from the first URL. `RedirectError` is never retried.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from typing import Any
 
+from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._http.urls import check_host
 from .._types import NotGiven, Omit
-from ..errors import APIError, InvalidRequestError, RedirectError
+from ..errors import APIError, APITimeoutError, InvalidRequestError, RedirectError
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
+from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import CREDENTIAL_HEADERS, CREDENTIALS_DROPPED, Request, request_line
 from ..pipeline.response import Response
 
@@ -166,6 +172,8 @@ class RedirectMiddleware:
             return await call_next(request)
 
         seen: set[tuple[str, URL]] | None = None
+        total: float | None = None  # the attempt's ``total``, once a redirect comes
+        chain_started = 0.0
         hops = 0
         while True:
             response = await call_next(request)
@@ -178,6 +186,9 @@ class RedirectMiddleware:
                 seen = {(request.method, url)}
                 if trusted is None:
                     trusted = origin_of(url)
+                total = _total_of(request)
+                # (On the transport's clock: the response's time so far is the hop's.)
+                chain_started = time.monotonic() - response.elapsed.total_seconds()
             await _discard(response)
             if hops >= self.max_redirects:
                 raise RedirectError(
@@ -208,6 +219,8 @@ class RedirectMiddleware:
                     location=location,
                 )
             seen.add(key)
+            if total is not None:
+                request = _within_total(request, total, time.monotonic() - chain_started)
             url = next_url
             hops += 1
 
@@ -248,6 +261,39 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
             location=location,
         )
     return next_url.with_fragment(None), target.user is not None
+
+
+def _total_of(request: Request) -> float | None:
+    """The attempt's finite ``total`` timeout, if it has one."""
+    timeout = request.options.timeout
+    if isinstance(timeout, NotGiven):
+        timeout = DEFAULT_TIMEOUT
+    elif not isinstance(timeout, Timeout):
+        timeout = Timeout.coerce(timeout)
+    if timeout is None or timeout.total is None or not math.isfinite(timeout.total):
+        return None
+    return float(timeout.total)
+
+
+def _within_total(request: Request, total: float, spent: float) -> Request:
+    """The next hop with what the chain so far left of the attempt's ``total``."""
+    left = total - spent
+    if left <= 0:
+        cause = TimeoutError(f"the redirects took {spent:.3g} s")
+        raise APITimeoutError(
+            f"Request timed out: {request_line(request)}: the redirects before it took "
+            f"the attempt's whole total timeout of {total:g} s",
+            request=request,
+        ) from cause
+    options = request.options
+    timeout = options.timeout
+    if not isinstance(timeout, Timeout):  # (a float, or the default: resolved as above)
+        timeout = DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
+        assert timeout is not None
+    # A stream's gaps fall back to ``total`` when ``read`` is unset: the full one.
+    read = total if options.stream and timeout.read is None else timeout.read
+    timeout = replace(timeout, total=left, read=read)
+    return request.replace(options=replace(options, timeout=timeout))
 
 
 def _next_hop(request: Request, response: Response[Any], url: URL, location: str) -> Request:

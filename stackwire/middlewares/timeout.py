@@ -11,7 +11,8 @@ whole call, attempts and sleeps between them included, must be over.
 - ``deadline`` left out: the client's. ``None``: no deadline. A number of seconds:
   counted from the moment the call passes this middleware, on a monotonic clock.
 - The limits of a `Timeout`: ``total`` bounds an attempt from asking for a connection
-  to the last byte of the body (for ``stream=True``, to the response headers only);
+  to the last byte of the body, its redirect hops included (for ``stream=True``, to
+  the final response headers only);
   ``connect`` bounds getting a connection, waiting for a free one in the pool
   included; ``read`` bounds every wait for data from the socket (the headers, then
   each gap between chunks, streams included).

@@ -3,6 +3,7 @@ to the origin of ``base_url``, loops and long chains stopped, over real sockets.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -479,6 +480,73 @@ async def test_retry_after_a_redirect_starts_again_from_the_first_url(
     assert response.retries_taken == 1
     assert [r["path"] for r in seen.requests] == ["/a", "/b", "/a", "/b"]
     assert len(client_sleeps.delays) == 1
+
+
+def slow_chain(seen: Seen, hops: int, pause: float) -> Callable[[web.Request], Any]:
+    """``/h/0`` -> ``/h/1`` -> ... -> ``/h/<hops>``, each answer ``pause`` s late (and
+    ``/s/...`` the same, ending in an event stream)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await seen.record(request)
+        n = int(request.match_info["n"])
+        await asyncio.sleep(pause)
+        if n < hops:
+            return web.Response(status=302, headers={"Location": f"{n + 1}"})
+        if request.path.startswith("/s/"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for n in range(3):  # 0.45 s in all, longer than the whole chain's total
+                await response.write(b"data: %d\n\n" % n)
+                await asyncio.sleep(0.15)
+            return response
+        return web.json_response({"hop": n})
+
+    return handler
+
+
+async def test_the_whole_redirect_chain_counts_against_the_attempts_total(
+    serve: Serve, make_client: MakeClient, client_sleeps: Any
+) -> None:
+    # One attempt is one redirect chain: ``total`` bounds it whole, as it bounds one
+    # request. Each hop on its own (0.15 s) is well within it; five are not.
+    seen = Seen()
+    base = await serve(routes(("GET", "/h/{n}", slow_chain(seen, hops=5, pause=0.15))))
+    client = make_client(base, timeout=stackwire.Timeout(total=0.4), max_retries=1)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(stackwire.APITimeoutError) as info:
+        await client.get("/h/0")
+    elapsed = asyncio.get_running_loop().time() - started
+    assert isinstance(info.value, stackwire.APIConnectionError)
+    assert info.value.retries_taken == 1  # timed out, retried from the first URL
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert [r["path"] for r in seen.requests] == ["/h/0", "/h/1", "/h/2"] * 2
+    assert elapsed < 1.2  # two attempts of 0.4 s (not of the 5 * 0.15 s chain)
+    assert client.pool_stats().in_use == 0
+    # Within its total, a chain is followed to its end.
+    seen.requests.clear()
+    response = await client.get("/h/0", timeout=2.0)
+    assert (response.json(), len(seen.requests)) == ({"hop": 5}, 6)
+
+
+async def test_a_redirected_stream_keeps_its_own_gap_limit(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # For a stream, ``total`` bounds the chain until the final headers; then, without
+    # ``read``, each gap between chunks (never what the hops left of ``total``).
+    seen = Seen()
+    base = await serve(routes(("GET", "/s/{n}", slow_chain(seen, hops=2, pause=0.1))))
+    client = make_client(base, timeout=stackwire.Timeout(total=0.35), max_retries=0)
+    stream = await client.get("/s/0", cast_to=stackwire.ServerSentEvent, stream=True)
+    async with stream:
+        assert [event.data async for event in stream] == ["0", "1", "2"]
+    with pytest.raises(stackwire.APITimeoutError):
+        await client.get(
+            "/s/0",
+            cast_to=stackwire.ServerSentEvent,
+            stream=True,
+            timeout=0.25,  # the hops take 0.3 s before the stream's headers
+        )
+    assert client.pool_stats().in_use == 0
 
 
 def test_origin_includes_scheme_and_default_port() -> None:
