@@ -216,7 +216,9 @@ class RetryMiddleware:
 
     Every argument is keyword-only and has the client option of the same name,
     except ``monotonic``: the clock the deadline is measured on (it must match the
-    one the ``timeout`` middleware stamped ``deadline_at`` with).
+    one the ``timeout`` middleware stamped ``deadline_at`` with). When it is not
+    `time.monotonic` (an injected clock, which a fake sleep advances), the real time
+    the attempts take is added to it, since such a clock does not see it.
 
     ``retry_after`` is set on an `APIStatusError` leaving this middleware (raised, or
     the ``__cause__`` of the deadline's `APITimeoutError`) whenever its response
@@ -281,6 +283,9 @@ class RetryMiddleware:
         self._random = random
         self._monotonic = monotonic
         self.retry_budget = retry_budget
+        # An injected clock (VirtualTime's) sees the fake sleeps, not the real time an
+        # attempt takes: that is measured on this one and added (see `__call__`).
+        self._real_monotonic = None if monotonic is time.monotonic else time.monotonic
         # The first attempt's headers (with X-Retry-Count: 0), by the call's headers.
         self._first_attempt_headers: IdentityMemo[CIMultiDictProxy[str]] = IdentityMemo()
 
@@ -299,6 +304,12 @@ class RetryMiddleware:
         history: list[Attempt] | None = None  # the attempts before this one, retried
         monotonic = self._monotonic
         first = self._first_attempt_headers
+        # With a deadline on an injected clock: the real seconds the attempts took,
+        # which that clock does not count. It counts against the deadline, and each
+        # later attempt is sent with a deadline that much earlier on that clock.
+        deadline_at = request.deadline_at
+        real = self._real_monotonic if deadline_at is not None else None
+        spent = real_started = 0.0
         attempt = 0
         while True:
             if attempt == 0 and request.headers is first.last_key and not request.omit_headers:
@@ -313,10 +324,16 @@ class RetryMiddleware:
             else:
                 attempt_request = self._attempt_request(request, attempt)
             started = monotonic()
+            if real is not None:
+                real_started = real()
+                if spent and deadline_at is not None:
+                    attempt_request = replace(attempt_request, deadline_at=deadline_at - spent)
             try:
                 response = await call_next(attempt_request)
             except APIError as error:
                 ended = monotonic()
+                if real is not None:
+                    spent += real() - real_started
                 error.retries_taken = attempt
                 if error.request is None:  # raised by a state store, which sees no request
                     error.request = request
@@ -351,7 +368,7 @@ class RetryMiddleware:
                     delay = jittered(backoff_delay, self.jitter, self._random)
                     source = "backoff"
                 try:
-                    self._check_deadline(request, delay, error)
+                    self._check_deadline(request, delay, error, spent)
                 except APITimeoutError as timeout:
                     timeout.attempts = error.attempts = failed_attempts(
                         history, attempt_request, error, started, ended, None
@@ -486,11 +503,13 @@ class RetryMiddleware:
         )
         error.args = (error.message,)
 
-    def _check_deadline(self, request: Request, delay: float, error: APIError) -> None:
+    def _check_deadline(
+        self, request: Request, delay: float, error: APIError, spent: float
+    ) -> None:
         deadline_at = request.deadline_at
         if deadline_at is None:
             return
-        now = self._monotonic()
+        now = self._monotonic() + spent  # (``spent``: see `__call__`)
         if now + delay < deadline_at:
             return
         seconds = request.options.deadline

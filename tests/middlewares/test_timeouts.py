@@ -17,6 +17,7 @@ from aiohttp import web
 import stackwire
 from stackwire import APITimeoutError, ServerSentEvent, Timeout
 from stackwire.middlewares.timeout import resolve_timeout
+from stackwire.testing import MockResponse, MockTransport, VirtualTime
 from tests.conftest import RawHandler, RawServer, Serve, SleepRecorder, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -333,3 +334,43 @@ async def test_bad_deadlines_are_rejected_before_io(
     with pytest.raises(stackwire.InvalidRequestError, match="deadline must be"):
         await client.get("/r", deadline=bad)
     assert hits == []
+
+
+async def test_a_virtual_clocks_deadline_counts_the_time_attempts_take(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # With VirtualTime, sleeps are fake but an attempt against a server takes real
+    # time, which the virtual clock does not see. The attempt was cut at the deadline
+    # all the same; then, the virtual clock saying time was left, it was retried.
+    base, server = await raw_server(stall_before_headers)
+    time = VirtualTime()
+    client = make_client(base, deadline=0.5, sleep=time.sleep, clock=time.clock, random=time.random)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(APITimeoutError, match=r"Deadline of 0\.5 s passed during the last attempt"):
+        await client.get("/slow")
+    assert loop.time() - started < 0.75
+    assert (server.connections, time.slept) == (1, [])
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_virtual_clocks_deadline_counts_a_slow_failed_attempt() -> None:
+    async def slow_503(request: stackwire.Request) -> MockResponse:
+        await asyncio.sleep(0.3)  # real time: a slow upstream
+        return MockResponse(503)
+
+    transport = MockTransport(slow_503)
+    time = VirtualTime()
+    client = stackwire.AsyncClient(
+        "http://api.test/",
+        transport=transport,
+        deadline=0.5,
+        sleep=time.sleep,
+        clock=time.clock,
+        random=time.random,
+    )
+    async with client:
+        # 0.3 s spent, and the first backoff (0.39 s with this seed) would pass 0.5 s.
+        with pytest.raises(APITimeoutError, match=r"would pass during the 0\.394 s wait"):
+            await client.get("/r")
+    assert (len(transport.requests), time.slept) == (1, [])
