@@ -172,8 +172,6 @@ class RedirectMiddleware:
             return await call_next(request)
 
         seen: set[tuple[str, URL]] | None = None
-        total: float | None = None  # the attempt's ``total``, once a redirect comes
-        chain_started = 0.0
         hops = 0
         while True:
             response = await call_next(request)
@@ -186,8 +184,10 @@ class RedirectMiddleware:
                 seen = {(request.method, url)}
                 if trusted is None:
                     trusted = origin_of(url)
+                # The attempt's ``total`` and when the chain started (on the transport's
+                # clock: the response's time so far is the first hop's), set here, at
+                # the first redirect, for the hops after it.
                 total = _total_of(request)
-                # (On the transport's clock: the response's time so far is the hop's.)
                 chain_started = time.monotonic() - response.elapsed.total_seconds()
             await _discard(response)
             if hops >= self.max_redirects:
@@ -241,7 +241,7 @@ async def _discard(response: Response[Any]) -> None:
 def _resolve_location(current: URL, location: str, response: Response[Any]) -> tuple[URL, bool]:
     """The URL a ``Location`` points to, and whether it names its own userinfo."""
     try:
-        target = URL(location.strip())
+        target = URL(_as_browsers_send(location.strip()))
         next_url = current.join(target)
         check_host(next_url)  # a host the resolver refuses (``a..b``): a bad Location
     except (ValueError, TypeError) as exc:  # (UnicodeError is a ValueError)
@@ -294,6 +294,29 @@ def _within_total(request: Request, total: float, spent: float) -> Request:
     read = total if options.stream and timeout.read is None else timeout.read
     timeout = replace(timeout, total=left, read=read)
     return request.replace(options=replace(options, timeout=timeout))
+
+
+def _as_browsers_send(location: str) -> str:
+    """``location`` with its raw bytes and spaces percent-encoded, as browsers send them.
+
+    A header byte that is not UTF-8 arrives as a surrogate escape (aiohttp decodes
+    headers with ``surrogateescape``), which yarl would drop ("/caf\\xe9" to "/caf",
+    another resource); a space in a query would become "+", which a server cannot
+    tell from a literal plus.
+
+    >>> _as_browsers_send("/caf\\udce9?q=a b")
+    '/caf%E9?q=a%20b'
+    """
+    if location.isascii() and " " not in location:
+        return location  # (the usual Location: nothing to encode)
+    encoded = []
+    for char in location:
+        if "\udc80" <= char <= "\udcff":  # the raw byte ord(char) - 0xDC00
+            char = f"%{ord(char) - 0xDC00:02X}"
+        elif char == " ":
+            char = "%20"
+        encoded.append(char)
+    return "".join(encoded)
 
 
 def _next_hop(request: Request, response: Response[Any], url: URL, location: str) -> Request:

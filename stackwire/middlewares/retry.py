@@ -304,12 +304,11 @@ class RetryMiddleware:
         history: list[Attempt] | None = None  # the attempts before this one, retried
         monotonic = self._monotonic
         first = self._first_attempt_headers
-        # With a deadline on an injected clock: the real seconds the attempts took,
-        # which that clock does not count. It counts against the deadline, and each
-        # later attempt is sent with a deadline that much earlier on that clock.
-        deadline_at = request.deadline_at
-        real = self._real_monotonic if deadline_at is not None else None
-        spent = real_started = 0.0
+        # On an injected clock: the real seconds the attempts took, which that clock
+        # does not count. They count against the deadline, and each later attempt is
+        # sent with a deadline that much earlier on that clock.
+        real = self._real_monotonic
+        spent = 0.0
         attempt = 0
         while True:
             if attempt == 0 and request.headers is first.last_key and not request.omit_headers:
@@ -326,6 +325,7 @@ class RetryMiddleware:
             started = monotonic()
             if real is not None:
                 real_started = real()
+                deadline_at = request.deadline_at
                 if spent and deadline_at is not None:
                     attempt_request = replace(attempt_request, deadline_at=deadline_at - spent)
             try:

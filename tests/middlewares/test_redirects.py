@@ -12,7 +12,7 @@ from aiohttp import web
 
 import stackwire
 from stackwire.middlewares.redirects import RedirectMiddleware, origin_of
-from tests.conftest import Serve, names, routes
+from tests.conftest import Serve, names, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 
@@ -547,6 +547,33 @@ async def test_a_redirected_stream_keeps_its_own_gap_limit(
             timeout=0.25,  # the hops take 0.3 s before the stream's headers
         )
     assert client.pool_stats().in_use == 0
+
+
+async def test_a_location_with_raw_bytes_and_spaces_is_percent_encoded_as_browsers_do(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    # Header bytes that are not UTF-8 reach us as surrogate escapes, which yarl
+    # dropped: the next hop went to "/final/caf", another resource. A space in a
+    # query became "+", which a server cannot tell from a literal plus.
+    lines: list[str] = []
+
+    async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line, _, _ = await read_request(reader)
+            lines.append(line)
+            if line.startswith("GET /start "):
+                location = b"/final/caf\xe9/\xe2\x82\xac x?q=a b&r=1+2"
+                writer.write(b"HTTP/1.1 302 Found\r\nLocation: " + location)
+                writer.write(b"\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    base, _ = await raw_server(server)
+    client = make_client(base, max_retries=0)
+    response = await client.get("/start")
+    assert lines[1] == "GET /final/caf%E9/%E2%82%AC%20x?q=a%20b&r=1+2 HTTP/1.1"
+    assert response.request.url.raw_path_qs == "/final/caf%E9/%E2%82%AC%20x?q=a%20b&r=1+2"
 
 
 def test_origin_includes_scheme_and_default_port() -> None:
