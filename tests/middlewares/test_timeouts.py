@@ -374,3 +374,31 @@ async def test_a_virtual_clocks_deadline_counts_a_slow_failed_attempt() -> None:
         with pytest.raises(APITimeoutError, match=r"would pass during the 0\.394 s wait"):
             await client.get("/r")
     assert (len(transport.requests), time.slept) == (1, [])
+
+
+async def test_a_deadline_that_cuts_a_body_read_is_named_without_retries_left(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # Cut while waiting for the headers, the error named the deadline; cut while
+    # reading the body, it said only "Request timed out" when no retry was left to
+    # say it instead.
+    async def headers_then_stall(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 100\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    base, server = await raw_server(headers_then_stall)
+    client = make_client(base, deadline=0.2, max_retries=0)
+    with pytest.raises(APITimeoutError, match=r"Deadline of 0\.2 s passed for GET .* body") as info:
+        await client.get("/body")
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert server.connections == 1
+    assert client.pool_stats().in_use == 0
+    # A time limit of the attempt's own is not the deadline's.
+    with pytest.raises(APITimeoutError, match=r"^Request timed out") as own:
+        await client.get("/body", timeout=Timeout(total=0.1), deadline=5)
+    assert "Deadline" not in str(own.value)
