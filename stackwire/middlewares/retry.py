@@ -202,12 +202,15 @@ def _seconds(
     name: str, value: object, *, allow_zero: bool = False, allow_inf: bool = False
 ) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float (``10**400``)
+            number = math.nan
         in_range = number >= 0 if allow_zero else number > 0
         if in_range and (allow_inf or math.isfinite(number)):
             return number
     kind = "a number of seconds >= 0" if allow_zero else "a positive number of seconds"
-    raise InvalidRequestError(f"{name} must be {kind}, got {value!r}")
+    raise InvalidRequestError(f"{name} must be {kind}, got {value!r:.100}")
 
 
 class RetryMiddleware:

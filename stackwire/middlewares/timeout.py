@@ -52,14 +52,18 @@ def check_deadline(deadline: object) -> float | None:
     """A valid deadline: a positive, finite number of seconds, or ``None`` (off)."""
     if deadline is None:
         return None
-    if (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, (int, float))
-        or not deadline > 0
-        or not math.isfinite(deadline)
-    ):
+    try:
+        valid = (
+            not isinstance(deadline, bool)
+            and isinstance(deadline, (int, float))
+            and deadline > 0
+            and math.isfinite(deadline)
+        )
+    except OverflowError:  # an int too large for a float (``10**400``)
+        valid = False
+    if not valid:
         raise InvalidRequestError(
-            f"deadline must be a positive number of seconds or None, got {deadline!r}"
+            f"deadline must be a positive number of seconds or None, got {deadline!r:.100}"
         )
     return float(deadline)
 
