@@ -221,7 +221,7 @@ class RetryMiddleware:
     except ``monotonic``: the clock the deadline is measured on (it must match the
     one the ``timeout`` middleware stamped ``deadline_at`` with). When it is not
     `time.monotonic` (an injected clock, which a fake sleep advances), the real time
-    the attempts take is added to it, since such a clock does not see it.
+    the attempts take that it did not see is added to it.
 
     ``retry_after`` is set on an `APIStatusError` leaving this middleware (raised, or
     the ``__cause__`` of the deadline's `APITimeoutError`) whenever its response
@@ -307,9 +307,10 @@ class RetryMiddleware:
         history: list[Attempt] | None = None  # the attempts before this one, retried
         monotonic = self._monotonic
         first = self._first_attempt_headers
-        # On an injected clock: the real seconds the attempts took, which that clock
-        # does not count. They count against the deadline, and each later attempt is
-        # sent with a deadline that much earlier on that clock.
+        # On an injected clock: the real seconds the attempts took that it did not
+        # count (all of them on a VirtualTime clock, which only the fake sleeps move;
+        # none on a clock that keeps real time). They count against the deadline, and
+        # each later attempt is sent with a deadline that much earlier on that clock.
         real = self._real_monotonic
         spent = 0.0
         attempt = 0
@@ -335,8 +336,8 @@ class RetryMiddleware:
                 response = await call_next(attempt_request)
             except APIError as error:
                 ended = monotonic()
-                if real is not None:
-                    spent += real() - real_started
+                if real is not None:  # (what the injected clock did not see of it)
+                    spent += max(real() - real_started - (ended - started), 0.0)
                 error.retries_taken = attempt
                 if error.request is None:  # raised by a state store, which sees no request
                     error.request = request

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time as _time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -402,3 +403,27 @@ async def test_a_deadline_that_cuts_a_body_read_is_named_without_retries_left(
     with pytest.raises(APITimeoutError, match=r"^Request timed out") as own:
         await client.get("/body", timeout=Timeout(total=0.1), deadline=5)
     assert "Deadline" not in str(own.value)
+
+
+async def test_an_injected_clock_that_keeps_real_time_counts_attempts_once(
+    client_sleeps: SleepRecorder,
+) -> None:
+    async def slow_503(request: stackwire.Request) -> MockResponse:
+        await asyncio.sleep(0.3)
+        return MockResponse(503)
+
+    transport = MockTransport(slow_503)
+    client = stackwire.AsyncClient(
+        "http://api.test/",
+        transport=transport,
+        deadline=1.05,
+        clock=lambda: _time.time(),  # a wall clock of one's own: it sees the attempts
+        sleep=client_sleeps,
+        random=lambda: 0.0,
+    )
+    async with client:
+        with pytest.raises(APITimeoutError, match=r"would pass during the 1 s wait"):
+            await client.get("/r")
+    # 0.3 s, then the 0.5 s backoff (not slept) fits; after 0.6 s, 1 s does not.
+    # (Counted twice, 0.6 s and the 0.5 s backoff would not have fit.)
+    assert (len(transport.requests), client_sleeps.delays) == (2, [0.5])
