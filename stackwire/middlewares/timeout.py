@@ -52,20 +52,15 @@ def check_deadline(deadline: object) -> float | None:
     """A valid deadline: a positive, finite number of seconds, or ``None`` (off)."""
     if deadline is None:
         return None
-    try:
-        valid = (
-            not isinstance(deadline, bool)
-            and isinstance(deadline, (int, float))
-            and deadline > 0
-            and math.isfinite(deadline)
-        )
-    except OverflowError:  # an int too large for a float (``10**400``)
-        valid = False
-    if not valid:
-        raise InvalidRequestError(
-            f"deadline must be a positive number of seconds or None, got {deadline!r:.100}"
-        )
-    return float(deadline)
+    if isinstance(deadline, (int, float)) and not isinstance(deadline, bool):
+        try:
+            if deadline > 0 and math.isfinite(deadline):
+                return float(deadline)
+        except OverflowError:  # an int too large for a float (``10**400``)
+            pass
+    raise InvalidRequestError(
+        f"deadline must be a positive number of seconds or None, got {deadline!r:.100}"
+    )
 
 
 def resolve_timeout(
