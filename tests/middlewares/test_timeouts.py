@@ -350,7 +350,7 @@ async def test_a_virtual_clocks_deadline_counts_the_time_attempts_take(
     started = loop.time()
     with pytest.raises(APITimeoutError, match=r"Deadline of 0\.5 s passed during the last attempt"):
         await client.get("/slow")
-    assert loop.time() - started < 0.75
+    assert loop.time() - started < 1.0  # (0.5 s, with room for a busy machine)
     assert (server.connections, time.slept) == (1, [])
     assert client.pool_stats().in_use == 0
 
