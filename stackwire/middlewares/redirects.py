@@ -80,6 +80,11 @@ DISCARD_LIMIT = 64 * 1024
 
 Origin = tuple[str, str | None, int | None]
 
+# What no host name holds: the WHATWG URL standard's forbidden domain code points,
+# less the delimiters a URL is split on (``#/:?@[]``). A Location with one in its host
+# is not followed (yarl takes "a b" as a host, which a DNS lookup then fails on).
+_FORBIDDEN_IN_HOST = frozenset(" %<>\\^|" + "".join(map(chr, range(32))) + "\x7f")
+
 # (`CREDENTIALS_DROPPED`, set on a request sent without credentials, lives in
 # ``pipeline/``: the stages below (``auth``) and the transport read it.)
 
@@ -244,6 +249,9 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
         target = URL(_as_browsers_send(location.strip()))
         next_url = current.join(target)
         check_host(next_url)  # a host the resolver refuses (``a..b``): a bad Location
+        host = next_url.raw_host or ""
+        if ":" not in host and not _FORBIDDEN_IN_HOST.isdisjoint(host):  # (":": IPv6)
+            raise ValueError("a character that no host name has")  # (yarl takes "a b")
     except (ValueError, TypeError) as exc:  # (UnicodeError is a ValueError)
         raise RedirectError(
             f"Redirect (status {response.status_code}) to an invalid Location",
