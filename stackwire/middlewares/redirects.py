@@ -11,9 +11,11 @@ DELETE or PUT answered "moved permanently" is sent to the new URL, never turned 
 a GET that succeeds without deleting or storing anything.
 
 It raises `RedirectError` for a hop past ``max_redirects``, a loop (the same method
-and URL twice), a ``Location`` that is not an http(s) URL, and a hop that keeps the
-method (307, 308, a 301 not after a POST) whose body was a stream already sent. The
-final response's ``request`` is the last hop's request.
+and URL twice), a ``Location`` that is not an http(s) URL or whose host no lookup could
+find (``a..b``, ``a b``), and a hop that keeps the method (307, 308, a 301 not after a
+POST) whose body was a stream already sent. A ``Location`` is sent as browsers send
+it: relative ones resolved, the fragment dropped, raw bytes and spaces
+percent-encoded. The final response's ``request`` is the last hop's request.
 
 Credentials belong to the origin (scheme, host, port) of ``base_url``: a hop to any
 other origin, and a first request whose absolute URL is on another origin, is sent
