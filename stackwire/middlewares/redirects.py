@@ -11,9 +11,11 @@ DELETE or PUT answered "moved permanently" is sent to the new URL, never turned 
 a GET that succeeds without deleting or storing anything.
 
 It raises `RedirectError` for a hop past ``max_redirects``, a loop (the same method
-and URL twice), a ``Location`` that is not an http(s) URL, and a hop that keeps the
-method (307, 308, a 301 not after a POST) whose body was a stream already sent. The
-final response's ``request`` is the last hop's request.
+and URL twice), a ``Location`` that is not an http(s) URL or whose host no lookup could
+find (``a..b``, ``a b``), and a hop that keeps the method (307, 308, a 301 not after a
+POST) whose body was a stream already sent. A ``Location`` is sent as browsers send
+it: relative ones resolved, the fragment dropped, raw bytes and spaces
+percent-encoded. The final response's ``request`` is the last hop's request.
 
 Credentials belong to the origin (scheme, host, port) of ``base_url``: a hop to any
 other origin, and a first request whose absolute URL is on another origin, is sent
@@ -33,25 +35,31 @@ Defaults: redirects followed, at most 10 hops. With ``follow_redirects=False`` (
 the client, or per request) the 3xx is handed up unread, and ``decode`` raises it
 as an `APIStatusError`.
 
-Retries and timeouts: every hop is sent with the attempt's `Timeout`; a failure on
-any hop fails the attempt, and ``retry`` starts the call again from the first URL.
-`RedirectError` is never retried.
+Retries and timeouts: the chain is one attempt, so the attempt's ``total`` bounds
+it whole: each hop is sent with what the hops before it left of ``total`` (for a
+stream, until the final headers; its gaps keep their own limit), and ``connect`` and
+``read`` apply to every hop. A failure on any hop fails the attempt, and ``retry``
+starts the call again from the first URL. `RedirectError` is never retried.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from typing import Any
 
+from msgspec.structs import replace
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._http.urls import check_host
 from .._types import NotGiven, Omit
-from ..errors import APIError, InvalidRequestError, RedirectError
+from ..errors import APIError, APITimeoutError, InvalidRequestError, RedirectError
 from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.body import is_replayable
 from ..pipeline.middleware import CallNext
+from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import CREDENTIAL_HEADERS, CREDENTIALS_DROPPED, Request, request_line
 from ..pipeline.response import Response
 
@@ -73,6 +81,11 @@ BODY_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "Transfer-
 DISCARD_LIMIT = 64 * 1024
 
 Origin = tuple[str, str | None, int | None]
+
+# What no host name holds: the WHATWG URL standard's forbidden domain code points,
+# less the delimiters a URL is split on (``#/:?@[]``). A Location with one in its host
+# is not followed (yarl takes "a b" as a host, which a DNS lookup then fails on).
+_FORBIDDEN_IN_HOST = frozenset(" %<>\\^|" + "".join(map(chr, range(32))) + "\x7f")
 
 # (`CREDENTIALS_DROPPED`, set on a request sent without credentials, lives in
 # ``pipeline/``: the stages below (``auth``) and the transport read it.)
@@ -178,6 +191,11 @@ class RedirectMiddleware:
                 seen = {(request.method, url)}
                 if trusted is None:
                     trusted = origin_of(url)
+                # The attempt's ``total`` and when the chain started (on the transport's
+                # clock: the response's time so far is the first hop's), set here, at
+                # the first redirect, for the hops after it.
+                total = _total_of(request)
+                chain_started = time.monotonic() - response.elapsed.total_seconds()
             await _discard(response)
             if hops >= self.max_redirects:
                 raise RedirectError(
@@ -208,6 +226,8 @@ class RedirectMiddleware:
                     location=location,
                 )
             seen.add(key)
+            if total is not None:
+                request = _within_total(request, total, time.monotonic() - chain_started)
             url = next_url
             hops += 1
 
@@ -228,9 +248,12 @@ async def _discard(response: Response[Any]) -> None:
 def _resolve_location(current: URL, location: str, response: Response[Any]) -> tuple[URL, bool]:
     """The URL a ``Location`` points to, and whether it names its own userinfo."""
     try:
-        target = URL(location.strip())
+        target = URL(_as_browsers_send(location.strip()))
         next_url = current.join(target)
         check_host(next_url)  # a host the resolver refuses (``a..b``): a bad Location
+        host = next_url.raw_host or ""
+        if ":" not in host and not _FORBIDDEN_IN_HOST.isdisjoint(host):  # (":": IPv6)
+            raise ValueError("a character that no host name has")  # (yarl takes "a b")
     except (ValueError, TypeError) as exc:  # (UnicodeError is a ValueError)
         raise RedirectError(
             f"Redirect (status {response.status_code}) to an invalid Location",
@@ -248,6 +271,62 @@ def _resolve_location(current: URL, location: str, response: Response[Any]) -> t
             location=location,
         )
     return next_url.with_fragment(None), target.user is not None
+
+
+def _total_of(request: Request) -> float | None:
+    """The attempt's finite ``total`` timeout, if it has one."""
+    timeout = request.options.timeout
+    if isinstance(timeout, NotGiven):
+        timeout = DEFAULT_TIMEOUT
+    elif not isinstance(timeout, Timeout):
+        timeout = Timeout.coerce(timeout)
+    if timeout is None or timeout.total is None or not math.isfinite(timeout.total):
+        return None
+    return float(timeout.total)
+
+
+def _within_total(request: Request, total: float, spent: float) -> Request:
+    """The next hop with what the chain so far left of the attempt's ``total``."""
+    left = total - spent
+    if left <= 0:
+        cause = TimeoutError(f"the redirects took {spent:.3g} s")
+        raise APITimeoutError(
+            f"Request timed out: {request_line(request)}: the redirects before it took "
+            f"the attempt's whole total timeout of {total:g} s",
+            request=request,
+        ) from cause
+    options = request.options
+    timeout = options.timeout
+    if not isinstance(timeout, Timeout):  # (a float, or the default: resolved as above)
+        timeout = DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
+        assert timeout is not None
+    # A stream's gaps fall back to ``total`` when ``read`` is unset: the full one.
+    read = total if options.stream and timeout.read is None else timeout.read
+    timeout = replace(timeout, total=left, read=read)
+    return request.replace(options=replace(options, timeout=timeout))
+
+
+def _as_browsers_send(location: str) -> str:
+    """``location`` with its raw bytes and spaces percent-encoded, as browsers send them.
+
+    A header byte that is not UTF-8 arrives as a surrogate escape (aiohttp decodes
+    headers with ``surrogateescape``), which yarl would drop ("/caf\\xe9" to "/caf",
+    another resource); a space in a query would become "+", which a server cannot
+    tell from a literal plus.
+
+    >>> _as_browsers_send("/caf\\udce9?q=a b")
+    '/caf%E9?q=a%20b'
+    """
+    if location.isascii() and " " not in location:
+        return location  # (the usual Location: nothing to encode)
+    encoded = []
+    for char in location:
+        if "\udc80" <= char <= "\udcff":  # the raw byte ord(char) - 0xDC00
+            char = f"%{ord(char) - 0xDC00:02X}"
+        elif char == " ":
+            char = "%20"
+        encoded.append(char)
+    return "".join(encoded)
 
 
 def _next_hop(request: Request, response: Response[Any], url: URL, location: str) -> Request:

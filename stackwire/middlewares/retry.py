@@ -202,12 +202,15 @@ def _seconds(
     name: str, value: object, *, allow_zero: bool = False, allow_inf: bool = False
 ) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float (``10**400``)
+            number = math.nan
         in_range = number >= 0 if allow_zero else number > 0
         if in_range and (allow_inf or math.isfinite(number)):
             return number
     kind = "a number of seconds >= 0" if allow_zero else "a positive number of seconds"
-    raise InvalidRequestError(f"{name} must be {kind}, got {value!r}")
+    raise InvalidRequestError(f"{name} must be {kind}, got {value!r:.100}")
 
 
 class RetryMiddleware:
@@ -216,7 +219,9 @@ class RetryMiddleware:
 
     Every argument is keyword-only and has the client option of the same name,
     except ``monotonic``: the clock the deadline is measured on (it must match the
-    one the ``timeout`` middleware stamped ``deadline_at`` with).
+    one the ``timeout`` middleware stamped ``deadline_at`` with). When it is not
+    `time.monotonic` (an injected clock, which a fake sleep advances), the real time
+    the attempts take that it did not see is added to it.
 
     ``retry_after`` is set on an `APIStatusError` leaving this middleware (raised, or
     the ``__cause__`` of the deadline's `APITimeoutError`) whenever its response
@@ -281,6 +286,9 @@ class RetryMiddleware:
         self._random = random
         self._monotonic = monotonic
         self.retry_budget = retry_budget
+        # An injected clock (VirtualTime's) sees the fake sleeps, not the real time an
+        # attempt takes: that is measured on this one and added (see `__call__`).
+        self._real_monotonic = None if monotonic is time.monotonic else time.monotonic
         # The first attempt's headers (with X-Retry-Count: 0), by the call's headers.
         self._first_attempt_headers: IdentityMemo[CIMultiDictProxy[str]] = IdentityMemo()
 
@@ -299,6 +307,12 @@ class RetryMiddleware:
         history: list[Attempt] | None = None  # the attempts before this one, retried
         monotonic = self._monotonic
         first = self._first_attempt_headers
+        # On an injected clock: the real seconds the attempts took that it did not
+        # count (all of them on a VirtualTime clock, which only the fake sleeps move;
+        # none on a clock that keeps real time). They count against the deadline, and
+        # each later attempt is sent with a deadline that much earlier on that clock.
+        real = self._real_monotonic
+        spent = 0.0
         attempt = 0
         while True:
             if attempt == 0 and request.headers is first.last_key and not request.omit_headers:
@@ -313,10 +327,17 @@ class RetryMiddleware:
             else:
                 attempt_request = self._attempt_request(request, attempt)
             started = monotonic()
+            if real is not None:
+                real_started = real()
+                deadline_at = request.deadline_at
+                if spent and deadline_at is not None:
+                    attempt_request = replace(attempt_request, deadline_at=deadline_at - spent)
             try:
                 response = await call_next(attempt_request)
             except APIError as error:
                 ended = monotonic()
+                if real is not None:  # (what the injected clock did not see of it)
+                    spent += max(real() - real_started - (ended - started), 0.0)
                 error.retries_taken = attempt
                 if error.request is None:  # raised by a state store, which sees no request
                     error.request = request
@@ -351,7 +372,7 @@ class RetryMiddleware:
                     delay = jittered(backoff_delay, self.jitter, self._random)
                     source = "backoff"
                 try:
-                    self._check_deadline(request, delay, error)
+                    self._check_deadline(request, delay, error, spent)
                 except APITimeoutError as timeout:
                     timeout.attempts = error.attempts = failed_attempts(
                         history, attempt_request, error, started, ended, None
@@ -391,12 +412,18 @@ class RetryMiddleware:
             budget = self.max_retries
         elif budget is None:  # off for this call
             budget = 0
-        return (
-            attempt < budget
-            and not isinstance(error, _NEVER_RETRIED)
-            and is_replayable(request.body)
-            and self.should_retry(error)
-        )
+        if attempt >= budget or isinstance(error, _NEVER_RETRIED) or not self.should_retry(error):
+            return False
+        if not is_replayable(request.body):
+            # Retryable but for its body: say so, or the call seems to ignore max_retries.
+            error.message = (
+                f"{error.message} (not retried: the request body was an async iterable "
+                "that this attempt already sent, and it cannot be sent again; pass bytes "
+                "to allow retries)"
+            )
+            error.args = (error.message,)
+            return False
+        return True
 
     # -- per call and per attempt requests ---------------------------------------
 
@@ -480,11 +507,13 @@ class RetryMiddleware:
         )
         error.args = (error.message,)
 
-    def _check_deadline(self, request: Request, delay: float, error: APIError) -> None:
+    def _check_deadline(
+        self, request: Request, delay: float, error: APIError, spent: float
+    ) -> None:
         deadline_at = request.deadline_at
         if deadline_at is None:
             return
-        now = self._monotonic()
+        now = self._monotonic() + spent  # (``spent``: see `__call__`)
         if now + delay < deadline_at:
             return
         seconds = request.options.deadline

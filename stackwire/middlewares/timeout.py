@@ -11,7 +11,8 @@ whole call, attempts and sleeps between them included, must be over.
 - ``deadline`` left out: the client's. ``None``: no deadline. A number of seconds:
   counted from the moment the call passes this middleware, on a monotonic clock.
 - The limits of a `Timeout`: ``total`` bounds an attempt from asking for a connection
-  to the last byte of the body (for ``stream=True``, to the response headers only);
+  to the last byte of the body, its redirect hops included (for ``stream=True``, to
+  the final response headers only);
   ``connect`` bounds getting a connection, waiting for a free one in the pool
   included; ``read`` bounds every wait for data from the socket (the headers, then
   each gap between chunks, streams included).
@@ -51,16 +52,15 @@ def check_deadline(deadline: object) -> float | None:
     """A valid deadline: a positive, finite number of seconds, or ``None`` (off)."""
     if deadline is None:
         return None
-    if (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, (int, float))
-        or not deadline > 0
-        or not math.isfinite(deadline)
-    ):
-        raise InvalidRequestError(
-            f"deadline must be a positive number of seconds or None, got {deadline!r}"
-        )
-    return float(deadline)
+    if isinstance(deadline, (int, float)) and not isinstance(deadline, bool):
+        try:
+            if deadline > 0 and math.isfinite(deadline):
+                return float(deadline)
+        except OverflowError:  # an int too large for a float (``10**400``)
+            pass
+    raise InvalidRequestError(
+        f"deadline must be a positive number of seconds or None, got {deadline!r:.100}"
+    )
 
 
 def resolve_timeout(

@@ -62,6 +62,7 @@ from .attempts import (
     Timings,
     attach_timing_record,
 )
+from .deadline import deadline_error, deadline_passed
 from .request import ExtensionKey, Request, request_line
 
 __all__ = [
@@ -332,6 +333,15 @@ class Response(Generic[_T]):
         self._closed = True
         self._source = None
 
+    def _timeout_error(self) -> APITimeoutError:
+        """The error for a time limit passed while the body was read: the deadline's
+        (named) when the deadline cut a read inside the attempt, that is, of a
+        buffered body, or of a stream's error or redirect."""
+        request = self.request
+        if (not request.options.stream or self.status_code >= 300) and deadline_passed(request):
+            return deadline_error(request, "before its body came")
+        return APITimeoutError(f"Request timed out: {request_line(request)}", request=request)
+
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
         """The stackwire error for a failure while reading the body, or ``None`` when
         ``exc`` is to be raised as it is (a stackwire error already, a cancellation)."""
@@ -339,9 +349,9 @@ class Response(Generic[_T]):
             return self._broken_encoding(exc)
         if isinstance(exc, StackwireError) or not isinstance(exc, Exception):
             return None
-        where = request_line(self.request)
         if isinstance(exc, TimeoutError):
-            return APITimeoutError(f"Request timed out: {where}", request=self.request)
+            return self._timeout_error()
+        where = request_line(self.request)
         return APIConnectionError(
             f"Connection error: {where}: reading the body failed ({type(exc).__name__}: {exc})",
             request=self.request,

@@ -173,5 +173,9 @@ class AiohttpResponse(Response[Any]):
             return closed_mid_call(self.request)
         if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
             mistake = body_error(self.request.body)  # the caller's content= failed
-            return mistake if mistake is not None else map_transport_error(exc, self.request)
+            if mistake is not None:
+                return mistake
+            if isinstance(exc, TimeoutError):  # (the deadline's, if it cut the read)
+                return self._timeout_error()
+            return map_transport_error(exc, self.request)
         return super()._body_failure(exc)

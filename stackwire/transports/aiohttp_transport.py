@@ -29,7 +29,6 @@ from .._http.content_encoding import accept_encoding
 from .._types import NotGiven
 from ..errors import (
     APIError,
-    APITimeoutError,
     ClientClosedError,
     InvalidRequestError,
     StackwireError,
@@ -39,6 +38,7 @@ from ..pipeline._memo import MISSING, IdentityMemo
 from ..pipeline.attempts import TimingRecord, attach_timing_record
 from ..pipeline.body import StreamingBody, body_error
 from ..pipeline.clocks import Clocks
+from ..pipeline.deadline import deadline_error, deadline_passed
 from ..pipeline.options import DEFAULT_TIMEOUT, Timeout
 from ..pipeline.request import (
     CREDENTIAL_HEADERS,
@@ -60,9 +60,6 @@ DEFAULT_MAX_CONNECTIONS = 1000
 """The default size of the connection pool."""
 
 _NO_LIMITS = Timeout(total=None, connect=None, read=None)
-# A timer may fire this much before its due time; a timeout this close to the
-# deadline is the deadline's.
-_CLOCK_SLACK = 0.001
 
 # TCP keep-alive probes on every socket: first probe after 60 s idle, then every
 # 60 s, the connection is dropped after 5 unanswered probes.
@@ -331,7 +328,7 @@ class AiohttpTransport:
             return limits
         remaining = request.deadline_at - Clocks.of(request).monotonic()
         if remaining <= 0:
-            raise _deadline_error(request, "before it was sent")
+            raise deadline_error(request, "before it was sent")
         total = remaining if total is None else min(total, remaining)
         client_timeout = aiohttp.ClientTimeout(
             total=None if stream else total,
@@ -446,13 +443,8 @@ class AiohttpTransport:
             mistake = body_error(request.body)
             if mistake is not None:  # the caller's content= failed, not the connection
                 raise mistake from (mistake.__cause__ or exc)
-            deadline_at = request.deadline_at
-            if (
-                isinstance(exc, TimeoutError)
-                and deadline_at is not None
-                and Clocks.of(request).monotonic() >= deadline_at - _CLOCK_SLACK
-            ):
-                error: APIError = _deadline_error(request, "before its response came")
+            if isinstance(exc, TimeoutError) and deadline_passed(request):
+                error: APIError = deadline_error(request, "before its response came")
             else:
                 error = map_transport_error(exc, request)
             attach_timing_record(error, record)
@@ -631,16 +623,6 @@ def _gap_limit(timeout: Timeout, stream: bool) -> float | None:
 def _finite(seconds: float | None) -> float | None:
     """A limit aiohttp can schedule: an infinite one means no limit."""
     return seconds if seconds is not None and math.isfinite(seconds) else None
-
-
-def _deadline_error(request: Request, when: str) -> APITimeoutError:
-    seconds = request.options.deadline
-    shown = f"of {seconds:g} s " if isinstance(seconds, (int, float)) else ""
-    return APITimeoutError(
-        f"Deadline {shown}passed for {request_line(request)} {when} "
-        "(raise deadline= or pass None to wait longer)",
-        request=request,
-    )
 
 
 def _env_proxy(url: URL) -> URL | None:

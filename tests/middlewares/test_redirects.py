@@ -3,6 +3,7 @@ to the origin of ``base_url``, loops and long chains stopped, over real sockets.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from aiohttp import web
 
 import stackwire
 from stackwire.middlewares.redirects import RedirectMiddleware, origin_of
-from tests.conftest import Serve, names, routes
+from stackwire.testing import MockTransport, Router
+from tests.conftest import Serve, names, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
 
@@ -308,6 +310,24 @@ async def test_redirect_to_a_host_that_cannot_be_looked_up_is_a_redirect_error(
 
 
 @pytest.mark.parametrize(
+    "location", ["http://a b/x", "http://a%20b/x", "https://api<x>.test/", "http://a|b/", "//a^b/"]
+)
+async def test_redirect_to_a_host_with_a_forbidden_character_is_a_redirect_error(
+    location: str,
+) -> None:
+    # yarl takes a space or "%" in a host, and the hop went on to a DNS lookup of it
+    # (browsers refuse such a URL). Over the testing kit: no lookup either way.
+    router = Router()
+    router.get("/a").respond(status=302, headers={"Location": location})
+    client = stackwire.AsyncClient("http://api.test/", transport=MockTransport(router))
+    async with client:
+        with pytest.raises(stackwire.RedirectError, match="invalid Location") as info:
+            await client.get("/a")
+    assert info.value.location == location
+    assert len(router.calls) == 1
+
+
+@pytest.mark.parametrize(
     "location",
     ["javascript:alert(1)", "mailto:someone@example.test", "file:///etc/passwd", "data:,hi"],
 )
@@ -479,6 +499,104 @@ async def test_retry_after_a_redirect_starts_again_from_the_first_url(
     assert response.retries_taken == 1
     assert [r["path"] for r in seen.requests] == ["/a", "/b", "/a", "/b"]
     assert len(client_sleeps.delays) == 1
+
+
+def slow_chain(
+    seen: Seen, hops: int, pause: float, gap: float = 0.0
+) -> Callable[[web.Request], Any]:
+    """``/h/0`` -> ``/h/1`` -> ... -> ``/h/<hops>``, each answer ``pause`` s late (and
+    ``/s/...`` the same, ending in an event stream of 3 events ``gap`` s apart)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await seen.record(request)
+        n = int(request.match_info["n"])
+        await asyncio.sleep(pause)
+        if n < hops:
+            return web.Response(status=302, headers={"Location": f"{n + 1}"})
+        if request.path.startswith("/s/"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for n in range(3):
+                await response.write(b"data: %d\n\n" % n)
+                await asyncio.sleep(gap)
+            return response
+        return web.json_response({"hop": n})
+
+    return handler
+
+
+async def test_the_whole_redirect_chain_counts_against_the_attempts_total(
+    serve: Serve, make_client: MakeClient, client_sleeps: Any
+) -> None:
+    # One attempt is one redirect chain: ``total`` bounds it whole, as it bounds one
+    # request. Each hop on its own (0.15 s) is well within it; five are not.
+    seen = Seen()
+    base = await serve(routes(("GET", "/h/{n}", slow_chain(seen, hops=5, pause=0.15))))
+    client = make_client(base, timeout=stackwire.Timeout(total=0.4), max_retries=1)
+    with pytest.raises(stackwire.APITimeoutError) as info:
+        await client.get("/h/0")
+    assert isinstance(info.value, stackwire.APIConnectionError)
+    assert info.value.retries_taken == 1  # timed out, retried from the first URL
+    assert isinstance(info.value.__cause__, TimeoutError)
+    paths = [r["path"] for r in seen.requests]
+    # Each attempt got about three hops in (0.45 s > 0.4 s), never the end of the chain.
+    assert paths.count("/h/0") == 2
+    assert not {"/h/4", "/h/5"} & set(paths)
+    assert client.pool_stats().in_use == 0
+    # Within its total, a chain is followed to its end.
+    seen.requests.clear()
+    response = await client.get("/h/0", timeout=2.0)
+    assert (response.json(), len(seen.requests)) == ({"hop": 5}, 6)
+
+
+async def test_a_redirected_stream_keeps_its_own_gap_limit(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # For a stream, ``total`` bounds the chain until the final headers; then, without
+    # ``read``, each gap between chunks: the whole 0.6 s, not the 0.4 s that the two
+    # hops before left of it (the gaps here are 0.5 s).
+    seen = Seen()
+    chain = slow_chain(seen, hops=2, pause=0.1, gap=0.5)
+    base = await serve(routes(("GET", "/s/{n}", chain)))
+    client = make_client(base, timeout=stackwire.Timeout(total=0.6), max_retries=0)
+    stream = await client.get("/s/0", cast_to=stackwire.ServerSentEvent, stream=True)
+    async with stream:
+        assert [event.data async for event in stream] == ["0", "1", "2"]
+    with pytest.raises(stackwire.APITimeoutError):
+        await client.get(
+            "/s/0",
+            cast_to=stackwire.ServerSentEvent,
+            stream=True,
+            timeout=0.2,  # the hops take 0.3 s before the stream's headers
+        )
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_location_with_raw_bytes_and_spaces_is_percent_encoded_as_browsers_do(
+    raw_server: Any, make_client: MakeClient
+) -> None:
+    # Header bytes that are not UTF-8 reach us as surrogate escapes, which yarl
+    # dropped: the next hop went to "/final/caf", another resource. A space in a
+    # query became "+", which a server cannot tell from a literal plus.
+    lines: list[str] = []
+
+    async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line, _, _ = await read_request(reader)
+            lines.append(line)
+            if line.startswith("GET /start "):
+                location = b"/final/caf\xe9/\xe2\x82\xac x?q=a b&r=1+2"
+                writer.write(b"HTTP/1.1 302 Found\r\nLocation: " + location)
+                writer.write(b"\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    base, _ = await raw_server(server)
+    client = make_client(base, max_retries=0)
+    response = await client.get("/start")
+    assert lines[1] == "GET /final/caf%E9/%E2%82%AC%20x?q=a%20b&r=1+2 HTTP/1.1"
+    assert response.request.url.raw_path_qs == "/final/caf%E9/%E2%82%AC%20x?q=a%20b&r=1+2"
 
 
 def test_origin_includes_scheme_and_default_port() -> None:

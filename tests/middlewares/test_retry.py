@@ -625,6 +625,33 @@ async def test_a_consumed_streaming_body_is_never_resent(
     assert client.pool_stats().in_use == 0
 
 
+async def test_a_call_not_retried_for_its_spent_body_says_so(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    async def fail(request: web.Request) -> web.Response:
+        await request.read()
+        status = int(request.query["status"])
+        return web.json_response({}, status=status)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"data"
+
+    base = await serve(routes(("POST", "/upload", fail)))
+    client = make_client(base)
+    with pytest.raises(stackwire.ServiceUnavailableError) as info:
+        await client.post("/upload", query={"status": 503}, content=chunks())
+    assert "not retried: the request body was an async iterable" in str(info.value)
+    assert "pass bytes" in info.value.message
+    # A failure that is not retried anyway says nothing of the body.
+    with pytest.raises(stackwire.BadRequestError) as other:
+        await client.post("/upload", query={"status": 400}, content=chunks())
+    assert "not retried" not in str(other.value)
+    # Nor one with no retries left.
+    with pytest.raises(stackwire.ServiceUnavailableError) as last:
+        await client.post("/upload", query={"status": 503}, content=chunks(), max_retries=0)
+    assert "not retried" not in str(last.value)
+
+
 async def test_no_change_made_by_an_attempt_leaks_into_the_next(
     serve: Serve, make_client: MakeClient
 ) -> None:

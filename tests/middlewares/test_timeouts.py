@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time as _time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiohttp import web
 import stackwire
 from stackwire import APITimeoutError, ServerSentEvent, Timeout
 from stackwire.middlewares.timeout import resolve_timeout
+from stackwire.testing import MockResponse, MockTransport, VirtualTime
 from tests.conftest import RawHandler, RawServer, Serve, SleepRecorder, read_request, routes
 
 MakeClient = Callable[..., stackwire.AsyncClient]
@@ -322,7 +324,7 @@ async def test_deadline_bounds_the_error_body_of_a_stream(
     assert client.pool_stats().in_use == 0
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "1", True])
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "1", True, 10**400])
 async def test_bad_deadlines_are_rejected_before_io(
     serve: Serve, make_client: MakeClient, bad: Any
 ) -> None:
@@ -333,3 +335,95 @@ async def test_bad_deadlines_are_rejected_before_io(
     with pytest.raises(stackwire.InvalidRequestError, match="deadline must be"):
         await client.get("/r", deadline=bad)
     assert hits == []
+
+
+async def test_a_virtual_clocks_deadline_counts_the_time_attempts_take(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # With VirtualTime, sleeps are fake but an attempt against a server takes real
+    # time, which the virtual clock does not see. The attempt was cut at the deadline
+    # all the same; then, the virtual clock saying time was left, it was retried.
+    base, server = await raw_server(stall_before_headers)
+    time = VirtualTime()
+    client = make_client(base, deadline=0.5, sleep=time.sleep, clock=time.clock, random=time.random)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(APITimeoutError, match=r"Deadline of 0\.5 s passed during the last attempt"):
+        await client.get("/slow")
+    assert loop.time() - started < 1.0  # (0.5 s, with room for a busy machine)
+    assert (server.connections, time.slept) == (1, [])
+    assert client.pool_stats().in_use == 0
+
+
+async def test_a_virtual_clocks_deadline_counts_a_slow_failed_attempt() -> None:
+    async def slow_503(request: stackwire.Request) -> MockResponse:
+        await asyncio.sleep(0.3)  # real time: a slow upstream
+        return MockResponse(503)
+
+    transport = MockTransport(slow_503)
+    time = VirtualTime()
+    client = stackwire.AsyncClient(
+        "http://api.test/",
+        transport=transport,
+        deadline=0.5,
+        sleep=time.sleep,
+        clock=time.clock,
+        random=time.random,
+    )
+    async with client:
+        # 0.3 s spent, and the first backoff (0.39 s with this seed) would pass 0.5 s.
+        with pytest.raises(APITimeoutError, match=r"would pass during the 0\.394 s wait"):
+            await client.get("/r")
+    assert (len(transport.requests), time.slept) == (1, [])
+
+
+async def test_a_deadline_that_cuts_a_body_read_is_named_without_retries_left(
+    raw_server: StartRaw, make_client: MakeClient
+) -> None:
+    # Cut while waiting for the headers, the error named the deadline; cut while
+    # reading the body, it said only "Request timed out" when no retry was left to
+    # say it instead.
+    async def headers_then_stall(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 100\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    base, server = await raw_server(headers_then_stall)
+    client = make_client(base, deadline=0.2, max_retries=0)
+    with pytest.raises(APITimeoutError, match=r"Deadline of 0\.2 s passed for GET .* body") as info:
+        await client.get("/body")
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert server.connections == 1
+    assert client.pool_stats().in_use == 0
+    # A time limit of the attempt's own is not the deadline's.
+    with pytest.raises(APITimeoutError, match=r"^Request timed out") as own:
+        await client.get("/body", timeout=Timeout(total=0.1), deadline=5)
+    assert "Deadline" not in str(own.value)
+
+
+async def test_an_injected_clock_that_keeps_real_time_counts_attempts_once(
+    client_sleeps: SleepRecorder,
+) -> None:
+    async def slow_503(request: stackwire.Request) -> MockResponse:
+        await asyncio.sleep(0.3)
+        return MockResponse(503)
+
+    transport = MockTransport(slow_503)
+    client = stackwire.AsyncClient(
+        "http://api.test/",
+        transport=transport,
+        deadline=1.05,
+        clock=lambda: _time.time(),  # a wall clock of one's own: it sees the attempts
+        sleep=client_sleeps,
+        random=lambda: 0.0,
+    )
+    async with client:
+        with pytest.raises(APITimeoutError, match=r"would pass during the 1 s wait"):
+            await client.get("/r")
+    # 0.3 s, then the 0.5 s backoff (not slept) fits; after 0.6 s, 1 s does not.
+    # (Counted twice, 0.6 s and the 0.5 s backoff would not have fit.)
+    assert (len(transport.requests), client_sleeps.delays) == (2, [0.5])
