@@ -83,6 +83,12 @@ SSE_TYPE = "text/event-stream"
 ``stream_format=``, raises `APIResponseValidationError`."""
 
 _DONE = "[DONE]"
+REST_OF_BODY_WAIT = 0.05
+"""Seconds a stream that ended at its terminal event (``[DONE]``, ``stream_end_event``)
+waits for the rest of its body, so that its connection can be reused. The rest is
+usually only the end of the chunked framing, sent a moment later (an ASGI server sends
+it once the app returns: micro- to milliseconds); a server that keeps the connection
+open after the event costs the caller this wait, once, and the connection."""
 
 _SKIP: Any = object()
 _PREVIEW_BYTES = 1024
@@ -261,13 +267,21 @@ class AsyncStream(Generic[_T]):
         )
 
     async def _after_terminal_event(self) -> None:
-        """The stream ended at a terminal event before its body did: if the rest of
-        the body has arrived, read it so the connection goes back to the pool; else
-        close the connection (waiting could hang on a server that keeps it open)."""
-        if self._reader.rest_arrived():
-            while await self._reader.next_chunk():
-                pass
-        else:
+        """The stream ended at a terminal event before its body did: read the rest of
+        the body so the connection goes back to the pool, if it has arrived or arrives
+        within `REST_OF_BODY_WAIT`; else close the connection (waiting longer could
+        hang on a server that keeps it open). The answer is complete either way, so a
+        rest that breaks only closes the connection."""
+        reader = self._reader
+        try:
+            if reader.rest_arrived():
+                while await reader.next_chunk():
+                    pass
+                return
+            async with asyncio.timeout(REST_OF_BODY_WAIT):
+                while await reader.next_chunk():
+                    pass
+        except Exception:  # (TimeoutError included; never a CancelledError)
             self._stop()
 
     def _parse(self, chunk: bytes) -> list[Any]:
@@ -323,7 +337,7 @@ class AsyncStream(Generic[_T]):
         if name == self._end_event or event.data == _DONE:
             # A raw stream shows its terminal event, then ends there: nothing after it
             # is handed out, and a server that keeps the connection open after it is
-            # not waited for.
+            # waited for only `REST_OF_BODY_WAIT`.
             self._seen_end = True
             self._end_stream()
         return event

@@ -761,6 +761,36 @@ async def test_nothing_after_done_is_read_or_decoded(
     assert client.pool_stats() == PoolStats(in_use=0, idle=0)  # closed, not waited on
 
 
+@pytest.mark.parametrize(
+    ("terminal", "end_event", "cast_to"),
+    [
+        (sse("[DONE]"), None, Delta),
+        (sse("{}", "message_stop"), "message_stop", Delta),
+        (sse("[DONE]"), None, ServerSentEvent),
+    ],
+    ids=["done", "stream_end_event", "raw"],
+)
+async def test_a_body_that_ends_just_after_its_terminal_event_keeps_the_connection(
+    raw_server: StartRaw,
+    make_client: MakeClient,
+    terminal: str,
+    end_event: str | None,
+    cast_to: Any,
+) -> None:
+    # As an ASGI server sends it: the end of the chunked body a moment after the
+    # last event, once the app has returned. The connection is reused, not closed.
+    answer = body(*deltas(2), terminal, pause=0.01)
+    base, raw = await start(raw_server, events=[answer, answer, answer])
+    client = make_client(base)
+    for _ in range(3):
+        stream = await client.get(
+            "/events", cast_to=cast_to, stream=True, stream_end_event=end_event
+        )
+        assert len([item async for item in stream]) == (3 if cast_to is ServerSentEvent else 2)
+        assert client.pool_stats() == PoolStats(in_use=0, idle=1)
+    assert raw.connections == 1
+
+
 async def test_the_end_event_has_its_own_shape_and_ends_the_stream(
     raw_server: StartRaw, make_client: MakeClient
 ) -> None:
