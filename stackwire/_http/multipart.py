@@ -6,8 +6,11 @@ in the vanishingly unlikely case that a part contains it, another is drawn.
 
 Names and filenames are written inside double quotes the way browsers do (the HTML
 standard's form encoding): ``"``, CR and LF become ``%22``, ``%0D`` and ``%0A``, so
-that no value can end the quoted string or start a header of its own. Other text,
-UTF-8 included, is sent as it is.
+that no value can end the quoted string or start a header of its own. A backslash is
+doubled, as httpx does: servers read the quoted string with quoted-pairs (RFC 9110
+section 5.6.4; aiohttp, werkzeug, python-multipart), so a bare one would
+vanish (``a\\b`` became ``ab``) or, last, escape the closing quote. Other text, UTF-8
+included, is sent as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import msgspec
 
 __all__ = ["Part", "encode_multipart", "quote_param"]
 
-_QUOTED = str.maketrans({'"': "%22", "\r": "%0D", "\n": "%0A"})
+_QUOTED = str.maketrans({'"': "%22", "\r": "%0D", "\n": "%0A", "\\": "\\\\"})
 
 
 class Part(msgspec.Struct, frozen=True, kw_only=True):
