@@ -20,8 +20,8 @@ client's next write of the body fails. asyncio then stops reading, with the answ
 still in the socket's receive queue, and aiohttp fails the request with the write
 error (a broken pipe, an `APIConnectionError` that ``retry`` sends again, the whole
 upload each time). httpcore (under httpx) reads the answer after a failed write; so
-does `ApiResponseHandler`: when the connection fails while no response head has
-arrived, it reads what the socket still holds (plain TCP only: TLS records cannot be
+does `ApiResponseHandler`: when the connection fails while a response's head or
+body is still awaited, it reads what the socket still holds (plain TCP only: TLS records cannot be
 read past the SSL layer) and hands it to the parser, so the answer wins over the
 write error when it is there.
 
@@ -76,14 +76,16 @@ class ApiResponseHandler(ResponseHandler):
 
     def _read_what_came(self) -> None:
         """Hand the parser what the socket still holds, when the connection failed
-        (asyncio has stopped reading) while this request waits for its response head."""
+        (asyncio has stopped reading) while a response's head or body is awaited."""
         transport = self.transport
+        payload = self._payload
         if (
             transport is None
             or not transport.is_closing()
             or self._parser is None
-            or self._payload is not None  # the head is in already
-            or self._buffer
+            # Neither a response head awaited nor a body still coming (``_payload`` of
+            # a reused connection is the last answer's, whole).
+            or (self._waiter is None and (payload is None or payload.is_eof()))
             or transport.get_extra_info("sslcontext") is not None
         ):
             return
