@@ -6,10 +6,13 @@ in the vanishingly unlikely case that a part contains it, another is drawn.
 
 Names and filenames are written inside double quotes the way browsers do (the HTML
 standard's form encoding): ``"``, CR and LF become ``%22``, ``%0D`` and ``%0A``, so
-that no value can end the quoted string or start a header of its own. Other text,
-UTF-8 included, is sent as it is, but for what no browser sends: another control
-character (a NUL, which a server reading C strings takes for the end: ``evil.php\0.jpg``)
-or a lone surrogate (no UTF-8 form), which are an `InvalidRequestError`.
+that no value can end the quoted string or start a header of its own. A backslash is
+doubled, as httpx does: servers read the quoted string with quoted-pairs (RFC 9110
+section 5.6.4; aiohttp, werkzeug, python-multipart), so a bare one would
+vanish (``a\\b`` became ``ab``) or, last, escape the closing quote. Other text, UTF-8
+included, is sent as it is, but for what no browser sends: another control character
+(a NUL, which a server reading C strings takes for the end: ``evil.php\\0.jpg``) or a
+lone surrogate (no UTF-8 form), which are an `InvalidRequestError`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ..errors import InvalidRequestError
 
 __all__ = ["Part", "encode_multipart", "quote_param"]
 
-_QUOTED = str.maketrans({'"': "%22", "\r": "%0D", "\n": "%0A"})
+_QUOTED = str.maketrans({'"': "%22", "\r": "%0D", "\n": "%0A", "\\": "\\\\"})
 # Control characters but tab, CR and LF (escaped above), and lone surrogates.
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 

@@ -380,6 +380,32 @@ async def test_a_control_character_or_lone_surrogate_in_a_part_name_fails_before
     assert b'filename="tab\there \xc3\xa9\xe2\x80\xa8.txt"' in seen.bodies[0]
 
 
+async def test_backslashes_in_names_and_filenames_reach_the_server_unchanged(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    # Servers read the quoted parameter with RFC 9110 quoted-pairs (aiohttp, werkzeug,
+    # python-multipart): a bare backslash escapes the next character (werkzeug
+    # turned "a\\b.bin" into "ab.bin") and a trailing one escapes the closing quote.
+    received: list[list[dict[str, Any]]] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        received.append(await multipart_parts(request))
+        return web.json_response({})
+
+    client = make_client(await serve(routes(("POST", "/upload", upload))))
+    await client.post(
+        "/upload",
+        files=[("f\\1", ("a\\b.bin", b"x")), ("g", ("dir\\", b"y")), ("h", ('q\\"', b"z"))],
+    )
+
+    assert [(part["name"], part["filename"]) for part in received[0]] == [
+        ("f\\1", "a\\b.bin"),
+        ("g", "dir\\"),
+        ("h", "q\\%22"),
+    ]
+    assert quote_param("a\\b") == '"a\\\\b"'
+
+
 async def test_multipart_boundary_is_random_and_not_in_the_content(
     serve: Serve, make_client: MakeClient
 ) -> None:

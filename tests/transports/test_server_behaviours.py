@@ -5,7 +5,11 @@ raw server on 127.0.0.1, as uvicorn, hypercorn or a forward proxy were seen to d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import gc
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -54,6 +58,101 @@ async def test_an_error_answered_before_the_upload_leaves_nothing_in_use(
         await client.post("/upload", content=BIG_UPLOAD, headers=headers)
     assert caught.value.body == {"error": "big"}
     assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+
+
+class _AnswersAndHangsUp:
+    """A server in a thread of its own (as granian runs apart from the client's loop):
+    it reads each request's head, answers at once with ``Connection: close`` and closes
+    the socket with the upload unread, as granian does for a 413. The kernel resets the
+    connection, and the client's next write of the body fails."""
+
+    def __init__(self, *answer: bytes) -> None:
+        self.answer = answer
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            self.connections += 1
+            # (Without it, Nagle can hold a small body back until the reset drops it.)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with conn:
+                while True:
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        chunk = conn.recv(2**16)
+                        if not chunk:
+                            break
+                        head += chunk
+                    if not head.startswith(b"GET "):
+                        break
+                    # A GET is answered and the connection kept for the next request.
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                for index, piece in enumerate(self.answer):
+                    if index:
+                        time.sleep(0.005)  # (gunicorn writes the head, then the body)
+                    conn.sendall(piece)
+
+    def close(self) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+
+async def _big_chunks() -> AsyncIterator[bytes]:
+    for _ in range(16):
+        yield b"x" * 2**20
+
+
+@pytest.mark.parametrize("reused", [False, True], ids=["new-connection", "reused-connection"])
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "head-then-body"])
+@pytest.mark.parametrize("body", ["bytes", "iterable"])
+async def test_an_error_answered_before_a_reset_upload_is_the_error_not_a_broken_pipe(
+    make_client: MakeClient, body: str, split: bool, reused: bool
+) -> None:
+    # granian: a 413 for a 10 MiB POST, then the socket closed with the upload unread
+    # (gunicorn's gthread worker: the head and the body in two writes). httpx reads the
+    # answer after a failed write; stackwire raised APIConnectionError (a broken pipe,
+    # "Can not write request body", or the 413's body cut short) and retried: the
+    # upload was sent three times, to be refused three times. On a connection that had
+    # served a GET before (granian, gunicorn), 14 uploads in 16 failed so.
+    error = b'{"error":"big"}'
+    head = (
+        b"HTTP/1.1 413 Too Large\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(error)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+    )
+    server = _AnswersAndHangsUp(head, error) if split else _AnswersAndHangsUp(head + error)
+    try:
+        client = make_client(server.base_url)
+        for _ in range(5):
+            if reused:
+                await client.get("/before")
+            with pytest.raises(stackwire.RequestTooLargeError) as caught:
+                await client.post(
+                    "/upload", content=BIG_UPLOAD if body == "bytes" else _big_chunks()
+                )
+            assert caught.value.body == {"error": "big"}
+        assert server.connections == 5  # one attempt each: a 413 is not retried
+        assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=0)
+    finally:
+        server.close()
+    if body == "iterable":
+        # aiohttp abandons the body's generator where the write failed (it never
+        # closes it); the garbage collector's finalizer tasks close it, given turns.
+        gc.collect()
+        for _ in range(5):
+            await asyncio.sleep(0)
 
 
 async def test_a_success_answered_before_the_upload_leaves_nothing_in_use(
