@@ -500,7 +500,10 @@ class MockTransport:
     as a socket transport waits for the headers: a handler slower than that fails the
     attempt with `APITimeoutError`, retried like a slow server.
 
-    ``requests`` lists every attempt seen. ``pool_stats()`` is ``PoolStats(0, 0)``;
+    ``requests`` lists every attempt seen. ``pool_stats().in_use`` counts the responses
+    it answered with that are not finished with yet (body unread, stream open), as a
+    socket's pool counts their connections, so a test over the kit sees a leak too;
+    ``idle`` is always 0 (there is no pool).
     ``close()`` is idempotent, and ``send`` after it raises `ClientClosedError`, as
     does reading on a streamed body it answered with.
     """
@@ -513,6 +516,7 @@ class MockTransport:
         self.handler = handler
         self.requests: list[Request] = []
         self._closed = False
+        self._in_use = 0
 
     @property
     def closed(self) -> bool:
@@ -531,27 +535,30 @@ class MockTransport:
             request = await final_request(request)
         self.requests.append(request)
         answer = self.handler(request)
-        if isinstance(answer, MockResponse):
-            return answer._build(request, self)
         if inspect.isawaitable(answer):
             answer = await _within_limits(answer, request)
         if isinstance(answer, MockResponse):
-            return answer._build(request, self)
-        if isinstance(answer, Response):
-            return answer
-        raise TypeError(
-            f"a MockTransport handler must return a MockResponse (or a Response), "
-            f"not {type(answer).__name__}"
-        )
+            response = answer._build(request, self)
+        elif isinstance(answer, Response):
+            response = answer
+        else:
+            raise TypeError(
+                f"a MockTransport handler must return a MockResponse (or a Response), "
+                f"not {type(answer).__name__}"
+            )
+        # In use until its body is read, fails or it is closed, as a connection is.
+        self._in_use += 1
+        response.when_done(self._finished_with)
+        return response
+
+    def _finished_with(self) -> None:
+        self._in_use -= 1
 
     async def close(self) -> None:
         self._closed = True
 
     def pool_stats(self) -> PoolStats:
-        return _NO_POOL
+        return PoolStats(in_use=self._in_use, idle=0)
 
     def __repr__(self) -> str:
         return f"MockTransport({self.handler!r})"
-
-
-_NO_POOL = PoolStats(in_use=0, idle=0)

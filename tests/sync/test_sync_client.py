@@ -519,7 +519,9 @@ def test_streaming_response_iter_bytes_by_size_and_iter_text(
         pytest.raises(stackwire.InvalidRequestError, match="chunk_size"),
     ):
         response.iter_bytes(chunk_size=0)
-    assert client.pool_stats() == stackwire.PoolStats(in_use=0, idle=1)
+    # (The last body was left unread: its connection is pooled or closed, as it
+    # happened to have arrived whole or not.)
+    assert client.pool_stats().in_use == 0
 
 
 def test_streaming_response_left_unread_closes_the_connection(
