@@ -52,9 +52,42 @@ __all__ = [
     "RawVerb",
     "StreamingRequest",
     "StreamingVerb",
+    "request_function",
+    "verb_function",
 ]
 
 _T = TypeVar("_T")
+
+
+def verb_function(method: str, doc: str) -> Any:
+    """``client.get`` & co. of both faces and their views: a plain function per method
+    name that calls ``self._call(method, path, **options)``, typed by the protocols
+    below (`AsyncVerb`, ...) and their blocking twins.
+
+    Looked up on a client it is a bound method, which Python makes in C (no closure
+    per lookup), and it is callable on the class too; the client keeps nothing per
+    verb, so no reference cycle ties an unclosed client to itself.
+    """
+
+    def verb(self: Any, path: str, **options: Any) -> Any:
+        return self._call(method, path, **options)
+
+    verb.__name__ = method.lower()
+    verb.__qualname__ = method.lower()
+    verb.__doc__ = doc
+    return verb
+
+
+def request_function(doc: str) -> Any:
+    """``client.request``: `verb_function` with the method as its first argument."""
+
+    def request(self: Any, method: str, path: str, **options: Any) -> Any:
+        # A method that is not a str gets its typed error from the request check.
+        method = method.upper() if isinstance(method, str) else method
+        return self._call(method, path, **options)
+
+    request.__doc__ = doc
+    return request
 
 
 class AsyncFile(Protocol):

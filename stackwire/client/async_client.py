@@ -63,6 +63,8 @@ from ._verbs import (
     RawVerb,
     StreamingRequest,
     StreamingVerb,
+    request_function,
+    verb_function,
 )
 from .pagination import AsyncPaginator, BasePage, PageCallOptions, _PageRequest
 
@@ -82,32 +84,7 @@ _PageT = TypeVar("_PageT", bound=BasePage[Any])
 
 
 def _verb(method: str) -> Any:
-    """``client.get`` & co.: a plain function per method name, typed by `AsyncVerb`.
-
-    Looked up on a client it is a bound method, which Python makes in C; the client
-    keeps nothing per verb, so no reference cycle ties an unclosed client to itself.
-    """
-
-    def verb(self: Any, path: str, **options: Any) -> Any:
-        return self._call(method, path, **options)
-
-    verb.__name__ = method.lower()
-    verb.__qualname__ = method.lower()
-    verb.__doc__ = f"Send a {method} request; see `AsyncClient.request`."
-    return verb
-
-
-def _request_verb(doc: str) -> Any:
-    """``client.request``: `_verb` with the method as its first argument, typed by
-    `AsyncRequest` (and its twins on the views)."""
-
-    def request(self: Any, method: str, path: str, **options: Any) -> Any:
-        # A method that is not a str gets its typed error from the request check.
-        method = method.upper() if isinstance(method, str) else method
-        return self._call(method, path, **options)
-
-    request.__doc__ = doc
-    return request
+    return verb_function(method, f"Send a {method} request; see `AsyncClient.request`.")
 
 
 def check_cast_to(cast_to: object) -> None:
@@ -175,7 +152,7 @@ class AsyncClient:
     options: AsyncVerb = cast("AsyncVerb", _verb("OPTIONS"))
     request: AsyncRequest = cast(
         "AsyncRequest",
-        _request_verb(
+        request_function(
             """Send ``method`` to ``path``; returns what the verbs return.
 
         ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
@@ -776,7 +753,7 @@ class RawResponseView:
     head: RawVerb = cast("RawVerb", _verb("HEAD"))
     options: RawVerb = cast("RawVerb", _verb("OPTIONS"))
     request: RawRequest = cast(
-        "RawRequest", _request_verb("Send ``method`` to ``path``; the `Response`.")
+        "RawRequest", request_function("Send ``method`` to ``path``; the `Response`.")
     )
 
     __slots__ = ("_client",)
@@ -809,7 +786,7 @@ class StreamingResponseView:
     options: StreamingVerb = cast("StreamingVerb", _verb("OPTIONS"))
     request: StreamingRequest = cast(
         "StreamingRequest",
-        _request_verb("``async with`` it for the `Response` of ``method`` ``path``, unread."),
+        request_function("``async with`` it for the `Response` of ``method`` ``path``, unread."),
     )
 
     __slots__ = ("_client",)

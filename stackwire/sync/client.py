@@ -58,7 +58,7 @@ from yarl import URL
 from .._http.urls import shown_url
 from .._types import NOT_GIVEN
 from ..auth import Auth
-from ..client._verbs import BaseCallOptions, Files
+from ..client._verbs import BaseCallOptions, Files, request_function, verb_function
 from ..client.async_client import AsyncClient, ClientOptions, DerivedOptions
 from ..client.pagination import BasePage, PageCallOptions
 from ..errors import ClientClosedError, InvalidRequestError
@@ -411,35 +411,6 @@ class SyncStreamingRequest(Protocol):
     ) -> AbstractContextManager[SyncResponse[Any]]: ...
 
 
-def _verb(method: str) -> Any:
-    """``client.get`` & co.: a plain function per method name, typed by `SyncVerb`
-    (and its twins on the views), with the signature of `AsyncClient`'s verbs.
-
-    Looked up on a client it is a bound method, which Python makes in C (no closure
-    per lookup), and it is a callable on the class too, as `AsyncClient.get` is.
-    """
-
-    def verb(self: Any, path: str, **options: Any) -> Any:
-        return self._call(method, path, **options)
-
-    verb.__name__ = method.lower()
-    verb.__qualname__ = method.lower()
-    verb.__doc__ = f"Send a {method} request and wait for it; see `Client.request`."
-    return verb
-
-
-def _request_verb(doc: str) -> Any:
-    """``client.request(method, path, ...)``: `_verb` with the method first."""
-
-    def request(self: Any, method: str, path: str, **options: Any) -> Any:
-        # A method that is not a str gets its typed error from the request check.
-        method = method.upper() if isinstance(method, str) else method
-        return self._call(method, path, **options)
-
-    request.__doc__ = doc
-    return request
-
-
 async def _chunks_from_worker_thread(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
     """A blocking iterable of bytes, read in the loop's default executor."""
     iterator = iter(chunks)
@@ -449,6 +420,10 @@ async def _chunks_from_worker_thread(chunks: Iterable[bytes]) -> AsyncIterator[b
         if chunk is _END:
             return
         yield chunk
+
+
+def _verb(method: str) -> Any:
+    return verb_function(method, f"Send a {method} request and wait for it; see `Client.request`.")
 
 
 def _adapt_call(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -500,7 +475,7 @@ class Client:
     options: SyncVerb = cast("SyncVerb", _verb("OPTIONS"))
     request: SyncRequest = cast(
         "SyncRequest",
-        _request_verb(
+        request_function(
             """Send ``method`` to ``path`` and wait; returns what the verbs return.
 
         ``path`` is relative to ``base_url`` (or absolute); ``{name}`` placeholders
@@ -770,7 +745,7 @@ class SyncRawResponseView:
     options: SyncRawVerb = cast("SyncRawVerb", _verb("OPTIONS"))
     request: SyncRawRequest = cast(
         "SyncRawRequest",
-        _request_verb("Send ``method`` to ``path`` and wait; the `SyncResponse`."),
+        request_function("Send ``method`` to ``path`` and wait; the `SyncResponse`."),
     )
 
     __slots__ = ("_client",)
@@ -797,7 +772,9 @@ class SyncStreamingResponseView:
     options: SyncStreamingVerb = cast("SyncStreamingVerb", _verb("OPTIONS"))
     request: SyncStreamingRequest = cast(
         "SyncStreamingRequest",
-        _request_verb("``with`` it to get the `SyncResponse` of ``method`` ``path``, body unread."),
+        request_function(
+            "``with`` it to get the `SyncResponse` of ``method`` ``path``, body unread."
+        ),
     )
 
     __slots__ = ("_client",)
