@@ -348,3 +348,30 @@ async def test_a_body_past_the_size_cap_keeps_its_status(
     assert caught.value.status_code == 200
     (attempt,) = caught.value.attempts
     assert (attempt.status_code, attempt.error) == (200, "ResponseTooLargeError")
+
+
+def redirect_app() -> web.Application:
+    """``/loop`` redirects to itself; ``/far`` to a URL that is not http(s)."""
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def far(request: web.Request) -> web.Response:
+        raise web.HTTPFound("ftp://127.0.0.1/file")
+
+    return routes(("GET", "/loop", loop), ("GET", "/far", far))
+
+
+@pytest.mark.parametrize("path", ["/loop", "/far"])
+async def test_a_redirect_that_cannot_be_followed_keeps_its_status_and_timings(
+    serve: Serve, make_client: MakeClient, path: str
+) -> None:
+    client = make_client(await serve(redirect_app()))
+    with pytest.raises(stackwire.RedirectError) as caught:
+        await client.get(path)
+    # The attempt ended with a 302 that came over the wire: its status and the
+    # timings of that last physical request are known.
+    (attempt,) = caught.value.attempts
+    assert (attempt.status_code, attempt.error) == (302, "RedirectError")
+    assert attempt.timings.first_byte is not None
+    assert attempt.timings.reused_connection is not None
