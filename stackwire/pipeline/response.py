@@ -954,6 +954,7 @@ class BodyReader:
             mapped = response._body_failure(exc)
             response._body_error = mapped or exc
             self._fail()
+            carry_call_history(mapped or exc, response)  # (read after the hand-back)
             if mapped is None:
                 raise
             raise mapped from exc

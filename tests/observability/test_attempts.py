@@ -375,3 +375,32 @@ async def test_a_redirect_that_cannot_be_followed_keeps_its_status_and_timings(
     assert (attempt.status_code, attempt.error) == (302, "RedirectError")
     assert attempt.timings.first_byte is not None
     assert attempt.timings.reused_connection is not None
+
+
+@pytest.mark.parametrize("how", ["read", "iter_bytes", "iter_text", "iter_lines", "iter_raw"])
+async def test_a_body_cut_after_the_hand_back_carries_the_calls_attempts(
+    raw_server: StartRaw, make_client: MakeClient, how: str
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nline one\n")
+        await writer.drain()
+        writer.transport.abort()
+
+    async def consume(response: stackwire.Response[object]) -> None:
+        if how == "read":
+            await response.read()
+        else:
+            async for _ in getattr(response, how)():
+                pass
+
+    base, _ = await raw_server(handler)
+    client = make_client(base, max_retries=0)
+    async with client.with_streaming_response.get("/x") as response:
+        with pytest.raises(stackwire.APIConnectionError) as caught:
+            await consume(response)
+    # The error came after ``retry`` handed the response back: the response's
+    # history goes with it, however the body was read.
+    (attempt,) = caught.value.attempts
+    assert (attempt.number, attempt.status_code) == (0, 200)
+    assert caught.value.request is not None
