@@ -97,8 +97,15 @@ class LoggingMiddleware:
             raise InvalidRequestError("query= takes an iterable of parameter names, not a str")
         if isinstance(headers, str):
             raise InvalidRequestError("headers= takes True, False or an iterable of names")
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
-            raise InvalidRequestError(f"max_body_bytes must be an int, got {max_body_bytes!r}")
+        if (
+            isinstance(max_body_bytes, bool)
+            or not isinstance(max_body_bytes, int)
+            or max_body_bytes < 0
+        ):
+            # (a negative cap would slice from the end: nearly the whole body shown)
+            raise InvalidRequestError(
+                f"max_body_bytes must be an int of 0 or more, got {max_body_bytes!r}"
+            )
         self.logger = logger if logger is not None else stackwire_logger
         self.query_allowlist = DEFAULT_QUERY_ALLOWLIST | {n.lower() for n in query}
         self.header_allowlist: frozenset[str] | None

@@ -451,6 +451,8 @@ def test_logging_middleware_rejects_bad_options() -> None:
         LoggingMiddleware(query="key")
     with pytest.raises(stackwire.InvalidRequestError):
         LoggingMiddleware(headers="authorization")
+    with pytest.raises(stackwire.InvalidRequestError, match="0 or more"):
+        LoggingMiddleware(body=True, max_body_bytes=-1)  # would print all but one byte
 
 
 async def test_secret_query_values_echoed_in_a_body_or_a_url_header_are_hidden(
