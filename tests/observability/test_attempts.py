@@ -404,3 +404,20 @@ async def test_a_body_cut_after_the_hand_back_carries_the_calls_attempts(
     (attempt,) = caught.value.attempts
     assert (attempt.number, attempt.status_code) == (0, 200)
     assert caught.value.request is not None
+
+
+async def test_a_streams_attempt_is_the_same_whenever_it_is_read(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client = make_client(await serve(flaky(200)))
+    stream = await client.get("/events", stream=True)
+    async with stream:
+        assert [event.data async for event in stream] == ['{"n": 1}']
+    # Read only after the whole body: the attempt still ended at the hand-back, so
+    # its timings hold no body time (which would exceed its duration); the
+    # response's own timings have it.
+    (attempt,) = stream.response.attempts
+    assert attempt.timings.body is None
+    assert attempt.timings.first_byte is not None
+    assert attempt.timings.first_byte <= attempt.duration
+    assert stream.response.timings.body is not None
