@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from .._http.redaction import DEFAULT_QUERY_ALLOWLIST, redact_url
 from .._logging import logger
-from ..errors import APIError, APIResponseValidationError, APIStatusError, ResponseTooLargeError
+from ..errors import (
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    RedirectError,
+    ResponseTooLargeError,
+)
 from ..pipeline.attempts import NO_TIMINGS, Attempt, Timings, attached_timings
 from ..pipeline.request import Request
 
@@ -15,10 +21,22 @@ __all__ = ["attempt_record", "failed_attempts", "log_retry"]
 
 
 def _error_timings(error: APIError) -> Timings:
-    if isinstance(error, APIStatusError):
+    # A status error and a redirect that cannot be followed came with a response:
+    # the timings of the last physical request are its.
+    if isinstance(error, APIStatusError | RedirectError):
         return error.response.timings
     timings = attached_timings(error)
     return NO_TIMINGS if timings is None else timings
+
+
+def _error_status(error: APIError) -> int | None:
+    # A body that did not decode, or passed the size cap, came with a status too, and
+    # so did a redirect that cannot be followed (a loop, too many hops, a bad Location).
+    if isinstance(error, APIStatusError | APIResponseValidationError | ResponseTooLargeError):
+        return error.status_code
+    if isinstance(error, RedirectError):
+        return error.response.status_code
+    return None
 
 
 def attempt_record(
@@ -29,14 +47,7 @@ def attempt_record(
         number=request.attempt,
         method=request.method,
         url=redact_url(request.url),
-        # A body that did not decode, or passed the size cap, came with a status too.
-        status_code=(
-            error.status_code
-            if isinstance(
-                error, (APIStatusError, APIResponseValidationError, ResponseTooLargeError)
-            )
-            else None
-        ),
+        status_code=_error_status(error),
         error=type(error).__name__,
         started=started,
         duration=ended - started,

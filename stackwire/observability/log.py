@@ -29,9 +29,10 @@ of every always-sensitive header (``Authorization``, ``Proxy-Authorization``,
 ``Cookie``, ``Set-Cookie``, ``X-Api-Key``) and of the client's ``sensitive_headers``,
 and those same credential values inside a printed body or another printed header
 (a server may echo the key in ``WWW-Authenticate``), along with the secret query
-values and URL password of the request and any ``?key=...``-like parameter of a URL
-in them (a ``Location`` or ``Link`` header, an error body quoting the URL). Error messages are not
-printed (a server may echo what it was sent): the error's class name is.
+values and URL password of the request, the userinfo of any URL in them, and any
+``?key=...``-like parameter of a URL in them (a ``Location`` or ``Link`` header, an
+error body quoting the URL). Error messages are not printed (a server may echo what
+it was sent): the error's class name is.
 
 Where it sits: below ``retry``, given with the client's ``middlewares=`` (between
 ``decode`` and ``redirects``), so it runs once per attempt and sees each attempt's raw
@@ -97,8 +98,15 @@ class LoggingMiddleware:
             raise InvalidRequestError("query= takes an iterable of parameter names, not a str")
         if isinstance(headers, str):
             raise InvalidRequestError("headers= takes True, False or an iterable of names")
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
-            raise InvalidRequestError(f"max_body_bytes must be an int, got {max_body_bytes!r}")
+        if (
+            isinstance(max_body_bytes, bool)
+            or not isinstance(max_body_bytes, int)
+            or max_body_bytes < 0
+        ):
+            # (a negative cap would slice from the end: nearly the whole body shown)
+            raise InvalidRequestError(
+                f"max_body_bytes must be an int of 0 or more, got {max_body_bytes!r}"
+            )
         self.logger = logger if logger is not None else stackwire_logger
         self.query_allowlist = DEFAULT_QUERY_ALLOWLIST | {n.lower() for n in query}
         self.header_allowlist: frozenset[str] | None
@@ -293,10 +301,18 @@ def _url_secrets(url: URL) -> list[str]:
 _QUERY_PARAM = re.compile(r"([?&;])([^=&?#\s\"'<>;,]+)=([^&#\s\"'<>;,]*)")
 
 
+# The userinfo (``user:password@``) of a URL in free text, such as a ``Location`` the
+# server hands out with credentials of its own: hidden whole (`_hide_url_secrets`).
+# (``:\/\/``: a URL inside JSON whose slashes are escaped.)
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*:(?:\\?/){2})[^/?#\s@\"'<>\\]*@")
+
+
 def _hide_url_secrets(text: str) -> str:
     def hide(match: re.Match[str]) -> str:
         if match.group(3) and is_secret_param(unquote_plus(match.group(2))):
             return f"{match.group(1)}{match.group(2)}={REDACTED}"
         return match.group(0)
 
+    if "@" in text:
+        text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     return _QUERY_PARAM.sub(hide, text) if "=" in text else text

@@ -31,6 +31,7 @@ from collections.abc import (
 from datetime import timedelta
 from typing import Any, Final, Generic, Self, TypeVar, get_origin
 
+from msgspec.structs import replace as replaced_struct
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -362,7 +363,13 @@ class Response(Generic[_T]):
         """The call's attempts (`Attempt`), this one last; set by ``retry``."""
         attempts = self._attempts
         if isinstance(attempts, AttemptLog):  # made on first read (see `AttemptLog`)
-            attempts = self._attempts = attempts.attempts(self.status_code, self.timings)
+            timings = self.timings
+            if self.request.options.stream and timings.body is not None:
+                # A stream's attempt ended when it was handed back, before its body:
+                # the same whenever this is first read (the body's time is in
+                # `timings`).
+                timings = replaced_struct(timings, body=None)
+            attempts = self._attempts = attempts.attempts(self.status_code, timings)
         return attempts
 
     @attempts.setter
@@ -954,6 +961,7 @@ class BodyReader:
             mapped = response._body_failure(exc)
             response._body_error = mapped or exc
             self._fail()
+            carry_call_history(mapped or exc, response)  # (read after the hand-back)
             if mapped is None:
                 raise
             raise mapped from exc

@@ -348,3 +348,76 @@ async def test_a_body_past_the_size_cap_keeps_its_status(
     assert caught.value.status_code == 200
     (attempt,) = caught.value.attempts
     assert (attempt.status_code, attempt.error) == (200, "ResponseTooLargeError")
+
+
+def redirect_app() -> web.Application:
+    """``/loop`` redirects to itself; ``/far`` to a URL that is not http(s)."""
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def far(request: web.Request) -> web.Response:
+        raise web.HTTPFound("ftp://127.0.0.1/file")
+
+    return routes(("GET", "/loop", loop), ("GET", "/far", far))
+
+
+@pytest.mark.parametrize("path", ["/loop", "/far"])
+async def test_a_redirect_that_cannot_be_followed_keeps_its_status_and_timings(
+    serve: Serve, make_client: MakeClient, path: str
+) -> None:
+    client = make_client(await serve(redirect_app()))
+    with pytest.raises(stackwire.RedirectError) as caught:
+        await client.get(path)
+    # The attempt ended with a 302 that came over the wire: its status and the
+    # timings of that last physical request are known.
+    (attempt,) = caught.value.attempts
+    assert (attempt.status_code, attempt.error) == (302, "RedirectError")
+    assert attempt.timings.first_byte is not None
+    assert attempt.timings.reused_connection is not None
+
+
+@pytest.mark.parametrize("how", ["read", "iter_bytes", "iter_text", "iter_lines", "iter_raw"])
+async def test_a_body_cut_after_the_hand_back_carries_the_calls_attempts(
+    raw_server: StartRaw, make_client: MakeClient, how: str
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nline one\n")
+        await writer.drain()
+        writer.transport.abort()
+
+    async def consume(response: stackwire.Response[object]) -> None:
+        if how == "read":
+            await response.read()
+        else:
+            async for _ in getattr(response, how)():
+                pass
+
+    base, _ = await raw_server(handler)
+    client = make_client(base, max_retries=0)
+    async with client.with_streaming_response.get("/x") as response:
+        with pytest.raises(stackwire.APIConnectionError) as caught:
+            await consume(response)
+    # The error came after ``retry`` handed the response back: the response's
+    # history goes with it, however the body was read.
+    (attempt,) = caught.value.attempts
+    assert (attempt.number, attempt.status_code) == (0, 200)
+    assert caught.value.request is not None
+
+
+async def test_a_streams_attempt_is_the_same_whenever_it_is_read(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    client = make_client(await serve(flaky(200)))
+    stream = await client.get("/events", stream=True)
+    async with stream:
+        assert [event.data async for event in stream] == ['{"n": 1}']
+    # Read only after the whole body: the attempt still ended at the hand-back, so
+    # its timings hold no body time (which would exceed its duration); the
+    # response's own timings have it.
+    (attempt,) = stream.response.attempts
+    assert attempt.timings.body is None
+    assert attempt.timings.first_byte is not None
+    assert attempt.timings.first_byte <= attempt.duration
+    assert stream.response.timings.body is not None

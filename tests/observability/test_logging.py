@@ -126,6 +126,11 @@ def origin_app(other: list[str]) -> web.Application:
     async def loop(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"/loop?key={CANARY_QUERY}")
 
+    async def redirect_userinfo(request: web.Request) -> web.Response:
+        # Credentials of the server's own in a URL it hands out: in a header and a body.
+        url = f"http://user:{CANARY_PROXY_PASSWORD}@{request.host}/ok"
+        raise web.HTTPFound(url, text=f"see {url}")
+
     async def events(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -144,6 +149,7 @@ def origin_app(other: list[str]) -> web.Application:
         ("GET", "/redirect-away", redirect_away),
         ("POST", "/redirect-307", redirect_307),
         ("GET", "/loop", loop),
+        ("GET", "/redirect-userinfo", redirect_userinfo),
         ("GET", "/events", events),
     )
 
@@ -281,6 +287,9 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "401 echoing the key": lambda w, m: client_for(m, w.origin).get("/echo-auth", query=Q),
     "400 echoing the query": lambda w, m: client_for(m, w.origin).get("/echo-query", query=Q),
+    "userinfo in a Location and a body": lambda w, m: client_for(
+        m, w.origin, follow_redirects=False
+    ).get("/redirect-userinfo", query=Q),
     "cross-origin redirect not followed": lambda w, m: client_for(
         m, w.origin, follow_redirects=False
     ).get("/redirect-away", query=Q),
@@ -451,6 +460,8 @@ def test_logging_middleware_rejects_bad_options() -> None:
         LoggingMiddleware(query="key")
     with pytest.raises(stackwire.InvalidRequestError):
         LoggingMiddleware(headers="authorization")
+    with pytest.raises(stackwire.InvalidRequestError, match="0 or more"):
+        LoggingMiddleware(body=True, max_body_bytes=-1)  # would print all but one byte
 
 
 async def test_secret_query_values_echoed_in_a_body_or_a_url_header_are_hidden(
