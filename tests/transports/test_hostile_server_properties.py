@@ -189,6 +189,8 @@ HEADER_LINES = [
     b"Content-Encoding: \xff",
     b"Set-Cookie: a=\xff",
     b"WWW-Authenticate: Bearer realm=\xff",
+    b"X-Echo: Bearer " + CANARY.encode(),  # a server that quotes the key back
+    b"X-Echo: Bearer " + CANARY.encode() + b"\xff\x00",
 ]
 header_lines = st.one_of(
     st.sampled_from(HEADER_LINES),
