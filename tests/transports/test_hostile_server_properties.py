@@ -21,11 +21,13 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stackwire
 from stackwire.testing import VirtualTime
+from tests.conftest import read_request
 
 CANARY = "sk-canary-7f3e9b1d"
 TOKEN = "tok"
@@ -553,3 +555,36 @@ def test_a_hostile_server_behind_retries_gives_the_same_guarantees() -> None:
 def test_a_hostile_server_gives_the_blocking_client_the_same_guarantees() -> None:
     outcomes = _run_property(retrying=None)
     assert {"value", "APIConnectionError"} <= set(outcomes), outcomes
+
+
+@pytest.mark.parametrize("status", [b"200 OK", b"404 Not Found"])
+@pytest.mark.parametrize("charset", [b"\xff\xfe", b"utf\xc3\xa9-8"])
+async def test_a_charset_that_is_not_ascii_is_ignored_not_a_unicode_error(
+    raw_server: Callable[..., Awaitable[tuple[str, object]]],
+    make_client: Callable[..., stackwire.AsyncClient],
+    status: bytes,
+    charset: bytes,
+) -> None:
+    # Header bytes that are not UTF-8 reach Python as surrogates; ``bytes.decode`` with
+    # such a name raised a bare UnicodeEncodeError from `Response.text` (an error
+    # body) and from decoding a success: no codec has a non-ASCII name.
+    async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 "
+            + status
+            + b"\r\nContent-Type: application/json; charset="
+            + charset
+            + b"\r\nContent-Length: 12\r\n\r\n"
+            + BODY
+        )
+        await writer.drain()
+
+    base, _ = await raw_server(answers)
+    client = make_client(base, max_retries=0)
+    if status.startswith(b"200"):
+        assert await client.get("/x", cast_to=dict) == {"ok": TOKEN}
+    else:
+        with pytest.raises(stackwire.NotFoundError) as caught:
+            await client.get("/x")
+        assert caught.value.body == {"ok": TOKEN}
