@@ -588,3 +588,35 @@ async def test_a_charset_that_is_not_ascii_is_ignored_not_a_unicode_error(
         with pytest.raises(stackwire.NotFoundError) as caught:
             await client.get("/x")
         assert caught.value.body == {"ok": TOKEN}
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("GET", b"204 No Content"), ("GET", b"304 Not Modified"), ("HEAD", b"200 OK")],
+)
+async def test_body_bytes_after_a_bodiless_answer_are_a_connection_error_and_not_reused(
+    raw_server: Callable[..., Awaitable[tuple[str, object]]],
+    make_client: Callable[..., stackwire.AsyncClient],
+    method: str,
+    status: bytes,
+) -> None:
+    # A 204, a 304 or a HEAD answer followed in the same segment by body bytes:
+    # aiohttp's parser reads those as the next response's status line and fails the
+    # whole answer (curl and httpx return it and drop the connection). A typed error
+    # with its cause, and the connection is not reused: the next call is clean.
+    async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line, _, _ = await read_request(reader)
+            if line.startswith("GET /good"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+            else:
+                writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 12\r\n\r\n" + BODY)
+            await writer.drain()
+
+    base, _ = await raw_server(answers)
+    client = make_client(base, max_retries=0)
+    with pytest.raises(stackwire.APIConnectionError) as caught:
+        await client.request(method, "/x")
+    assert caught.value.__cause__ is not None
+    assert client.pool_stats().in_use == 0
+    assert await client.get("/good", cast_to=list) == []
