@@ -241,14 +241,17 @@ class Response(Generic[_T]):
 
     @property
     def charset(self) -> str | None:
-        """The ``charset`` parameter of ``Content-Type``, if any."""
+        """The ``charset`` parameter of ``Content-Type``, if any (and ASCII: header bytes
+        that are not UTF-8 arrive as surrogates, a name no codec has, which would make
+        ``bytes.decode`` raise ``UnicodeEncodeError`` instead of a lookup failure)."""
         content_type = self._headers.get("Content-Type")
         if content_type is None or ";" not in content_type:
             return None
         for param in content_type.split(";")[1:]:
             name, _, value = param.partition("=")
             if name.strip().lower() == "charset":
-                return value.strip().strip('"') or None
+                charset = value.strip().strip('"')
+                return charset if charset.isascii() and charset.isprintable() and charset else None
         return None
 
     @property

@@ -8,6 +8,7 @@ OAuth 2.0 grant (the client secret, echoed back by a token endpoint).
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -81,13 +82,14 @@ def hide_secrets(error: StackwireError, secrets: tuple[str, ...]) -> None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if any(isinstance(arg, str) and s in arg for arg in current.args for s in secrets):
-            current.args = tuple(
-                _hide_in(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
-            )
-        message = getattr(current, "message", None)
-        if isinstance(current, APIError) and isinstance(message, str):
-            current.message = _hide_in(message, secrets)
+        if any(isinstance(arg, (str, bytes)) and _holds(arg, secrets) for arg in current.args):
+            current.args = tuple(_hide_in_value(arg, secrets) for arg in current.args)
+        # (aiohttp's parser errors show their ``message``, which quotes the refused line.)
+        holder: Any = current
+        message = getattr(holder, "message", None)
+        if isinstance(message, str) and (isinstance(current, APIError) or _holds(message, secrets)):
+            with contextlib.suppress(AttributeError):  # (another library's, read-only)
+                holder.message = _hide_in(message, secrets)
         if isinstance(current, APIError) and current.body is not None:
             current.body = _hide_in_value(current.body, secrets)
         current = current.__cause__ or current.__context__
@@ -106,6 +108,13 @@ def _hide_in_value(value: object, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, list):
         return [_hide_in_value(item, secrets) for item in value]
     return value
+
+
+def _holds(value: str | bytes, secrets: tuple[str, ...]) -> bool:
+    """Whether ``value`` contains one of ``secrets`` (bytes: as UTF-8)."""
+    if isinstance(value, bytes):
+        return any(secret.encode("utf-8", "replace") in value for secret in secrets)
+    return any(secret in value for secret in secrets)
 
 
 def _hide_in(text: str, secrets: tuple[str, ...]) -> str:

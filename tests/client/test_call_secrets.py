@@ -142,3 +142,31 @@ async def test_proxy_credentials_quoted_by_a_407_are_hidden(
     assert "bad proxy credentials" in shown
     assert PROXY_PASSWORD not in shown
     assert base64.b64encode(f"pu:{PROXY_PASSWORD}".encode()).decode() not in shown
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        b"X-Echo: Bearer " + TOKEN.encode() + b"\xff\x00",  # a header aiohttp refuses
+        b"X-Echo\x01Bearer " + TOKEN.encode() + b": v",  # a name aiohttp refuses
+    ],
+    ids=["invalid-value", "invalid-name"],
+)
+async def test_a_credential_quoted_in_a_malformed_head_is_hidden_in_the_chain(
+    raw_server: Callable[..., Any], make_client: MakeClient, echo: bytes
+) -> None:
+    # aiohttp's parser quotes the line it refuses in its exceptions' messages and
+    # arguments (bytes); stackwire's own message was redacted, but the chained
+    # ClientResponseError and InvalidHeader still showed the key, in every traceback.
+    async def quotes_the_key(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + echo + b"\r\n\r\n{}")
+        await writer.drain()
+
+    base, _ = await raw_server(quotes_the_key)
+    client = make_client(base, api_key=TOKEN, max_retries=0)
+    with pytest.raises(stackwire.APIConnectionError) as info:
+        await client.get("/x")
+    shown = "".join(traceback.format_exception(info.value))
+    assert "malformed response" in shown
+    assert TOKEN not in shown
