@@ -38,7 +38,9 @@ Obligations of ``send(request)``:
 ``close()`` releases every connection (idempotent; after it, ``send`` may raise
 `ClientClosedError`, and so may a ``send`` or a body read it cut short: the default
 transport's do); ``pool_stats()`` says how many connections are in use and idle
-(``PoolStats(0, 0)`` for a transport without a pool).
+(a transport without a pool may count the responses it handed out and that are not
+finished with yet as ``in_use``, with `Response.when_done`, as ``MockTransport`` does;
+else ``PoolStats(0, 0)``).
 """
 
 from __future__ import annotations
