@@ -201,7 +201,8 @@ if q.remaining ~= nil and reset_at < q.reset_at - tolerance then
   return 0
 end
 if q.remaining ~= nil and q.provisional == 0 and reset_at <= q.reset_at + tolerance then
-  q.remaining = math.min(q.remaining, remaining)
+  if ticket > 0 and ticket == q.taken then q.remaining = remaining  -- none taken since
+  else q.remaining = math.min(q.remaining, remaining) end
   q.reset_at = math.max(q.reset_at, reset_at)
   save()
   return 0

@@ -42,7 +42,10 @@ Server quota (`RateLimit` from response headers)
     ``ticket`` is the one the request got, so takes made after it (which the server may
     not have counted yet) are subtracted when the announcement starts a new window.
     Within the current window, the remaining budget only goes down (and its end is the
-    latest estimate of it: each includes a network delay). When the window
+    latest estimate of it: each includes a network delay), unless no take was made
+    after ``ticket`` (tickets start at 1): then the server's count is the budget, up
+    or down (a server may count fewer calls than were sent: GitHub's 304s are free).
+    When the window
     ends, at most ``limit`` is released, and the next window is assumed as long as the
     last one until a response says otherwise. Without an announced ``limit``, a reset
     releases the most a window was seen to hold (the highest ``remaining`` announced,
@@ -414,7 +417,10 @@ class MemoryStateStore:
             elif reset_at <= quota.reset_at + tolerance:
                 # The same window: the budget only goes down, and of two estimates of
                 # its end, the later one is safe (it includes the network's delay).
-                if remaining < known:
+                # Unless nothing was taken since this request: then the server's count
+                # is the whole story, also when it counted fewer calls than we did
+                # (GitHub's 304s are free), else "remaining 3" ends in a wait.
+                if remaining < known or 0 < ticket == quota.taken:
                     quota.remaining = remaining
                 if reset_at > quota.reset_at:
                     quota.reset_at = reset_at

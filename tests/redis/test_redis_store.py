@@ -449,3 +449,20 @@ async def test_a_reset_releases_what_a_window_held_when_no_limit_was_announced(
         "q", limit=None, remaining=8, reset_in=0.2, window=None, ticket=ticket + 5
     )
     assert [(await store.take_quota("q"))[0] for _ in range(5)] == [True, True, True, True, False]
+
+
+async def test_the_servers_count_is_taken_when_nothing_was_taken_since(
+    make_store: MakeStore,
+) -> None:
+    a, b = make_store(), make_store()
+    for _ in range(5):  # the server keeps saying 3 (it did not count these calls)
+        granted, _, ticket = await a.take_quota("q")
+        assert granted
+        await a.announce_quota(
+            "q", limit=10, remaining=3, reset_in=60.0, window=None, ticket=ticket
+        )
+    # another store took since: that answer never raises the count
+    _, _, ticket = await a.take_quota("q")
+    await b.take_quota("q")
+    await a.announce_quota("q", limit=10, remaining=3, reset_in=60.0, window=None, ticket=ticket)
+    assert [(await b.take_quota("q"))[0] for _ in range(2)] == [True, False]

@@ -508,3 +508,19 @@ async def test_a_reset_does_not_release_every_waiter_when_no_limit_is_announced(
     # waiters (four of them into 429s).
     assert server.statuses.count(429) == 0
     assert len(server.statuses) == 15
+
+
+@pytest.mark.parametrize("family", ["openai", "ietf", "github", "anthropic"])
+async def test_a_server_that_keeps_announcing_budget_is_never_waited_for(
+    family: str, serve: Serve, make_client: MakeClient, vt: VirtualTime
+) -> None:
+    # A server that does not count every call (GitHub does not count a 304) says
+    # "3 remain" each time: each call goes, none waits for an hour's reset.
+    server = Announcing(vt, limit=100, window=3600.0, family=family)
+    server.headers = lambda remaining, reset_in: Announcing.headers(server, 3, 3600.0)  # type: ignore[method-assign]
+    base = await serve(routes(("GET", "/r", server.handle)))
+    client = make_client(base, sleep=vt.sleep, clock=vt.clock).with_middleware(RateLimit())
+    for _ in range(10):
+        await client.get("/r")
+    assert server.statuses == [200] * 10
+    assert vt.slept == []

@@ -335,3 +335,24 @@ async def test_a_reset_releases_what_a_window_held_when_no_limit_was_announced(
     clock.now += 1.0
     granted = [(await store.take_quota("q"))[0] for _ in range(100)]
     assert granted.count(True) == 5
+
+
+async def test_quota_takes_the_servers_count_when_nothing_was_taken_since(
+    store: MemoryStateStore, clock: Clock
+) -> None:
+    _, _, ticket = await store.take_quota("q")
+    await store.announce_quota(
+        "q", limit=10, remaining=3, reset_in=60.0, window=None, ticket=ticket
+    )
+    for _ in range(5):  # the server keeps saying 3 (it did not count these calls)
+        granted, _, ticket = await store.take_quota("q")
+        assert granted
+        await store.announce_quota(
+            "q", limit=10, remaining=3, reset_in=60.0, window=None, ticket=ticket
+        )
+    # a slow answer to an earlier take still never raises the count
+    tickets = [(await store.take_quota("q"))[2] for _ in range(2)]
+    await store.announce_quota(
+        "q", limit=10, remaining=3, reset_in=60.0, window=None, ticket=tickets[0]
+    )
+    assert [(await store.take_quota("q"))[0] for _ in range(2)] == [True, False]
