@@ -1,9 +1,8 @@
-"""DESIGN §9 read literally, over real sockets: a thousand waiters on a failing fetch,
-a 401 repeat after a retry, and each way a token endpoint can fail."""
+"""DESIGN §9 read literally, over real sockets: a 401 repeat after a retry, and each
+way a token endpoint can fail (a thousand waiters on a failing fetch: test_auth.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -17,31 +16,6 @@ from tests.auth.test_auth import Fetcher, Seen, start
 from tests.conftest import Serve
 
 MakeClient = Callable[..., stackwire.AsyncClient]
-
-
-async def test_a_thousand_waiters_on_a_failing_fetch_get_auth_error_then_it_is_fetched_again(
-    serve: Serve, make_client: MakeClient
-) -> None:
-    seen = Seen(200)
-    base = await start(serve, seen)
-    calls = 0
-
-    async def fetch() -> Token:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.01)
-        raise ValueError("vault sealed")
-
-    client = make_client(base, auth=BearerToken(fetch))
-    results = await asyncio.gather(*(client.get("/x") for _ in range(1000)), return_exceptions=True)
-    assert all(
-        isinstance(r, stackwire.AuthError) and isinstance(r.__cause__, ValueError) for r in results
-    )
-    assert calls == 1
-    assert seen.auth == []
-    with pytest.raises(stackwire.AuthError):
-        await client.get("/x")
-    assert calls == 2
 
 
 async def test_a_401_after_a_retry_repeats_that_attempt_with_its_retry_count(
