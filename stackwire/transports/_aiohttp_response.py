@@ -46,7 +46,7 @@ class AiohttpResponse(Response[Any]):
         request: Request,
         started_at: float,
         expiry: Expiry | None,
-        sender: _Sender | None = None,
+        sender: _Sender,
     ) -> None:
         # Every slot of `Response` this class reads, as its __init__ sets them (a test
         # checks that none is missed); ``_reason``, ``_http_version``, ``_source`` and
@@ -162,14 +162,13 @@ class AiohttpResponse(Response[Any]):
         self.raw.close()
 
     def _body_failure(self, exc: BaseException) -> StackwireError | None:
-        sender = self._sender
-        if isinstance(exc, ClosedMidBodyError) or (
-            sender is not None
-            and sender.closed_under_call
+        if (
+            self._sender.closed_under_call
             and isinstance(exc, Exception)
             and not isinstance(exc, StackwireError)
         ):
-            # (aiohttp: "Connection closed." as a bare RuntimeError, or a disconnect.)
+            # (The transport's `ClosedMidBodyError`, or aiohttp's "Connection closed."
+            # as a bare RuntimeError, or a disconnect.)
             return closed_mid_call(self.request)
         if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
             mistake = body_error(self.request.body)  # the caller's content= failed

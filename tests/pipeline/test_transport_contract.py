@@ -262,7 +262,10 @@ def test_the_aiohttp_response_fills_every_slot_of_response() -> None:
         version = None
         closed = False
 
-    response = AiohttpResponse(Raw(), _request(), 0.0, None)  # type: ignore[arg-type]
+    class Sender:
+        closed_under_call = False
+
+    response = AiohttpResponse(Raw(), _request(), 0.0, None, Sender())  # type: ignore[arg-type]
     read_from_raw = {"_reason", "_http_version", "_source", "_closed"}
     missing = [
         name
